@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbselector.h"
+
+#include <QtCore/qdatastream.h>
+#include <QtCore/qdebug.h>
+#include <QtCore/qhashfunctions.h>
+
+#include <algorithm>
+
+class IpmbSelectorData : public QSharedData
+{
+public:
+    IpmbSelector::Mode mode = IpmbSelector::Unicast;
+    IpmbLabelOp op;
+    std::chrono::milliseconds ttl{0};
+};
+
+namespace {
+
+constexpr std::chrono::milliseconds::rep MaxTtl = 0xFFFFFFFF; // u32 on the wire
+
+std::chrono::milliseconds clampTtl(std::chrono::milliseconds ttl)
+{
+    return std::chrono::milliseconds(std::clamp<std::chrono::milliseconds::rep>(ttl.count(), 0, MaxTtl));
+}
+
+QSharedDataPointer<IpmbSelectorData> sharedDefaultSelector()
+{
+    // Default-constructed selectors share one instance, so they cost no allocation.
+    static const QSharedDataPointer<IpmbSelectorData> defaultData(new IpmbSelectorData);
+    return defaultData;
+}
+
+} // namespace
+
+/*!
+    \class IpmbSelector
+    \inmodule IpmbQt
+    \brief Says which endpoints receive a message: an IpmbLabelOp, a delivery mode and a ttl.
+
+    The controller matches the selector's labelOp() against the label of every endpoint.
+    In \l Unicast mode exactly one matching endpoint receives the message; in
+    \l Multicast mode every matching endpoint does. If nothing matches, the controller
+    keeps the message for ttl() and delivers it if a matching endpoint joins in time;
+    a ttl of 0 drops it at once.
+
+    \code
+    // Every renderer except the one on gpu0; wait up to 5 s for one to join.
+    const IpmbSelector selector = IpmbSelector::multicast(
+            IpmbLabelOp("renderer") && !IpmbLabelOp("gpu0"), std::chrono::seconds(5));
+    \endcode
+
+    IpmbSelector is implicitly shared.
+
+    \sa IpmbLabelOp, IpmbLabel
+*/
+
+/*!
+    \enum IpmbSelector::Mode
+    \value Unicast Exactly one matching endpoint receives the message.
+    \value Multicast Every matching endpoint receives the message.
+*/
+
+/*!
+    Constructs a Unicast selector that matches every endpoint, with a ttl of 0.
+*/
+IpmbSelector::IpmbSelector()
+    : d(sharedDefaultSelector())
+{
+}
+
+/*!
+    Constructs a selector with \a mode, label op \a op and \a ttl.
+    \a ttl is clamped to [0, 0xFFFFFFFF] milliseconds.
+*/
+IpmbSelector::IpmbSelector(Mode mode, const IpmbLabelOp &op, std::chrono::milliseconds ttl)
+    : d(new IpmbSelectorData)
+{
+    d->mode = mode;
+    d->op = op;
+    d->ttl = clampTtl(ttl);
+}
+
+/*! Constructs a copy of \a other. */
+IpmbSelector::IpmbSelector(const IpmbSelector &other) = default;
+
+/*! Move-constructs a selector from \a other. */
+IpmbSelector::IpmbSelector(IpmbSelector &&other) noexcept = default;
+
+/*! Assigns \a other to this selector. */
+IpmbSelector &IpmbSelector::operator=(const IpmbSelector &other) = default;
+
+/*! Move-assigns \a other to this selector. */
+IpmbSelector &IpmbSelector::operator=(IpmbSelector &&other) noexcept = default;
+
+/*! Destroys the selector. */
+IpmbSelector::~IpmbSelector() = default;
+
+/*!
+    \fn void IpmbSelector::swap(IpmbSelector &other)
+    Swaps this selector with \a other. This operation is very fast and never fails.
+*/
+
+/*!
+    Returns a Unicast selector with label op \a op and \a ttl.
+*/
+IpmbSelector IpmbSelector::unicast(const IpmbLabelOp &op, std::chrono::milliseconds ttl)
+{
+    return IpmbSelector(Unicast, op, ttl);
+}
+
+/*!
+    Returns a Multicast selector with label op \a op and \a ttl.
+*/
+IpmbSelector IpmbSelector::multicast(const IpmbLabelOp &op, std::chrono::milliseconds ttl)
+{
+    return IpmbSelector(Multicast, op, ttl);
+}
+
+/*!
+    Returns the delivery mode.
+*/
+IpmbSelector::Mode IpmbSelector::mode() const
+{
+    return d->mode;
+}
+
+/*!
+    Sets the delivery mode to \a mode.
+*/
+void IpmbSelector::setMode(Mode mode)
+{
+    if (std::as_const(d)->mode != mode)
+        d->mode = mode;
+}
+
+/*!
+    Returns the label op that endpoints' labels must match.
+*/
+IpmbLabelOp IpmbSelector::labelOp() const
+{
+    return d->op;
+}
+
+/*!
+    Sets the label op to \a op.
+*/
+void IpmbSelector::setLabelOp(const IpmbLabelOp &op)
+{
+    d->op = op;
+}
+
+/*!
+    Returns how long the controller keeps a message that matched no endpoint yet.
+*/
+std::chrono::milliseconds IpmbSelector::ttl() const
+{
+    return d->ttl;
+}
+
+/*!
+    Sets the ttl to \a ttl, clamped to [0, 0xFFFFFFFF] milliseconds (about 49.7 days),
+    the range the wire format can carry.
+*/
+void IpmbSelector::setTtl(std::chrono::milliseconds ttl)
+{
+    const std::chrono::milliseconds clamped = clampTtl(ttl);
+    if (std::as_const(d)->ttl != clamped)
+        d->ttl = clamped;
+}
+
+/*!
+    \fn bool IpmbSelector::operator==(const IpmbSelector &lhs, const IpmbSelector &rhs)
+    Returns \c true if \a lhs and \a rhs have the same mode, ttl and (structurally) label op.
+*/
+bool operator==(const IpmbSelector &lhs, const IpmbSelector &rhs)
+{
+    return lhs.d == rhs.d
+            || (lhs.d->mode == rhs.d->mode && lhs.d->ttl == rhs.d->ttl && lhs.d->op == rhs.d->op);
+}
+
+/*!
+    \fn bool IpmbSelector::operator!=(const IpmbSelector &lhs, const IpmbSelector &rhs)
+    Returns \c true if \a lhs and \a rhs differ.
+*/
+
+/*!
+    \relates IpmbSelector
+    Returns the hash value for \a selector, using \a seed to seed the calculation.
+*/
+size_t qHash(const IpmbSelector &selector, size_t seed) noexcept
+{
+    return qHashMulti(seed, int(selector.mode()), selector.labelOp(),
+                      qint64(selector.ttl().count()));
+}
+
+#ifndef QT_NO_DEBUG_STREAM
+/*!
+    \relates IpmbSelector
+    Writes \a selector to \a debug as \c{IpmbSelector(Multicast, renderer && !gpu0, ttl=500ms)}.
+*/
+QDebug operator<<(QDebug debug, const IpmbSelector &selector)
+{
+    const QDebugStateSaver saver(debug);
+    debug.nospace().noquote() << "IpmbSelector("
+                              << (selector.mode() == IpmbSelector::Multicast ? "Multicast"
+                                                                              : "Unicast")
+                              << ", " << selector.labelOp().toString()
+                              << ", ttl=" << qint64(selector.ttl().count()) << "ms)";
+    return debug;
+}
+#endif
+
+#ifndef QT_NO_DATASTREAM
+/*!
+    \relates IpmbSelector
+    Writes \a selector to the stream \a out.
+*/
+QDataStream &operator<<(QDataStream &out, const IpmbSelector &selector)
+{
+    return out << quint8(selector.mode()) << quint32(selector.ttl().count())
+               << selector.labelOp();
+}
+
+/*!
+    \relates IpmbSelector
+    Reads a selector from \a in into \a selector. On a stream error or an unknown mode,
+    the stream status is set and \a selector becomes a default-constructed selector.
+*/
+QDataStream &operator>>(QDataStream &in, IpmbSelector &selector)
+{
+    quint8 mode = 0;
+    quint32 ttl = 0;
+    IpmbLabelOp op;
+    in >> mode >> ttl >> op;
+    if (in.status() == QDataStream::Ok && mode > IpmbSelector::Multicast)
+        in.setStatus(QDataStream::ReadCorruptData);
+    if (in.status() == QDataStream::Ok)
+        selector = IpmbSelector(IpmbSelector::Mode(mode), op, std::chrono::milliseconds(ttl));
+    else
+        selector = IpmbSelector();
+    return in;
+}
+#endif
+
+#include "moc_ipmbselector.cpp"
