@@ -1,0 +1,766 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbpayloadcodec_p.h"
+
+#include <QtCore/qbitarray.h>
+#include <QtCore/qdatastream.h>
+#include <QtCore/qendian.h>
+#include <QtCore/qiodevice.h>
+#include <QtCore/qmetatype.h>
+
+#include <cstring>
+#include <limits>
+#include <new>
+
+/*
+    Payload wire format (the payload section of a Message frame; also in doc/payloads.md)
+
+    | field       | size             | meaning                                                   |
+    | ----------- | ---------------- | --------------------------------------------------------- |
+    | nameLength  | u8               | length of name; 0 = null (invalid) QVariant               |
+    | name        | nameLength bytes | QMetaType::name() of the value's type, printable ASCII    |
+    | value bytes | all the rest     | by type, below; must be empty when nameLength is 0        |
+
+    | type        | value bytes                                                                   |
+    | ----------- | ----------------------------------------------------------------------------- |
+    | (null)      | none                                                                          |
+    | QByteArray  | the raw bytes                                                                 |
+    | QString     | the raw UTF-16 code units, little-endian (an odd byte count is malformed)     |
+    | any other   | QMetaType::save() on a QDataStream: version Qt_6_4, byte order little-endian, |
+    |             | floating-point precision double; a reader must consume every byte             |
+
+    The two raw fast paths exist because QByteArray and QString are what throughput-bound senders
+    use: one allocation and one memcpy each way.
+
+    Reading treats the bytes as hostile. Qt's own operator>> for QVariant and its containers trusts
+    its input (unbounded recursion, reserve() of a claimed count, QBitArray lengths that crash Qt
+    6.4, unknown type ids silently read as null), so QVariantList/Map/Hash/Pair, QStringList,
+    QByteArrayList, QBitArray and every QVariant inside them are read here, in exactly Qt's format,
+    with every count checked against the bytes left; Qt's operators only read the leaves. Values of
+    other types (user types, JSON, ...) go through QMetaType::load() on a device that stops feeding
+    bytes when the stack gets deep (see StackBudget).
+*/
+
+namespace IpmbPayloadCodec {
+
+namespace {
+
+constexpr QByteArrayView ByteArrayName("QByteArray");
+constexpr QByteArrayView StringName("QString");
+constexpr qsizetype MaxNameLength = 255;
+
+// QVariantList/Map/Hash/Pair nested in one another: deeper payloads are refused by encode() and
+// decode(). Also the recursion depth of the reader below.
+constexpr int MaxNestingDepth = 256;
+
+// Qt's operators recurse once per QVariant nested in a user type (a gadget holding a QVariantMap
+// of QVariantLists ...), with no limit of their own. The device stops feeding bytes once a decode
+// has used this much stack, which makes every enclosing operator>> fail and unwind. It is far
+// above what MaxNestingDepth levels of our own reader need, and far below any thread's stack.
+constexpr quintptr StackBudget = 512 * 1024;
+
+void configure(QDataStream &stream)
+{
+    stream.setVersion(QDataStream::Qt_6_4);
+    stream.setByteOrder(QDataStream::LittleEndian);
+    // DoublePrecision is the default, and setting it allocates a QDataStreamPrivate: only pin it if
+    // a future default differs (with SinglePrecision every double would be truncated to a float).
+    if (stream.floatingPointPrecision() != QDataStream::DoublePrecision)
+        stream.setFloatingPointPrecision(QDataStream::DoublePrecision);
+}
+
+quintptr stackPosition() noexcept
+{
+#if defined(__GNUC__)
+    // The real frame, also under AddressSanitizer's fake stacks (where locals live on the heap).
+    return quintptr(__builtin_frame_address(0));
+#else
+    volatile char marker = 0;
+    return quintptr(&marker);
+#endif
+}
+
+bool isPrintableAscii(QByteArrayView name) noexcept
+{
+    for (char c : name) {
+        if (c < 0x20 || c > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+// A type name for an error message, with anything unprintable escaped.
+QString printable(QByteArrayView name)
+{
+    QString result;
+    result.reserve(name.size());
+    for (char c : name) {
+        if (c >= 0x20 && c <= 0x7e)
+            result.append(QLatin1Char(c));
+        else
+            result.append(QStringLiteral("\\x%1").arg(uint(uchar(c)), 2, 16, QLatin1Char('0')));
+    }
+    return result;
+}
+
+bool fail(QString *errorString, const QString &message)
+{
+    if (errorString)
+        *errorString = message;
+    return false;
+}
+
+// Types that no process can receive: their value means nothing outside the sender.
+bool isPointerOrVoid(QMetaType type)
+{
+    constexpr QMetaType::TypeFlags pointerFlags = QMetaType::IsPointer | QMetaType::PointerToQObject
+            | QMetaType::PointerToGadget | QMetaType::SharedPointerToQObject
+            | QMetaType::WeakPointerToQObject | QMetaType::TrackingPointerToQObject;
+    return type.id() == QMetaType::Void || type.sizeOf() <= 0 || (type.flags() & pointerFlags);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+// For sequential writes; QDataStream over it writes straight into the caller's buffer, which
+// grows geometrically, so batching many messages into one buffer stays amortised O(n).
+class AppendDevice final : public QIODevice
+{
+public:
+    explicit AppendDevice(QByteArray *out) : m_out(out) { open(QIODevice::WriteOnly | QIODevice::Unbuffered); }
+    bool isSequential() const override { return true; }
+
+protected:
+    qint64 readData(char *, qint64) override { return -1; }
+    qint64 writeData(const char *data, qint64 size) override
+    {
+        m_out->append(data, qsizetype(size));
+        return size;
+    }
+
+private:
+    QByteArray *m_out;
+};
+
+// Why a value of this type cannot be sent, or an empty string. This runs for every message (and
+// every element of a QVariantList ...): cheap checks, and no string unless there is an error.
+QString whyNotSendable(QMetaType type)
+{
+    const bool pointerOrVoid = isPointerOrVoid(type);
+    const bool streamable = !pointerOrVoid && type.hasRegisteredDataStreamOperators();
+    if (streamable && type.id() < QMetaType::User)
+        return {}; // built-in type names are short and ASCII
+    const QByteArrayView name(type.name());
+    if (streamable && name.size() <= MaxNameLength && isPrintableAscii(name))
+        return {};
+
+    const QString shown = printable(name);
+    if (pointerOrVoid) {
+        return QStringLiteral("cannot send a value of type '%1': a pointer (or void) means nothing "
+                              "in another process; send the value itself").arg(shown);
+    }
+    if (!type.hasRegisteredDataStreamOperators()) {
+        return QStringLiteral("cannot send a value of type '%1': it has no QDataStream operators "
+                              "(declare operator<<(QDataStream &, const %1 &) and operator>> before "
+                              "Q_DECLARE_METATYPE(%1))").arg(shown);
+    }
+    if (name.size() > MaxNameLength) {
+        return QStringLiteral("cannot send a value of type '%1': its type name is longer than %2 bytes")
+                .arg(shown).arg(MaxNameLength);
+    }
+    if (!isPrintableAscii(name))
+        return QStringLiteral("cannot send a value of type '%1': its type name is not printable ASCII").arg(shown);
+    return {};
+}
+
+// Qt's QVariant::save() does not fail for an element it cannot stream: it writes the type and no
+// value (and asserts in debug builds), which no receiver could decode. Check the tree first.
+QString whyNotSendable(const QVariant &value, int depth)
+{
+    const QMetaType type = value.metaType();
+    if (!type.isValid())
+        return {}; // a null QVariant, also fine as an element
+    const auto elements = [&](const auto &container) -> QString {
+        if (depth >= MaxNestingDepth) {
+            return QStringLiteral("cannot send a payload nested deeper than %1 levels of QVariantList, "
+                                  "QVariantMap, QVariantHash and QVariantPair").arg(MaxNestingDepth);
+        }
+        for (const QVariant &element : container) {
+            QString why = whyNotSendable(element, depth + 1);
+            if (!why.isEmpty())
+                return why;
+        }
+        return {};
+    };
+    switch (type.id()) {
+    case QMetaType::QByteArray:
+    case QMetaType::QString:
+        return {};
+    case QMetaType::QVariantList:
+        return elements(*static_cast<const QVariantList *>(value.constData()));
+    case QMetaType::QVariantMap:
+        return elements(*static_cast<const QVariantMap *>(value.constData()));
+    case QMetaType::QVariantHash:
+        return elements(*static_cast<const QVariantHash *>(value.constData()));
+    case QMetaType::QVariantPair: {
+        const auto &pair = *static_cast<const QVariantPair *>(value.constData());
+        return elements(std::initializer_list<QVariant>{pair.first, pair.second});
+    }
+    default:
+        return whyNotSendable(type);
+    }
+}
+
+// The header and the raw value in one resize; `fill` writes the value bytes.
+template <typename Fill>
+void appendRaw(QByteArray &out, QByteArrayView name, qsizetype valueSize, Fill fill)
+{
+    const qsizetype start = out.size();
+    out.resize(start + 1 + name.size() + valueSize);
+    char *p = out.data() + start;
+    *p++ = char(name.size());
+    std::memcpy(p, name.data(), size_t(name.size()));
+    p += name.size();
+    if (valueSize > 0)
+        fill(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+// A read-only view of the value bytes, which never copies them, and which guards Qt's own stream
+// operators (those that read user types and the leaves) against input they do not survive.
+class GuardedDevice final : public QIODevice
+{
+public:
+    enum class Trip { None, TooDeep, BadBitArrayLength };
+
+    GuardedDevice(QByteArrayView bytes, quintptr stackOrigin)
+        : m_data(bytes.data()), m_remaining(bytes.size()), m_stackOrigin(stackOrigin)
+    {
+        open(QIODevice::ReadOnly | QIODevice::Unbuffered);
+    }
+
+    bool isSequential() const override { return true; }
+    qint64 bytesAvailable() const override { return m_remaining + QIODevice::bytesAvailable(); }
+    qsizetype remaining() const { return m_remaining; }
+    Trip trip() const { return m_trip; }
+
+    // The next 8 bytes as a qint64, without consuming them.
+    bool peek(qint64 *value) const
+    {
+        if (m_remaining < 8)
+            return false;
+        *value = qFromLittleEndian<qint64>(m_data);
+        return true;
+    }
+
+    // Qt 6.4's operator>>(QDataStream &, QBitArray &) writes to read-only memory when the qint64
+    // length it reads is negative, or so large that its "(length + 7) / 8" overflows.
+    static bool isSafeBitArrayLength(qint64 length)
+    {
+        return length >= 0 && length <= std::numeric_limits<qint64>::max() - 7;
+    }
+
+protected:
+    qint64 readData(char *data, qint64 maxSize) override
+    {
+        if (m_trip != Trip::None)
+            return -1;
+        const quintptr here = stackPosition();
+        const quintptr used = here < m_stackOrigin ? m_stackOrigin - here : here - m_stackOrigin;
+        if (used > StackBudget) {
+            m_trip = Trip::TooDeep;
+            return -1;
+        }
+        const qsizetype size = qsizetype(qMin<qint64>(maxSize, m_remaining));
+        // A QBitArray inside a user type reaches Qt's operator>> through QVariant::load(), which
+        // reads u32 type id (13), u8 null flag, then the qint64 length: that exact read sequence.
+        if (size == 8 && m_previousSize == 1 && m_secondPreviousSize == 4
+            && m_secondPreviousValue == quint32(QMetaType::QBitArray)
+            && !isSafeBitArrayLength(qFromLittleEndian<qint64>(m_data))) {
+            m_trip = Trip::BadBitArrayLength;
+            return -1;
+        }
+        if (size > 0)
+            std::memcpy(data, m_data, size_t(size));
+        m_secondPreviousSize = m_previousSize;
+        m_secondPreviousValue = m_previousValue;
+        m_previousSize = size;
+        m_previousValue = size == 4 ? qFromLittleEndian<quint32>(m_data) : 0;
+        m_data += size;
+        m_remaining -= size;
+        return size;
+    }
+    qint64 writeData(const char *, qint64) override { return -1; }
+
+private:
+    const char *m_data;
+    qsizetype m_remaining;
+    quintptr m_stackOrigin;
+    Trip m_trip = Trip::None;
+    qsizetype m_previousSize = 0;
+    quint32 m_previousValue = 0;
+    qsizetype m_secondPreviousSize = 0;
+    quint32 m_secondPreviousValue = 0;
+};
+
+// Reads a value in QMetaType::save()'s format for its type (see the comment at the top). Hostile
+// input decides how deep the recursion readVariant -> readValue -> read<container> -> readVariant
+// goes, so those functions keep few locals, and every error message is built in a cold function.
+class ValueReader
+{
+public:
+    ValueReader(GuardedDevice &device, QDataStream &stream, QByteArrayView payloadType)
+        : m_device(device), m_stream(stream), m_payloadType(payloadType)
+    {
+    }
+
+    Status status() const { return m_status; }
+    const QString &errorString() const { return m_errorString; }
+
+    // Whether this process can read a value of this type at all; sets the error if not.
+    bool checkReadable(QMetaType type)
+    {
+        if (isPointerOrVoid(type) || type.id() == QMetaType::QVariant || !type.hasRegisteredDataStreamOperators())
+            return failUnreadable(type);
+        return true;
+    }
+
+    bool readValue(QMetaType type, QVariant &value, int depth)
+    {
+        switch (type.id()) {
+        case QMetaType::QVariantList:
+            return readVariantList(value, depth);
+        case QMetaType::QVariantMap:
+            return readMap<QVariantMap>(value, depth);
+        case QMetaType::QVariantHash:
+            return readMap<QVariantHash>(value, depth);
+        case QMetaType::QVariantPair:
+            return readPair(value, depth);
+        case QMetaType::QStringList:
+            return readList<QStringList>(value);
+        case QMetaType::QByteArrayList:
+            return readList<QByteArrayList>(value);
+        case QMetaType::QBitArray:
+            return readBitArray(value);
+        default:
+            return readLeaf(type, value);
+        }
+    }
+
+private:
+    Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool fail(Status status, const QString &why)
+    {
+        m_status = status;
+        m_errorString = QStringLiteral("payload of type '%1': %2").arg(printable(m_payloadType), why);
+        return false;
+    }
+
+    Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool tooDeep()
+    {
+        return fail(Status::Malformed, QStringLiteral("nested too deeply (more than %1 levels of "
+                                                      "QVariantList, QVariantMap, QVariantHash and "
+                                                      "QVariantPair)").arg(MaxNestingDepth));
+    }
+
+    // After a read failed (stream status not Ok).
+    Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool failStream()
+    {
+        switch (m_device.trip()) {
+        case GuardedDevice::Trip::TooDeep:
+            return fail(Status::Malformed, QStringLiteral("nested too deeply"));
+        case GuardedDevice::Trip::BadBitArrayLength:
+            return fail(Status::Malformed, QStringLiteral("holds a QBitArray with an impossible length"));
+        case GuardedDevice::Trip::None:
+            break;
+        }
+        if (m_stream.status() == QDataStream::ReadPastEnd)
+            return fail(Status::Malformed, QStringLiteral("truncated (a value needs more bytes than are left)"));
+        return fail(Status::Malformed, QStringLiteral("corrupt data (or a value of a type that is not "
+                                                      "registered in this process)"));
+    }
+
+    Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool failUnreadable(QMetaType type)
+    {
+        const QString shown = printable(type.name());
+        if (isPointerOrVoid(type)) { // encode() never writes these
+            return fail(Status::Malformed, QStringLiteral("type '%1' is a pointer or void, which no process "
+                                                          "can send").arg(shown));
+        }
+        if (type.id() == QMetaType::QVariant) // QVariant::fromValue(QVariant) is the variant itself
+            return fail(Status::Malformed, QStringLiteral("a QVariant holding a QVariant is never sent"));
+        // Registered here, but without stream operators: fixable on this side, so "unknown".
+        return fail(Status::UnknownType, QStringLiteral("type '%1' cannot be read in this process: it "
+                                                        "has no QDataStream operators here").arg(shown));
+    }
+
+    Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool failTypeId(quint32 typeId)
+    {
+        if (typeId > quint32(QMetaType::User)) {
+            return fail(Status::Malformed, QStringLiteral("contains a value with type id %1, which is never "
+                                                          "sent").arg(typeId));
+        }
+        // QtGui's and QtWidgets' types have ids below User; a process without them does not know
+        // these ids, and Qt's own QVariant::load() would read such a value as null, then its bytes
+        // as whatever comes next.
+        if (typeId >= quint32(QMetaType::FirstGuiType) && typeId <= quint32(QMetaType::LastGuiType)) {
+            return fail(Status::UnknownType, QStringLiteral("contains a value of a Qt GUI type (type id %1), "
+                                                            "which this process cannot read (it does not "
+                                                            "use QtGui)").arg(typeId));
+        }
+        return fail(Status::UnknownType, QStringLiteral("contains a value of built-in type id %1, which "
+                                                        "this process does not know").arg(typeId));
+    }
+
+    bool streamOk() { return m_stream.status() == QDataStream::Ok || failStream(); }
+
+    // A u32 count of elements of at least minSize bytes each: a count that the bytes left cannot
+    // hold is refused before anything is allocated for it.
+    bool readCount(quint32 *count, qsizetype minSize)
+    {
+        m_stream >> *count;
+        if (!streamOk())
+            return false;
+        if (qsizetype(*count) > m_device.remaining() / minSize) {
+            return fail(Status::Malformed, QStringLiteral("a container claims %1 elements, but only %2 bytes "
+                                                          "are left").arg(*count).arg(m_device.remaining()));
+        }
+        return true;
+    }
+
+    bool readVariantList(QVariant &value, int depth)
+    {
+        if (depth >= MaxNestingDepth)
+            return tooDeep();
+        quint32 count = 0;
+        if (!readCount(&count, 5)) // an element is at least u32 type id, u8 null flag
+            return false;
+        QVariantList list;
+        list.reserve(count);
+        for (quint32 i = 0; i < count; ++i) {
+            if (!readVariant(list.emplace_back(), depth + 1))
+                return false;
+        }
+        value = QVariant(list);
+        return true;
+    }
+
+    template <typename Map>
+    bool readMap(QVariant &value, int depth)
+    {
+        if (depth >= MaxNestingDepth)
+            return tooDeep();
+        quint32 count = 0;
+        if (!readCount(&count, 4 + 5)) // a key is at least its u32 length, a value as above
+            return false;
+        Map map;
+        QString key;
+        for (quint32 i = 0; i < count; ++i) {
+            m_stream >> key;
+            // A repeated key replaces the earlier value, as in Qt's operator>>.
+            if (!streamOk() || !readVariant(map[key], depth + 1))
+                return false;
+        }
+        value = QVariant(map);
+        return true;
+    }
+
+    bool readPair(QVariant &value, int depth)
+    {
+        if (depth >= MaxNestingDepth)
+            return tooDeep();
+        QVariantPair pair;
+        if (!readVariant(pair.first, depth + 1) || !readVariant(pair.second, depth + 1))
+            return false;
+        value = QVariant::fromValue(pair);
+        return true;
+    }
+
+    template <typename List>
+    bool readList(QVariant &value)
+    {
+        quint32 count = 0;
+        if (!readCount(&count, 4)) // an element is at least its u32 length
+            return false;
+        List list;
+        list.reserve(count);
+        for (quint32 i = 0; i < count; ++i) {
+            m_stream >> list.emplace_back();
+            if (!streamOk())
+                return false;
+        }
+        value = QVariant::fromValue(list);
+        return true;
+    }
+
+    bool readBitArray(QVariant &value)
+    {
+        qint64 length = 0;
+        if (!m_device.peek(&length)) {
+            return fail(Status::Malformed, QStringLiteral("truncated (a value needs more bytes than are left)"));
+        }
+        if (!GuardedDevice::isSafeBitArrayLength(length) || (length + 7) / 8 > m_device.remaining() - 8) {
+            return fail(Status::Malformed, QStringLiteral("a QBitArray claims %1 bits, more than the bytes "
+                                                          "left").arg(length));
+        }
+        return readLeaf(QMetaType::fromType<QBitArray>(), value);
+    }
+
+    // Qt's operator>> for everything else, guarded by the device.
+    bool readLeaf(QMetaType type, QVariant &value)
+    {
+        QVariant leaf(type);
+        if (leaf.metaType() != type) {
+            return fail(Status::UnknownType, QStringLiteral("type '%1' cannot be default-constructed in "
+                                                            "this process").arg(printable(type.name())));
+        }
+        if (!type.load(m_stream, leaf.data()))
+            return failUnreadable(type);
+        if (!streamOk())
+            return false;
+        value = std::move(leaf);
+        return true;
+    }
+
+    // A type written by name (QVariant::save() does so for ids >= User, with a trailing NUL).
+    Q_NEVER_INLINE bool readTypeName(QMetaType *type)
+    {
+        QByteArray name;
+        m_stream >> name;
+        if (!streamOk())
+            return false;
+        if (name.endsWith('\0'))
+            name.chop(1);
+        if (name.isEmpty() || name.size() > MaxNameLength || !isPrintableAscii(name)) {
+            return fail(Status::Malformed, QStringLiteral("contains a value whose type name '%1' is not "
+                                                          "valid").arg(printable(name)));
+        }
+        *type = QMetaType::fromName(name); // NUL-terminated, see decodeValue()
+        if (!type->isValid()) {
+            return fail(Status::UnknownType, QStringLiteral("contains a value of type '%1', which is not "
+                                                            "registered in this process (call "
+                                                            "qRegisterMetaType<%1>())").arg(printable(name)));
+        }
+        return true;
+    }
+
+    // QVariant::load(), except that a type unknown here is an error, not a null value followed by
+    // the unknown value's bytes read as whatever comes next.
+    bool readVariant(QVariant &value, int depth)
+    {
+        quint32 typeId = 0;
+        qint8 isNull = 0;
+        m_stream >> typeId >> isNull;
+        if (!streamOk())
+            return false;
+        if (typeId == quint32(QMetaType::UnknownType)) {
+            value = QVariant();
+            return true;
+        }
+        QMetaType type;
+        if (typeId == quint32(QMetaType::User)) {
+            if (!readTypeName(&type))
+                return false;
+        } else if (typeId > quint32(QMetaType::User) || !QMetaType::isRegistered(int(typeId))) {
+            return failTypeId(typeId);
+        } else {
+            type = QMetaType(int(typeId));
+        }
+        return checkReadable(type) && readValue(type, value, depth);
+    }
+
+    GuardedDevice &m_device;
+    QDataStream &m_stream;
+    QByteArrayView m_payloadType;
+    Status m_status = Status::Ok;
+    QString m_errorString;
+};
+
+Decoded failed(Decoded &&result, Status status, const QString &why)
+{
+    result.value = QVariant();
+    result.status = status;
+    result.errorString = why;
+    return std::move(result);
+}
+
+Decoded decodeValue(Decoded &&result, QByteArrayView valueBytes, quintptr stackOrigin)
+{
+    QMetaType type;
+    if (result.typeName == ByteArrayName)
+        type = QMetaType::fromType<QByteArray>();
+    else if (result.typeName == StringName)
+        type = QMetaType::fromType<QString>();
+    else // a QByteArray, so NUL-terminated: fromName() may pass it to normalizedType(const char *)
+        type = QMetaType::fromName(result.typeName);
+
+    if (!type.isValid()) {
+        return failed(std::move(result), Status::UnknownType,
+                      QStringLiteral("payload type '%1' is not registered in this process (call "
+                                     "qRegisterMetaType<%1>())").arg(printable(result.typeName)));
+    }
+
+    switch (type.id()) {
+    case QMetaType::QByteArray:
+        result.value = QVariant(valueBytes.toByteArray());
+        result.status = Status::Ok;
+        return std::move(result);
+    case QMetaType::QString: {
+        if (valueBytes.size() % 2 != 0) {
+            return failed(std::move(result), Status::Malformed,
+                          QStringLiteral("payload of type 'QString' has an odd number of bytes (%1)")
+                                  .arg(valueBytes.size()));
+        }
+        const qsizetype units = valueBytes.size() / 2;
+        QString string(units, Qt::Uninitialized);
+        if (units > 0)
+            qFromLittleEndian<char16_t>(valueBytes.data(), units, string.data());
+        result.value = QVariant(std::move(string));
+        result.status = Status::Ok;
+        return std::move(result);
+    }
+    default:
+        break;
+    }
+
+    GuardedDevice device(valueBytes, stackOrigin);
+    QDataStream stream(&device);
+    configure(stream);
+    ValueReader reader(device, stream, result.typeName);
+    QVariant value;
+    if (!reader.checkReadable(type) || !reader.readValue(type, value, 0))
+        return failed(std::move(result), reader.status(), reader.errorString());
+    if (device.remaining() != 0) {
+        return failed(std::move(result), Status::Malformed,
+                      QStringLiteral("payload of type '%1' has %2 unread trailing bytes")
+                              .arg(printable(result.typeName)).arg(device.remaining()));
+    }
+    result.value = std::move(value);
+    result.status = Status::Ok;
+    return std::move(result);
+}
+
+} // namespace
+
+/*!
+    \internal
+    Appends the encoding of \a value to \a out and returns \c true.
+
+    Returns \c false and sets \a errorString when the value cannot be sent: a pointer type, a type
+    without QDataStream operators, a QVariantList/QVariantMap/QVariantHash/QVariantPair that holds
+    such a value or is nested more than MaxNestingDepth levels deep. \a out is then left as it was;
+    it never receives partial output.
+*/
+bool encode(const QVariant &value, QByteArray &out, QString *errorString)
+{
+    const QMetaType type = value.metaType();
+    const auto shown = [&type] { return printable(type.isValid() ? type.name() : ""); };
+    const qsizetype start = out.size();
+    try {
+        if (!type.isValid()) {
+            out.append(char(0));
+            return true;
+        }
+        switch (type.id()) {
+        case QMetaType::QByteArray: {
+            const QByteArray &bytes = *static_cast<const QByteArray *>(value.constData());
+            appendRaw(out, ByteArrayName, bytes.size(), [&bytes](char *p) {
+                std::memcpy(p, bytes.constData(), size_t(bytes.size()));
+            });
+            return true;
+        }
+        case QMetaType::QString: {
+            const QString &string = *static_cast<const QString *>(value.constData());
+            appendRaw(out, StringName, string.size() * 2, [&string](char *p) {
+                qToLittleEndian<char16_t>(string.constData(), string.size(), p);
+            });
+            return true;
+        }
+        default:
+            break;
+        }
+
+        const QString why = whyNotSendable(value, 0);
+        if (!why.isEmpty())
+            return fail(errorString, why);
+
+        const QByteArrayView name(type.name());
+        out.append(char(name.size()));
+        out.append(name);
+        AppendDevice device(&out);
+        QDataStream stream(&device);
+        configure(stream);
+        if (!type.save(stream, value.constData()) || stream.status() != QDataStream::Ok) {
+            out.truncate(start);
+            return fail(errorString, QStringLiteral("cannot send a value of type '%1': writing it to a "
+                                                    "QDataStream failed").arg(shown()));
+        }
+        return true;
+    } catch (const std::bad_alloc &) {
+        out.truncate(start);
+        return fail(errorString, QStringLiteral("out of memory while encoding a value of type '%1'").arg(shown()));
+    } catch (...) {
+        out.truncate(start);
+        return fail(errorString, QStringLiteral("cannot send a value of type '%1': its stream operator "
+                                                "threw").arg(shown()));
+    }
+}
+
+/*!
+    \internal
+    Decodes exactly \a bytes (one payload section).
+
+    The input is treated as hostile: every outcome but Status::Ok carries an invalid value and a
+    readable errorString; no input crashes the process, exhausts its stack, or costs memory out of
+    proportion to its size, and a failed allocation is reported as Status::Malformed. Nothing is
+    logged here (the caller logs); only Qt's QVariant::load(), reached through a user type that
+    holds a QVariant, may print its own warning.
+*/
+Decoded decode(QByteArrayView bytes)
+{
+    const quintptr stackOrigin = stackPosition();
+    Decoded result;
+    try {
+        if (bytes.isEmpty())
+            return failed(std::move(result), Status::Malformed, QStringLiteral("empty payload section"));
+        const qsizetype nameLength = uchar(bytes.front());
+        if (nameLength == 0) {
+            if (bytes.size() != 1) {
+                return failed(std::move(result), Status::Malformed,
+                              QStringLiteral("a null payload carries %1 value bytes").arg(bytes.size() - 1));
+            }
+            result.status = Status::Ok;
+            return result;
+        }
+        if (bytes.size() < 1 + nameLength) {
+            result.typeName = bytes.sliced(1).toByteArray();
+            return failed(std::move(result), Status::Malformed,
+                          QStringLiteral("truncated payload: its type name needs %1 bytes, %2 are left")
+                                  .arg(nameLength).arg(bytes.size() - 1));
+        }
+        const QByteArrayView name = bytes.sliced(1, nameLength);
+        // The two fast-path names refer to static storage: no allocation for most messages.
+        if (name == StringName)
+            result.typeName = QByteArray::fromRawData(StringName.data(), StringName.size());
+        else if (name == ByteArrayName)
+            result.typeName = QByteArray::fromRawData(ByteArrayName.data(), ByteArrayName.size());
+        else
+            result.typeName = name.toByteArray();
+        if (!isPrintableAscii(result.typeName)) {
+            return failed(std::move(result), Status::Malformed,
+                          QStringLiteral("payload type name '%1' is not printable ASCII")
+                                  .arg(printable(result.typeName)));
+        }
+        return decodeValue(std::move(result), bytes.sliced(1 + nameLength), stackOrigin);
+    } catch (const std::bad_alloc &) {
+        return failed(std::move(result), Status::Malformed,
+                      QStringLiteral("payload of type '%1' needs more memory than is available")
+                              .arg(printable(result.typeName)));
+    } catch (...) {
+        return failed(std::move(result), Status::Malformed,
+                      QStringLiteral("payload of type '%1' could not be read (a stream operator threw)")
+                              .arg(printable(result.typeName)));
+    }
+}
+
+} // namespace IpmbPayloadCodec

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBPAYLOADCODEC_P_H
+#define IPMBPAYLOADCODEC_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+// QVariant <-> bytes for the payload section of a Message frame. The format is described at the
+// top of ipmbpayloadcodec.cpp and in doc/payloads.md. No OS code here.
+
+#include "ipmbqtglobal.h"
+
+#include <QtCore/qbytearray.h>
+#include <QtCore/qbytearrayview.h>
+#include <QtCore/qstring.h>
+#include <QtCore/qvariant.h>
+
+namespace IpmbPayloadCodec {
+
+enum class Status { Ok, UnknownType, Malformed };
+
+struct Decoded
+{
+    QVariant value;        // invalid unless status == Ok
+    QByteArray typeName;   // as carried on the wire, even when the type is unknown here
+    Status status = Status::Malformed;
+    QString errorString;   // readable reason when status != Ok
+};
+
+// Appends the encoding of value to out. Returns false with a readable errorString if the type
+// cannot be streamed (no QDataStream operators / not registered); out is then left unchanged.
+IPMBQT_AUTOTEST_EXPORT bool encode(const QVariant &value, QByteArray &out, QString *errorString = nullptr);
+
+// Decodes exactly `bytes`. Hostile input: never crashes, never returns a wrong value.
+IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArrayView bytes);
+
+} // namespace IpmbPayloadCodec
+
+#endif // IPMBPAYLOADCODEC_P_H
