@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbprotocol_p.h"
+#include "ipmbpayloadcodec_p.h"
+#include "ipmbselectorcodec_p.h"
+
+#include <QtCore/qendian.h>
+
+#include <cstring>
+
+namespace IpmbProtocol {
+
+static constexpr char Magic[4] = {'I', 'P', 'M', 'B'};
+
+template <typename T>
+static void put(char *out, T value)
+{
+    qToLittleEndian(value, out);
+}
+
+template <typename T>
+static T get(const char *in)
+{
+    return qFromLittleEndian<T>(in);
+}
+
+template <typename T>
+static void append(QByteArray &out, T value)
+{
+    char bytes[sizeof(T)];
+    qToLittleEndian(value, bytes);
+    out.append(bytes, sizeof(T));
+}
+
+// Bounds-checked reading of a body; every read fails once anything was out of range.
+class Cursor
+{
+public:
+    explicit Cursor(QByteArrayView bytes) : m_bytes(bytes) { }
+
+    template <typename T>
+    T read()
+    {
+        if (!take(sizeof(T)))
+            return T(0);
+        return get<T>(m_bytes.data() + m_pos - qsizetype(sizeof(T)));
+    }
+    QByteArrayView readBytes(qsizetype n)
+    {
+        if (!take(n))
+            return {};
+        return m_bytes.sliced(m_pos - n, n);
+    }
+    QByteArrayView rest() { return readBytes(m_bytes.size() - m_pos); }
+    bool ok() const { return m_ok; }
+    bool atEnd() const { return m_ok && m_pos == m_bytes.size(); }
+
+private:
+    bool take(qsizetype n)
+    {
+        if (!m_ok || n < 0 || n > m_bytes.size() - m_pos) {
+            m_ok = false;
+            return false;
+        }
+        m_pos += n;
+        return true;
+    }
+    QByteArrayView m_bytes;
+    qsizetype m_pos = 0;
+    bool m_ok = true;
+};
+
+template <typename T>
+static std::optional<T> fail(QString *errorString, const QString &reason)
+{
+    if (errorString)
+        *errorString = reason;
+    return std::nullopt;
+}
+
+void writeHeader(char *out, const Header &header)
+{
+    std::memcpy(out, Magic, 4);
+    put<quint16>(out + 4, header.version);
+    out[6] = char(header.type);
+    out[7] = char(header.flags);
+    put<quint32>(out + 8, header.bodyLength);
+    put<quint32>(out + 12, header.senderLength);
+    put<quint32>(out + 16, header.selectorLength);
+    put<quint32>(out + 20, header.attachmentLength);
+    put<quint16>(out + 24, header.handleCount);
+    put<quint16>(out + 26, 0);
+}
+
+std::optional<Header> parseHeader(const char *in, QString *errorString)
+{
+    if (std::memcmp(in, Magic, 4) != 0)
+        return fail<Header>(errorString, QStringLiteral("bad magic (not an IpmbQt peer)"));
+    Header h;
+    h.version = get<quint16>(in + 4);
+    const quint8 type = quint8(in[6]);
+    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Dropped))
+        return fail<Header>(errorString, QStringLiteral("unknown frame type %1").arg(type));
+    h.type = FrameType(type);
+    h.flags = quint8(in[7]);
+    h.bodyLength = get<quint32>(in + 8);
+    h.senderLength = get<quint32>(in + 12);
+    h.selectorLength = get<quint32>(in + 16);
+    h.attachmentLength = get<quint32>(in + 20);
+    h.handleCount = get<quint16>(in + 24);
+
+    const qint64 maxBody = h.type == FrameType::Message ? MaxMessageBody : MaxControlBody;
+    if (h.bodyLength > maxBody)
+        return fail<Header>(errorString, QStringLiteral("body length %1 exceeds the limit of %2")
+                                                 .arg(h.bodyLength).arg(maxBody));
+    if (h.type != FrameType::Message && (h.senderLength || h.selectorLength || h.attachmentLength))
+        return fail<Header>(errorString, QStringLiteral("section lengths in a control frame"));
+    if (h.senderLength > MaxSectionLength || h.selectorLength > MaxSectionLength)
+        return fail<Header>(errorString, QStringLiteral("sender or selector section too long"));
+    // Attachments (handles and regions) are not part of protocol version 1 yet.
+    if (h.attachmentLength != 0 || h.handleCount != 0)
+        return fail<Header>(errorString, QStringLiteral("attachments are not supported by this version"));
+    if (h.payloadOffset() > h.bodyLength)
+        return fail<Header>(errorString, QStringLiteral("sections (%1 bytes) exceed the body (%2 bytes)")
+                                                 .arg(h.payloadOffset()).arg(h.bodyLength));
+    return h;
+}
+
+// Appends a header for a body that the caller appends next, and returns where it starts.
+static void appendControlFrame(QByteArray &out, FrameType type, const QByteArray &body,
+                               quint16 version = Version)
+{
+    Header h;
+    h.version = version;
+    h.type = type;
+    h.bodyLength = quint32(body.size());
+    const qsizetype at = out.size();
+    out.resize(at + HeaderSize);
+    writeHeader(out.data() + at, h);
+    out.append(body);
+}
+
+void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &label, quint16 version)
+{
+    QByteArray body;
+    append<quint32>(body, 0); // features
+    append<quint16>(body, quint16(qMin(token.size(), qsizetype(0xFFFF))));
+    body.append(token.left(0xFFFF));
+    IpmbSelectorCodec::appendLabel(body, label);
+    appendControlFrame(out, FrameType::Hello, body, version);
+}
+
+void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid)
+{
+    QByteArray body;
+    append<quint32>(body, endpointId);
+    append<quint32>(body, controllerPid);
+    append<quint32>(body, 0); // features
+    appendControlFrame(out, FrameType::Welcome, body);
+}
+
+void appendRefuse(QByteArray &out, IpmbEndpoint::Error error, const QString &reason)
+{
+    const QByteArray text = reason.toUtf8().left(0xFFFF);
+    QByteArray body;
+    append<quint16>(body, quint16(error));
+    append<quint16>(body, Version);
+    append<quint16>(body, quint16(text.size()));
+    body.append(text);
+    appendControlFrame(out, FrameType::Refuse, body);
+}
+
+void appendDropped(QByteArray &out, quint64 count)
+{
+    QByteArray body;
+    append<quint64>(body, count);
+    appendControlFrame(out, FrameType::Dropped, body);
+}
+
+std::optional<Hello> parseHello(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    c.read<quint32>(); // features: none defined yet
+    const quint16 tokenLength = c.read<quint16>();
+    Hello hello;
+    hello.token = c.readBytes(tokenLength).toByteArray();
+    if (!c.ok())
+        return fail<Hello>(errorString, QStringLiteral("truncated Hello"));
+    std::optional<IpmbLabel> label = IpmbSelectorCodec::decodeLabel(c.rest(), errorString);
+    if (!label)
+        return std::nullopt;
+    hello.label = *label;
+    return hello;
+}
+
+std::optional<Welcome> parseWelcome(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    Welcome w;
+    w.endpointId = c.read<quint32>();
+    w.controllerPid = c.read<quint32>();
+    c.read<quint32>(); // features
+    if (!c.atEnd())
+        return fail<Welcome>(errorString, QStringLiteral("malformed Welcome"));
+    return w;
+}
+
+std::optional<Refuse> parseRefuse(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    Refuse r;
+    const quint16 code = c.read<quint16>();
+    r.controllerVersion = c.read<quint16>();
+    const quint16 length = c.read<quint16>();
+    const QByteArrayView text = c.readBytes(length);
+    if (!c.atEnd())
+        return fail<Refuse>(errorString, QStringLiteral("malformed Refuse"));
+    const bool known = code > IpmbEndpoint::NoError && code <= IpmbEndpoint::UnknownError;
+    r.error = known ? IpmbEndpoint::Error(code) : IpmbEndpoint::UnknownError;
+    r.reason = QString::fromUtf8(text);
+    return r;
+}
+
+std::optional<quint64> parseDropped(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    const quint64 count = c.read<quint64>();
+    if (!c.atEnd())
+        return fail<quint64>(errorString, QStringLiteral("malformed Dropped"));
+    return count;
+}
+
+QByteArray senderBlock(quint32 endpointId, qint64 pid, qint64 uid, const IpmbLabel &label)
+{
+    QByteArray out;
+    append<quint32>(out, endpointId);
+    append<quint32>(out, quint32(pid));
+    append<quint32>(out, quint32(uid));
+    IpmbSelectorCodec::appendLabel(out, label);
+    return out;
+}
+
+std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorString)
+{
+    Cursor c(bytes);
+    Sender s;
+    s.endpointId = c.read<quint32>();
+    s.pid = c.read<quint32>();
+    s.uid = c.read<quint32>();
+    if (!c.ok())
+        return fail<Sender>(errorString, QStringLiteral("truncated sender block"));
+    std::optional<IpmbLabel> label = IpmbSelectorCodec::decodeLabel(c.rest(), errorString);
+    if (!label)
+        return std::nullopt;
+    s.label = *label;
+    return s;
+}
+
+bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload,
+                   IpmbErrorInfo *error)
+{
+    QString why;
+    if (!IpmbSelectorCodec::fitsLimits(selector, &why)) {
+        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
+        return false;
+    }
+    const qsizetype start = out.size();
+    out.resize(start + HeaderSize);
+    IpmbSelectorCodec::appendSelector(out, selector);
+    const qsizetype payloadStart = out.size();
+    if (!IpmbPayloadCodec::encode(payload, out, &why)) {
+        out.truncate(start);
+        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
+        return false;
+    }
+    const qint64 payloadLength = out.size() - payloadStart;
+    if (payloadLength > MaxPayload) {
+        out.truncate(start);
+        *error = IpmbErrorInfo(IpmbEndpoint::PayloadTooLargeError,
+                               IpmbEndpoint::tr("The payload is %1 bytes; the limit is %2 bytes")
+                                       .arg(payloadLength).arg(MaxPayload));
+        return false;
+    }
+    Header h;
+    h.type = FrameType::Message;
+    h.selectorLength = quint32(payloadStart - start - HeaderSize);
+    h.bodyLength = quint32(out.size() - start - HeaderSize);
+    writeHeader(out.data() + start, h);
+    return true;
+}
+
+bool constantTimeEquals(const QByteArray &a, const QByteArray &b)
+{
+    if (a.size() != b.size())
+        return false;
+    unsigned char diff = 0;
+    for (qsizetype i = 0; i < a.size(); ++i)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+} // namespace IpmbProtocol

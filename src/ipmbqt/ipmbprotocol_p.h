@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBPROTOCOL_P_H
+#define IPMBPROTOCOL_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+// Framing and handshake bodies of doc/protocol.md. No OS code here.
+
+#include "ipmbqtglobal.h"
+#include "ipmbendpoint.h"
+#include "ipmblabel.h"
+#include "ipmberror_p.h"
+#include "ipmbselector.h"
+
+#include <QtCore/qbytearray.h>
+#include <QtCore/qbytearrayview.h>
+#include <QtCore/qstring.h>
+
+#include <optional>
+
+namespace IpmbProtocol {
+
+constexpr quint16 Version = 1;
+constexpr qsizetype HeaderSize = 28;
+constexpr qint64 MaxPayload = 256 * 1024 * 1024;
+constexpr qint64 MaxMessageBody = MaxPayload + 4 * 1024 * 1024;
+constexpr qint64 MaxControlBody = 1024 * 1024;
+constexpr qint64 MaxSectionLength = 1024 * 1024; // sender block, selector
+
+enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5 };
+
+struct Header
+{
+    quint16 version = Version;
+    FrameType type = FrameType::Message;
+    quint8 flags = 0;
+    quint32 bodyLength = 0;
+    quint32 senderLength = 0;
+    quint32 selectorLength = 0;
+    quint32 attachmentLength = 0;
+    quint16 handleCount = 0;
+
+    qint64 frameLength() const { return HeaderSize + qint64(bodyLength); }
+    qint64 payloadOffset() const { return qint64(senderLength) + selectorLength + attachmentLength; }
+};
+
+// Writes a header at `out` (HeaderSize bytes).
+IPMBQT_AUTOTEST_EXPORT void writeHeader(char *out, const Header &header);
+// Checks what can be checked without the body: magic, type, every length against its limit and
+// against bodyLength. The version is not checked here (a Refuse of any version must be readable).
+IPMBQT_AUTOTEST_EXPORT std::optional<Header> parseHeader(const char *in, QString *errorString);
+
+// Appends a complete frame.
+IPMBQT_AUTOTEST_EXPORT void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &label,
+                                        quint16 version = Version);
+IPMBQT_AUTOTEST_EXPORT void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid);
+IPMBQT_AUTOTEST_EXPORT void appendRefuse(QByteArray &out, IpmbEndpoint::Error error, const QString &reason);
+IPMBQT_AUTOTEST_EXPORT void appendDropped(QByteArray &out, quint64 count);
+
+struct Hello
+{
+    QByteArray token;
+    IpmbLabel label;
+};
+IPMBQT_AUTOTEST_EXPORT std::optional<Hello> parseHello(QByteArrayView body, QString *errorString);
+
+struct Welcome
+{
+    quint32 endpointId = 0;
+    quint32 controllerPid = 0;
+};
+IPMBQT_AUTOTEST_EXPORT std::optional<Welcome> parseWelcome(QByteArrayView body, QString *errorString);
+
+struct Refuse
+{
+    IpmbEndpoint::Error error = IpmbEndpoint::UnknownError;
+    quint16 controllerVersion = 0;
+    QString reason;
+};
+IPMBQT_AUTOTEST_EXPORT std::optional<Refuse> parseRefuse(QByteArrayView body, QString *errorString);
+IPMBQT_AUTOTEST_EXPORT std::optional<quint64> parseDropped(QByteArrayView body, QString *errorString);
+
+// The sender block the controller inserts in front of every forwarded Message.
+IPMBQT_AUTOTEST_EXPORT QByteArray senderBlock(quint32 endpointId, qint64 pid, qint64 uid, const IpmbLabel &label);
+struct Sender
+{
+    quint32 endpointId = 0;
+    qint64 pid = -1;
+    qint64 uid = -1;
+    IpmbLabel label;
+};
+IPMBQT_AUTOTEST_EXPORT std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorString);
+
+// Appends a Message frame as an endpoint writes it (no sender block). On failure `out` is left
+// unchanged and `error` says why (payload not streamable, too large, label op over the limits).
+IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &selector,
+                                          const QVariant &payload, IpmbErrorInfo *error);
+
+bool constantTimeEquals(const QByteArray &a, const QByteArray &b);
+
+} // namespace IpmbProtocol
+
+#endif // IPMBPROTOCOL_P_H

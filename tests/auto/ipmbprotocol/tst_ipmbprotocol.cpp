@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The frame codec on its own: headers, handshake bodies, and what the strict decoder rejects.
+
+#include "ipmbprotocol_p.h"
+
+#include <QtCore/qendian.h>
+#include <QtTest/qtest.h>
+
+using namespace IpmbProtocol;
+
+class tst_IpmbProtocol : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void headerRoundTrip();
+    void rejectedHeaders_data();
+    void rejectedHeaders();
+    void messageFrame();
+    void payloadTooLarge();
+    void refuseIsReadableAcrossVersions();
+    void helloRoundTrip();
+};
+
+void tst_IpmbProtocol::headerRoundTrip()
+{
+    Header h;
+    h.type = FrameType::Message;
+    h.bodyLength = 1000;
+    h.senderLength = 10;
+    h.selectorLength = 20;
+    char bytes[HeaderSize];
+    writeHeader(bytes, h);
+    QCOMPARE(QByteArray(bytes, 4), QByteArray("IPMB"));
+    QString why;
+    const std::optional<Header> parsed = parseHeader(bytes, &why);
+    QVERIFY2(parsed, qPrintable(why));
+    QCOMPARE(parsed->version, Version);
+    QCOMPARE(parsed->type, FrameType::Message);
+    QCOMPARE(parsed->bodyLength, 1000u);
+    QCOMPARE(parsed->senderLength, 10u);
+    QCOMPARE(parsed->selectorLength, 20u);
+    QCOMPARE(parsed->payloadOffset(), qint64(30));
+    QCOMPARE(parsed->frameLength(), qint64(HeaderSize + 1000));
+}
+
+void tst_IpmbProtocol::rejectedHeaders_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("reason");
+    auto make = [](auto change) {
+        Header h;
+        h.type = FrameType::Message;
+        h.bodyLength = 100;
+        QByteArray out(HeaderSize, '\0');
+        writeHeader(out.data(), h);
+        change(out);
+        return out;
+    };
+    auto put32 = [](QByteArray &b, int at, quint32 v) { qToLittleEndian(v, b.data() + at); };
+    QTest::addRow("magic") << make([](QByteArray &b) { b[0] = 'X'; }) << QStringLiteral("magic");
+    QTest::addRow("type 0") << make([](QByteArray &b) { b[6] = 0; }) << QStringLiteral("frame type");
+    QTest::addRow("type 200") << make([](QByteArray &b) { b[6] = char(200); }) << QStringLiteral("frame type");
+    QTest::addRow("huge body") << make([&](QByteArray &b) { put32(b, 8, 0xFFFFFFFFu); }) << QStringLiteral("limit");
+    QTest::addRow("huge control body")
+            << make([&](QByteArray &b) { b[6] = char(FrameType::Hello); put32(b, 8, 2 * 1024 * 1024); })
+            << QStringLiteral("limit");
+    QTest::addRow("sections in control frame")
+            << make([&](QByteArray &b) { b[6] = char(FrameType::Welcome); put32(b, 16, 4); })
+            << QStringLiteral("control frame");
+    QTest::addRow("selector beyond body") << make([&](QByteArray &b) { put32(b, 16, 101); })
+                                          << QStringLiteral("exceed the body");
+    QTest::addRow("sender+selector beyond body")
+            << make([&](QByteArray &b) { put32(b, 12, 60); put32(b, 16, 41); }) << QStringLiteral("exceed the body");
+    QTest::addRow("huge selector") << make([&](QByteArray &b) { put32(b, 8, 3 * 1024 * 1024); put32(b, 16, 2 * 1024 * 1024); })
+                                   << QStringLiteral("too long");
+    QTest::addRow("handles") << make([&](QByteArray &b) { b[24] = 1; }) << QStringLiteral("attachments");
+    QTest::addRow("attachment section") << make([&](QByteArray &b) { put32(b, 20, 4); }) << QStringLiteral("attachments");
+}
+
+void tst_IpmbProtocol::rejectedHeaders()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, reason);
+    QString why;
+    QVERIFY(!parseHeader(bytes.constData(), &why));
+    QVERIFY2(why.contains(reason), qPrintable(why));
+}
+
+void tst_IpmbProtocol::messageFrame()
+{
+    QByteArray out = "prefix";
+    IpmbErrorInfo error;
+    QVERIFY(appendMessage(out, IpmbSelector::multicast(IpmbLabelOp("a") && !IpmbLabelOp("b")),
+                          QStringLiteral("hi"), &error));
+    QVERIFY(out.startsWith("prefix"));
+    const std::optional<Header> h = parseHeader(out.constData() + 6, nullptr);
+    QVERIFY(h);
+    QCOMPARE(h->frameLength(), qint64(out.size() - 6));
+    QCOMPARE(h->senderLength, 0u);
+    QVERIFY(h->selectorLength > 0);
+}
+
+void tst_IpmbProtocol::payloadTooLarge()
+{
+    QByteArray out = "keep";
+    IpmbErrorInfo error;
+    const QByteArray big(MaxPayload + 1, 'x');
+    QVERIFY(!appendMessage(out, IpmbSelector(), big, &error));
+    QCOMPARE(error.code, IpmbEndpoint::PayloadTooLargeError);
+    QVERIFY2(error.message.contains(QString::number(MaxPayload)), qPrintable(error.message));
+    QCOMPARE(out, QByteArray("keep")); // nothing half-written
+}
+
+void tst_IpmbProtocol::refuseIsReadableAcrossVersions()
+{
+    QByteArray out;
+    appendRefuse(out, IpmbEndpoint::TokenMismatchError, QStringLiteral("no entry"));
+    // Pretend a controller of version 7 wrote it: the Refuse body layout is frozen.
+    qToLittleEndian<quint16>(7, out.data() + 4);
+    const std::optional<Header> h = parseHeader(out.constData(), nullptr);
+    QVERIFY(h);
+    QCOMPARE(h->version, quint16(7));
+    const std::optional<Refuse> r = parseRefuse(QByteArrayView(out).sliced(HeaderSize), nullptr);
+    QVERIFY(r);
+    QCOMPARE(r->error, IpmbEndpoint::TokenMismatchError);
+    QCOMPARE(r->reason, QStringLiteral("no entry"));
+    QVERIFY(!parseRefuse(QByteArrayView(out).sliced(HeaderSize).chopped(1), nullptr));
+}
+
+void tst_IpmbProtocol::helloRoundTrip()
+{
+    QByteArray out;
+    appendHello(out, "token", IpmbLabel{QStringLiteral("x"), QStringLiteral("y")});
+    const std::optional<Header> h = parseHeader(out.constData(), nullptr);
+    QVERIFY(h);
+    QCOMPARE(h->type, FrameType::Hello);
+    const std::optional<Hello> hello = parseHello(QByteArrayView(out).sliced(HeaderSize), nullptr);
+    QVERIFY(hello);
+    QCOMPARE(hello->token, QByteArray("token"));
+    QCOMPARE(hello->label, (IpmbLabel{QStringLiteral("x"), QStringLiteral("y")}));
+    QString why;
+    QVERIFY(!parseHello(QByteArrayView(out).sliced(HeaderSize, 5), &why));
+}
+
+QTEST_MAIN(tst_IpmbProtocol)
+#include "tst_ipmbprotocol.moc"
