@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBPLATFORM_P_H
+#define IPMBPLATFORM_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+// The only seam between IpmbQt and the operating system. Everything here is implemented once per OS
+// in ipmbplatform_<os>.cpp; no OS header is included outside those files. Framing, handshake and
+// routing are OS-independent and live in src/ipmbqt/.
+
+#include "ipmbqtglobal.h"
+#include "ipmberror_p.h"
+
+#include <QtCore/qbytearray.h>
+#include <QtCore/qstring.h>
+
+namespace IpmbPlatform {
+
+using Socket = qintptr;
+constexpr Socket InvalidSocket = -1;
+
+struct Credentials
+{
+    qint64 pid = -1;
+    qint64 uid = -1;
+};
+
+enum class IoStatus { Ok, WouldBlock, Closed, Failed };
+
+struct IoResult
+{
+    IoStatus status = IoStatus::Ok;
+    qint64 bytes = 0;          // transferred, when status is Ok
+    IpmbErrorInfo error;       // when status is Failed
+};
+
+struct IoSlice
+{
+    const char *data;
+    qint64 size;
+};
+
+IPMBQT_AUTOTEST_EXPORT qint64 currentUserId();
+IPMBQT_AUTOTEST_EXPORT qint64 currentProcessId();
+
+// The OS-level name of the bus `identifier` for user `uid`.
+IPMBQT_AUTOTEST_EXPORT QByteArray busAddress(const QString &identifier, qint64 uid);
+
+enum class ConnectStatus { Connected, NoListener, Failed };
+// Connects a non-blocking stream socket to `address`. NoListener means nobody has bound it (yet).
+IPMBQT_AUTOTEST_EXPORT ConnectStatus connectTo(const QByteArray &address, Socket *socket, IpmbErrorInfo *error);
+
+enum class ListenStatus { Listening, AddressInUse, Failed };
+IPMBQT_AUTOTEST_EXPORT ListenStatus listenOn(const QByteArray &address, Socket *socket, IpmbErrorInfo *error);
+
+// Accepts one pending connection (non-blocking); InvalidSocket when there is none.
+IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener);
+
+IPMBQT_AUTOTEST_EXPORT bool peerCredentials(Socket socket, Credentials *credentials);
+
+IPMBQT_AUTOTEST_EXPORT IoResult read(Socket socket, char *buffer, qint64 size);
+IPMBQT_AUTOTEST_EXPORT IoResult write(Socket socket, const IoSlice *slices, int count);
+IPMBQT_AUTOTEST_EXPORT void closeSocket(Socket socket);
+
+// Waits for readiness of a few sockets. Entries with neither flag set are ignored.
+struct PollEntry
+{
+    Socket socket = InvalidSocket;
+    bool wantRead = false;
+    bool wantWrite = false;
+    bool readable = false;  // out: data, end of stream or error to read
+    bool writable = false;  // out
+};
+// Returns false only on an unexpected OS error; a timeout returns true with nothing ready.
+IPMBQT_AUTOTEST_EXPORT bool poll(PollEntry *entries, int count, int timeoutMsecs);
+
+// Wakes a thread blocked in poll(): the waker's socket becomes readable until drain().
+class Waker
+{
+public:
+    Waker();
+    ~Waker();
+    Q_DISABLE_COPY_MOVE(Waker)
+    Socket socket() const { return m_socket; }
+    void wake();
+    void drain();
+
+private:
+    Socket m_socket = InvalidSocket;
+};
+
+} // namespace IpmbPlatform
+
+#endif // IPMBPLATFORM_P_H
