@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbconnection_p.h"
+
+#include <cstring>
+
+using namespace IpmbPlatform;
+
+// Frames up to this size are cut out of the shared read buffer; larger ones get a buffer of their
+// own, read into directly and forwarded by reference.
+static constexpr qsizetype ReadBufferSize = 256 * 1024;
+static constexpr qsizetype LargeFrame = 64 * 1024;
+// A growable write chunk is closed at this size so that written memory can be released.
+static constexpr qsizetype MaxChunk = 1024 * 1024;
+
+IpmbConnection::IpmbConnection(Socket socket)
+    : m_socket(socket)
+{
+}
+
+IpmbConnection::~IpmbConnection()
+{
+    closeSocket(m_socket);
+}
+
+bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
+{
+    *needMore = true;
+    if (m_largeDelivered) {
+        m_large = QByteArray();
+        m_largeFilled = 0;
+        m_largeDelivered = false;
+    }
+    if (!m_large.isEmpty()) {
+        if (m_largeFilled < m_large.size())
+            return false;
+        // The header was checked when the buffer was allocated.
+        frame->header = *IpmbProtocol::parseHeader(m_large.constData(), nullptr);
+        frame->body = QByteArrayView(m_large.constData() + IpmbProtocol::HeaderSize,
+                                     m_large.size() - IpmbProtocol::HeaderSize);
+        frame->storage = &m_large;
+        m_largeDelivered = true;
+        return true;
+    }
+
+    const qsizetype available = m_inEnd - m_inBegin;
+    if (available < IpmbProtocol::HeaderSize)
+        return false;
+    const char *at = m_in.constData() + m_inBegin;
+    const std::optional<IpmbProtocol::Header> header = IpmbProtocol::parseHeader(at, &m_errorString);
+    if (!header) {
+        *needMore = false;
+        return false;
+    }
+    const qint64 total = header->frameLength();
+    if (available >= total) {
+        frame->header = *header;
+        frame->body = QByteArrayView(at + IpmbProtocol::HeaderSize, qsizetype(header->bodyLength));
+        frame->storage = nullptr;
+        m_inBegin += qsizetype(total);
+        return true;
+    }
+    if (total > LargeFrame) {
+        m_large = QByteArray(qsizetype(total), Qt::Uninitialized);
+        std::memcpy(m_large.data(), at, size_t(available));
+        m_largeFilled = available;
+        m_inBegin = m_inEnd = 0;
+    }
+    return false;
+}
+
+void IpmbConnection::keep(const Frame &frame)
+{
+    if (frame.storage)
+        m_largeDelivered = false;
+    else
+        m_inBegin -= qsizetype(frame.header.frameLength()); // the bytes are still there
+}
+
+IoResult IpmbConnection::fill()
+{
+    if (!m_large.isEmpty()) {
+        const IoResult r = read(m_socket, m_large.data() + m_largeFilled, m_large.size() - m_largeFilled);
+        if (r.status == IoStatus::Ok)
+            m_largeFilled += qsizetype(r.bytes);
+        return r;
+    }
+    if (m_in.isEmpty())
+        m_in = QByteArray(ReadBufferSize, Qt::Uninitialized);
+    if (m_inBegin == m_inEnd) {
+        m_inBegin = m_inEnd = 0;
+    } else if (m_in.size() - m_inEnd < LargeFrame) {
+        std::memmove(m_in.data(), m_in.constData() + m_inBegin, size_t(m_inEnd - m_inBegin));
+        m_inEnd -= m_inBegin;
+        m_inBegin = 0;
+    }
+    const IoResult r = read(m_socket, m_in.data() + m_inEnd, m_in.size() - m_inEnd);
+    if (r.status == IoStatus::Ok)
+        m_inEnd += qsizetype(r.bytes);
+    return r;
+}
+
+QByteArray &IpmbConnection::tail()
+{
+    if (m_out.empty() || !m_out.back().growable || m_out.back().bytes.size() >= MaxChunk) {
+        Chunk chunk;
+        chunk.growable = true;
+        chunk.bytes.reserve(64 * 1024);
+        m_out.push_back(std::move(chunk));
+    }
+    return m_out.back().bytes;
+}
+
+void IpmbConnection::appendShared(const QByteArray &bytes, qsizetype offset)
+{
+    if (!m_out.empty())
+        m_out.back().growable = false; // keep frame order: later frames go after this block
+    Chunk chunk;
+    chunk.bytes = bytes;
+    chunk.begin = offset;
+    m_out.push_back(std::move(chunk));
+}
+
+qint64 IpmbConnection::bytesToWrite() const
+{
+    qint64 total = 0;
+    for (const Chunk &c : m_out)
+        total += c.bytes.size() - c.begin;
+    return total;
+}
+
+IoResult IpmbConnection::flush()
+{
+    qint64 written = 0;
+    while (!m_out.empty()) {
+        IoSlice slices[64];
+        int count = 0;
+        for (auto it = m_out.begin(); it != m_out.end() && count < 64; ++it) {
+            if (it->bytes.size() > it->begin)
+                slices[count++] = {it->bytes.constData() + it->begin, it->bytes.size() - it->begin};
+        }
+        if (count == 0)
+            break; // only the emptied, reusable tail is left
+        IoResult r = write(m_socket, slices, count);
+        if (r.status != IoStatus::Ok) {
+            if (r.status == IoStatus::WouldBlock)
+                r.bytes = written;
+            return r;
+        }
+        written += r.bytes;
+        qint64 left = r.bytes;
+        while (!m_out.empty()) {
+            Chunk &front = m_out.front();
+            const qint64 unwritten = front.bytes.size() - front.begin;
+            if (left < unwritten) {
+                front.begin += qsizetype(left);
+                break;
+            }
+            left -= unwritten;
+            if (m_out.size() == 1 && front.growable && front.bytes.capacity() <= MaxChunk * 2) {
+                front.bytes.truncate(0); // keep the allocation for the next frames
+                front.begin = 0;
+                break;
+            }
+            m_out.pop_front();
+        }
+    }
+    return {IoStatus::Ok, written, {}};
+}
+
+void IpmbConnection::clearWriteQueue()
+{
+    m_out.clear();
+}

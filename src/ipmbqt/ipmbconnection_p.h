@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBCONNECTION_P_H
+#define IPMBCONNECTION_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+#include "ipmbplatform_p.h"
+#include "ipmbprotocol_p.h"
+
+#include <QtCore/qbytearray.h>
+
+#include <deque>
+
+// One stream socket carrying frames: a read buffer that cuts the byte stream into frames, and a
+// write queue that coalesces small frames so that one system call moves many of them.
+// Not thread-safe: the owner serialises reading and (separately) writing.
+class IPMBQT_AUTOTEST_EXPORT IpmbConnection
+{
+public:
+    explicit IpmbConnection(IpmbPlatform::Socket socket);
+    ~IpmbConnection();
+    Q_DISABLE_COPY_MOVE(IpmbConnection)
+
+    IpmbPlatform::Socket socket() const { return m_socket; }
+
+    struct Frame
+    {
+        IpmbProtocol::Header header;
+        QByteArrayView body;
+        // Set for frames too large for the read buffer: owns `body`, and may be shared (no copy)
+        // with write queues; the body starts at HeaderSize.
+        const QByteArray *storage = nullptr;
+    };
+
+    enum class ReadStatus { Ok, Closed, Failed };
+    // What a frame handler did with a frame: Consumed, Stop (consumed, and the connection is being
+    // dropped), or Keep (not consumed: it comes first again at the next readFrames()).
+    enum class Action { Consumed, Stop, Keep };
+
+    // Reads what the socket has (at most about `budget` bytes, for fairness between connections)
+    // and calls handler(const Frame &) -> Action for each complete frame, in order, until it says
+    // Stop or Keep. Failed means a malformed frame or an OS error; errorString() says which.
+    template <typename Handler>
+    ReadStatus readFrames(Handler &&handler, qint64 budget = 4 * 1024 * 1024);
+    QString errorString() const { return m_errorString; }
+
+    // The write queue. tail() is a buffer to append whole frames to; appendShared() queues a large
+    // block by reference.
+    QByteArray &tail();
+    void append(QByteArrayView bytes) { tail().append(bytes.data(), bytes.size()); }
+    void appendShared(const QByteArray &bytes, qsizetype offset);
+    qint64 bytesToWrite() const;
+    // Writes as much of the queue as the socket takes now.
+    IpmbPlatform::IoResult flush();
+    void clearWriteQueue();
+
+private:
+    bool nextFrame(Frame *frame, bool *needMore);
+    void keep(const Frame &frame);
+    IpmbPlatform::IoResult fill();
+
+    IpmbPlatform::Socket m_socket;
+    QString m_errorString;
+
+    QByteArray m_in;            // read buffer
+    qsizetype m_inBegin = 0;
+    qsizetype m_inEnd = 0;
+    QByteArray m_large;         // a frame larger than the read buffer, being filled
+    qsizetype m_largeFilled = 0;
+    bool m_largeDelivered = false;
+
+    struct Chunk
+    {
+        QByteArray bytes;
+        qsizetype begin = 0;    // already written
+        bool growable = false;  // tail() may append to it
+    };
+    std::deque<Chunk> m_out;
+};
+
+template <typename Handler>
+IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 budget)
+{
+    qint64 consumed = 0;
+    for (;;) {
+        Frame frame;
+        bool needMore = false;
+        while (nextFrame(&frame, &needMore)) {
+            consumed += frame.header.frameLength();
+            const Action action = handler(static_cast<const Frame &>(frame));
+            if (action == Action::Keep)
+                keep(frame);
+            if (action != Action::Consumed)
+                return ReadStatus::Ok;
+        }
+        if (!needMore)
+            return ReadStatus::Failed; // malformed; m_errorString is set
+        if (consumed >= budget)
+            return ReadStatus::Ok;
+        const IpmbPlatform::IoResult r = fill();
+        switch (r.status) {
+        case IpmbPlatform::IoStatus::Ok:
+            break;
+        case IpmbPlatform::IoStatus::WouldBlock:
+            return ReadStatus::Ok;
+        case IpmbPlatform::IoStatus::Closed:
+            m_errorString = QStringLiteral("the peer closed the connection");
+            return ReadStatus::Closed;
+        case IpmbPlatform::IoStatus::Failed:
+            m_errorString = r.error.message;
+            return ReadStatus::Failed;
+        }
+    }
+}
+
+#endif // IPMBCONNECTION_P_H

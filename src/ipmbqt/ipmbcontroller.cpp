@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbcontroller_p.h"
+#include "ipmblogging_p.h"
+#include "ipmbselectorcodec_p.h"
+
+#include <QtCore/qthread.h>
+
+#include <algorithm>
+#include <cstring>
+
+using namespace IpmbPlatform;
+using IpmbProtocol::FrameType;
+
+static constexpr int HelloTimeoutMsecs = 5000;
+
+struct IpmbController::Peer
+{
+    explicit Peer(Socket socket) : connection(socket) { }
+
+    IpmbConnection connection;
+    Credentials credentials;
+    QDeadlineTimer helloDeadline;
+    quint32 endpointId = 0;      // 0 until welcomed
+    bool dead = false;
+    bool parked = false;         // not read from until the receivers of its next frame have room
+    bool stuck = false;          // its queue is full and it read nothing for StallTimeoutMsecs
+    qint64 lastProgress = 0;     // m_clock time at which its queue last moved
+    IpmbLabel label;
+    QByteArray senderBlock;      // inserted in front of every message this peer sends
+    quint64 dropped = 0;         // messages for this peer dropped since the last Dropped notice
+
+    // Most senders use one selector over and over: keep its decoding and its matches.
+    QByteArray lastSelectorBytes;
+    IpmbSelector lastSelector;
+    quint64 lastGeneration = ~quint64(0);
+    std::vector<Peer *> lastMatches;
+};
+
+struct IpmbController::Buffered
+{
+    QByteArray frame;            // as it will be forwarded, sender block included
+    IpmbSelector selector;
+    QDeadlineTimer deadline;
+};
+
+IpmbController::IpmbController(Socket listener, const QByteArray &token)
+    : m_listener(listener), m_token(token), m_uid(currentUserId())
+{
+}
+
+IpmbController::~IpmbController()
+{
+    if (m_thread) {
+        m_stopping = true;
+        m_waker.wake();
+        m_thread->wait();
+        delete m_thread;
+    }
+    m_peers.clear();
+    closeSocket(m_listener);
+}
+
+void IpmbController::start()
+{
+    m_thread = QThread::create([this] { run(); });
+    m_thread->setObjectName(QStringLiteral("IpmbController"));
+    m_thread->start();
+}
+
+void IpmbController::run()
+{
+    qCDebug(lcIpmbController, "controller started in pid %lld", currentProcessId());
+    m_clock.start();
+    std::vector<PollEntry> entries;
+    while (!m_stopping.load(std::memory_order_relaxed)) {
+        entries.clear();
+        entries.push_back({m_listener, true, false, false, false});
+        entries.push_back({m_waker.socket(), true, false, false, false});
+        for (const auto &peer : m_peers)
+            entries.push_back({peer->connection.socket(), !peer->parked, peer->connection.bytesToWrite() > 0, false, false});
+        if (!IpmbPlatform::poll(entries.data(), int(entries.size()), pollTimeout()))
+            break;
+        if (entries[1].readable)
+            m_waker.drain();
+        // m_peers only grows below, so the entries still line up with it.
+        const size_t polled = entries.size() - 2;
+        for (size_t i = 0; i < polled; ++i) {
+            Peer &peer = *m_peers[i];
+            if (entries[i + 2].readable && !peer.dead)
+                serve(peer);
+        }
+        if (entries[0].readable)
+            acceptPeers();
+        for (const auto &peer : m_peers) {
+            if (!peer->dead && peer->endpointId == 0 && peer->helloDeadline.hasExpired())
+                dropPeer(*peer, QStringLiteral("no Hello within %1 ms").arg(HelloTimeoutMsecs), true);
+        }
+        expireBuffered();
+        flushAll();
+        // Senders waiting for room try again now that queues have moved (or receivers became stuck).
+        for (size_t i = 0; i < polled; ++i) {
+            Peer &peer = *m_peers[i];
+            if (peer.parked && !peer.dead) {
+                peer.parked = false;
+                serve(peer);
+            }
+        }
+        flushAll();
+        removeDeadPeers();
+    }
+    flushAll(); // best effort: hand what is queued to the kernel before closing
+    qCDebug(lcIpmbController, "controller stopped");
+}
+
+int IpmbController::pollTimeout() const
+{
+    qint64 timeout = 1000;
+    for (const auto &peer : m_peers) {
+        if (peer->endpointId == 0)
+            timeout = qMin(timeout, peer->helloDeadline.remainingTime());
+        if (peer->parked)
+            timeout = qMin<qint64>(timeout, 50); // to notice a receiver becoming stuck
+    }
+    for (const Buffered &b : m_buffered)
+        timeout = qMin(timeout, b.deadline.remainingTime());
+    return int(qMax<qint64>(timeout, 0));
+}
+
+void IpmbController::acceptPeers()
+{
+    for (;;) {
+        const Socket socket = acceptFrom(m_listener);
+        if (socket == InvalidSocket)
+            return;
+        auto peer = std::make_unique<Peer>(socket);
+        peer->helloDeadline.setRemainingTime(HelloTimeoutMsecs);
+        if (!peerCredentials(socket, &peer->credentials)) {
+            qCWarning(lcIpmbController, "closing a connection without peer credentials");
+            continue;
+        }
+        Peer &added = *peer;
+        m_peers.push_back(std::move(peer));
+        if (added.credentials.uid != m_uid) {
+            refuse(added, IpmbEndpoint::PermissionError,
+                   IpmbEndpoint::tr("A process of uid %1 may not join a bus of uid %2")
+                           .arg(added.credentials.uid).arg(m_uid));
+        }
+    }
+}
+
+void IpmbController::serve(Peer &peer)
+{
+    const auto status = peer.connection.readFrames(
+            [&](const IpmbConnection::Frame &frame) { return handleFrame(peer, frame); });
+    if (status == IpmbConnection::ReadStatus::Ok && peer.parked)
+        return;
+    if (peer.dead)
+        return;
+    if (status == IpmbConnection::ReadStatus::Closed)
+        dropPeer(peer, peer.connection.errorString(), false);
+    else if (status == IpmbConnection::ReadStatus::Failed)
+        dropPeer(peer, peer.connection.errorString(), true);
+}
+
+IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnection::Frame &frame)
+{
+    using Action = IpmbConnection::Action;
+    if (peer.dead)
+        return Action::Stop; // refused: ignore what it pipelined after its Hello
+    if (peer.endpointId == 0) {
+        if (frame.header.type != FrameType::Hello) {
+            dropPeer(peer, QStringLiteral("first frame is not a Hello"), true);
+            return Action::Stop;
+        }
+        return handleHello(peer, frame);
+    }
+    if (frame.header.version != IpmbProtocol::Version) {
+        dropPeer(peer, QStringLiteral("frame of protocol version %1").arg(frame.header.version), true);
+        return Action::Stop;
+    }
+    if (frame.header.type != FrameType::Message) {
+        dropPeer(peer, QStringLiteral("unexpected frame type %1").arg(int(frame.header.type)), true);
+        return Action::Stop;
+    }
+    if (frame.header.senderLength != 0) {
+        dropPeer(peer, QStringLiteral("an endpoint wrote a sender block"), true);
+        return Action::Stop;
+    }
+    const Action action = route(peer, frame);
+    return peer.dead ? Action::Stop : action;
+}
+
+IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnection::Frame &frame)
+{
+    if (frame.header.version != IpmbProtocol::Version) {
+        refuse(peer, IpmbEndpoint::VersionMismatchError,
+               IpmbEndpoint::tr("The bus controller speaks protocol version %1, the endpoint version %2")
+                       .arg(IpmbProtocol::Version).arg(frame.header.version));
+        return IpmbConnection::Action::Stop;
+    }
+    QString why;
+    const std::optional<IpmbProtocol::Hello> hello = IpmbProtocol::parseHello(frame.body, &why);
+    if (!hello) {
+        dropPeer(peer, QStringLiteral("malformed Hello: ") + why, true);
+        return IpmbConnection::Action::Stop;
+    }
+    if (!IpmbProtocol::constantTimeEquals(hello->token, m_token)) {
+        refuse(peer, IpmbEndpoint::TokenMismatchError, IpmbEndpoint::tr("The bus refused the token"));
+        return IpmbConnection::Action::Stop;
+    }
+    peer.endpointId = m_nextEndpointId++;
+    peer.label = hello->label;
+    peer.senderBlock = IpmbProtocol::senderBlock(peer.endpointId, peer.credentials.pid,
+                                                 peer.credentials.uid, peer.label);
+    ++m_generation;
+    IpmbProtocol::appendWelcome(peer.connection.tail(), peer.endpointId, quint32(currentProcessId()));
+    qCDebug(lcIpmbController) << "endpoint" << peer.endpointId << "joined: pid"
+                              << peer.credentials.pid << peer.label;
+    deliverBuffered(peer);
+    return IpmbConnection::Action::Consumed;
+}
+
+void IpmbController::refuse(Peer &peer, IpmbEndpoint::Error error, const QString &reason)
+{
+    qCWarning(lcIpmbController, "refusing pid %lld: %s", peer.credentials.pid, qPrintable(reason));
+    IpmbProtocol::appendRefuse(peer.connection.tail(), error, reason);
+    peer.connection.flush();
+    peer.dead = true; // closed once this pass is over; the Refuse is already in the kernel
+}
+
+const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from, QByteArrayView selectorBytes,
+                                                                      bool *ok)
+{
+    *ok = true;
+    const bool sameSelector = from.lastSelectorBytes.size() == selectorBytes.size()
+            && std::memcmp(from.lastSelectorBytes.constData(), selectorBytes.data(), size_t(selectorBytes.size())) == 0;
+    if (!sameSelector) {
+        QString why;
+        std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
+        if (!selector) {
+            dropPeer(from, QStringLiteral("malformed selector: ") + why, true);
+            *ok = false;
+            from.lastMatches.clear();
+            return from.lastMatches;
+        }
+        from.lastSelectorBytes = selectorBytes.toByteArray();
+        from.lastSelector = *selector;
+        from.lastGeneration = ~quint64(0);
+    }
+    if (from.lastGeneration != m_generation) {
+        from.lastMatches.clear();
+        const IpmbLabelOp op = from.lastSelector.labelOp();
+        for (const auto &peer : m_peers) {
+            if (peer->endpointId != 0 && !peer->dead && op.matches(peer->label))
+                from.lastMatches.push_back(peer.get());
+        }
+        from.lastGeneration = m_generation;
+    }
+    return from.lastMatches;
+}
+
+// A receiver whose queue is full gets no more until it drains. The sender of such a message is
+// parked (not read from) meanwhile, which is flow control for slow receivers; a receiver that
+// reads nothing for StallTimeoutMsecs is stuck, and its messages are dropped instead (counted,
+// and reported to it with a Dropped frame), so that it cannot stall its senders for longer.
+IpmbController::Room IpmbController::roomIn(Peer &to)
+{
+    if (to.connection.bytesToWrite() < QueueLimit)
+        return Room::Yes;
+    if (!to.stuck && m_clock.elapsed() - to.lastProgress > StallTimeoutMsecs) {
+        qCWarning(lcIpmbController, "endpoint %u (pid %lld) reads nothing: dropping messages for it",
+                  to.endpointId, to.credentials.pid);
+        to.stuck = true;
+    }
+    return to.stuck ? Room::Stuck : Room::Full;
+}
+
+IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::Frame &frame)
+{
+    using Action = IpmbConnection::Action;
+    const QByteArrayView selectorBytes = frame.body.first(frame.header.selectorLength);
+    bool ok;
+    const std::vector<Peer *> &matches = matchesFor(from, selectorBytes, &ok);
+    if (!ok)
+        return Action::Stop;
+    if (matches.empty()) {
+        const qint64 ttl = from.lastSelector.ttl().count();
+        if (ttl > 0)
+            buffer(from, frame, ttl);
+        return Action::Consumed;
+    }
+    if (from.lastSelector.mode() == IpmbSelector::Multicast) {
+        for (Peer *to : matches) {
+            if (roomIn(*to) == Room::Full) {
+                from.parked = true;
+                return Action::Keep;
+            }
+        }
+        for (Peer *to : matches) {
+            if (roomIn(*to) == Room::Stuck)
+                ++to->dropped;
+            else
+                deliver(*to, from, frame);
+        }
+        return Action::Consumed;
+    }
+    // Unicast: round-robin over the receivers with room; wait if one is only full.
+    const size_t start = size_t(m_roundRobin % matches.size());
+    bool anyFull = false;
+    for (size_t i = 0; i < matches.size(); ++i) {
+        Peer *to = matches[(start + i) % matches.size()];
+        const Room room = roomIn(*to);
+        if (room == Room::Yes) {
+            deliver(*to, from, frame);
+            ++m_roundRobin;
+            return Action::Consumed;
+        }
+        anyFull = anyFull || room == Room::Full;
+    }
+    if (anyFull) {
+        from.parked = true;
+        return Action::Keep;
+    }
+    ++matches[start]->dropped; // every match is stuck
+    ++m_roundRobin;
+    return Action::Consumed;
+}
+
+void IpmbController::deliver(Peer &to, const Peer &from, const IpmbConnection::Frame &frame)
+{
+    if (to.connection.bytesToWrite() == 0)
+        to.lastProgress = m_clock.elapsed(); // an idle queue has not been stalling
+    IpmbProtocol::Header header = frame.header;
+    header.senderLength = quint32(from.senderBlock.size());
+    header.bodyLength += header.senderLength;
+    QByteArray &out = to.connection.tail();
+    const qsizetype at = out.size();
+    out.resize(at + IpmbProtocol::HeaderSize);
+    IpmbProtocol::writeHeader(out.data() + at, header);
+    out.append(from.senderBlock);
+    if (frame.storage)
+        to.connection.appendShared(*frame.storage, IpmbProtocol::HeaderSize);
+    else
+        out.append(frame.body.data(), frame.body.size());
+}
+
+void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs)
+{
+    Buffered b;
+    IpmbProtocol::Header header = frame.header;
+    header.senderLength = quint32(from.senderBlock.size());
+    header.bodyLength += header.senderLength;
+    b.frame.resize(IpmbProtocol::HeaderSize);
+    IpmbProtocol::writeHeader(b.frame.data(), header);
+    b.frame.append(from.senderBlock);
+    b.frame.append(frame.body.data(), frame.body.size());
+    b.selector = from.lastSelector;
+    b.deadline.setRemainingTime(ttlMsecs);
+    m_bufferedBytes += b.frame.size();
+    m_buffered.push_back(std::move(b));
+    while (m_buffered.size() > size_t(MaxBuffered) || m_bufferedBytes > MaxBufferedBytes) {
+        qCDebug(lcIpmbController, "ttl buffer full: dropping the oldest message");
+        m_bufferedBytes -= m_buffered.front().frame.size();
+        m_buffered.pop_front();
+    }
+}
+
+void IpmbController::deliverBuffered(Peer &joined)
+{
+    for (auto it = m_buffered.begin(); it != m_buffered.end();) {
+        if (!it->deadline.hasExpired() && it->selector.labelOp().matches(joined.label)) {
+            joined.connection.appendShared(it->frame, 0);
+            m_bufferedBytes -= it->frame.size();
+            it = m_buffered.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void IpmbController::expireBuffered()
+{
+    for (auto it = m_buffered.begin(); it != m_buffered.end();) {
+        if (it->deadline.hasExpired()) {
+            m_bufferedBytes -= it->frame.size();
+            it = m_buffered.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void IpmbController::flushAll()
+{
+    for (const auto &peer : m_peers) {
+        if (peer->dead)
+            continue;
+        if (peer->connection.bytesToWrite() < QueueLimit / 2) {
+            peer->stuck = false;
+            if (peer->dropped) {
+                qCDebug(lcIpmbController, "endpoint %u: %llu messages were dropped", peer->endpointId,
+                        peer->dropped);
+                IpmbProtocol::appendDropped(peer->connection.tail(), peer->dropped);
+                peer->dropped = 0;
+            }
+        }
+        if (peer->connection.bytesToWrite() == 0)
+            continue;
+        const IoResult r = peer->connection.flush();
+        if (r.bytes > 0)
+            peer->lastProgress = m_clock.elapsed();
+        if (r.status == IoStatus::Closed)
+            dropPeer(*peer, QStringLiteral("the peer closed the connection"), false);
+        else if (r.status == IoStatus::Failed)
+            dropPeer(*peer, r.error.message, true);
+    }
+}
+
+void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
+{
+    if (peer.dead)
+        return;
+    if (warn)
+        qCWarning(lcIpmbController, "dropping endpoint %u (pid %lld): %s", peer.endpointId,
+                  peer.credentials.pid, qPrintable(reason));
+    else
+        qCDebug(lcIpmbController, "endpoint %u (pid %lld) left: %s", peer.endpointId,
+                peer.credentials.pid, qPrintable(reason));
+    peer.dead = true;
+    if (peer.endpointId != 0)
+        ++m_generation;
+}
+
+void IpmbController::removeDeadPeers()
+{
+    m_peers.erase(std::remove_if(m_peers.begin(), m_peers.end(),
+                                 [](const std::unique_ptr<Peer> &p) { return p->dead; }),
+                  m_peers.end());
+}

@@ -1,0 +1,712 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbendpoint.h"
+#include "ipmbendpoint_p.h"
+#include "ipmblogging_p.h"
+#include "ipmbmessage_p.h"
+#include "ipmbpayloadcodec_p.h"
+#include "ipmbprotocol_p.h"
+#include "ipmbselectorcodec_p.h"
+
+#include <QtCore/qmetaobject.h>
+#include <QtCore/qpointer.h>
+#include <QtCore/qrandom.h>
+#include <QtCore/qthread.h>
+
+#include <cstring>
+
+using namespace IpmbPlatform;
+using IpmbProtocol::FrameType;
+
+// send() fails with QueueFullError beyond this many bytes not yet taken by the controller.
+static constexpr qint64 SendQueueLimit = 64 * 1024 * 1024;
+// The I/O thread stops reading while this much waits in the inbox (the controller then queues,
+// and past its own limit drops, with a Dropped notice).
+static constexpr qint64 InboxByteLimit = 64 * 1024 * 1024;
+static constexpr size_t InboxCountLimit = 100000;
+// Frames larger than this are queued by reference instead of being copied.
+static constexpr qsizetype ShareThreshold = 64 * 1024;
+
+/*!
+    \class IpmbEndpoint
+    \brief One participant of an IpmbQt message bus.
+
+    Set an identifier (the bus name) and a label, call join(), and send messages routed by
+    IpmbSelector to the endpoints whose label matches. The first endpoint of a bus becomes its
+    controller, on a thread of its own; when that process exits, the others elect a new one.
+
+    Received messages are delivered in one of two ways:
+    \list
+    \li the messageReceived() signal, emitted in the endpoint's thread, when at least one
+        connection to it exists;
+    \li receive(), a blocking call for worker threads.
+    \endlist
+    Both take messages from the same queue, each message exactly once: while messageReceived() is
+    connected it normally wins, since the I/O thread posts every batch to it; use one style per
+    endpoint. Messages that arrive while nothing is connected wait for receive() (or for the
+    first connection to messageReceived()).
+*/
+
+IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
+    : q_ptr(q)
+{
+}
+
+IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
+
+IpmbEndpoint::IpmbEndpoint(QObject *parent)
+    : QObject(parent), d_ptr(std::make_unique<IpmbEndpointPrivate>(this))
+{
+}
+
+IpmbEndpoint::~IpmbEndpoint()
+{
+    Q_D(IpmbEndpoint);
+    d->stop();
+}
+
+QString IpmbEndpoint::identifier() const { return d_func()->m_identifier; }
+
+void IpmbEndpoint::setIdentifier(const QString &identifier)
+{
+    Q_D(IpmbEndpoint);
+    if (d->m_identifier == identifier)
+        return;
+    if (d->m_state != UnjoinedState)
+        qCWarning(lcIpmbEndpoint, "setIdentifier: takes effect at the next join()");
+    d->m_identifier = identifier;
+    Q_EMIT identifierChanged(identifier);
+}
+
+IpmbLabel IpmbEndpoint::label() const { return d_func()->m_label; }
+
+void IpmbEndpoint::setLabel(const IpmbLabel &label)
+{
+    Q_D(IpmbEndpoint);
+    if (d->m_label == label)
+        return;
+    if (d->m_state != UnjoinedState)
+        qCWarning(lcIpmbEndpoint, "setLabel: takes effect at the next join()");
+    d->m_label = label;
+    Q_EMIT labelChanged(label);
+}
+
+QByteArray IpmbEndpoint::token() const { return d_func()->m_token; }
+
+void IpmbEndpoint::setToken(const QByteArray &token)
+{
+    Q_D(IpmbEndpoint);
+    if (d->m_token == token)
+        return;
+    d->m_token = token;
+    Q_EMIT tokenChanged(token);
+}
+
+int IpmbEndpoint::joinTimeout() const { return d_func()->m_joinTimeout; }
+void IpmbEndpoint::setJoinTimeout(int msecs) { d_func()->m_joinTimeout = qMax(msecs, 0); }
+
+IpmbEndpoint::State IpmbEndpoint::state() const { return d_func()->m_state; }
+bool IpmbEndpoint::isController() const { return d_func()->m_isController; }
+IpmbEndpoint::Error IpmbEndpoint::error() const { return d_func()->m_error.code; }
+QString IpmbEndpoint::errorString() const { return d_func()->m_error.message; }
+void IpmbEndpoint::clearError() { d_func()->m_error = IpmbErrorInfo(); }
+quint64 IpmbEndpoint::droppedMessageCount() const { return d_func()->m_droppedTotal; }
+
+/*!
+    Joins the bus asynchronously: joined() (and stateChanged()) follow on success, errorOccurred()
+    on failure. Does nothing unless the endpoint is unjoined.
+*/
+void IpmbEndpoint::join()
+{
+    Q_D(IpmbEndpoint);
+    if (d->m_state != UnjoinedState) {
+        qCWarning(lcIpmbEndpoint, "join: the endpoint is already joined or joining");
+        return;
+    }
+    QString why;
+    if (d->m_identifier.isEmpty()) {
+        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: the identifier is empty")));
+        return;
+    }
+    if (!IpmbSelectorCodec::fitsLimits(d->m_label, &why)) {
+        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: %1").arg(why)));
+        return;
+    }
+    if (d->m_token.size() > 0xFFFF) {
+        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: the token exceeds 65535 bytes")));
+        return;
+    }
+    d->startJoin();
+}
+
+/*!
+    Leaves the bus. Queued messages are handed to the controller first (for at most a second). If
+    this endpoint hosts the controller, the other endpoints elect a new one.
+*/
+void IpmbEndpoint::leave()
+{
+    Q_D(IpmbEndpoint);
+    d->stop();
+}
+
+/*!
+    Blocks until the endpoint is joined, joining fails, or \a msecs pass. Returns whether the
+    endpoint is joined; the signals of the transition have been emitted when it returns.
+*/
+bool IpmbEndpoint::waitForJoined(int msecs)
+{
+    Q_D(IpmbEndpoint);
+    if (d->m_state == JoinedState)
+        return true;
+    if (d->m_state == UnjoinedState)
+        return false;
+    QDeadlineTimer deadline(msecs);
+    {
+        QMutexLocker locker(&d->m_mutex);
+        while (d->m_ioState == JoiningState || d->m_ioState == ReconnectingState) {
+            if (!d->m_ioStateChanged.wait(&d->m_mutex, deadline))
+                break;
+        }
+    }
+    d->syncFromIo();
+    return d->m_state == JoinedState;
+}
+
+bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
+{
+    Q_D(IpmbEndpoint);
+    // Encoding happens outside the lock, into a per-thread buffer that keeps its allocation.
+    thread_local QByteArray frame;
+    frame.truncate(0);
+    IpmbErrorInfo error;
+    if (!IpmbProtocol::appendMessage(frame, selector, payload, &error)) {
+        d->setError(error);
+        return false;
+    }
+    return d->sendFrame(frame);
+}
+
+bool IpmbEndpoint::send(const IpmbMessage &message)
+{
+    return send(message.selector(), message.payload());
+}
+
+bool IpmbEndpointPrivate::sendFrame(QByteArray &frame)
+{
+    IpmbErrorInfo error;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_ioState == IpmbEndpoint::UnjoinedState) {
+            error = IpmbErrorInfo(IpmbEndpoint::DisconnectedError,
+                                  IpmbEndpoint::tr("send: the endpoint is not joined"));
+        } else if (queuedBytesLocked() >= SendQueueLimit) {
+            error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
+                                  IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
+                                          .arg(queuedBytesLocked()));
+        } else if (!m_connection) {
+            m_unconnected.append(frame);
+            return true;
+        } else {
+            const bool wasIdle = m_connection->bytesToWrite() == 0;
+            if (frame.size() > ShareThreshold) {
+                m_connection->appendShared(frame, 0);
+                frame = QByteArray(); // the queue owns it now
+            } else {
+                m_connection->tail().append(frame);
+            }
+            // A lone message goes out at once from this thread; under load the queue grows and
+            // the I/O thread writes it in large batches.
+            if (wasIdle)
+                m_connection->flush();
+            if (m_connection->bytesToWrite() > 0)
+                m_waker.wake();
+            return true;
+        }
+    }
+    setError(error);
+    return false;
+}
+
+qint64 IpmbEndpointPrivate::queuedBytesLocked() const
+{
+    return m_unconnected.size() + (m_connection ? m_connection->bytesToWrite() : 0);
+}
+
+qint64 IpmbEndpoint::bytesToWrite() const
+{
+    Q_D(const IpmbEndpoint);
+    QMutexLocker locker(&d->m_mutex);
+    return d->queuedBytesLocked();
+}
+
+/*!
+    Blocks until every message sent so far has been handed to the controller's socket, or \a msecs
+    pass. Returns false on timeout or when the endpoint is not joined.
+*/
+bool IpmbEndpoint::waitForBytesWritten(int msecs)
+{
+    Q_D(IpmbEndpoint);
+    QDeadlineTimer deadline(msecs);
+    QMutexLocker locker(&d->m_mutex);
+    while (d->queuedBytesLocked() > 0) {
+        if (d->m_ioState == UnjoinedState || !d->m_written.wait(&d->m_mutex, deadline))
+            return false;
+    }
+    return d->m_ioState != UnjoinedState;
+}
+
+/*!
+    Takes the next received message, waiting up to \a msecs for one (-1 waits forever). Safe to
+    call from any thread. Returns std::nullopt on timeout.
+*/
+std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
+{
+    Q_D(IpmbEndpoint);
+    QDeadlineTimer deadline(msecs < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(msecs));
+    QMutexLocker locker(&d->m_mutex);
+    while (d->m_inbox.empty()) {
+        if (!d->m_inboxChanged.wait(&d->m_mutex, deadline))
+            return std::nullopt;
+    }
+    IpmbEndpointPrivate::Received received = std::move(d->m_inbox.front());
+    d->m_inbox.pop_front();
+    d->m_inboxBytes -= received.frameBytes;
+    d->resumeReadingLocked();
+    return std::move(received.message);
+}
+
+void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
+{
+    Q_D(IpmbEndpoint);
+    if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived)) {
+        ++d->m_receiverConnections;
+        QMutexLocker locker(&d->m_mutex);
+        if (!d->m_inbox.empty())
+            d->postSyncLocked(); // deliver what waited for a receiver
+    }
+}
+
+void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
+{
+    Q_D(IpmbEndpoint);
+    // An invalid method means "all signals" (disconnect(obj, nullptr, ...)).
+    if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived))
+        d->m_receiverConnections = qMax(0, d->m_receiverConnections - 1);
+}
+
+void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
+{
+    Q_Q(IpmbEndpoint);
+    m_error = error;
+    qCDebug(lcIpmbEndpoint) << "error:" << error.code << error.message;
+    Q_EMIT q->errorOccurred(error.code);
+}
+
+void IpmbEndpointPrivate::startJoin()
+{
+    Q_Q(IpmbEndpoint);
+    m_ioIdentifier = m_identifier;
+    m_ioLabel = m_label;
+    m_ioToken = m_token;
+    m_ioJoinTimeout = m_joinTimeout;
+    m_stopping = false;
+    m_droppedTotal = 0;
+    {
+        QMutexLocker locker(&m_mutex);
+        m_ioState = IpmbEndpoint::JoiningState;
+        m_ioError = IpmbErrorInfo();
+    }
+    m_state = IpmbEndpoint::JoiningState;
+    m_ioThread = QThread::create([this] { ioMain(); });
+    m_ioThread->setObjectName(QStringLiteral("IpmbEndpoint I/O"));
+    m_ioThread->start();
+    Q_EMIT q->stateChanged(m_state);
+}
+
+void IpmbEndpointPrivate::stop()
+{
+    if (m_ioThread) {
+        m_stopping = true;
+        m_waker.wake();
+        m_ioThread->wait();
+        delete m_ioThread;
+        m_ioThread = nullptr;
+    }
+    syncFromIo();
+}
+
+// Applies what the I/O thread published, and emits the signals for it, in the endpoint's thread.
+void IpmbEndpointPrivate::syncFromIo()
+{
+    Q_Q(IpmbEndpoint);
+    IpmbEndpoint::State state;
+    bool isController;
+    IpmbErrorInfo error;
+    quint64 dropped;
+    std::deque<Received> messages;
+    {
+        QMutexLocker locker(&m_mutex);
+        m_syncPosted = false;
+        state = m_ioState;
+        isController = m_ioIsController;
+        error = std::exchange(m_ioError, IpmbErrorInfo());
+        dropped = std::exchange(m_ioDropped, 0);
+        if (m_receiverConnections > 0) {
+            messages.swap(m_inbox);
+            m_inboxBytes = 0;
+            resumeReadingLocked();
+        }
+    }
+    // A QPointer guards against a slot that deletes the endpoint.
+    QPointer<IpmbEndpoint> guard(q);
+    if (error.isError())
+        setError(error);
+    if (guard && isController != m_isController) {
+        m_isController = isController;
+        Q_EMIT q->controllerChanged(isController);
+    }
+    if (guard && state != m_state) {
+        m_state = state;
+        Q_EMIT q->stateChanged(state);
+        if (guard && state == IpmbEndpoint::JoinedState)
+            Q_EMIT q->joined();
+    }
+    if (guard && dropped) {
+        m_droppedTotal += dropped;
+        Q_EMIT q->messagesDropped(dropped);
+    }
+    for (const Received &received : messages) {
+        if (!guard)
+            return;
+        Q_EMIT q->messageReceived(received.message);
+    }
+}
+
+// Called when the user took messages: reading resumes once the inbox is half empty.
+void IpmbEndpointPrivate::resumeReadingLocked()
+{
+    if (m_readingPaused && m_inbox.size() < InboxCountLimit / 2 && m_inboxBytes < InboxByteLimit / 2) {
+        m_readingPaused = false;
+        m_waker.wake();
+    }
+}
+
+void IpmbEndpointPrivate::postSyncLocked()
+{
+    if (m_syncPosted)
+        return;
+    m_syncPosted = true;
+    QMetaObject::invokeMethod(q_ptr, [this] { syncFromIo(); }, Qt::QueuedConnection);
+}
+
+void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
+{
+    QMutexLocker locker(&m_mutex);
+    if (m_ioState == state)
+        return;
+    m_ioState = state;
+    m_ioStateChanged.wakeAll();
+    m_written.wakeAll();
+    postSyncLocked();
+}
+
+void IpmbEndpointPrivate::failIo(const IpmbErrorInfo &error)
+{
+    qCDebug(lcIpmbEndpoint) << "I/O failed:" << error.code << error.message;
+    QMutexLocker locker(&m_mutex);
+    m_ioError = error;
+    postSyncLocked();
+}
+
+// Sleeps up to msecs, returning early (true) when stop() wakes the thread.
+bool IpmbEndpointPrivate::waitOnWaker(int msecs)
+{
+    PollEntry entry {m_waker.socket(), true, false, false, false};
+    IpmbPlatform::poll(&entry, 1, msecs);
+    return m_stopping;
+}
+
+void IpmbEndpointPrivate::ioMain()
+{
+    QDeadlineTimer deadline(m_ioJoinTimeout);
+    while (!m_stopping) {
+        IpmbErrorInfo error;
+        const Socket socket = electAndConnect(deadline, &error);
+        if (socket == InvalidSocket) {
+            if (!m_stopping)
+                failIo(error);
+            break;
+        }
+        {
+            QMutexLocker locker(&m_mutex);
+            m_connection = std::make_unique<IpmbConnection>(socket);
+            QByteArray &out = m_connection->tail();
+            IpmbProtocol::appendHello(out, m_ioToken, m_ioLabel);
+            out.append(std::exchange(m_unconnected, QByteArray()));
+        }
+        m_welcomed = false;
+        const Outcome outcome = serveConnection(deadline);
+        if (outcome == Outcome::Stopped)
+            drainOutput(1000);
+        {
+            QMutexLocker locker(&m_mutex);
+            m_connection.reset();
+        }
+        if (outcome != Outcome::Lost)
+            break;
+        qCDebug(lcIpmbEndpoint, "lost the bus controller; electing a new one");
+        if (m_welcomed)
+            setIoState(IpmbEndpoint::ReconnectingState);
+        deadline.setRemainingTime(m_ioJoinTimeout);
+    }
+    m_controller.reset();
+    QMutexLocker locker(&m_mutex);
+    m_unconnected.clear();
+    m_ioIsController = false;
+    m_ioState = IpmbEndpoint::UnjoinedState;
+    m_ioStateChanged.wakeAll();
+    m_written.wakeAll();
+    postSyncLocked();
+}
+
+Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error)
+{
+    const QByteArray address = busAddress(m_ioIdentifier, currentUserId());
+    while (!m_stopping) {
+        Socket socket = InvalidSocket;
+        switch (connectTo(address, &socket, error)) {
+        case ConnectStatus::Connected: {
+            Credentials controller;
+            if (!peerCredentials(socket, &controller)) {
+                closeSocket(socket);
+                *error = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                                       IpmbEndpoint::tr("Cannot read the credentials of the bus controller"));
+                return InvalidSocket;
+            }
+            // Checked before a byte (the token!) goes out: abstract names can be squatted.
+            if (controller.uid != currentUserId()) {
+                closeSocket(socket);
+                *error = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                                       IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
+                                                        "(uid %2, pid %3)")
+                                               .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
+                return InvalidSocket;
+            }
+            return socket;
+        }
+        case ConnectStatus::Failed:
+            return InvalidSocket;
+        case ConnectStatus::NoListener:
+            break;
+        }
+        if (!m_controller) {
+            Socket listener = InvalidSocket;
+            switch (listenOn(address, &listener, error)) {
+            case ListenStatus::Listening:
+                qCDebug(lcIpmbEndpoint, "this process is now the controller of '%s'", qPrintable(m_ioIdentifier));
+                m_controller = std::make_unique<IpmbController>(listener, m_ioToken);
+                m_controller->start();
+                {
+                    QMutexLocker locker(&m_mutex);
+                    m_ioIsController = true;
+                    postSyncLocked();
+                }
+                continue; // connect to it like everybody else
+            case ListenStatus::AddressInUse:
+                break;    // somebody else won the race: connect to them
+            case ListenStatus::Failed:
+                return InvalidSocket;
+            }
+        }
+        if (deadline.hasExpired())
+            break;
+        if (waitOnWaker(QRandomGenerator::global()->bounded(1, 5)))
+            break;
+    }
+    *error = IpmbErrorInfo(IpmbEndpoint::TimeoutError,
+                           IpmbEndpoint::tr("No bus controller for '%1' answered within %2 ms")
+                                   .arg(m_ioIdentifier).arg(m_ioJoinTimeout));
+    return InvalidSocket;
+}
+
+IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlineTimer &joinDeadline)
+{
+    IpmbConnection *connection = m_connection.get();
+    PollEntry entries[2];
+    while (!m_stopping) {
+        {
+            QMutexLocker locker(&m_mutex);
+            entries[0] = {connection->socket(), !m_readingPaused, connection->bytesToWrite() > 0, false, false};
+        }
+        entries[1] = {m_waker.socket(), true, false, false, false};
+        const int timeout = m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0));
+        if (!IpmbPlatform::poll(entries, 2, timeout)) {
+            failIo(IpmbErrorInfo(IpmbEndpoint::UnknownError, IpmbEndpoint::tr("poll failed")));
+            return Outcome::Failed;
+        }
+        if (entries[1].readable)
+            m_waker.drain();
+        if (!m_welcomed && joinDeadline.hasExpired()) {
+            failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
+                                 IpmbEndpoint::tr("The bus controller did not answer within %1 ms")
+                                         .arg(m_ioJoinTimeout)));
+            return Outcome::Failed;
+        }
+        if (entries[0].writable) {
+            QMutexLocker locker(&m_mutex);
+            const IoResult r = connection->flush();
+            if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
+                return Outcome::Lost;
+            if (connection->bytesToWrite() == 0)
+                m_written.wakeAll();
+        }
+        if (entries[0].readable) {
+            Outcome outcome = Outcome::Lost;
+            bool stop = false;
+            const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
+                stop = !handleFrame(frame, &outcome);
+                return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
+            });
+            {
+                QMutexLocker locker(&m_mutex);
+                if (!m_inbox.empty()) {
+                    m_inboxChanged.wakeAll();
+                    if (m_receiverConnections > 0)
+                        postSyncLocked();
+                }
+                m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit;
+            }
+            if (stop)
+                return outcome;
+            if (status == IpmbConnection::ReadStatus::Failed) {
+                qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: %s",
+                          qPrintable(connection->errorString()));
+                return Outcome::Lost;
+            }
+            if (status == IpmbConnection::ReadStatus::Closed)
+                return Outcome::Lost;
+        }
+    }
+    return Outcome::Stopped;
+}
+
+// Returns false to stop reading; *outcome then says why.
+bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcome *outcome)
+{
+    const IpmbProtocol::Header &header = frame.header;
+    if (header.type == FrameType::Refuse) {
+        QString why;
+        const std::optional<IpmbProtocol::Refuse> refuse = IpmbProtocol::parseRefuse(frame.body, &why);
+        failIo(refuse ? IpmbErrorInfo(refuse->error, refuse->reason)
+                      : IpmbErrorInfo(IpmbEndpoint::ProtocolError,
+                                      IpmbEndpoint::tr("The bus controller refused to talk: %1").arg(why)));
+        *outcome = Outcome::Failed;
+        return false;
+    }
+    if (header.version != IpmbProtocol::Version) {
+        failIo(IpmbErrorInfo(IpmbEndpoint::VersionMismatchError,
+                             IpmbEndpoint::tr("The bus controller speaks protocol version %1, this endpoint version %2")
+                                     .arg(header.version).arg(IpmbProtocol::Version)));
+        *outcome = Outcome::Failed;
+        return false;
+    }
+    switch (header.type) {
+    case FrameType::Welcome: {
+        QString why;
+        if (m_welcomed || !IpmbProtocol::parseWelcome(frame.body, &why))
+            break;
+        m_welcomed = true;
+        setIoState(IpmbEndpoint::JoinedState);
+        return true;
+    }
+    case FrameType::Message:
+        if (!m_welcomed || header.senderLength == 0)
+            break;
+        decodeMessage(frame);
+        return true;
+    case FrameType::Dropped: {
+        QString why;
+        const std::optional<quint64> count = IpmbProtocol::parseDropped(frame.body, &why);
+        if (!count)
+            break;
+        QMutexLocker locker(&m_mutex);
+        m_ioDropped += *count;
+        postSyncLocked();
+        return true;
+    }
+    default:
+        break;
+    }
+    qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: unexpected frame of type %d",
+              int(header.type));
+    *outcome = Outcome::Lost;
+    return false;
+}
+
+void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
+{
+    const IpmbProtocol::Header &header = frame.header;
+    QString why;
+    const std::optional<IpmbProtocol::Sender> sender =
+            IpmbProtocol::parseSenderBlock(frame.body.first(header.senderLength), &why);
+    const QByteArrayView selectorBytes = frame.body.sliced(header.senderLength, header.selectorLength);
+    if (m_lastSelectorBytes.size() != selectorBytes.size()
+        || std::memcmp(m_lastSelectorBytes.constData(), selectorBytes.data(), size_t(selectorBytes.size())) != 0) {
+        std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
+        m_lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
+        m_lastSelector = selector.value_or(IpmbSelector());
+    }
+    if (!sender) {
+        qCWarning(lcIpmbEndpoint, "ignoring a message with a malformed sender block: %s", qPrintable(why));
+        return;
+    }
+
+    IpmbMessage message;
+    IpmbMessageData *data = IpmbMessageData::get(message);
+    data->selector = m_lastSelector;
+    data->senderId = sender->endpointId;
+    data->senderPid = sender->pid;
+    data->senderUid = sender->uid;
+    data->senderLabel = sender->label;
+    IpmbPayloadCodec::Decoded payload = IpmbPayloadCodec::decode(frame.body.sliced(header.payloadOffset()));
+    data->payloadTypeName = payload.typeName;
+    switch (payload.status) {
+    case IpmbPayloadCodec::Status::Ok:
+        data->payload = std::move(payload.value);
+        break;
+    case IpmbPayloadCodec::Status::UnknownType:
+        data->payloadStatus = IpmbMessage::PayloadUnknownType;
+        break;
+    case IpmbPayloadCodec::Status::Malformed:
+        data->payloadStatus = IpmbMessage::PayloadMalformed;
+        break;
+    }
+    if (payload.status != IpmbPayloadCodec::Status::Ok) {
+        data->payloadErrorString = payload.errorString;
+        if (!m_warnedTypes.contains(payload.typeName)) {
+            m_warnedTypes.insert(payload.typeName);
+            qCWarning(lcIpmbEndpoint, "received an undecodable payload: %s", qPrintable(payload.errorString));
+        }
+    }
+    const qint64 size = frame.body.size();
+    QMutexLocker locker(&m_mutex);
+    m_inbox.push_back({std::move(message), size});
+    m_inboxBytes += size;
+}
+
+void IpmbEndpointPrivate::drainOutput(int msecs)
+{
+    QDeadlineTimer deadline(msecs);
+    QMutexLocker locker(&m_mutex);
+    while (m_connection && m_connection->bytesToWrite() > 0 && !deadline.hasExpired()) {
+        const IoResult r = m_connection->flush();
+        if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
+            break;
+        if (m_connection->bytesToWrite() == 0)
+            break;
+        PollEntry entry {m_connection->socket(), false, true, false, false};
+        locker.unlock();
+        IpmbPlatform::poll(&entry, 1, int(qMax<qint64>(deadline.remainingTime(), 0)));
+        locker.relock();
+    }
+    m_written.wakeAll();
+}

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBENDPOINT_H
+#define IPMBENDPOINT_H
+
+#include "ipmbqtglobal.h"
+#include "ipmblabel.h"
+#include "ipmbmessage.h"
+#include "ipmbselector.h"
+
+#include <QtCore/qobject.h>
+#include <QtCore/qvariant.h>
+
+#include <memory>
+#include <optional>
+
+class IpmbEndpointPrivate;
+
+class IPMBQT_EXPORT IpmbEndpoint : public QObject
+{
+    Q_OBJECT
+    Q_PROPERTY(QString identifier READ identifier WRITE setIdentifier NOTIFY identifierChanged)
+    Q_PROPERTY(IpmbLabel label READ label WRITE setLabel NOTIFY labelChanged)
+    Q_PROPERTY(QByteArray token READ token WRITE setToken NOTIFY tokenChanged)
+    Q_PROPERTY(State state READ state NOTIFY stateChanged)
+    Q_PROPERTY(bool controller READ isController NOTIFY controllerChanged)
+    Q_PROPERTY(Error error READ error NOTIFY errorOccurred)
+
+public:
+    enum State { UnjoinedState, JoiningState, JoinedState, ReconnectingState };
+    Q_ENUM(State)
+
+    enum Error {
+        NoError,
+        TimeoutError,
+        DisconnectedError,
+        VersionMismatchError,
+        TokenMismatchError,
+        PermissionError,
+        PayloadTooLargeError,
+        QueueFullError,
+        InvalidArgumentError,
+        ProtocolError,
+        ResourceError,
+        UnknownError
+    };
+    Q_ENUM(Error)
+
+    explicit IpmbEndpoint(QObject *parent = nullptr);
+    ~IpmbEndpoint() override;
+
+    QString identifier() const;
+    void setIdentifier(const QString &identifier);
+    IpmbLabel label() const;
+    void setLabel(const IpmbLabel &label);
+    QByteArray token() const;
+    void setToken(const QByteArray &token);
+
+    // How long join() may take before it fails with TimeoutError, and how long a lost controller
+    // may take to be replaced before the endpoint gives up (default 10 s).
+    int joinTimeout() const;
+    void setJoinTimeout(int msecs);
+
+    State state() const;
+    bool isJoined() const { return state() == JoinedState; }
+    bool isController() const;
+
+    Error error() const;
+    QString errorString() const;
+    void clearError();
+
+    bool waitForJoined(int msecs = 10000);
+
+    bool send(const IpmbSelector &selector, const QVariant &payload);
+    bool send(const IpmbMessage &message);
+
+    // Blocking receive for worker threads; see the class documentation for how it shares
+    // messages with messageReceived().
+    std::optional<IpmbMessage> receive(int msecs);
+
+    qint64 bytesToWrite() const;
+    bool waitForBytesWritten(int msecs = 30000);
+
+    // Messages for this endpoint that the controller dropped because its queue was full
+    // (the sum of all messagesDropped() counts since join()).
+    quint64 droppedMessageCount() const;
+
+public Q_SLOTS:
+    void join();
+    void leave();
+
+Q_SIGNALS:
+    void identifierChanged(const QString &identifier);
+    void labelChanged(const IpmbLabel &label);
+    void tokenChanged(const QByteArray &token);
+    void stateChanged(IpmbEndpoint::State state);
+    void joined();
+    void controllerChanged(bool isController);
+    void messageReceived(const IpmbMessage &message);
+    void messagesDropped(quint64 count);
+    void errorOccurred(IpmbEndpoint::Error error);
+
+protected:
+    void connectNotify(const QMetaMethod &signal) override;
+    void disconnectNotify(const QMetaMethod &signal) override;
+
+private:
+    Q_DISABLE_COPY_MOVE(IpmbEndpoint)
+    Q_DECLARE_PRIVATE(IpmbEndpoint)
+    std::unique_ptr<IpmbEndpointPrivate> d_ptr;
+};
+
+#endif // IPMBENDPOINT_H

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBENDPOINT_P_H
+#define IPMBENDPOINT_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+#include "ipmbendpoint.h"
+#include "ipmbconnection_p.h"
+#include "ipmbcontroller_p.h"
+#include "ipmberror_p.h"
+#include "ipmbplatform_p.h"
+
+#include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qmutex.h>
+#include <QtCore/qset.h>
+#include <QtCore/qwaitcondition.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+
+QT_BEGIN_NAMESPACE
+class QThread;
+QT_END_NAMESPACE
+
+// Two threads share this object:
+// - the endpoint's thread (where the IpmbEndpoint lives): API calls and signal emission;
+// - the I/O thread (started by join()): election, handshake, reading, flushing, failover.
+// send() may be called from any thread. Members are grouped by who may touch them.
+class IpmbEndpointPrivate
+{
+    Q_DECLARE_PUBLIC(IpmbEndpoint)
+
+public:
+    explicit IpmbEndpointPrivate(IpmbEndpoint *q);
+    ~IpmbEndpointPrivate();
+
+    // Endpoint thread.
+    void startJoin();
+    void stop();
+    void setError(const IpmbErrorInfo &error);
+    void syncFromIo();
+    bool sendFrame(QByteArray &frame);
+
+    IpmbEndpoint *q_ptr;
+    QString m_identifier;
+    IpmbLabel m_label;
+    QByteArray m_token;
+    int m_joinTimeout = 10000;
+    IpmbEndpoint::State m_state = IpmbEndpoint::UnjoinedState;
+    bool m_isController = false;
+    IpmbErrorInfo m_error;
+    quint64 m_droppedTotal = 0;
+    std::atomic<int> m_receiverConnections {0};
+    QThread *m_ioThread = nullptr;
+
+    // Shared; guarded by m_mutex.
+    mutable QMutex m_mutex;
+    QWaitCondition m_ioStateChanged;
+    QWaitCondition m_inboxChanged;
+    QWaitCondition m_written;
+    IpmbEndpoint::State m_ioState = IpmbEndpoint::UnjoinedState;
+    bool m_ioIsController = false;
+    IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
+    quint64 m_ioDropped = 0;            // to report once in the endpoint thread
+    struct Received
+    {
+        IpmbMessage message;
+        qint64 frameBytes;
+    };
+    std::deque<Received> m_inbox;
+    qint64 m_inboxBytes = 0;           // frame bytes in m_inbox, for the read-pause limit
+    bool m_readingPaused = false;
+    bool m_syncPosted = false;
+    std::unique_ptr<IpmbConnection> m_connection; // replaced only by the I/O thread
+    QByteArray m_unconnected;           // frames sent while there is no connection
+    qint64 queuedBytesLocked() const;
+    void resumeReadingLocked();
+
+    // I/O thread only (and the endpoint thread before start / after the thread ended).
+    void ioMain();
+    IpmbPlatform::Socket electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error);
+    enum class Outcome { Stopped, Lost, Failed };
+    Outcome serveConnection(const QDeadlineTimer &joinDeadline);
+    bool handleFrame(const IpmbConnection::Frame &frame, Outcome *outcome);
+    void decodeMessage(const IpmbConnection::Frame &frame);
+    void drainOutput(int msecs);
+    void setIoState(IpmbEndpoint::State state);
+    void failIo(const IpmbErrorInfo &error);
+    void postSyncLocked();
+    bool waitOnWaker(int msecs);
+
+    IpmbPlatform::Waker m_waker;
+    std::atomic<bool> m_stopping {false};
+    std::unique_ptr<IpmbController> m_controller;
+    bool m_welcomed = false;
+    QByteArray m_lastSelectorBytes;
+    IpmbSelector m_lastSelector;
+    QSet<QByteArray> m_warnedTypes;
+    // Copies of the configuration taken by join(), so the I/O thread never reads m_label & co.
+    QString m_ioIdentifier;
+    IpmbLabel m_ioLabel;
+    QByteArray m_ioToken;
+    int m_ioJoinTimeout = 10000;
+};
+
+#endif // IPMBENDPOINT_P_H

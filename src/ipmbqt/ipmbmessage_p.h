@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBMESSAGE_P_H
+#define IPMBMESSAGE_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+#include "ipmbmessage.h"
+
+class IpmbMessageData : public QSharedData
+{
+public:
+    static IpmbMessageData *get(IpmbMessage &message) { return message.d.data(); }
+
+    IpmbSelector selector;
+    QVariant payload;
+    IpmbMessage::PayloadStatus payloadStatus = IpmbMessage::PayloadOk;
+    QByteArray payloadTypeName;
+    QString payloadErrorString;
+    qint64 senderPid = -1;
+    qint64 senderUid = -1;
+    IpmbLabel senderLabel;
+    quint32 senderId = 0;
+};
+
+#endif // IPMBMESSAGE_P_H
