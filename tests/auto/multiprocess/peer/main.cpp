@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The helper process of the multi-process tests. It joins a bus as told on the command line,
+// reads commands from stdin (one per line) and reports what happens on stdout, one line per event:
+//   joined controller=<0|1> pid=<pid>        state <StateName>
+//   error <ErrorName> <errorString>          dropped <n>
+//   received type=<name> status=<status> value=<text> from=<pid> uid=<uid> label=<a,b>
+//   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
+//   got <n>                                  (when "expect <n>" is reached)
+//   sent <n>                                 (a flood is handed to the controller)
+// Commands:
+//   send <unicast|multicast> <labelop> <ttlms> <str|int|gadget|bytes> <value>
+//   flood <unicast|multicast> <labelop> <count> <size>
+//   expect <n> | count | leave | quit
+// Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
+// U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
+
+#include "ipmbtesttypes.h"
+
+#include <IpmbQt/IpmbEndpoint>
+
+#include "ipmbplatform_p.h"
+#include "ipmbprotocol_p.h"
+
+#include <QtCore/qcommandlineparser.h>
+#include <QtCore/qcoreapplication.h>
+#include <QtCore/qendian.h>
+#include <QtCore/qhash.h>
+#include <QtCore/qmetaobject.h>
+#include <QtCore/qmutex.h>
+#include <QtCore/qtimer.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <unistd.h>
+
+static void say(const QByteArray &line)
+{
+    std::fwrite(line.constData(), 1, size_t(line.size()), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+static QByteArray enumName(const QMetaEnum &e, int value)
+{
+    return QByteArray(e.valueToKey(value));
+}
+
+// Flood payloads: "SEQ!" | u64 sequence | pattern bytes derived from the sequence.
+static QByteArray floodPayload(quint64 sequence, qsizetype size)
+{
+    QByteArray bytes(qMax<qsizetype>(size, 12), Qt::Uninitialized);
+    std::memcpy(bytes.data(), "SEQ!", 4);
+    qToLittleEndian(sequence, bytes.data() + 4);
+    for (qsizetype i = 12; i < bytes.size(); ++i)
+        bytes[i] = char((i * 31 + qsizetype(sequence)) & 0xFF);
+    return bytes;
+}
+
+class Counter
+{
+public:
+    // Returns true if the message was a flood message (counted, not printed).
+    bool take(const IpmbMessage &m)
+    {
+        if (m.payload().metaType() != QMetaType::fromType<QByteArray>())
+            return false;
+        const QByteArray bytes = m.payload().toByteArray();
+        if (bytes.size() < 12 || !bytes.startsWith("SEQ!"))
+            return false;
+        const quint64 sequence = qFromLittleEndian<quint64>(bytes.constData() + 4);
+        QMutexLocker locker(&m_mutex);
+        quint64 &expected = m_next[m.senderPid()];
+        if (sequence != expected)
+            m_inOrder = false;
+        expected = sequence + 1;
+        for (qsizetype i = 12; i < bytes.size() && m_intact; ++i) {
+            if (bytes[i] != char((i * 31 + qsizetype(sequence)) & 0xFF))
+                m_intact = false;
+        }
+        ++m_count;
+        return true;
+    }
+    QByteArray report(quint64 dropped)
+    {
+        QMutexLocker locker(&m_mutex);
+        return "count n=" + QByteArray::number(m_count) + " dropped=" + QByteArray::number(dropped)
+                + " inorder=" + QByteArray::number(m_inOrder) + " intact=" + QByteArray::number(m_intact);
+    }
+    quint64 count()
+    {
+        QMutexLocker locker(&m_mutex);
+        return m_count;
+    }
+
+private:
+    QMutex m_mutex;
+    QHash<qint64, quint64> m_next;
+    quint64 m_count = 0;
+    bool m_inOrder = true;
+    bool m_intact = true;
+};
+
+static IpmbSelector parseSelector(const QByteArray &mode, const QByteArray &op, qint64 ttl)
+{
+    const std::optional<IpmbLabelOp> labelOp = IpmbLabelOp::fromString(QString::fromUtf8(op));
+    if (!labelOp)
+        say("error InvalidArgumentError bad label op " + op);
+    return IpmbSelector(mode == "multicast" ? IpmbSelector::Multicast : IpmbSelector::Unicast,
+                        labelOp.value_or(IpmbLabelOp::matchNone()), std::chrono::milliseconds(ttl));
+}
+
+static int rawMode(const QString &identifier, qint64 uid, bool squat, const QByteArray &token, quint16 version)
+{
+    const QByteArray address = IpmbPlatform::busAddress(identifier, uid);
+    IpmbErrorInfo error;
+    IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
+    if (squat) {
+        if (IpmbPlatform::listenOn(address, &socket, &error) != IpmbPlatform::ListenStatus::Listening) {
+            say("error cannot squat " + error.message.toUtf8());
+            return 1;
+        }
+        say("squatting");
+        // Accept and hold connections; a correct endpoint never writes to us.
+        QCoreApplication::exec();
+        return 0;
+    }
+    if (IpmbPlatform::connectTo(address, &socket, &error) != IpmbPlatform::ConnectStatus::Connected) {
+        say("error cannot connect " + error.message.toUtf8());
+        return 1;
+    }
+    QByteArray hello;
+    IpmbProtocol::appendHello(hello, token, IpmbLabel{QStringLiteral("intruder")}, version);
+    const IpmbPlatform::IoSlice slice {hello.constData(), hello.size()};
+    IpmbPlatform::write(socket, &slice, 1);
+    QByteArray in;
+    for (int i = 0; i < 500; ++i) {
+        IpmbPlatform::PollEntry entry {socket, true, false, false, false};
+        IpmbPlatform::poll(&entry, 1, 10);
+        char buffer[4096];
+        const IpmbPlatform::IoResult r = IpmbPlatform::read(socket, buffer, sizeof(buffer));
+        if (r.status == IpmbPlatform::IoStatus::Ok)
+            in.append(buffer, r.bytes);
+        else if (r.status != IpmbPlatform::IoStatus::WouldBlock)
+            break;
+    }
+    const std::optional<IpmbProtocol::Header> header =
+            in.size() >= IpmbProtocol::HeaderSize ? IpmbProtocol::parseHeader(in.constData(), nullptr) : std::nullopt;
+    if (!header || header->type != IpmbProtocol::FrameType::Refuse) {
+        say("accepted");
+        return 0;
+    }
+    const auto refuse = IpmbProtocol::parseRefuse(QByteArrayView(in).sliced(IpmbProtocol::HeaderSize), nullptr);
+    say("refused " + enumName(QMetaEnum::fromType<IpmbEndpoint::Error>(), refuse ? refuse->error : 0) + ' '
+        + (refuse ? refuse->reason.toUtf8() : QByteArray()));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    QCommandLineParser parser;
+    parser.addOptions({
+            {QStringLiteral("bus"), QStringLiteral("Bus identifier."), QStringLiteral("id")},
+            {QStringLiteral("label"), QStringLiteral("Comma-separated label."), QStringLiteral("names")},
+            {QStringLiteral("token"), QStringLiteral("Token."), QStringLiteral("token")},
+            {QStringLiteral("watchdog"), QStringLiteral("Exit with 3 after ms."), QStringLiteral("ms"), QStringLiteral("60000")},
+            {QStringLiteral("no-gadget"), QStringLiteral("Do not register TestPoint.")},
+            {QStringLiteral("receive-thread"), QStringLiteral("Take messages with receive() in a worker thread.")},
+            {QStringLiteral("squat-uid"), QStringLiteral("Bind the bus address of this uid."), QStringLiteral("uid")},
+            {QStringLiteral("raw-hello-uid"), QStringLiteral("Send a raw Hello to this uid's bus."), QStringLiteral("uid")},
+            {QStringLiteral("raw-version"), QStringLiteral("Protocol version of the raw Hello."), QStringLiteral("v")},
+    });
+    parser.process(app);
+    const QString bus = parser.value(QStringLiteral("bus"));
+    QTimer::singleShot(parser.value(QStringLiteral("watchdog")).toInt(), &app, [] {
+        say("error watchdog expired");
+        std::fflush(stdout);
+        ::_exit(3);
+    });
+    if (!parser.isSet(QStringLiteral("no-gadget")))
+        qRegisterMetaType<TestPoint>();
+    if (parser.isSet(QStringLiteral("squat-uid")) || parser.isSet(QStringLiteral("raw-hello-uid"))) {
+        const bool squat = parser.isSet(QStringLiteral("squat-uid"));
+        const qint64 uid = parser.value(squat ? QStringLiteral("squat-uid") : QStringLiteral("raw-hello-uid")).toLongLong();
+        const quint16 version = parser.isSet(QStringLiteral("raw-version"))
+                ? quint16(parser.value(QStringLiteral("raw-version")).toUInt()) : IpmbProtocol::Version;
+        return rawMode(bus, uid, squat, parser.value(QStringLiteral("token")).toUtf8(), version);
+    }
+
+    const QMetaEnum errors = QMetaEnum::fromType<IpmbEndpoint::Error>();
+    const QMetaEnum states = QMetaEnum::fromType<IpmbEndpoint::State>();
+    const QMetaEnum statuses = QMetaEnum::fromType<IpmbMessage::PayloadStatus>();
+
+    IpmbEndpoint endpoint;
+    endpoint.setIdentifier(bus);
+    endpoint.setLabel(IpmbLabel(parser.value(QStringLiteral("label")).split(QLatin1Char(','), Qt::SkipEmptyParts)));
+    endpoint.setToken(parser.value(QStringLiteral("token")).toUtf8());
+    Counter counter;
+    quint64 expected = 0;
+    bool expecting = false;
+
+    auto checkExpect = [&] {
+        if (expecting && counter.count() >= expected) {
+            expecting = false;
+            say("got " + QByteArray::number(counter.count()));
+        }
+    };
+    auto onMessage = [&](const IpmbMessage &m) {
+        if (counter.take(m))
+            return;
+        QByteArray value;
+        if (m.payload().metaType() == QMetaType::fromType<TestPoint>()) {
+            const TestPoint p = m.payload().value<TestPoint>();
+            value = QByteArray::number(p.x) + ',' + QByteArray::number(p.y) + ',' + p.name.toUtf8();
+        } else if (m.payload().metaType() == QMetaType::fromType<QByteArray>()) {
+            value = "bytes:" + QByteArray::number(m.payload().toByteArray().size());
+        } else {
+            value = m.payload().toString().toUtf8();
+        }
+        say("received type=" + m.payloadTypeName() + " status=" + enumName(statuses, m.payloadStatus())
+            + " value=" + value + " from=" + QByteArray::number(m.senderPid()) + " uid="
+            + QByteArray::number(m.senderUid()) + " label=" + m.senderLabel().toStringList().join(QLatin1Char(',')).toUtf8());
+    };
+
+    QObject::connect(&endpoint, &IpmbEndpoint::stateChanged, [&](IpmbEndpoint::State s) {
+        say("state " + enumName(states, s));
+    });
+    QObject::connect(&endpoint, &IpmbEndpoint::joined, [&] {
+        say("joined controller=" + QByteArray::number(endpoint.isController()) + " pid="
+            + QByteArray::number(QCoreApplication::applicationPid()));
+    });
+    QObject::connect(&endpoint, &IpmbEndpoint::errorOccurred, [&](IpmbEndpoint::Error e) {
+        say("error " + enumName(errors, e) + ' ' + endpoint.errorString().toUtf8());
+    });
+    QObject::connect(&endpoint, &IpmbEndpoint::messagesDropped, [&](quint64 n) {
+        say("dropped " + QByteArray::number(n));
+    });
+
+    std::atomic<bool> done {false};
+    std::thread receiver;
+    if (parser.isSet(QStringLiteral("receive-thread"))) {
+        receiver = std::thread([&] {
+            while (!done) {
+                if (std::optional<IpmbMessage> m = endpoint.receive(50)) {
+                    const IpmbMessage message = *m;
+                    if (!counter.take(message))
+                        QMetaObject::invokeMethod(&app, [&, message] { onMessage(message); });
+                    QMetaObject::invokeMethod(&app, checkExpect);
+                }
+            }
+        });
+    } else {
+        QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, [&](const IpmbMessage &m) {
+            onMessage(m);
+            checkExpect();
+        });
+    }
+
+    auto command = [&](const QByteArray &line) {
+        const QList<QByteArray> w = line.simplified().split(' ');
+        if (w.value(0) == "send" && w.size() >= 6) {
+            const IpmbSelector selector = parseSelector(w[1], w[2], w[3].toLongLong());
+            QVariant payload;
+            if (w[4] == "int") {
+                payload = w[5].toInt();
+            } else if (w[4] == "gadget") {
+                const QList<QByteArray> p = w[5].split(',');
+                payload = QVariant::fromValue(TestPoint{p.value(0).toInt(), p.value(1).toInt(), QString::fromUtf8(p.value(2))});
+            } else if (w[4] == "bytes") {
+                payload = floodPayload(0, w[5].toLongLong());
+            } else {
+                payload = QString::fromUtf8(w[5]);
+            }
+            if (endpoint.send(selector, payload))
+                say("sent 1");
+        } else if (w.value(0) == "flood" && w.size() >= 5) {
+            const IpmbSelector selector = parseSelector(w[1], w[2], 0);
+            const quint64 count = w[3].toULongLong();
+            const qsizetype size = w[4].toLongLong();
+            for (quint64 i = 0; i < count; ++i) {
+                while (!endpoint.send(selector, floodPayload(i, size))) {
+                    if (endpoint.error() != IpmbEndpoint::QueueFullError)
+                        return;
+                    endpoint.waitForBytesWritten(1000);
+                }
+            }
+            endpoint.waitForBytesWritten(30000);
+            say("sent " + QByteArray::number(count));
+        } else if (w.value(0) == "expect" && w.size() >= 2) {
+            expected = w[1].toULongLong();
+            expecting = true;
+            checkExpect();
+        } else if (w.value(0) == "count") {
+            say(counter.report(endpoint.droppedMessageCount()));
+        } else if (w.value(0) == "leave") {
+            endpoint.leave();
+        } else if (w.value(0) == "quit") {
+            endpoint.leave();
+            QCoreApplication::quit();
+        }
+    };
+
+    // stdin is read on a thread of its own so that the event loop never blocks on it.
+    std::thread input([&] {
+        std::string line;
+        while (std::getline(std::cin, line)) {
+            const QByteArray bytes = QByteArray::fromStdString(line);
+            QMetaObject::invokeMethod(&app, [&, bytes] { command(bytes); });
+        }
+        QMetaObject::invokeMethod(&app, [&] { command("quit"); });
+    });
+    input.detach();
+
+    endpoint.join();
+    const int result = app.exec();
+    done = true;
+    if (receiver.joinable())
+        receiver.join();
+    return result;
+}

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Bus scenarios across real processes: every endpoint is an ipmbqt_test_peer process (see
+// peer/main.cpp for its stdin commands and stdout lines), except where a test needs a raw socket.
+
+#include "ipmbtestutil.h"
+
+#include <IpmbQt/IpmbEndpoint>
+
+#include "ipmbplatform_p.h"
+#include "ipmbprotocol_p.h"
+
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qfile.h>
+#include <QtCore/qstandardpaths.h>
+#include <QtCore/qtemporarydir.h>
+#include <QtTest/qsignalspy.h>
+#include <QtTest/qtest.h>
+
+#include <memory>
+#include <vector>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace IpmbTest;
+
+class Peer
+{
+public:
+    Peer() : m_output(&m_process) { m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel); }
+    ~Peer()
+    {
+        if (m_process.state() != QProcess::NotRunning) {
+            ::kill(pid_t(m_process.processId()), SIGCONT);
+            m_process.kill();
+            m_process.waitForFinished(5000);
+        }
+    }
+
+    void start(const QStringList &arguments, const QString &program = QStringLiteral(IPMBQT_PEER),
+               const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
+    {
+        m_process.setProcessEnvironment(environment);
+        m_process.start(program, arguments);
+    }
+    // Starts a peer on `bus` and waits until it has joined.
+    bool join(const QString &bus, const QString &label, const QStringList &extra = {})
+    {
+        start(QStringList{QStringLiteral("--bus"), bus, QStringLiteral("--label"), label} + extra);
+        const QByteArray line = waitFor("joined");
+        m_isController = field(line, "controller") == "1";
+        return !line.isEmpty();
+    }
+    QByteArray waitFor(const QByteArray &prefix, int msecs = 20000) { return m_output.waitForLine(prefix, msecs); }
+    void command(const QByteArray &line) { m_process.write(line + '\n'); }
+    // Asks for the counters; returns the "count ..." line.
+    QByteArray counts()
+    {
+        command("count");
+        return waitFor("count");
+    }
+    qint64 pid() const { return m_process.processId(); }
+    bool isController() const { return m_isController; }
+    void signal(int sig) { ::kill(pid_t(m_process.processId()), sig); }
+    void kill() { m_process.kill(); m_process.waitForFinished(5000); }
+    bool quit()
+    {
+        command("quit");
+        m_process.closeWriteChannel();
+        return m_process.waitForFinished(15000) && m_process.exitStatus() == QProcess::NormalExit
+                && m_process.exitCode() == 0;
+    }
+
+private:
+    QProcess m_process;
+    PeerOutput m_output;
+    bool m_isController = false;
+};
+
+static quint64 countField(const QByteArray &line, const QByteArray &key)
+{
+    return field(line, key).toULongLong();
+}
+
+class tst_Multiprocess : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void unicastGoesToExactlyOne();
+    void multicastReachesAllAndOnlyMatching();
+    void payloadTypes_data();
+    void payloadTypes();
+    void unknownPayloadType();
+    void ttlBuffering();
+    void orderOf100000Messages();
+    void allToAllMulticast();
+    void blockingReceiveInWorkerThread();
+    void payloadOf64MiB();
+    void stuckReceiverDoesNotStallOthers();
+    void controllerKilledFailover();
+    void wrongToken();
+    void versionMismatchAtController();
+    void versionMismatchAtEndpoint();
+    void malformedFrames_data();
+    void malformedFrames();
+    void foreignUid();
+};
+
+void tst_Multiprocess::unicastGoesToExactlyOne()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender;
+    std::vector<std::unique_ptr<Peer>> workers;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(std::make_unique<Peer>());
+        QVERIFY(workers.back()->join(bus, QStringLiteral("worker")));
+    }
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    sender.command("flood unicast worker 300 16");
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+
+    auto total = [&] {
+        quint64 sum = 0;
+        for (auto &w : workers)
+            sum += countField(w->counts(), "n");
+        return sum;
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(total(), quint64(300), 15000);
+    // Round-robin spreads them; at most once means the sum never goes past 300.
+    for (auto &w : workers)
+        QVERIFY(countField(w->counts(), "n") > 0);
+    QCOMPARE(countField(controller.counts(), "n"), quint64(0));
+    QCOMPARE(countField(sender.counts(), "n"), quint64(0));
+    QCOMPARE(total(), quint64(300));
+    for (auto &w : workers)
+        QVERIFY(w->quit());
+    QVERIFY(sender.quit());
+    QVERIFY(controller.quit());
+}
+
+void tst_Multiprocess::multicastReachesAllAndOnlyMatching()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender, gpu0, gpu1, plain, ui;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(gpu0.join(bus, QStringLiteral("renderer,gpu0")));
+    QVERIFY(gpu1.join(bus, QStringLiteral("renderer,gpu1")));
+    QVERIFY(plain.join(bus, QStringLiteral("renderer")));
+    QVERIFY(ui.join(bus, QStringLiteral("ui")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+
+    sender.command("send multicast renderer&&!gpu0 0 str frame");
+    // A marker to everybody: from the same sender it arrives after the first message, so a
+    // receiver whose next line is the marker did not get the first one.
+    sender.command("send multicast true 0 str marker");
+    for (Peer *p : {&gpu1, &plain}) {
+        QCOMPARE(field(p->waitFor("received"), "value"), QByteArray("frame"));
+        QCOMPARE(field(p->waitFor("received"), "value"), QByteArray("marker"));
+    }
+    for (Peer *p : {&gpu0, &ui, &controller, &sender})
+        QCOMPARE(field(p->waitFor("received"), "value"), QByteArray("marker"));
+    for (Peer *p : {&gpu0, &gpu1, &plain, &ui, &sender, &controller})
+        QVERIFY(p->quit()); // leave() and a normal exit, with the controller's process last
+}
+
+void tst_Multiprocess::payloadTypes_data()
+{
+    QTest::addColumn<QByteArray>("kind");
+    QTest::addColumn<QByteArray>("value");
+    QTest::addColumn<QByteArray>("typeName");
+    QTest::addRow("string") << QByteArray("str") << QByteArray("hello-world") << QByteArray("QString");
+    QTest::addRow("int") << QByteArray("int") << QByteArray("-42") << QByteArray("int");
+    QTest::addRow("gadget") << QByteArray("gadget") << QByteArray("3,-4,moon") << QByteArray("TestPoint");
+}
+
+void tst_Multiprocess::payloadTypes()
+{
+    QFETCH(QByteArray, kind);
+    QFETCH(QByteArray, value);
+    QFETCH(QByteArray, typeName);
+    const QString bus = uniqueBusName();
+    Peer earth, moon;
+    QVERIFY(earth.join(bus, QStringLiteral("earth")));
+    QVERIFY(moon.join(bus, QStringLiteral("moon,satellite")));
+    moon.command("send unicast earth 0 " + kind + ' ' + value);
+    const QByteArray line = earth.waitFor("received");
+    QCOMPARE(field(line, "type"), typeName);
+    QCOMPARE(field(line, "status"), QByteArray("PayloadOk"));
+    QCOMPARE(field(line, "value"), value);
+    // Who sent it is filled in by the controller.
+    QCOMPARE(field(line, "from").toLongLong(), moon.pid());
+    QCOMPARE(field(line, "uid").toLongLong(), qint64(::geteuid()));
+    QCOMPARE(field(line, "label"), QByteArray("moon,satellite"));
+}
+
+void tst_Multiprocess::unknownPayloadType()
+{
+    const QString bus = uniqueBusName();
+    Peer earth, moon;
+    QVERIFY(earth.join(bus, QStringLiteral("earth"), {QStringLiteral("--no-gadget")}));
+    QVERIFY(moon.join(bus, QStringLiteral("moon")));
+    moon.command("send unicast earth 0 gadget 1,2,x");
+    moon.command("send unicast earth 0 str after");
+    const QByteArray line = earth.waitFor("received");
+    QCOMPARE(field(line, "type"), QByteArray("TestPoint"));
+    QCOMPARE(field(line, "status"), QByteArray("PayloadUnknownType"));
+    // The endpoint goes on.
+    QCOMPARE(field(earth.waitFor("received"), "value"), QByteArray("after"));
+}
+
+void tst_Multiprocess::ttlBuffering()
+{
+    const QString bus = uniqueBusName();
+    Peer sender, late;
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    sender.command("send unicast late 300 str expires");
+    sender.command("send unicast late 60000 str kept");
+    sender.command("send unicast late 0 str not-buffered");
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+    // The ttl is what is under test, so time has to pass: wait until the short one has run out.
+    QDeadlineTimer expiry(600);
+    QTRY_VERIFY_WITH_TIMEOUT(expiry.hasExpired(), 5000);
+    QVERIFY(late.join(bus, QStringLiteral("late")));
+    sender.command("send unicast late 0 str marker");
+    QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("kept"));
+    QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("marker"));
+}
+
+void tst_Multiprocess::orderOf100000Messages()
+{
+    const QString bus = uniqueBusName();
+    Peer receiver, sender;
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    receiver.command("expect 100000");
+    sender.command("flood unicast receiver 100000 16");
+    QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
+    const QByteArray counts = receiver.counts();
+    QCOMPARE(countField(counts, "n"), quint64(100000));
+    QCOMPARE(field(counts, "inorder"), QByteArray("1"));
+    QCOMPARE(field(counts, "intact"), QByteArray("1"));
+    QVERIFY(sender.quit());
+    QVERIFY(receiver.quit());
+}
+
+void tst_Multiprocess::allToAllMulticast()
+{
+    const QString bus = uniqueBusName();
+    constexpr int Peers = 8;
+    constexpr int Each = 200;
+    std::vector<std::unique_ptr<Peer>> peers;
+    for (int i = 0; i < Peers; ++i) {
+        peers.push_back(std::make_unique<Peer>());
+        QVERIFY(peers.back()->join(bus, QStringLiteral("all,p%1").arg(i)));
+    }
+    for (auto &p : peers)
+        p->command("expect " + QByteArray::number(Peers * Each));
+    for (auto &p : peers)
+        p->command("flood multicast all " + QByteArray::number(Each) + " 64");
+    for (auto &p : peers)
+        QVERIFY(!p->waitFor("got", 60000).isEmpty());
+    for (auto &p : peers) {
+        const QByteArray counts = p->counts();
+        QCOMPARE(countField(counts, "n"), quint64(Peers * Each)); // exact: nothing twice
+        QCOMPARE(field(counts, "inorder"), QByteArray("1"));
+    }
+}
+
+void tst_Multiprocess::blockingReceiveInWorkerThread()
+{
+    const QString bus = uniqueBusName();
+    Peer receiver, sender;
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver"), {QStringLiteral("--receive-thread")}));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    receiver.command("expect 5000");
+    sender.command("flood unicast receiver 5000 100");
+    QVERIFY(!receiver.waitFor("got").isEmpty());
+    sender.command("send unicast receiver 0 str last");
+    QCOMPARE(field(receiver.waitFor("received"), "value"), QByteArray("last"));
+    QCOMPARE(field(receiver.counts(), "inorder"), QByteArray("1"));
+}
+
+void tst_Multiprocess::payloadOf64MiB()
+{
+    const QString bus = uniqueBusName();
+    Peer receiver, sender;
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    receiver.command("expect 2");
+    sender.command("flood unicast receiver 2 67108864");
+    QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
+    const QByteArray counts = receiver.counts();
+    QCOMPARE(countField(counts, "n"), quint64(2));
+    QCOMPARE(field(counts, "intact"), QByteArray("1"));
+}
+
+void tst_Multiprocess::stuckReceiverDoesNotStallOthers()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, stuck, sender, live;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(stuck.join(bus, QStringLiteral("stuck")));
+    QVERIFY(live.join(bus, QStringLiteral("live")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    stuck.signal(SIGSTOP);
+    constexpr quint64 Total = 2000; // x 32 KiB = 64 MiB, four times the controller's queue limit
+    live.command("expect " + QByteArray::number(Total));
+    sender.command("flood multicast stuck||live " + QByteArray::number(Total) + " 32768");
+    QVERIFY(!sender.waitFor("sent", 60000).isEmpty());
+    QVERIFY(!live.waitFor("got", 60000).isEmpty());
+    QCOMPARE(field(live.counts(), "intact"), QByteArray("1"));
+
+    stuck.signal(SIGCONT);
+    // Every message is accounted for: delivered, or reported in messagesDropped().
+    quint64 delivered = 0, dropped = 0;
+    QTRY_VERIFY_WITH_TIMEOUT(([&] {
+                                 const QByteArray c = stuck.counts();
+                                 delivered = countField(c, "n");
+                                 dropped = countField(c, "dropped");
+                                 return delivered + dropped == Total;
+                             }()),
+                             30000);
+    QVERIFY2(dropped > 0, "the stopped receiver should have overflowed its queue");
+    QVERIFY(delivered > 0);
+}
+
+void tst_Multiprocess::controllerKilledFailover()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, a, b;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(controller.isController());
+    QVERIFY(a.join(bus, QStringLiteral("a")));
+    QVERIFY(b.join(bus, QStringLiteral("b")));
+    QVERIFY(!a.isController() && !b.isController());
+
+    a.command("flood unicast b 20000 64");  // traffic in flight when the controller dies
+    controller.kill();                      // SIGKILL
+    QElapsedTimer sinceKill;
+    sinceKill.start();
+    QVERIFY(!a.waitFor("sent").isEmpty());
+    a.command("send unicast b 0 str after-failover");
+    QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after-failover"));
+    const qint64 elapsed = sinceKill.elapsed();
+    qInfo("survivors exchanged a message %lld ms after the controller was killed", elapsed);
+    QVERIFY2(elapsed < 2000, QByteArray::number(elapsed).constData());
+    // Exactly one survivor took over.
+    b.command("send unicast a 0 str back");
+    QCOMPARE(field(a.waitFor("received"), "value"), QByteArray("back"));
+    QVERIFY(a.quit());
+    QVERIFY(b.quit());
+}
+
+void tst_Multiprocess::wrongToken()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, intruder;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl"), {QStringLiteral("--token"), QStringLiteral("secret")}));
+    intruder.start({QStringLiteral("--bus"), bus, QStringLiteral("--token"), QStringLiteral("guess")});
+    const QByteArray line = intruder.waitFor("error");
+    QVERIFY2(line.startsWith("error TokenMismatchError"), line.constData());
+    QVERIFY(!intruder.waitFor("state UnjoinedState").isEmpty());
+    Peer friendly;
+    QVERIFY(friendly.join(bus, QStringLiteral("friend"), {QStringLiteral("--token"), QStringLiteral("secret")}));
+}
+
+void tst_Multiprocess::versionMismatchAtController()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, old;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    old.start({QStringLiteral("--bus"), bus, QStringLiteral("--raw-hello-uid"), QString::number(::geteuid()),
+               QStringLiteral("--raw-version"), QStringLiteral("99")});
+    const QByteArray line = old.waitFor("refused");
+    QVERIFY2(line.startsWith("refused VersionMismatchError"), line.constData());
+    QVERIFY2(line.contains("version 99"), line.constData());
+}
+
+void tst_Multiprocess::versionMismatchAtEndpoint()
+{
+    // This process plays a controller of a future protocol version.
+    const QString bus = uniqueBusName();
+    IpmbErrorInfo error;
+    IpmbPlatform::Socket listener;
+    QCOMPARE(IpmbPlatform::listenOn(IpmbPlatform::busAddress(bus, ::geteuid()), &listener, &error),
+             IpmbPlatform::ListenStatus::Listening);
+    Peer endpoint;
+    endpoint.start({QStringLiteral("--bus"), bus, QStringLiteral("--label"), QStringLiteral("e")});
+    IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
+    auto accepted = [&] {
+        if (socket == IpmbPlatform::InvalidSocket)
+            socket = IpmbPlatform::acceptFrom(listener);
+        return socket != IpmbPlatform::InvalidSocket;
+    };
+    QTRY_VERIFY(accepted());
+    QByteArray welcome(IpmbProtocol::HeaderSize + 12, '\0');
+    IpmbProtocol::Header header;
+    header.version = 2;
+    header.type = IpmbProtocol::FrameType::Welcome;
+    header.bodyLength = 12;
+    IpmbProtocol::writeHeader(welcome.data(), header);
+    const IpmbPlatform::IoSlice slice {welcome.constData(), welcome.size()};
+    QCOMPARE(IpmbPlatform::write(socket, &slice, 1).status, IpmbPlatform::IoStatus::Ok);
+    const QByteArray line = endpoint.waitFor("error");
+    QVERIFY2(line.startsWith("error VersionMismatchError"), line.constData());
+    QVERIFY2(line.contains("version 2"), line.constData());
+    IpmbPlatform::closeSocket(socket);
+    IpmbPlatform::closeSocket(listener);
+}
+
+void tst_Multiprocess::malformedFrames_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QByteArray hello;
+    IpmbProtocol::appendHello(hello, {}, IpmbLabel{QStringLiteral("raw")});
+    auto frame = [](IpmbProtocol::FrameType type, quint32 body, quint32 sender, quint32 selector,
+                    const QByteArray &payload) {
+        IpmbProtocol::Header h;
+        h.type = type;
+        h.bodyLength = body;
+        h.senderLength = sender;
+        h.selectorLength = selector;
+        QByteArray out(IpmbProtocol::HeaderSize, '\0');
+        IpmbProtocol::writeHeader(out.data(), h);
+        return out + payload;
+    };
+    QTest::addRow("garbage") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + QByteArray(64, 'x'));
+    QTest::addRow("truncated header") << hello.left(10);
+    QTest::addRow("message before hello") << frame(IpmbProtocol::FrameType::Message, 0, 0, 0, {});
+    QTest::addRow("lying body length") << hello + frame(IpmbProtocol::FrameType::Message, 0xFFFFFFF0u, 0, 0, {});
+    QTest::addRow("sections beyond body") << hello + frame(IpmbProtocol::FrameType::Message, 4, 0, 100, "abcd");
+    QTest::addRow("bad selector") << hello + frame(IpmbProtocol::FrameType::Message, 6, 0, 6, "\x07\x01\x02\x03\x04\x05");
+    QTest::addRow("forged sender block") << hello + frame(IpmbProtocol::FrameType::Message, 4, 4, 0, "abcd");
+    QTest::addRow("second hello") << hello + hello;
+}
+
+void tst_Multiprocess::malformedFrames()
+{
+    QFETCH(QByteArray, bytes);
+    const QString bus = uniqueBusName();
+    Peer controller, a, b;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(a.join(bus, QStringLiteral("a")));
+    QVERIFY(b.join(bus, QStringLiteral("b")));
+
+    IpmbErrorInfo error;
+    IpmbPlatform::Socket raw = IpmbPlatform::InvalidSocket;
+    QCOMPARE(IpmbPlatform::connectTo(IpmbPlatform::busAddress(bus, ::geteuid()), &raw, &error),
+             IpmbPlatform::ConnectStatus::Connected);
+    const IpmbPlatform::IoSlice slice {bytes.constData(), bytes.size()};
+    QCOMPARE(IpmbPlatform::write(raw, &slice, 1).status, IpmbPlatform::IoStatus::Ok);
+    if (bytes.size() < IpmbProtocol::HeaderSize)
+        ::shutdown(int(raw), SHUT_WR); // a peer that dies mid-frame
+
+    // The controller closes that one connection (after a Welcome, where the Hello was valid)...
+    QTRY_VERIFY_WITH_TIMEOUT(([&] {
+                                 char buffer[4096];
+                                 return IpmbPlatform::read(raw, buffer, sizeof(buffer)).status
+                                         == IpmbPlatform::IoStatus::Closed;
+                             }()),
+                             10000);
+    IpmbPlatform::closeSocket(raw);
+    // ...and the bus goes on.
+    a.command("send unicast b 0 str still-working");
+    QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("still-working"));
+}
+
+void tst_Multiprocess::foreignUid()
+{
+    if (::geteuid() != 0)
+        QSKIP("needs root to run a helper as another uid (setpriv --reuid=65534)");
+    const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+    QVERIFY2(!setpriv.isEmpty(), "setpriv (util-linux) is missing");
+    // The build tree may not be reachable by uid 65534: copy the helper and the library.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QFile::setPermissions(dir.path(), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner | QFile::ReadOther
+                                              | QFile::ExeOther | QFile::ReadGroup | QFile::ExeGroup);
+    const QString peerCopy = dir.filePath(QStringLiteral("peer"));
+    QVERIFY(QFile::copy(QStringLiteral(IPMBQT_PEER), peerCopy));
+    const QString library = QStringLiteral(IPMBQT_LIBRARY);
+    QVERIFY(QFile::copy(library, dir.filePath(QFileInfo(library).fileName())));
+    // The soname link: the loader looks for libIpmbQt.so.<major>.
+    QFile::link(QFileInfo(library).fileName(), dir.filePath(QStringLiteral("libIpmbQt.so.0")));
+    auto asNobody = [&](Peer &peer, const QStringList &arguments) {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("LD_LIBRARY_PATH"), dir.path());
+        env.insert(QStringLiteral("HOME"), dir.path());
+        peer.start(QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                               QStringLiteral("--clear-groups"), peerCopy} + arguments, setpriv, env);
+    };
+
+    // 1. A process of another uid cannot join our bus, even when it aims at our address.
+    const QString bus = uniqueBusName();
+    Peer controller;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    Peer intruder;
+    asNobody(intruder, {QStringLiteral("--bus"), bus, QStringLiteral("--raw-hello-uid"), QStringLiteral("0")});
+    QByteArray line = intruder.waitFor("refused");
+    QVERIFY2(line.startsWith("refused PermissionError"), line.constData());
+    QVERIFY2(line.contains("65534"), line.constData());
+
+    // 2. It cannot squat our bus name and read our traffic: our endpoint refuses it and says why.
+    const QString squatted = uniqueBusName();
+    Peer squatter;
+    asNobody(squatter, {QStringLiteral("--bus"), squatted, QStringLiteral("--squat-uid"), QStringLiteral("0")});
+    QVERIFY(!squatter.waitFor("squatting").isEmpty());
+    IpmbEndpoint endpoint;
+    endpoint.setIdentifier(squatted);
+    endpoint.setToken("secret");
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    endpoint.join();
+    QVERIFY(!endpoint.waitForJoined(10000));
+    QCOMPARE(endpoint.error(), IpmbEndpoint::PermissionError);
+    QVERIFY2(endpoint.errorString().contains(QStringLiteral("uid 65534")), qPrintable(endpoint.errorString()));
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+}
+
+QTEST_MAIN(tst_Multiprocess)
+#include "tst_multiprocess.moc"

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBTESTUTIL_H
+#define IPMBTESTUTIL_H
+
+#include <QtCore/qbytearray.h>
+#include <QtCore/qprocess.h>
+#include <QtCore/qstring.h>
+#include <QtCore/quuid.h>
+#include <QtTest/qtest.h>
+
+namespace IpmbTest {
+
+// Every test gets a bus of its own, so that runs in parallel never meet.
+inline QString uniqueBusName()
+{
+    return QStringLiteral("ipmbqt.test.") + QUuid::createUuid().toString(QUuid::WithoutBraces);
+}
+
+// Collects a process's stdout and finds lines in it; the driver waits on these, never on sleeps.
+class PeerOutput
+{
+public:
+    explicit PeerOutput(QProcess *process) : m_process(process) { }
+
+    // Waits until a line starting with `prefix` appears after the last consumed one; returns it
+    // (without the newline) and consumes everything up to it. Empty on timeout.
+    QByteArray waitForLine(const QByteArray &prefix, int msecs = 15000)
+    {
+        QByteArray found;
+        (void)QTest::qWaitFor([&] {
+            m_buffer += m_process->readAllStandardOutput();
+            qsizetype from = 0;
+            for (;;) {
+                const qsizetype end = m_buffer.indexOf('\n', from);
+                if (end < 0)
+                    return false;
+                const QByteArray line = m_buffer.mid(from, end - from);
+                from = end + 1;
+                if (line.startsWith(prefix)) {
+                    found = line;
+                    m_buffer.remove(0, from);
+                    return true;
+                }
+            }
+        }, msecs);
+        if (found.isEmpty())
+            qWarning("no line starting with \"%s\" within %d ms; the peer's output since: %s",
+                     prefix.constData(), msecs, m_buffer.constData());
+        return found;
+    }
+
+private:
+    QProcess *m_process;
+    QByteArray m_buffer;
+};
+
+inline QByteArray field(const QByteArray &line, const QByteArray &key)
+{
+    for (const QByteArray &part : line.split(' ')) {
+        if (part.startsWith(key + '='))
+            return part.mid(key.size() + 1);
+    }
+    return {};
+}
+
+} // namespace IpmbTest
+
+#endif // IPMBTESTUTIL_H
