@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// IpmbEndpoint's API contract within one process: states, signals, errors, the two receive
+// styles, and a controller handing over when its endpoint leaves. Cross-process behaviour is in
+// tests/auto/multiprocess.
+
+#include "ipmbtestutil.h"
+
+#include <IpmbQt/IpmbEndpoint>
+
+#include <QtTest/qsignalspy.h>
+#include <QtTest/qtest.h>
+
+using namespace IpmbTest;
+using namespace std::chrono_literals;
+
+class tst_IpmbEndpoint : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void defaults();
+    void sendWhileUnjoined();
+    void joinNeedsAnIdentifier();
+    void joinAndLeave();
+    void deliveryToItself();
+    void receiveWithoutSignal();
+    void badPayloads_data();
+    void badPayloads();
+    void controllerHandsOverOnLeave();
+};
+
+static void configure(IpmbEndpoint &endpoint, const QString &bus, const QString &label)
+{
+    endpoint.setIdentifier(bus);
+    endpoint.setLabel(IpmbLabel{label});
+}
+
+void tst_IpmbEndpoint::defaults()
+{
+    IpmbEndpoint endpoint;
+    QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+    QCOMPARE(endpoint.error(), IpmbEndpoint::NoError);
+    QVERIFY(endpoint.errorString().isEmpty());
+    QVERIFY(!endpoint.isController());
+    QCOMPARE(endpoint.joinTimeout(), 10000);
+    QCOMPARE(endpoint.bytesToWrite(), 0);
+    QVERIFY(!endpoint.receive(0));
+}
+
+void tst_IpmbEndpoint::sendWhileUnjoined()
+{
+    IpmbEndpoint endpoint;
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    QVERIFY(!endpoint.send(IpmbSelector::unicast(IpmbLabelOp("x")), QStringLiteral("lost?")));
+    QCOMPARE(endpoint.error(), IpmbEndpoint::DisconnectedError);
+    QVERIFY2(endpoint.errorString().contains(QStringLiteral("not joined")), qPrintable(endpoint.errorString()));
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(errors.at(0).at(0).value<IpmbEndpoint::Error>(), IpmbEndpoint::DisconnectedError);
+    endpoint.clearError();
+    QCOMPARE(endpoint.error(), IpmbEndpoint::NoError);
+}
+
+void tst_IpmbEndpoint::joinNeedsAnIdentifier()
+{
+    IpmbEndpoint endpoint;
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    endpoint.join();
+    QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+    QCOMPARE(endpoint.error(), IpmbEndpoint::InvalidArgumentError);
+    QCOMPARE(errors.size(), 1);
+}
+
+void tst_IpmbEndpoint::joinAndLeave()
+{
+    IpmbEndpoint endpoint;
+    configure(endpoint, uniqueBusName(), QStringLiteral("solo"));
+    QSignalSpy states(&endpoint, &IpmbEndpoint::stateChanged);
+    QSignalSpy joined(&endpoint, &IpmbEndpoint::joined);
+    QSignalSpy controller(&endpoint, &IpmbEndpoint::controllerChanged);
+    endpoint.join();
+    QCOMPARE(endpoint.state(), IpmbEndpoint::JoiningState);
+    QVERIFY(joined.wait(10000));
+    QCOMPARE(joined.size(), 1);
+    QCOMPARE(endpoint.state(), IpmbEndpoint::JoinedState);
+    QVERIFY(endpoint.isController()); // first on the bus
+    QCOMPARE(controller.size(), 1);
+    QCOMPARE(states.size(), 2);
+    QCOMPARE(states.at(0).at(0).value<IpmbEndpoint::State>(), IpmbEndpoint::JoiningState);
+    QCOMPARE(states.at(1).at(0).value<IpmbEndpoint::State>(), IpmbEndpoint::JoinedState);
+    QVERIFY(endpoint.waitForJoined(0));
+
+    endpoint.leave();
+    QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+    QVERIFY(!endpoint.isController());
+    QCOMPARE(states.size(), 3);
+    QCOMPARE(endpoint.error(), IpmbEndpoint::NoError);
+    // A left endpoint can join again.
+    endpoint.join();
+    QVERIFY(endpoint.waitForJoined(10000));
+}
+
+void tst_IpmbEndpoint::deliveryToItself()
+{
+    IpmbEndpoint endpoint;
+    configure(endpoint, uniqueBusName(), QStringLiteral("me"));
+    QSignalSpy received(&endpoint, &IpmbEndpoint::messageReceived);
+    endpoint.join();
+    // Sent while joining: queued, and delivered once joined.
+    QVERIFY(endpoint.send(IpmbSelector::multicast(IpmbLabelOp("me")), QStringLiteral("early")));
+    QVERIFY(endpoint.waitForJoined(10000));
+    QVERIFY(endpoint.send(IpmbSelector::unicast(IpmbLabelOp("me")), 42));
+    QTRY_COMPARE(received.size(), 2);
+    const IpmbMessage first = received.at(0).at(0).value<IpmbMessage>();
+    QCOMPARE(first.payload().toString(), QStringLiteral("early"));
+    QCOMPARE(first.selector().mode(), IpmbSelector::Multicast);
+    QCOMPARE(first.senderPid(), QCoreApplication::applicationPid());
+    QCOMPARE(first.senderLabel(), IpmbLabel{QStringLiteral("me")});
+    QCOMPARE(received.at(1).at(0).value<IpmbMessage>().payload(), QVariant(42));
+}
+
+void tst_IpmbEndpoint::receiveWithoutSignal()
+{
+    IpmbEndpoint endpoint;
+    configure(endpoint, uniqueBusName(), QStringLiteral("worker"));
+    endpoint.join();
+    QVERIFY(endpoint.waitForJoined(10000));
+    QVERIFY(!endpoint.receive(10)); // times out
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(endpoint.send(IpmbSelector::unicast(IpmbLabelOp("worker")), i));
+    for (int i = 0; i < 3; ++i) {
+        const std::optional<IpmbMessage> message = endpoint.receive(10000);
+        QVERIFY(message);
+        QCOMPARE(message->payload(), QVariant(i));
+    }
+}
+
+void tst_IpmbEndpoint::badPayloads_data()
+{
+    QTest::addColumn<QVariant>("payload");
+    QTest::addColumn<IpmbEndpoint::Error>("error");
+    QTest::addRow("not streamable") << QVariant::fromValue(static_cast<QObject *>(this))
+                                    << IpmbEndpoint::InvalidArgumentError;
+    QTest::addRow("over 256 MiB") << QVariant(QByteArray(256 * 1024 * 1024 + 1, 'x'))
+                                  << IpmbEndpoint::PayloadTooLargeError;
+}
+
+void tst_IpmbEndpoint::badPayloads()
+{
+    QFETCH(QVariant, payload);
+    QFETCH(IpmbEndpoint::Error, error);
+    IpmbEndpoint endpoint;
+    configure(endpoint, uniqueBusName(), QStringLiteral("x"));
+    endpoint.join();
+    QVERIFY(endpoint.waitForJoined(10000));
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    QVERIFY(!endpoint.send(IpmbSelector::unicast(IpmbLabelOp("x")), payload));
+    QCOMPARE(endpoint.error(), error);
+    QVERIFY(!endpoint.errorString().isEmpty());
+    QCOMPARE(errors.size(), 1);
+    // Nothing else was lost: the endpoint still works.
+    QCOMPARE(endpoint.state(), IpmbEndpoint::JoinedState);
+    QVERIFY(endpoint.send(IpmbSelector::unicast(IpmbLabelOp("x")), QStringLiteral("fine")));
+    QVERIFY(endpoint.receive(10000));
+}
+
+void tst_IpmbEndpoint::controllerHandsOverOnLeave()
+{
+    const QString bus = uniqueBusName();
+    IpmbEndpoint first, second;
+    configure(first, bus, QStringLiteral("first"));
+    configure(second, bus, QStringLiteral("second"));
+    first.join();
+    QVERIFY(first.waitForJoined(10000));
+    second.join();
+    QVERIFY(second.waitForJoined(10000));
+    QVERIFY(first.isController());
+    QVERIFY(!second.isController());
+
+    QSignalSpy rejoined(&second, &IpmbEndpoint::joined);
+    QSignalSpy states(&second, &IpmbEndpoint::stateChanged);
+    first.leave();
+    QVERIFY(rejoined.wait(10000));
+    QVERIFY(second.isController());
+    QCOMPARE(states.at(0).at(0).value<IpmbEndpoint::State>(), IpmbEndpoint::ReconnectingState);
+    QVERIFY(second.send(IpmbSelector::unicast(IpmbLabelOp("second")), QStringLiteral("still here")));
+    const std::optional<IpmbMessage> message = second.receive(10000);
+    QVERIFY(message);
+    QCOMPARE(message->payload().toString(), QStringLiteral("still here"));
+}
+
+QTEST_MAIN(tst_IpmbEndpoint)
+#include "tst_ipmbendpoint.moc"
