@@ -2,6 +2,7 @@
 #include "ipmbconnection_p.h"
 
 #include <cstring>
+#include <limits>
 
 using namespace IpmbPlatform;
 
@@ -39,7 +40,8 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
                                      m_large.size() - IpmbProtocol::HeaderSize);
         frame->storage = &m_large;
         m_largeDelivered = true;
-        return true;
+        *needMore = false;
+        return takeHandles(frame);
     }
 
     const qsizetype available = m_inEnd - m_inBegin;
@@ -57,7 +59,8 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         frame->body = QByteArrayView(at + IpmbProtocol::HeaderSize, qsizetype(header->bodyLength));
         frame->storage = nullptr;
         m_inBegin += qsizetype(total);
-        return true;
+        *needMore = false;
+        return takeHandles(frame);
     }
     if (total > LargeFrame) {
         m_large = QByteArray(qsizetype(total), Qt::Uninitialized);
@@ -66,6 +69,30 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         m_inBegin = m_inEnd = 0;
     }
     return false;
+}
+
+// A frame's handles were sent no later than its first byte, so they are here by its last byte.
+bool IpmbConnection::takeHandles(Frame *frame)
+{
+    const size_t count = frame->header.handleCount;
+    frame->handles.clear();
+    if (count == 0)
+        return true;
+    if (m_inHandles.size() < count) {
+        m_errorString = QStringLiteral("a frame announces %1 handles but %2 arrived")
+                                .arg(count).arg(m_inHandles.size());
+        return false;
+    }
+    frame->handles.reserve(qsizetype(count));
+    for (size_t i = 0; i < count; ++i)
+        frame->handles.append(m_inHandles[i]);
+    return true;
+}
+
+void IpmbConnection::consume(const Frame &frame)
+{
+    const size_t count = qMin(size_t(frame.header.handleCount), m_inHandles.size());
+    m_inHandles.erase(m_inHandles.begin(), m_inHandles.begin() + qsizetype(count));
 }
 
 void IpmbConnection::keep(const Frame &frame)
@@ -78,8 +105,14 @@ void IpmbConnection::keep(const Frame &frame)
 
 IoResult IpmbConnection::fill()
 {
+    QList<qintptr> handles;
+    const auto adopt = [&] {
+        for (qintptr h : std::as_const(handles))
+            m_inHandles.push_back(IpmbNativeHandle::adopt(h));
+    };
     if (!m_large.isEmpty()) {
-        const IoResult r = read(m_socket, m_large.data() + m_largeFilled, m_large.size() - m_largeFilled);
+        const IoResult r = read(m_socket, m_large.data() + m_largeFilled, m_large.size() - m_largeFilled, &handles);
+        adopt();
         if (r.status == IoStatus::Ok)
             m_largeFilled += qsizetype(r.bytes);
         return r;
@@ -93,7 +126,8 @@ IoResult IpmbConnection::fill()
         m_inEnd -= m_inBegin;
         m_inBegin = 0;
     }
-    const IoResult r = read(m_socket, m_in.data() + m_inEnd, m_in.size() - m_inEnd);
+    const IoResult r = read(m_socket, m_in.data() + m_inEnd, m_in.size() - m_inEnd, &handles);
+    adopt();
     if (r.status == IoStatus::Ok)
         m_inEnd += qsizetype(r.bytes);
     return r;
@@ -108,6 +142,14 @@ QByteArray &IpmbConnection::tail()
         m_out.push_back(std::move(chunk));
     }
     return m_out.back().bytes;
+}
+
+void IpmbConnection::appendHandles(const QList<IpmbNativeHandle> &handles)
+{
+    if (handles.isEmpty())
+        return;
+    m_outHandles.push_back({m_written + bytesToWrite(), handles});
+    m_outHandleCount += handles.size();
 }
 
 void IpmbConnection::appendShared(const QByteArray &bytes, qsizetype offset)
@@ -132,21 +174,46 @@ IoResult IpmbConnection::flush()
 {
     qint64 written = 0;
     while (!m_out.empty()) {
+        // Handles ride with the write that contains their frame's first byte (or an earlier one),
+        // at most MaxHandlesPerWrite per write: a group that does not fit ends the write before
+        // its frame.
+        qintptr handles[MaxHandlesPerWrite];
+        int handleCount = 0;
+        size_t groups = 0;
+        qint64 limit = std::numeric_limits<qint64>::max();
+        for (const HandleGroup &group : m_outHandles) {
+            if (handleCount + group.handles.size() > MaxHandlesPerWrite) {
+                limit = group.offset - m_written;
+                break;
+            }
+            for (const IpmbNativeHandle &h : group.handles)
+                handles[handleCount++] = h.handle();
+            ++groups;
+        }
         IoSlice slices[64];
         int count = 0;
-        for (auto it = m_out.begin(); it != m_out.end() && count < 64; ++it) {
-            if (it->bytes.size() > it->begin)
-                slices[count++] = {it->bytes.constData() + it->begin, it->bytes.size() - it->begin};
+        qint64 total = 0;
+        for (auto it = m_out.begin(); it != m_out.end() && count < 64 && total < limit; ++it) {
+            const qint64 size = qMin<qint64>(it->bytes.size() - it->begin, limit - total);
+            if (size > 0) {
+                slices[count++] = {it->bytes.constData() + it->begin, size};
+                total += size;
+            }
         }
         if (count == 0)
             break; // only the emptied, reusable tail is left
-        IoResult r = write(m_socket, slices, count);
+        IoResult r = write(m_socket, slices, count, handles, handleCount);
         if (r.status != IoStatus::Ok) {
             if (r.status == IoStatus::WouldBlock)
                 r.bytes = written;
             return r;
         }
+        // The handles went with these bytes (early for frames not fully written: the reader
+        // keeps them until their frame is complete).
+        m_outHandles.erase(m_outHandles.begin(), m_outHandles.begin() + qsizetype(groups));
+        m_outHandleCount -= handleCount;
         written += r.bytes;
+        m_written += r.bytes;
         qint64 left = r.bytes;
         while (!m_out.empty()) {
             Chunk &front = m_out.front();
@@ -169,5 +236,8 @@ IoResult IpmbConnection::flush()
 
 void IpmbConnection::clearWriteQueue()
 {
+    m_written += bytesToWrite();
     m_out.clear();
+    m_outHandles.clear();
+    m_outHandleCount = 0;
 }

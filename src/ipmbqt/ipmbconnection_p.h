@@ -13,6 +13,7 @@
 // We mean it.
 //
 
+#include "ipmbnativehandle.h"
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
 
@@ -39,6 +40,8 @@ public:
         // Set for frames too large for the read buffer: owns `body`, and may be shared (no copy)
         // with write queues; the body starts at HeaderSize.
         const QByteArray *storage = nullptr;
+        // The header.handleCount kernel handles that came with this frame.
+        QList<IpmbNativeHandle> handles;
     };
 
     enum class ReadStatus { Ok, Closed, Failed };
@@ -54,8 +57,10 @@ public:
     QString errorString() const { return m_errorString; }
 
     // The write queue. tail() is a buffer to append whole frames to; appendShared() queues a large
-    // block by reference.
+    // block by reference. Handles of a frame are queued with appendHandles() just before the frame.
     QByteArray &tail();
+    void appendHandles(const QList<IpmbNativeHandle> &handles);
+    qsizetype handlesToWrite() const { return m_outHandleCount; }
     void append(QByteArrayView bytes) { tail().append(bytes.data(), bytes.size()); }
     void appendShared(const QByteArray &bytes, qsizetype offset);
     qint64 bytesToWrite() const;
@@ -65,7 +70,9 @@ public:
 
 private:
     bool nextFrame(Frame *frame, bool *needMore);
+    bool takeHandles(Frame *frame);
     void keep(const Frame &frame);
+    void consume(const Frame &frame);
     IpmbPlatform::IoResult fill();
 
     IpmbPlatform::Socket m_socket;
@@ -77,6 +84,7 @@ private:
     QByteArray m_large;         // a frame larger than the read buffer, being filled
     qsizetype m_largeFilled = 0;
     bool m_largeDelivered = false;
+    std::deque<IpmbNativeHandle> m_inHandles; // received, not yet claimed by a frame
 
     struct Chunk
     {
@@ -85,6 +93,14 @@ private:
         bool growable = false;  // tail() may append to it
     };
     std::deque<Chunk> m_out;
+    struct HandleGroup
+    {
+        qint64 offset;          // stream position of the first byte of their frame
+        QList<IpmbNativeHandle> handles;
+    };
+    std::deque<HandleGroup> m_outHandles;
+    qsizetype m_outHandleCount = 0;
+    qint64 m_written = 0;       // stream position: bytes written so far
 };
 
 template <typename Handler>
@@ -99,6 +115,8 @@ IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 
             const Action action = handler(static_cast<const Frame &>(frame));
             if (action == Action::Keep)
                 keep(frame);
+            else
+                consume(frame);
             if (action != Action::Consumed)
                 return ReadStatus::Ok;
         }

@@ -39,6 +39,7 @@ struct IpmbController::Peer
 struct IpmbController::Buffered
 {
     QByteArray frame;            // as it will be forwarded, sender block included
+    QList<IpmbNativeHandle> handles;
     IpmbSelector selector;
     QDeadlineTimer deadline;
 };
@@ -71,6 +72,8 @@ void IpmbController::run()
 {
     qCDebug(lcIpmbController, "controller started in pid %lld", currentProcessId());
     m_clock.start();
+    // Handles in transit are open descriptors here: do not run out at the default soft limit.
+    raiseHandleLimit();
     std::vector<PollEntry> entries;
     while (!m_stopping.load(std::memory_order_relaxed)) {
         entries.clear();
@@ -186,6 +189,12 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
         dropPeer(peer, QStringLiteral("an endpoint wrote a sender block"), true);
         return Action::Stop;
     }
+    for (char kind : frame.body.sliced(frame.header.selectorLength, frame.header.attachmentLength)) {
+        if (kind != char(IpmbProtocol::AttachmentKind::Handle)) {
+            dropPeer(peer, QStringLiteral("attachment of unknown kind %1").arg(int(kind)), true);
+            return Action::Stop;
+        }
+    }
     const Action action = route(peer, frame);
     return peer.dead ? Action::Stop : action;
 }
@@ -265,7 +274,7 @@ const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from
 // and reported to it with a Dropped frame), so that it cannot stall its senders for longer.
 IpmbController::Room IpmbController::roomIn(Peer &to)
 {
-    if (to.connection.bytesToWrite() < QueueLimit)
+    if (to.connection.bytesToWrite() < QueueLimit && to.connection.handlesToWrite() < QueueHandleLimit)
         return Room::Yes;
     if (!to.stuck && m_clock.elapsed() - to.lastProgress > StallTimeoutMsecs) {
         qCWarning(lcIpmbController, "endpoint %u (pid %lld) reads nothing: dropping messages for it",
@@ -333,6 +342,7 @@ void IpmbController::deliver(Peer &to, const Peer &from, const IpmbConnection::F
     IpmbProtocol::Header header = frame.header;
     header.senderLength = quint32(from.senderBlock.size());
     header.bodyLength += header.senderLength;
+    to.connection.appendHandles(frame.handles); // the kernel gives the receiver its own copies
     QByteArray &out = to.connection.tail();
     const qsizetype at = out.size();
     out.resize(at + IpmbProtocol::HeaderSize);
@@ -354,6 +364,7 @@ void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame
     IpmbProtocol::writeHeader(b.frame.data(), header);
     b.frame.append(from.senderBlock);
     b.frame.append(frame.body.data(), frame.body.size());
+    b.handles = frame.handles;
     b.selector = from.lastSelector;
     b.deadline.setRemainingTime(ttlMsecs);
     m_bufferedBytes += b.frame.size();
@@ -369,6 +380,7 @@ void IpmbController::deliverBuffered(Peer &joined)
 {
     for (auto it = m_buffered.begin(); it != m_buffered.end();) {
         if (!it->deadline.hasExpired() && it->selector.labelOp().matches(joined.label)) {
+            joined.connection.appendHandles(it->handles);
             joined.connection.appendShared(it->frame, 0);
             m_bufferedBytes -= it->frame.size();
             it = m_buffered.erase(it);

@@ -44,6 +44,8 @@ public:
     // Routing limits, from doc/protocol.md.
     static constexpr qint64 QueueLimit = 16 * 1024 * 1024;
     static constexpr int StallTimeoutMsecs = 1000;
+    // Handles queued for one receiver count against the process's descriptor limit too.
+    static constexpr qsizetype QueueHandleLimit = 1024;
     static constexpr int MaxBuffered = 4096;
     static constexpr qint64 MaxBufferedBytes = 64 * 1024 * 1024;
 

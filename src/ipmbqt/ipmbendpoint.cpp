@@ -23,6 +23,7 @@ static constexpr qint64 SendQueueLimit = 64 * 1024 * 1024;
 // and past its own limit drops, with a Dropped notice).
 static constexpr qint64 InboxByteLimit = 64 * 1024 * 1024;
 static constexpr size_t InboxCountLimit = 100000;
+static constexpr qsizetype InboxHandleLimit = 1024;
 // Frames larger than this are queued by reference instead of being copied.
 static constexpr qsizetype ShareThreshold = 64 * 1024;
 
@@ -173,24 +174,36 @@ bool IpmbEndpoint::waitForJoined(int msecs)
 
 bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 {
+    return send(IpmbMessage(selector, payload));
+}
+
+/*!
+    Sends \a message: its payload and the kernel handles attached to it. The handles stay valid
+    here; the receiver gets its own.
+*/
+bool IpmbEndpoint::send(const IpmbMessage &message)
+{
     Q_D(IpmbEndpoint);
+    const QList<IpmbNativeHandle> handles = message.handles();
+    QByteArray attachments(handles.size(), char(IpmbProtocol::AttachmentKind::Handle));
+    for (qsizetype i = 0; i < handles.size(); ++i) {
+        if (handles.at(i).isNull()) {
+            d->setError(IpmbErrorInfo(InvalidArgumentError, tr("send: handle %1 is null").arg(i)));
+            return false;
+        }
+    }
     // Encoding happens outside the lock, into a per-thread buffer that keeps its allocation.
     thread_local QByteArray frame;
     frame.truncate(0);
     IpmbErrorInfo error;
-    if (!IpmbProtocol::appendMessage(frame, selector, payload, &error)) {
+    if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), &error, attachments)) {
         d->setError(error);
         return false;
     }
-    return d->sendFrame(frame);
+    return d->sendFrame(frame, handles);
 }
 
-bool IpmbEndpoint::send(const IpmbMessage &message)
-{
-    return send(message.selector(), message.payload());
-}
-
-bool IpmbEndpointPrivate::sendFrame(QByteArray &frame)
+bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles)
 {
     IpmbErrorInfo error;
     {
@@ -203,10 +216,12 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame)
                                   IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
                                           .arg(queuedBytesLocked()));
         } else if (!m_connection) {
-            m_unconnected.append(frame);
+            m_unconnected.push_back({frame, handles});
+            m_unconnectedBytes += frame.size();
             return true;
         } else {
             const bool wasIdle = m_connection->bytesToWrite() == 0;
+            m_connection->appendHandles(handles);
             if (frame.size() > ShareThreshold) {
                 m_connection->appendShared(frame, 0);
                 frame = QByteArray(); // the queue owns it now
@@ -228,7 +243,7 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame)
 
 qint64 IpmbEndpointPrivate::queuedBytesLocked() const
 {
-    return m_unconnected.size() + (m_connection ? m_connection->bytesToWrite() : 0);
+    return m_unconnectedBytes + (m_connection ? m_connection->bytesToWrite() : 0);
 }
 
 qint64 IpmbEndpoint::bytesToWrite() const
@@ -270,6 +285,7 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
     IpmbEndpointPrivate::Received received = std::move(d->m_inbox.front());
     d->m_inbox.pop_front();
     d->m_inboxBytes -= received.frameBytes;
+    d->m_inboxHandles -= received.handles;
     d->resumeReadingLocked();
     return std::move(received.message);
 }
@@ -353,6 +369,7 @@ void IpmbEndpointPrivate::syncFromIo()
         if (m_receiverConnections > 0) {
             messages.swap(m_inbox);
             m_inboxBytes = 0;
+            m_inboxHandles = 0;
             resumeReadingLocked();
         }
     }
@@ -384,7 +401,8 @@ void IpmbEndpointPrivate::syncFromIo()
 // Called when the user took messages: reading resumes once the inbox is half empty.
 void IpmbEndpointPrivate::resumeReadingLocked()
 {
-    if (m_readingPaused && m_inbox.size() < InboxCountLimit / 2 && m_inboxBytes < InboxByteLimit / 2) {
+    if (m_readingPaused && m_inbox.size() < InboxCountLimit / 2 && m_inboxBytes < InboxByteLimit / 2
+        && m_inboxHandles < InboxHandleLimit / 2) {
         m_readingPaused = false;
         m_waker.wake();
     }
@@ -439,9 +457,13 @@ void IpmbEndpointPrivate::ioMain()
         {
             QMutexLocker locker(&m_mutex);
             m_connection = std::make_unique<IpmbConnection>(socket);
-            QByteArray &out = m_connection->tail();
-            IpmbProtocol::appendHello(out, m_ioToken, m_ioLabel);
-            out.append(std::exchange(m_unconnected, QByteArray()));
+            IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
+            for (const Unsent &unsent : m_unconnected) {
+                m_connection->appendHandles(unsent.handles);
+                m_connection->tail().append(unsent.frame);
+            }
+            m_unconnected.clear();
+            m_unconnectedBytes = 0;
         }
         m_welcomed = false;
         const Outcome outcome = serveConnection(deadline);
@@ -461,6 +483,7 @@ void IpmbEndpointPrivate::ioMain()
     m_controller.reset();
     QMutexLocker locker(&m_mutex);
     m_unconnected.clear();
+    m_unconnectedBytes = 0;
     m_ioIsController = false;
     m_ioState = IpmbEndpoint::UnjoinedState;
     m_ioStateChanged.wakeAll();
@@ -573,7 +596,8 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
                     if (m_receiverConnections > 0)
                         postSyncLocked();
                 }
-                m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit;
+                m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit
+                        || m_inboxHandles >= InboxHandleLimit;
             }
             if (stop)
                 return outcome;
@@ -660,8 +684,18 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         return;
     }
 
+    const QByteArrayView attachments =
+            frame.body.sliced(header.senderLength + header.selectorLength, header.attachmentLength);
+    for (char kind : attachments) {
+        if (kind != char(IpmbProtocol::AttachmentKind::Handle)) {
+            qCWarning(lcIpmbEndpoint, "ignoring a message with an attachment of unknown kind %d", int(kind));
+            return;
+        }
+    }
+
     IpmbMessage message;
     IpmbMessageData *data = IpmbMessageData::get(message);
+    data->handles = frame.handles;
     data->selector = m_lastSelector;
     data->senderId = sender->endpointId;
     data->senderPid = sender->pid;
@@ -688,9 +722,11 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         }
     }
     const qint64 size = frame.body.size();
+    const qsizetype handles = frame.handles.size();
     QMutexLocker locker(&m_mutex);
-    m_inbox.push_back({std::move(message), size});
+    m_inbox.push_back({std::move(message), size, handles});
     m_inboxBytes += size;
+    m_inboxHandles += handles;
 }
 
 void IpmbEndpointPrivate::drainOutput(int msecs)

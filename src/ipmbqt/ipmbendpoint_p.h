@@ -49,7 +49,7 @@ public:
     void stop();
     void setError(const IpmbErrorInfo &error);
     void syncFromIo();
-    bool sendFrame(QByteArray &frame);
+    bool sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles);
 
     IpmbEndpoint *q_ptr;
     QString m_identifier;
@@ -76,13 +76,21 @@ public:
     {
         IpmbMessage message;
         qint64 frameBytes;
+        qsizetype handles;
     };
     std::deque<Received> m_inbox;
     qint64 m_inboxBytes = 0;           // frame bytes in m_inbox, for the read-pause limit
+    qsizetype m_inboxHandles = 0;      // open handles in m_inbox, likewise
     bool m_readingPaused = false;
     bool m_syncPosted = false;
     std::unique_ptr<IpmbConnection> m_connection; // replaced only by the I/O thread
-    QByteArray m_unconnected;           // frames sent while there is no connection
+    struct Unsent
+    {
+        QByteArray frame;
+        QList<IpmbNativeHandle> handles;
+    };
+    std::deque<Unsent> m_unconnected;   // frames sent while there is no connection
+    qint64 m_unconnectedBytes = 0;
     qint64 queuedBytesLocked() const;
     void resumeReadingLocked();
 

@@ -36,6 +36,9 @@ IpmbSelector IpmbMessage::selector() const { return d->selector; }
 void IpmbMessage::setSelector(const IpmbSelector &selector) { d->selector = selector; }
 QVariant IpmbMessage::payload() const { return d->payload; }
 void IpmbMessage::setPayload(const QVariant &payload) { d->payload = payload; }
+QList<IpmbNativeHandle> IpmbMessage::handles() const { return d->handles; }
+void IpmbMessage::setHandles(const QList<IpmbNativeHandle> &handles) { d->handles = handles; }
+void IpmbMessage::addHandle(const IpmbNativeHandle &handle) { d->handles.append(handle); }
 IpmbMessage::PayloadStatus IpmbMessage::payloadStatus() const { return d->payloadStatus; }
 QByteArray IpmbMessage::payloadTypeName() const { return d->payloadTypeName; }
 QString IpmbMessage::payloadErrorString() const { return d->payloadErrorString; }
@@ -50,7 +53,8 @@ bool operator==(const IpmbMessage &lhs, const IpmbMessage &rhs)
         return true;
     const IpmbMessageData &a = *lhs.d;
     const IpmbMessageData &b = *rhs.d;
-    return a.selector == b.selector && a.payload == b.payload && a.payloadStatus == b.payloadStatus
+    return a.selector == b.selector && a.payload == b.payload && a.handles == b.handles
+            && a.payloadStatus == b.payloadStatus
             && a.payloadTypeName == b.payloadTypeName && a.senderPid == b.senderPid
             && a.senderUid == b.senderUid && a.senderLabel == b.senderLabel && a.senderId == b.senderId;
 }
@@ -60,6 +64,8 @@ QDebug operator<<(QDebug debug, const IpmbMessage &message)
 {
     QDebugStateSaver saver(debug);
     debug.nospace() << "IpmbMessage(" << message.selector() << ", " << message.payload();
+    if (!message.handles().isEmpty())
+        debug << ", " << message.handles().size() << " handles";
     if (message.senderPid() >= 0)
         debug << ", from pid " << message.senderPid() << ' ' << message.senderLabel();
     if (message.payloadStatus() != IpmbMessage::PayloadOk)

@@ -4,6 +4,7 @@
 
 #include "ipmbqtglobal.h"
 #include "ipmblabel.h"
+#include "ipmbnativehandle.h"
 #include "ipmbselector.h"
 
 #include <QtCore/qmetatype.h>
@@ -44,6 +45,11 @@ public:
     void setSelector(const IpmbSelector &selector);
     QVariant payload() const;
     void setPayload(const QVariant &payload);
+
+    // Kernel handles that travel with the message (at most 64); the receiver gets its own.
+    QList<IpmbNativeHandle> handles() const;
+    void setHandles(const QList<IpmbNativeHandle> &handles);
+    void addHandle(const IpmbNativeHandle &handle);
 
     // Received messages only: whether the payload could be decoded here, and the type it carried.
     PayloadStatus payloadStatus() const;

@@ -22,6 +22,7 @@ public:
 
     IpmbSelector selector;
     QVariant payload;
+    QList<IpmbNativeHandle> handles;
     IpmbMessage::PayloadStatus payloadStatus = IpmbMessage::PayloadOk;
     QByteArray payloadTypeName;
     QString payloadErrorString;

@@ -116,9 +116,14 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
         return fail<Header>(errorString, QStringLiteral("section lengths in a control frame"));
     if (h.senderLength > MaxSectionLength || h.selectorLength > MaxSectionLength)
         return fail<Header>(errorString, QStringLiteral("sender or selector section too long"));
-    // Attachments (handles and regions) are not part of protocol version 1 yet.
-    if (h.attachmentLength != 0 || h.handleCount != 0)
-        return fail<Header>(errorString, QStringLiteral("attachments are not supported by this version"));
+    if (h.type != FrameType::Message && h.handleCount != 0)
+        return fail<Header>(errorString, QStringLiteral("handles in a control frame"));
+    if (h.handleCount > MaxHandles)
+        return fail<Header>(errorString, QStringLiteral("%1 handles exceed the limit of %2").arg(h.handleCount).arg(MaxHandles));
+    // One attachment byte per handle says what it is.
+    if (h.attachmentLength != h.handleCount)
+        return fail<Header>(errorString, QStringLiteral("attachment section of %1 bytes for %2 handles")
+                                                 .arg(h.attachmentLength).arg(h.handleCount));
     if (h.payloadOffset() > h.bodyLength)
         return fail<Header>(errorString, QStringLiteral("sections (%1 bytes) exceed the body (%2 bytes)")
                                                  .arg(h.payloadOffset()).arg(h.bodyLength));
@@ -256,8 +261,14 @@ std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorStrin
 }
 
 bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload,
-                   IpmbErrorInfo *error)
+                   IpmbErrorInfo *error, const QByteArray &attachments)
 {
+    if (attachments.size() > MaxHandles) {
+        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError,
+                               IpmbEndpoint::tr("A message carries at most %1 handles and regions, not %2")
+                                       .arg(MaxHandles).arg(attachments.size()));
+        return false;
+    }
     QString why;
     if (!IpmbSelectorCodec::fitsLimits(selector, &why)) {
         *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
@@ -266,6 +277,8 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     const qsizetype start = out.size();
     out.resize(start + HeaderSize);
     IpmbSelectorCodec::appendSelector(out, selector);
+    const qsizetype selectorLength = out.size() - start - HeaderSize;
+    out.append(attachments);
     const qsizetype payloadStart = out.size();
     if (!IpmbPayloadCodec::encode(payload, out, &why)) {
         out.truncate(start);
@@ -282,7 +295,9 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     }
     Header h;
     h.type = FrameType::Message;
-    h.selectorLength = quint32(payloadStart - start - HeaderSize);
+    h.selectorLength = quint32(selectorLength);
+    h.attachmentLength = quint32(attachments.size());
+    h.handleCount = quint16(attachments.size());
     h.bodyLength = quint32(out.size() - start - HeaderSize);
     writeHeader(out.data() + start, h);
     return true;

@@ -35,6 +35,10 @@ constexpr qint64 MaxPayload = 256 * 1024 * 1024;
 constexpr qint64 MaxMessageBody = MaxPayload + 4 * 1024 * 1024;
 constexpr qint64 MaxControlBody = 1024 * 1024;
 constexpr qint64 MaxSectionLength = 1024 * 1024; // sender block, selector
+constexpr int MaxHandles = 64;                      // kernel handles (and regions) per message
+
+// What each handle of a Message is: one byte per handle in the attachment section.
+enum class AttachmentKind : quint8 { Handle = 1, MemoryRegion = 2 };
 
 enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5 };
 
@@ -100,10 +104,12 @@ struct Sender
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorString);
 
-// Appends a Message frame as an endpoint writes it (no sender block). On failure `out` is left
-// unchanged and `error` says why (payload not streamable, too large, label op over the limits).
+// Appends a Message frame as an endpoint writes it (no sender block); `attachments` has one
+// AttachmentKind byte per handle sent with it. On failure `out` is left unchanged and `error`
+// says why (payload not streamable, too large, label op over the limits, too many handles).
 IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &selector,
-                                          const QVariant &payload, IpmbErrorInfo *error);
+                                          const QVariant &payload, IpmbErrorInfo *error,
+                                          const QByteArray &attachments = {});
 
 bool constantTimeEquals(const QByteArray &a, const QByteArray &b);
 

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -160,24 +161,53 @@ bool peerCredentials(Socket socket, Credentials *credentials)
     return true;
 }
 
-IoResult read(Socket socket, char *buffer, qint64 size)
+IoResult read(Socket socket, char *buffer, qint64 size, QList<qintptr> *handles)
 {
+    iovec iov {buffer, size_t(size)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MaxHandlesPerWrite)];
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
     ssize_t n;
     do {
-        n = ::recv(int(socket), buffer, size_t(size), 0);
+        n = ::recvmsg(int(socket), &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    if (n > 0)
-        return {IoStatus::Ok, n, {}};
-    if (n == 0)
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return {IoStatus::WouldBlock, 0, {}};
+        if (errno == ECONNRESET)
+            return {IoStatus::Closed, 0, {}};
+        return {IoStatus::Failed, 0, fromErrno(errno, QStringLiteral("recvmsg"))};
+    }
+    bool received = false;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int *fds = reinterpret_cast<const int *>(CMSG_DATA(c));
+        for (size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, fds + i, sizeof(int));
+            received = true;
+            if (handles)
+                handles->append(fd);
+            else
+                ::close(fd); // nobody expects handles here
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+        return {IoStatus::Failed, 0,
+                IpmbErrorInfo(IpmbEndpoint::ResourceError,
+                              QStringLiteral("file descriptors sent by the peer were lost (out of descriptors?)"))};
+    }
+    if (n == 0 && !received)
         return {IoStatus::Closed, 0, {}};
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return {IoStatus::WouldBlock, 0, {}};
-    if (errno == ECONNRESET)
-        return {IoStatus::Closed, 0, {}};
-    return {IoStatus::Failed, 0, fromErrno(errno, QStringLiteral("recv"))};
+    return {IoStatus::Ok, n, {}};
 }
 
-IoResult write(Socket socket, const IoSlice *slices, int count)
+IoResult write(Socket socket, const IoSlice *slices, int count, const qintptr *handles, int handleCount)
 {
     iovec iov[64];
     count = qMin(count, int(sizeof(iov) / sizeof(iov[0])));
@@ -188,6 +218,20 @@ IoResult write(Socket socket, const IoSlice *slices, int count)
     msghdr msg = {};
     msg.msg_iov = iov;
     msg.msg_iovlen = size_t(count);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MaxHandlesPerWrite)];
+    Q_ASSERT(handleCount <= MaxHandlesPerWrite);
+    if (handleCount > 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * size_t(handleCount));
+        cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * size_t(handleCount));
+        for (int i = 0; i < handleCount; ++i) {
+            const int fd = int(handles[i]);
+            std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+        }
+    }
     ssize_t n;
     do {
         n = ::sendmsg(int(socket), &msg, MSG_NOSIGNAL);
@@ -205,6 +249,30 @@ void closeSocket(Socket socket)
 {
     if (socket != InvalidSocket)
         ::close(int(socket));
+}
+
+void closeHandle(qintptr handle)
+{
+    ::close(int(handle));
+}
+
+qintptr duplicateHandle(qintptr handle)
+{
+    const int fd = ::fcntl(int(handle), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        qCWarning(lcIpmbTransport, "cannot duplicate handle %lld: %s", qlonglong(handle),
+                  qPrintable(qt_error_string(errno)));
+    return fd;
+}
+
+void raiseHandleLimit()
+{
+    rlimit limit;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            qCDebug(lcIpmbTransport, "cannot raise RLIMIT_NOFILE: %s", qPrintable(qt_error_string(errno)));
+    }
 }
 
 bool poll(PollEntry *entries, int count, int timeoutMsecs)

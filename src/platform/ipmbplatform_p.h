@@ -21,6 +21,7 @@
 #include "ipmberror_p.h"
 
 #include <QtCore/qbytearray.h>
+#include <QtCore/qlist.h>
 #include <QtCore/qstring.h>
 
 namespace IpmbPlatform {
@@ -67,9 +68,22 @@ IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener);
 
 IPMBQT_AUTOTEST_EXPORT bool peerCredentials(Socket socket, Credentials *credentials);
 
-IPMBQT_AUTOTEST_EXPORT IoResult read(Socket socket, char *buffer, qint64 size);
-IPMBQT_AUTOTEST_EXPORT IoResult write(Socket socket, const IoSlice *slices, int count);
+// The most handles one write() may carry (SCM_MAX_FD on Linux).
+constexpr int MaxHandlesPerWrite = 253;
+
+// Reads bytes; handles that arrived with them are appended to *handles (owned by the caller).
+// Handles lost in transit (the reader ran out of descriptors) make it fail.
+IPMBQT_AUTOTEST_EXPORT IoResult read(Socket socket, char *buffer, qint64 size, QList<qintptr> *handles = nullptr);
+// Writes bytes; the handles (at most MaxHandlesPerWrite) go with the first byte written.
+IPMBQT_AUTOTEST_EXPORT IoResult write(Socket socket, const IoSlice *slices, int count,
+                                      const qintptr *handles = nullptr, int handleCount = 0);
 IPMBQT_AUTOTEST_EXPORT void closeSocket(Socket socket);
+
+// Owned kernel handles (IpmbNativeHandle): close, and duplicate (InvalidNative on failure).
+void closeHandle(qintptr handle);
+qintptr duplicateHandle(qintptr handle);
+// Raises this process's limit of open handles as far as it may (the soft limit to the hard one).
+void raiseHandleLimit();
 
 // Waits for readiness of a few sockets. Entries with neither flag set are ignored.
 struct PollEntry

@@ -74,8 +74,14 @@ void tst_IpmbProtocol::rejectedHeaders_data()
             << make([&](QByteArray &b) { put32(b, 12, 60); put32(b, 16, 41); }) << QStringLiteral("exceed the body");
     QTest::addRow("huge selector") << make([&](QByteArray &b) { put32(b, 8, 3 * 1024 * 1024); put32(b, 16, 2 * 1024 * 1024); })
                                    << QStringLiteral("too long");
-    QTest::addRow("handles") << make([&](QByteArray &b) { b[24] = 1; }) << QStringLiteral("attachments");
-    QTest::addRow("attachment section") << make([&](QByteArray &b) { put32(b, 20, 4); }) << QStringLiteral("attachments");
+    QTest::addRow("handles without attachment bytes") << make([&](QByteArray &b) { b[24] = 1; })
+                                                      << QStringLiteral("attachment section");
+    QTest::addRow("attachment bytes without handles") << make([&](QByteArray &b) { put32(b, 20, 4); })
+                                                      << QStringLiteral("attachment section");
+    QTest::addRow("too many handles") << make([&](QByteArray &b) { b[24] = 65; put32(b, 20, 65); })
+                                      << QStringLiteral("exceed the limit");
+    QTest::addRow("handles in a control frame")
+            << make([&](QByteArray &b) { b[6] = char(FrameType::Welcome); b[24] = 1; }) << QStringLiteral("control frame");
 }
 
 void tst_IpmbProtocol::rejectedHeaders()

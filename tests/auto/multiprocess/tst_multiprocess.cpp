@@ -106,6 +106,10 @@ private Q_SLOTS:
     void malformedFrames_data();
     void malformedFrames();
     void foreignUid();
+    void pipeWriteEndToAnotherProcess();
+    void handlesPerMessage_data();
+    void handlesPerMessage();
+    void noDescriptorLeaks();
 };
 
 void tst_Multiprocess::unicastGoesToExactlyOne()
@@ -518,6 +522,76 @@ void tst_Multiprocess::foreignUid()
     QVERIFY2(endpoint.errorString().contains(QStringLiteral("uid 65534")), qPrintable(endpoint.errorString()));
     QCOMPARE(errors.size(), 1);
     QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+}
+
+void tst_Multiprocess::pipeWriteEndToAnotherProcess()
+{
+    const QString bus = uniqueBusName();
+    Peer writer, reader;
+    QVERIFY(writer.join(bus, QStringLiteral("writer")));
+    QVERIFY(reader.join(bus, QStringLiteral("reader")));
+    // The reader sends the write end of its pipe; the writer writes a line into it.
+    reader.command("sendpipe writer");
+    QCOMPARE(field(writer.waitFor("received"), "handles"), QByteArray("1"));
+    const QByteArray line = reader.waitFor("pipe-read");
+    QCOMPARE(line, "pipe-read hello-from-" + QByteArray::number(writer.pid()));
+}
+
+void tst_Multiprocess::handlesPerMessage_data()
+{
+    QTest::addColumn<int>("count");
+    QTest::addRow("1") << 1;
+    QTest::addRow("8") << 8;
+    QTest::addRow("64, the maximum") << 64;
+}
+
+void tst_Multiprocess::handlesPerMessage()
+{
+    QFETCH(int, count);
+    const QString bus = uniqueBusName();
+    Peer receiver, sender;
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    // Each handle is a memfd saying its position: the receiver checks that every one arrived,
+    // in order, referring to the right object. Several messages in a row share socket writes.
+    sender.command("sendfds unicast receiver 0 " + QByteArray::number(count) + " 3");
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(receiver.waitFor("fds"), "fds ok=1 n=" + QByteArray::number(count));
+    // One more than the maximum is refused by send(), with a reason.
+    sender.command("sendfds unicast receiver 0 65 1");
+    const QByteArray error = sender.waitFor("error");
+    QVERIFY2(error.startsWith("error InvalidArgumentError") && error.contains("64"), error.constData());
+}
+
+void tst_Multiprocess::noDescriptorLeaks()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender, receiver;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    auto fdcount = [](Peer &p) { return p.waitFor("fdcount").mid(8).toInt(); };
+    for (Peer *p : {&controller, &sender, &receiver})
+        p->command("fdcount");
+    const int before[3] = {fdcount(controller), fdcount(sender), fdcount(receiver)};
+
+    // Delivered, dropped for want of a match, and kept for a ttl that then runs out.
+    sender.command("sendfds unicast receiver 0 3 2000");
+    QVERIFY(!sender.waitFor("sent", 60000).isEmpty());
+    sender.command("sendfds multicast nobody 0 3 500");
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+    sender.command("sendfds unicast nobody 300 2 100");
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+    for (int i = 0; i < 2000; ++i)
+        QCOMPARE(receiver.waitFor("fds"), QByteArray("fds ok=1 n=3"));
+
+    auto after = [&](Peer &p) {
+        p.command("fdcount");
+        return fdcount(p);
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(after(receiver), before[2], 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(after(sender), before[1], 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(after(controller), before[0], 10000); // ttl expiry closes the last
 }
 
 QTEST_MAIN(tst_Multiprocess)

@@ -3,14 +3,20 @@
 // reads commands from stdin (one per line) and reports what happens on stdout, one line per event:
 //   joined controller=<0|1> pid=<pid>        state <StateName>
 //   error <ErrorName> <errorString>          dropped <n>
-//   received type=<name> status=<status> value=<text> from=<pid> uid=<uid> label=<a,b>
+//   received type=<name> status=<status> value=<text> from=<pid> uid=<uid> label=<a,b> handles=<n>
+//   pipe-read <text>                         (the answer through a pipe sent with "sendpipe")
+//   fds ok=<0|1> n=<n>                       (a message from "sendfds" checked)
+//   fdcount <n>                              (open descriptors, answer to "fdcount")
 //   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
 //   got <n>                                  (when "expect <n>" is reached)
 //   sent <n>                                 (a flood is handed to the controller)
 // Commands:
 //   send <unicast|multicast> <labelop> <ttlms> <str|int|gadget|bytes> <value>
 //   flood <unicast|multicast> <labelop> <count> <size>
-//   expect <n> | count | leave | quit
+//   sendpipe <labelop>: send the write end of a pipe; the receiver writes a line into it
+//   sendfds <unicast|multicast> <labelop> <ttlms> <n> <times>: send <times> messages, each with
+//       <n> memfds whose contents say their position; the receiver checks them
+//   expect <n> | count | fdcount | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
 
@@ -29,12 +35,16 @@
 #include <QtCore/qmutex.h>
 #include <QtCore/qtimer.h>
 
+#include <QtCore/qdir.h>
+
 #include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static void say(const QByteArray &line)
@@ -103,6 +113,27 @@ private:
     bool m_inOrder = true;
     bool m_intact = true;
 };
+
+// A memfd holding `text`, as a handle a message can carry.
+static IpmbNativeHandle memfdWith(const QByteArray &text)
+{
+    const int fd = ::memfd_create("ipmbqt-test", MFD_CLOEXEC);
+    if (fd >= 0)
+        [[maybe_unused]] ssize_t n = ::write(fd, text.constData(), size_t(text.size()));
+    return IpmbNativeHandle::adopt(fd);
+}
+
+static QByteArray contentsOf(const IpmbNativeHandle &handle)
+{
+    char buffer[64];
+    const ssize_t n = ::pread(int(handle.handle()), buffer, sizeof(buffer), 0);
+    return n > 0 ? QByteArray(buffer, n) : QByteArray();
+}
+
+static int openDescriptors()
+{
+    return int(QDir(QStringLiteral("/proc/self/fd")).entryList(QDir::Files | QDir::System).size());
+}
 
 static IpmbSelector parseSelector(const QByteArray &mode, const QByteArray &op, qint64 ttl)
 {
@@ -212,6 +243,18 @@ int main(int argc, char **argv)
     auto onMessage = [&](const IpmbMessage &m) {
         if (counter.take(m))
             return;
+        const QList<IpmbNativeHandle> handles = m.handles();
+        if (m.payload().toString() == QLatin1String("pipe") && handles.size() == 1) {
+            const QByteArray line = "hello-from-" + QByteArray::number(QCoreApplication::applicationPid()) + '\n';
+            [[maybe_unused]] ssize_t n = ::write(int(handles.first().handle()), line.constData(), size_t(line.size()));
+        }
+        if (m.payload().toString() == QLatin1String("fds")) {
+            bool ok = true;
+            for (qsizetype i = 0; i < handles.size(); ++i)
+                ok = ok && contentsOf(handles.at(i)) == "fd-" + QByteArray::number(i);
+            say("fds ok=" + QByteArray::number(ok) + " n=" + QByteArray::number(handles.size()));
+            return;
+        }
         QByteArray value;
         if (m.payload().metaType() == QMetaType::fromType<TestPoint>()) {
             const TestPoint p = m.payload().value<TestPoint>();
@@ -223,7 +266,8 @@ int main(int argc, char **argv)
         }
         say("received type=" + m.payloadTypeName() + " status=" + enumName(statuses, m.payloadStatus())
             + " value=" + value + " from=" + QByteArray::number(m.senderPid()) + " uid="
-            + QByteArray::number(m.senderUid()) + " label=" + m.senderLabel().toStringList().join(QLatin1Char(',')).toUtf8());
+            + QByteArray::number(m.senderUid()) + " label=" + m.senderLabel().toStringList().join(QLatin1Char(',')).toUtf8()
+            + " handles=" + QByteArray::number(handles.size()));
     };
 
     QObject::connect(&endpoint, &IpmbEndpoint::stateChanged, [&](IpmbEndpoint::State s) {
@@ -290,6 +334,43 @@ int main(int argc, char **argv)
             }
             endpoint.waitForBytesWritten(30000);
             say("sent " + QByteArray::number(count));
+        } else if (w.value(0) == "sendpipe" && w.size() >= 2) {
+            int fds[2];
+            if (::pipe2(fds, O_CLOEXEC) != 0)
+                return say("error pipe");
+            IpmbMessage message(parseSelector("unicast", w[1], 0), QStringLiteral("pipe"));
+            message.addHandle(IpmbNativeHandle::adopt(fds[1])); // closed here once it is sent
+            const int readEnd = fds[0];
+            std::thread([readEnd] {
+                QByteArray line;
+                char c;
+                while (::read(readEnd, &c, 1) == 1 && c != '\n')
+                    line.append(c);
+                ::close(readEnd);
+                say("pipe-read " + line);
+            }).detach();
+            if (endpoint.send(message))
+                say("sent 1");
+        } else if (w.value(0) == "sendfds" && w.size() >= 6) {
+            const IpmbSelector selector = parseSelector(w[1], w[2], w[3].toLongLong());
+            const int n = w[4].toInt();
+            const int times = w[5].toInt();
+            int sent = 0;
+            for (int t = 0; t < times; ++t) {
+                IpmbMessage message(selector, QStringLiteral("fds"));
+                for (int i = 0; i < n; ++i)
+                    message.addHandle(memfdWith("fd-" + QByteArray::number(i)));
+                while (!endpoint.send(message)) {
+                    if (endpoint.error() != IpmbEndpoint::QueueFullError)
+                        return; // the error line was printed
+                    endpoint.waitForBytesWritten(1000);
+                }
+                ++sent;
+            }
+            endpoint.waitForBytesWritten(30000);
+            say("sent " + QByteArray::number(sent));
+        } else if (w.value(0) == "fdcount") {
+            say("fdcount " + QByteArray::number(openDescriptors()));
         } else if (w.value(0) == "expect" && w.size() >= 2) {
             expected = w[1].toULongLong();
             expecting = true;
