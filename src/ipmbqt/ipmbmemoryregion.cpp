@@ -1,0 +1,554 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbmemoryregion.h"
+#include "ipmbmemoryregion_p.h"
+
+#include <QtCore/qcoreapplication.h>
+#include <QtCore/qdebug.h>
+
+#include <cstring>
+#include <limits>
+#include <new>
+
+Q_LOGGING_CATEGORY(lcIpmbMemory, "ipmbqt.memory", QtWarningMsg)
+
+using Header = IpmbMemoryRegionHeader;
+
+/*!
+    \class IpmbMemoryRegion
+    \brief A block of shared memory that several processes map at once, without copying.
+
+    create() makes a new region (a sealed memfd on Linux) of the given number of bytes, filled with
+    zeros. Attach it to a message, and the receiving process maps the same memory: what either side
+    writes, the other sees. A process that got the region's native handle some other way maps it
+    with fromHandle().
+
+    The API follows QSharedMemory: data(), constData(), size(), lock() and unlock(), error() and
+    errorString(). map() makes a view of part of a big region.
+
+    Copies of an IpmbMemoryRegion share one mapping (QExplicitlySharedDataPointer): nothing is
+    mapped, duplicated or copied implicitly. The mapping goes away with the last copy.
+
+    \section1 Reference count
+
+    The region's header holds a count of its holders in every process; refCount() reads it.
+    create() starts it at 1. Every region made by create() or fromHandle() holds one reference,
+    which is released when its last copy (and the last of its map() views) is destroyed. A
+    producer can therefore tell when every receiver has let go of a region: refCount() is 1 again.
+    A holder that is killed (SIGKILL) never releases its reference; see doc/memory.md.
+
+    \section1 Thread safety
+
+    The class is reentrant. The lock is held per thread, so lock() also serialises the threads of
+    one process. Copies share one error state: error() reports the last failed operation on any
+    of them.
+
+    \sa IpmbNativeHandle
+*/
+
+/*!
+    \enum IpmbMemoryRegion::Error
+    \value NoError No error occurred.
+    \value ResourceError The system is out of memory, address space or file descriptors.
+    \value InvalidHandleError The handle is not an IpmbMemoryRegion (a pipe, a plain file, a
+           truncated or foreign shared-memory object, a header of another version), or the region
+           is null.
+    \value OutOfRangeError An offset, length or size outside what the region can hold.
+    \value LockError lock() or unlock() failed, for example unlock() by a thread that does not
+           hold the lock, or lock() by the thread that already holds it.
+    \value UnknownError Any other operating-system error.
+*/
+
+static QString nullRegionMessage()
+{
+    return QCoreApplication::translate("IpmbMemoryRegion", "The region is null");
+}
+
+// --- IpmbMemoryRegionPrivate -------------------------------------------------------------------
+
+IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
+{
+    if (m_parent) {
+        // A view: its own pages only. The root (and its reference) outlive it through m_parent.
+        IpmbPlatform::unmapSharedMemory(m_data, m_mappingLength);
+        return;
+    }
+    if (!m_header)
+        return;
+    // A mutex that stays locked in memory this process no longer maps would leave a dangling entry
+    // on the thread's robust list, and the other processes waiting forever.
+    if (m_lockedByUs.load()) {
+        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu destroyed while this process holds its lock; unlocking",
+                  static_cast<unsigned long long>(m_id));
+        IpmbMemoryRegionErrorInfo error;
+        if (!IpmbPlatform::unlockProcessShared(m_header->lock, &error))
+            qCWarning(lcIpmbMemory, "%s", qUtf8Printable(error.message));
+    }
+    if (m_holdsReference)
+        m_header->refCount.fetch_sub(1, std::memory_order_acq_rel);
+    IpmbPlatform::unmapSharedMemory(m_header, m_mappingLength);
+}
+
+void IpmbMemoryRegionPrivate::setError(const IpmbMemoryRegionErrorInfo &error)
+{
+    QMutexLocker locker(&m_errorMutex);
+    m_error = error.code;
+    m_errorString = error.message;
+}
+
+void IpmbMemoryRegionPrivate::clearError()
+{
+    QMutexLocker locker(&m_errorMutex);
+    m_error = IpmbMemoryRegion::NoError;
+    m_errorString.clear();
+}
+
+qsizetype IpmbMemoryRegionPrivate::validate(const IpmbNativeHandle &handle, quint64 *id,
+                                            IpmbMemoryRegionErrorInfo *error)
+{
+    auto invalid = [error](const QString &message) {
+        *error = IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::InvalidHandleError, message);
+        return qsizetype(-1);
+    };
+    if (handle.isNull())
+        return invalid(QCoreApplication::translate("IpmbMemoryRegion", "The handle is null"));
+
+    IpmbPlatform::SharedMemoryInfo info;
+    if (!IpmbPlatform::sharedMemoryInfo(handle.handle(), &info, error))
+        return -1;
+    // Checked before anything is mapped: once the seal is there, the object can never shrink below
+    // the size we check next, so no later access can fault (SIGBUS).
+    if (!info.cannotShrink) {
+        return invalid(QCoreApplication::translate(
+                "IpmbMemoryRegion",
+                "The handle is not an IpmbMemoryRegion: it is not sealed against shrinking (a plain "
+                "file or a foreign shared-memory object)"));
+    }
+    if (info.size < Header::Size) {
+        return invalid(QCoreApplication::translate(
+                               "IpmbMemoryRegion",
+                               "The handle is not an IpmbMemoryRegion: it holds %1 bytes, less than a "
+                               "region header (%2 bytes)")
+                               .arg(info.size).arg(Header::Size));
+    }
+
+    // Read the fields instead of mapping them: a foreign object costs no mapping at all.
+    char fields[16];
+    if (!IpmbPlatform::readSharedMemory(handle.handle(), 0, fields, sizeof(fields), error))
+        return -1;
+    if (std::memcmp(fields, Header::Magic, sizeof(Header::Magic)) != 0) {
+        return invalid(QCoreApplication::translate(
+                "IpmbMemoryRegion", "The handle is not an IpmbMemoryRegion: its header has no \"IPMR\" magic"));
+    }
+    quint32 version;
+    quint64 size;
+    std::memcpy(&version, fields + offsetof(Header, version), sizeof(version));
+    std::memcpy(&size, fields + offsetof(Header, size), sizeof(size));
+    if (version != Header::CurrentVersion) {
+        return invalid(QCoreApplication::translate(
+                               "IpmbMemoryRegion", "The region has header version %1; this IpmbQt reads version %2")
+                               .arg(version).arg(Header::CurrentVersion));
+    }
+    if (size == 0 || size > quint64(std::numeric_limits<qsizetype>::max() - Header::Size)) {
+        return invalid(QCoreApplication::translate("IpmbMemoryRegion",
+                                                   "The region header claims an invalid size of %1 bytes")
+                               .arg(size));
+    }
+    if (quint64(info.size) < quint64(Header::Size) + size) {
+        return invalid(QCoreApplication::translate(
+                               "IpmbMemoryRegion",
+                               "The region is truncated: its header promises %1 bytes, but the object "
+                               "holds only %2")
+                               .arg(quint64(Header::Size) + size).arg(info.size));
+    }
+    *id = info.id;
+    return qsizetype(size);
+}
+
+IpmbMemoryRegion IpmbMemoryRegionPrivate::adopt(const IpmbNativeHandle &handle, bool takeReference)
+{
+    auto *dd = new IpmbMemoryRegionPrivate;
+    IpmbMemoryRegion region(dd);
+    IpmbMemoryRegionErrorInfo error;
+    quint64 id = 0;
+    const qsizetype size = validate(handle, &id, &error);
+    if (size < 0) {
+        dd->setError(error);
+        return region;
+    }
+    // Only the size validated above is trusted from now on, whatever a peer writes into the header.
+    void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size + size, &error);
+    if (!base) {
+        dd->setError(error);
+        return region;
+    }
+    dd->m_header = static_cast<Header *>(base);
+    if (takeReference)
+        dd->m_header->refCount.fetch_add(1, std::memory_order_acq_rel);
+    dd->m_holdsReference = true;
+    dd->m_handle = handle;
+    dd->m_mappingLength = Header::Size + size;
+    dd->m_data = static_cast<uchar *>(base) + Header::Size;
+    dd->m_size = size;
+    dd->m_id = id;
+    return region;
+}
+
+bool IpmbMemoryRegionPrivate::addReferences(const IpmbNativeHandle &handle, int delta,
+                                            IpmbMemoryRegionErrorInfo *error)
+{
+    IpmbMemoryRegionErrorInfo local;
+    if (!error)
+        error = &local;
+    quint64 id = 0;
+    if (validate(handle, &id, error) < 0)
+        return false;
+    void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size, error);
+    if (!base)
+        return false;
+    auto *header = static_cast<Header *>(base);
+    const qint32 after = header->refCount.fetch_add(delta, std::memory_order_acq_rel) + delta;
+    if (after < 0) {
+        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu: reference count went below zero (%d)",
+                  static_cast<unsigned long long>(id), int(after));
+    }
+    IpmbPlatform::unmapSharedMemory(base, Header::Size);
+    return true;
+}
+
+// --- IpmbMemoryRegion --------------------------------------------------------------------------
+
+/*!
+    Constructs a null region.
+*/
+IpmbMemoryRegion::IpmbMemoryRegion() = default;
+IpmbMemoryRegion::IpmbMemoryRegion(const IpmbMemoryRegion &other) = default;
+IpmbMemoryRegion::IpmbMemoryRegion(IpmbMemoryRegion &&other) noexcept = default;
+IpmbMemoryRegion &IpmbMemoryRegion::operator=(const IpmbMemoryRegion &other) = default;
+IpmbMemoryRegion &IpmbMemoryRegion::operator=(IpmbMemoryRegion &&other) noexcept = default;
+/*!
+    Destroys this copy. The last copy of a region unmaps it and releases its reference.
+*/
+IpmbMemoryRegion::~IpmbMemoryRegion() = default;
+
+IpmbMemoryRegion::IpmbMemoryRegion(IpmbMemoryRegionPrivate *dd)
+    : d(dd)
+{
+}
+
+/*!
+    Creates a new shared-memory region of \a size bytes, filled with zeros, and maps it. Its
+    reference count starts at 1: this region's.
+
+    On failure, returns a null region whose error() and errorString() say why: OutOfRangeError
+    for a size below 1, ResourceError when the system cannot provide the memory or the address
+    space.
+*/
+IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
+{
+    auto *dd = new IpmbMemoryRegionPrivate;
+    IpmbMemoryRegion region(dd);
+    if (size <= 0 || size > std::numeric_limits<qsizetype>::max() - Header::Size) {
+        dd->setError(IpmbMemoryRegionErrorInfo(
+                OutOfRangeError,
+                QCoreApplication::translate("IpmbMemoryRegion", "Cannot create a region of %1 bytes").arg(size)));
+        return region;
+    }
+    IpmbMemoryRegionErrorInfo error;
+    const IpmbNativeHandle handle = IpmbNativeHandle::adopt(IpmbPlatform::createSharedMemory(Header::Size + size, &error));
+    IpmbPlatform::SharedMemoryInfo info;
+    if (handle.isNull() || !IpmbPlatform::sharedMemoryInfo(handle.handle(), &info, &error)) {
+        dd->setError(error);
+        return region;
+    }
+    void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size + size, &error);
+    if (!base) {
+        dd->setError(error);
+        return region;
+    }
+    // The memory is fresh and zero; nobody else has the handle yet, so no ordering is needed.
+    auto *header = new (base) Header{};
+    std::memcpy(header->magic, Header::Magic, sizeof(Header::Magic));
+    header->version = Header::CurrentVersion;
+    header->size = quint64(size);
+    header->refCount.store(1, std::memory_order_relaxed);
+    if (!IpmbPlatform::initProcessSharedLock(header->lock, &error)) {
+        IpmbPlatform::unmapSharedMemory(base, Header::Size + size);
+        dd->setError(error);
+        return region;
+    }
+    dd->m_header = header;
+    dd->m_holdsReference = true;
+    dd->m_handle = handle;
+    dd->m_mappingLength = Header::Size + size;
+    dd->m_data = static_cast<uchar *>(base) + Header::Size;
+    dd->m_size = size;
+    dd->m_id = info.id;
+    return region;
+}
+
+/*!
+    Maps the region behind \a handle, as a receiver does, and takes a reference to it. The region
+    keeps a copy of \a handle (nothing is duplicated), which nativeHandle() returns.
+
+    The handle is checked before anything is mapped: a pipe, a socket, a plain file, a shared-memory
+    object that could shrink, one without the region header, with a header of another version or
+    with fewer bytes than its header promises gives a null region with InvalidHandleError.
+*/
+IpmbMemoryRegion IpmbMemoryRegion::fromHandle(const IpmbNativeHandle &handle)
+{
+    return IpmbMemoryRegionPrivate::adopt(handle, true);
+}
+
+/*!
+    Returns true if this region maps nothing: default-constructed, or a failed create(),
+    fromHandle() or map().
+*/
+bool IpmbMemoryRegion::isNull() const
+{
+    return !d || !d->m_data;
+}
+
+/*!
+    Returns the number of bytes data() points at: the user bytes of the region (the header is not
+    counted), or the length of a map() view. 0 for a null region.
+*/
+qsizetype IpmbMemoryRegion::size() const
+{
+    return isNull() ? 0 : d->m_size;
+}
+
+/*!
+    Returns a pointer to the first byte of the region (or view); nullptr for a null region. The
+    pointer of a region (not of a view) is page-aligned. Copies share the memory: no detaching.
+*/
+void *IpmbMemoryRegion::data()
+{
+    return d ? d->m_data : nullptr;
+}
+
+/*!
+    \overload
+*/
+const void *IpmbMemoryRegion::data() const
+{
+    return d ? d->m_data : nullptr;
+}
+
+/*!
+    Returns a read-only pointer to the first byte of the region (or view); nullptr for a null one.
+*/
+const void *IpmbMemoryRegion::constData() const
+{
+    return d ? d->m_data : nullptr;
+}
+
+/*!
+    Returns a view of \a length bytes of this region starting at \a offset: a mapping of just the
+    pages concerned, whose data() points at \a offset. Useful for big regions of which a process
+    needs a small part. The view shares the region's reference, lock, id() and nativeHandle(), and
+    keeps the region mapped while it exists.
+
+    Returns a null region with OutOfRangeError if the range does not lie within size() (or
+    \a length is not positive). The region's native handle must still be open.
+*/
+IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
+{
+    auto *dd = new IpmbMemoryRegionPrivate;
+    IpmbMemoryRegion view(dd);
+    if (isNull()) {
+        dd->setError(IpmbMemoryRegionErrorInfo(InvalidHandleError, nullRegionMessage()));
+        return view;
+    }
+    if (offset < 0 || length <= 0 || offset > d->m_size || length > d->m_size - offset) {
+        dd->setError(IpmbMemoryRegionErrorInfo(
+                OutOfRangeError,
+                QCoreApplication::translate("IpmbMemoryRegion",
+                                            "Cannot map %1 bytes at offset %2 of a region of %3 bytes")
+                        .arg(length).arg(offset).arg(d->m_size)));
+        return view;
+    }
+    IpmbMemoryRegionPrivate *root = d->root();
+    if (root->m_handle.isNull()) {
+        dd->setError(IpmbMemoryRegionErrorInfo(
+                InvalidHandleError,
+                QCoreApplication::translate("IpmbMemoryRegion",
+                                            "Cannot map a view: the region's native handle was released")));
+        return view;
+    }
+    const qsizetype absolute = d->m_offset + offset;
+    IpmbMemoryRegionErrorInfo error;
+    void *address = IpmbPlatform::mapSharedMemory(root->m_handle.handle(), Header::Size + absolute, length, &error);
+    if (!address) {
+        dd->setError(error);
+        return view;
+    }
+    dd->m_parent = QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate>(root);
+    dd->m_mappingLength = length;
+    dd->m_data = static_cast<uchar *>(address);
+    dd->m_size = length;
+    dd->m_offset = absolute;
+    dd->m_id = root->m_id;
+    return view;
+}
+
+/*!
+    Locks the region's lock, blocking until every other holder (in any process or thread) has
+    unlocked it. Returns true on success.
+
+    The lock survives the death of its holder: if a process died while holding it, the next lock()
+    succeeds, says so with a warning (category \c ipmbqt.memory), and the data the lock protects may
+    be half-written. Locking again from the thread that holds the lock fails with LockError instead
+    of deadlocking.
+*/
+bool IpmbMemoryRegion::lock()
+{
+    if (isNull()) {
+        if (!d)
+            d = new IpmbMemoryRegionPrivate;
+        d->setError(IpmbMemoryRegionErrorInfo(LockError, nullRegionMessage()));
+        return false;
+    }
+    IpmbMemoryRegionPrivate *root = d->root();
+    bool ownerDied = false;
+    IpmbMemoryRegionErrorInfo error;
+    if (!IpmbPlatform::lockProcessShared(root->m_header->lock, &ownerDied, &error)) {
+        d->setError(error);
+        return false;
+    }
+    root->m_lockedByUs.store(true);
+    if (ownerDied) {
+        qCWarning(lcIpmbMemory,
+                  "IpmbMemoryRegion %llu: a holder of the lock died while holding it; the lock is "
+                  "recovered, but the data it protects may be inconsistent",
+                  static_cast<unsigned long long>(root->m_id));
+    }
+    d->clearError();
+    return true;
+}
+
+/*!
+    Unlocks the region's lock. Returns false with LockError if the calling thread does not hold it.
+*/
+bool IpmbMemoryRegion::unlock()
+{
+    if (isNull()) {
+        if (!d)
+            d = new IpmbMemoryRegionPrivate;
+        d->setError(IpmbMemoryRegionErrorInfo(LockError, nullRegionMessage()));
+        return false;
+    }
+    IpmbMemoryRegionPrivate *root = d->root();
+    const bool wasLocked = root->m_lockedByUs.exchange(false);
+    IpmbMemoryRegionErrorInfo error;
+    if (!IpmbPlatform::unlockProcessShared(root->m_header->lock, &error)) {
+        if (wasLocked)
+            root->m_lockedByUs.store(true);  // another thread of ours holds it
+        d->setError(error);
+        return false;
+    }
+    d->clearError();
+    return true;
+}
+
+/*!
+    Returns the number of holders of the region in all processes, as recorded in its header; 0 for
+    a null region. The value is a snapshot: other processes may change it at any time.
+*/
+int IpmbMemoryRegion::refCount() const
+{
+    return isNull() ? 0 : int(d->header()->refCount.load(std::memory_order_acquire));
+}
+
+/*!
+    Returns the region's native handle (the memfd on Linux), to send it to another process. Views
+    return their region's handle. The handle is shared, not duplicated: IpmbNativeHandle::release()
+    on it takes it away from the region too (the mapping stays valid, but map() then fails).
+*/
+IpmbNativeHandle IpmbMemoryRegion::nativeHandle() const
+{
+    return isNull() ? IpmbNativeHandle() : d->root()->m_handle;
+}
+
+/*!
+    Returns a number that identifies the region's kernel object, equal in every process that maps
+    it (the inode number of the memfd on Linux); 0 for a null region. Two regions with the same
+    id() share their memory.
+*/
+quint64 IpmbMemoryRegion::id() const
+{
+    return isNull() ? 0 : d->m_id;
+}
+
+/*!
+    Returns the error of the last failed operation on this region or any of its copies, or of the
+    create(), fromHandle() or map() that made it. A successful lock() or unlock() clears it.
+*/
+IpmbMemoryRegion::Error IpmbMemoryRegion::error() const
+{
+    if (!d)
+        return NoError;
+    QMutexLocker locker(&d->m_errorMutex);
+    return d->m_error;
+}
+
+/*!
+    Returns a readable description of error(); empty when there is none.
+*/
+QString IpmbMemoryRegion::errorString() const
+{
+    if (!d)
+        return {};
+    QMutexLocker locker(&d->m_errorMutex);
+    return d->m_errorString;
+}
+
+/*!
+    Resets error() to NoError and errorString() to empty, for this region and its copies.
+*/
+void IpmbMemoryRegion::clearError()
+{
+    if (d)
+        d->clearError();
+}
+
+/*!
+    Returns true if \a lhs and \a rhs are both null, or refer to the same bytes of the same kernel
+    object (same id(), offset and size), even through different mappings.
+*/
+bool operator==(const IpmbMemoryRegion &lhs, const IpmbMemoryRegion &rhs)
+{
+    if (lhs.isNull() || rhs.isNull())
+        return lhs.isNull() == rhs.isNull();
+    return lhs.d->m_id == rhs.d->m_id && lhs.d->m_offset == rhs.d->m_offset && lhs.d->m_size == rhs.d->m_size;
+}
+
+/*!
+    \relates IpmbMemoryRegion
+    Returns the hash of \a region, consistent with operator==().
+*/
+size_t qHash(const IpmbMemoryRegion &region, size_t seed) noexcept
+{
+    if (region.isNull())
+        return qHash(0, seed);
+    // Views of one region at different offsets collide; that is allowed, and rare.
+    return qHashMulti(seed, region.id(), region.size());
+}
+
+#ifndef QT_NO_DEBUG_STREAM
+QDebug operator<<(QDebug debug, const IpmbMemoryRegion &region)
+{
+    QDebugStateSaver saver(debug);
+    debug.nospace() << "IpmbMemoryRegion(";
+    if (region.isNull()) {
+        debug << "null";
+        if (region.error() != IpmbMemoryRegion::NoError)
+            debug << ", " << region.error() << ", " << region.errorString();
+    } else {
+        debug << "id=" << region.id() << ", size=" << region.size() << ", refCount=" << region.refCount();
+    }
+    debug << ')';
+    return debug;
+}
+#endif
+
+#include "moc_ipmbmemoryregion.cpp"

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBSHAREDMEMORY_P_H
+#define IPMBSHAREDMEMORY_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+// The OS seam for IpmbMemoryRegion: shared-memory objects, mappings and a process-shared lock.
+// Implemented once per OS in ipmbsharedmemory_<os>.cpp; no OS header is included here. The region
+// header layout, the reference count and all validation live in src/ipmbqt/ipmbmemoryregion.cpp.
+
+#include "ipmbqtglobal.h"
+#include "ipmbmemoryregion.h"
+
+#include <QtCore/qstring.h>
+
+// An operational error of a memory region: the code users see, a readable message, the OS error.
+struct IpmbMemoryRegionErrorInfo
+{
+    IpmbMemoryRegionErrorInfo() = default;
+    IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::Error code, const QString &message, int nativeCode = 0)
+        : code(code), message(message), nativeCode(nativeCode)
+    {
+    }
+
+    bool isError() const { return code != IpmbMemoryRegion::NoError; }
+
+    IpmbMemoryRegion::Error code = IpmbMemoryRegion::NoError;
+    QString message;
+    int nativeCode = 0;
+};
+
+namespace IpmbPlatform {
+
+// The granularity of mappings (offsets passed to mapSharedMemory() need not be multiples of it).
+qsizetype pageSize();
+
+// A new anonymous shared-memory object of `size` bytes (a memfd on Linux), zero-filled, that
+// nobody can shrink. Returns the owned handle, or -1 with `error` set.
+qintptr createSharedMemory(qsizetype size, IpmbMemoryRegionErrorInfo *error);
+
+struct SharedMemoryInfo
+{
+    qint64 size = 0;            // current size of the object in bytes
+    quint64 id = 0;             // identity of the kernel object, equal in every process
+    bool cannotShrink = false;  // true only for objects sealed against shrinking
+};
+// Facts about `handle`. Fails with InvalidHandleError for anything that is not a memory-backed
+// file (pipes, sockets, devices, closed handles).
+bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbMemoryRegionErrorInfo *error);
+
+// Reads `size` bytes at `offset` without mapping anything; a short read is an InvalidHandleError.
+bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype size,
+                      IpmbMemoryRegionErrorInfo *error);
+
+// Maps `length` bytes at `offset` shared, read-write. Returns the address of byte `offset` (the
+// mapping itself starts at the page boundary below it), or nullptr with `error` set.
+void *mapSharedMemory(qintptr handle, qint64 offset, qsizetype length, IpmbMemoryRegionErrorInfo *error);
+// Undoes mapSharedMemory(): `address` and `length` exactly as passed to / returned by it.
+void unmapSharedMemory(void *address, qsizetype length);
+
+// A lock that works across processes and survives the death of its holder. It lives in shared
+// memory: ProcessSharedLockSize bytes, aligned to 8, initialised once by its creator.
+constexpr qsizetype ProcessSharedLockSize = 64;
+bool initProcessSharedLock(void *lock, IpmbMemoryRegionErrorInfo *error);
+// Blocks until the lock is ours. `ownerDied` tells that the previous holder died while holding it
+// (the lock is ours and usable again; the data it protects may be half-written).
+bool lockProcessShared(void *lock, bool *ownerDied, IpmbMemoryRegionErrorInfo *error);
+bool unlockProcessShared(void *lock, IpmbMemoryRegionErrorInfo *error);
+
+} // namespace IpmbPlatform
+
+#endif // IPMBSHAREDMEMORY_P_H
