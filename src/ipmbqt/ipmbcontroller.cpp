@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbcontroller_p.h"
 #include "ipmblogging_p.h"
+#include "ipmbmemoryregion_p.h"
 #include "ipmbselectorcodec_p.h"
 
 #include <QtCore/qthread.h>
@@ -189,9 +190,17 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
         dropPeer(peer, QStringLiteral("an endpoint wrote a sender block"), true);
         return Action::Stop;
     }
-    for (char kind : frame.body.sliced(frame.header.selectorLength, frame.header.attachmentLength)) {
-        if (kind != char(IpmbProtocol::AttachmentKind::Handle)) {
-            dropPeer(peer, QStringLiteral("attachment of unknown kind %1").arg(int(kind)), true);
+    const QByteArrayView attachments = frame.body.sliced(frame.header.selectorLength, frame.header.attachmentLength);
+    for (qsizetype i = 0; i < attachments.size(); ++i) {
+        const char kind = attachments[i];
+        if (kind == char(IpmbProtocol::AttachmentKind::Handle))
+            continue;
+        // A region's reference count is adjusted here, so it must really be one.
+        IpmbMemoryRegionErrorInfo error;
+        quint64 id;
+        if (kind != char(IpmbProtocol::AttachmentKind::MemoryRegion)
+            || IpmbMemoryRegionPrivate::validate(frame.handles.at(i), &id, &error) < 0) {
+            dropPeer(peer, QStringLiteral("attachment %1 is not a handle or region: %2").arg(i).arg(error.message), true);
             return Action::Stop;
         }
     }
@@ -284,7 +293,33 @@ IpmbController::Room IpmbController::roomIn(Peer &to)
     return to.stuck ? Room::Stuck : Room::Full;
 }
 
+// The sender added one reference per region for the message in flight; make that one per
+// receiver. A buffered message keeps it until it is delivered (then it is that receiver's) or
+// expires (then it is released).
+void IpmbController::addRegionReferences(const IpmbConnection::Frame &frame, int delta)
+{
+    if (delta == 0 || frame.header.handleCount == 0)
+        return;
+    const QByteArrayView attachments = frame.body.sliced(frame.header.senderLength + frame.header.selectorLength,
+                                                         frame.header.attachmentLength);
+    for (qsizetype i = 0; i < attachments.size(); ++i) {
+        if (attachments[i] == char(IpmbProtocol::AttachmentKind::MemoryRegion))
+            IpmbMemoryRegionPrivate::addReferences(frame.handles.at(i), delta);
+    }
+}
+
 IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::Frame &frame)
+{
+    int deliveries = 0;
+    const IpmbConnection::Action action = routeMatched(from, frame, &deliveries);
+    if (action == IpmbConnection::Action::Consumed && deliveries >= 0)
+        addRegionReferences(frame, deliveries - 1);
+    return action;
+}
+
+// *deliveries: receivers that got the message, or -1 if it was buffered for a ttl.
+IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnection::Frame &frame,
+                                                    int *deliveries)
 {
     using Action = IpmbConnection::Action;
     const QByteArrayView selectorBytes = frame.body.first(frame.header.selectorLength);
@@ -294,8 +329,10 @@ IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::F
         return Action::Stop;
     if (matches.empty()) {
         const qint64 ttl = from.lastSelector.ttl().count();
-        if (ttl > 0)
+        if (ttl > 0) {
             buffer(from, frame, ttl);
+            *deliveries = -1;
+        }
         return Action::Consumed;
     }
     if (from.lastSelector.mode() == IpmbSelector::Multicast) {
@@ -306,10 +343,12 @@ IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::F
             }
         }
         for (Peer *to : matches) {
-            if (roomIn(*to) == Room::Stuck)
+            if (roomIn(*to) == Room::Stuck) {
                 ++to->dropped;
-            else
+            } else {
                 deliver(*to, from, frame);
+                ++*deliveries;
+            }
         }
         return Action::Consumed;
     }
@@ -322,6 +361,7 @@ IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::F
         if (room == Room::Yes) {
             deliver(*to, from, frame);
             ++m_roundRobin;
+            *deliveries = 1;
             return Action::Consumed;
         }
         anyFull = anyFull || room == Room::Full;
@@ -371,8 +411,7 @@ void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame
     m_buffered.push_back(std::move(b));
     while (m_buffered.size() > size_t(MaxBuffered) || m_bufferedBytes > MaxBufferedBytes) {
         qCDebug(lcIpmbController, "ttl buffer full: dropping the oldest message");
-        m_bufferedBytes -= m_buffered.front().frame.size();
-        m_buffered.pop_front();
+        dropOldestBuffered();
     }
 }
 
@@ -390,10 +429,29 @@ void IpmbController::deliverBuffered(Peer &joined)
     }
 }
 
+// Releases what a buffered message held: its bytes, and the in-flight references of its regions.
+static void releaseBuffered(const QByteArray &frame, const QList<IpmbNativeHandle> &handles)
+{
+    IpmbConnection::Frame f;
+    f.header = *IpmbProtocol::parseHeader(frame.constData(), nullptr);
+    f.body = QByteArrayView(frame).sliced(IpmbProtocol::HeaderSize);
+    f.handles = handles;
+    IpmbController::addRegionReferences(f, -1);
+}
+
+void IpmbController::dropOldestBuffered()
+{
+    const Buffered &oldest = m_buffered.front();
+    releaseBuffered(oldest.frame, oldest.handles);
+    m_bufferedBytes -= oldest.frame.size();
+    m_buffered.pop_front();
+}
+
 void IpmbController::expireBuffered()
 {
     for (auto it = m_buffered.begin(); it != m_buffered.end();) {
         if (it->deadline.hasExpired()) {
+            releaseBuffered(it->frame, it->handles);
             m_bufferedBytes -= it->frame.size();
             it = m_buffered.erase(it);
         } else {

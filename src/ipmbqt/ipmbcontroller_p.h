@@ -49,6 +49,10 @@ public:
     static constexpr int MaxBuffered = 4096;
     static constexpr qint64 MaxBufferedBytes = 64 * 1024 * 1024;
 
+    // Turns the one reference per region that a sender adds for a message in flight into
+    // `delta` more (one per extra receiver; -1 when nobody got it).
+    static void addRegionReferences(const IpmbConnection::Frame &frame, int delta);
+
 private:
     struct Peer;
     struct Buffered;
@@ -60,6 +64,8 @@ private:
     IpmbConnection::Action handleHello(Peer &peer, const IpmbConnection::Frame &frame);
     void refuse(Peer &peer, IpmbEndpoint::Error error, const QString &reason);
     IpmbConnection::Action route(Peer &from, const IpmbConnection::Frame &frame);
+    IpmbConnection::Action routeMatched(Peer &from, const IpmbConnection::Frame &frame, int *deliveries);
+
     enum class Room { Yes, Full, Stuck };
     Room roomIn(Peer &to);
     const std::vector<Peer *> &matchesFor(Peer &from, QByteArrayView selectorBytes, bool *ok);
@@ -67,6 +73,7 @@ private:
     void buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs);
     void deliverBuffered(Peer &joined);
     void expireBuffered();
+    void dropOldestBuffered();
     void flushAll();
     void dropPeer(Peer &peer, const QString &reason, bool warn);
     void removeDeadPeers();

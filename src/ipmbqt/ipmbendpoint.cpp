@@ -2,6 +2,7 @@
 #include "ipmbendpoint.h"
 #include "ipmbendpoint_p.h"
 #include "ipmblogging_p.h"
+#include "ipmbmemoryregion_p.h"
 #include "ipmbmessage_p.h"
 #include "ipmbpayloadcodec_p.h"
 #include "ipmbprotocol_p.h"
@@ -184,11 +185,19 @@ bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 bool IpmbEndpoint::send(const IpmbMessage &message)
 {
     Q_D(IpmbEndpoint);
-    const QList<IpmbNativeHandle> handles = message.handles();
+    // Handles first, then the regions' memfds; one attachment byte each says which is which.
+    QList<IpmbNativeHandle> handles = message.handles();
     QByteArray attachments(handles.size(), char(IpmbProtocol::AttachmentKind::Handle));
+    const QList<IpmbMemoryRegion> regions = message.regions();
+    for (const IpmbMemoryRegion &region : regions) {
+        handles.append(region.nativeHandle());
+        attachments.append(char(IpmbProtocol::AttachmentKind::MemoryRegion));
+    }
     for (qsizetype i = 0; i < handles.size(); ++i) {
         if (handles.at(i).isNull()) {
-            d->setError(IpmbErrorInfo(InvalidArgumentError, tr("send: handle %1 is null").arg(i)));
+            d->setError(IpmbErrorInfo(InvalidArgumentError, i < message.handles().size()
+                                              ? tr("send: handle %1 is null").arg(i)
+                                              : tr("send: region %1 is null").arg(i - message.handles().size())));
             return false;
         }
     }
@@ -200,7 +209,16 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         d->setError(error);
         return false;
     }
-    return d->sendFrame(frame, handles);
+    // Each region carries one reference for its receiver(s) while in flight: the controller
+    // turns it into one per receiver, or releases it if nobody gets the message.
+    const QList<IpmbNativeHandle> regionHandles = handles.mid(message.handles().size());
+    for (const IpmbNativeHandle &h : regionHandles)
+        IpmbMemoryRegionPrivate::addReferences(h, +1);
+    if (d->sendFrame(frame, handles))
+        return true;
+    for (const IpmbNativeHandle &h : regionHandles)
+        IpmbMemoryRegionPrivate::addReferences(h, -1);
+    return false;
 }
 
 bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles)
@@ -684,18 +702,24 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         return;
     }
 
-    const QByteArrayView attachments =
-            frame.body.sliced(header.senderLength + header.selectorLength, header.attachmentLength);
-    for (char kind : attachments) {
-        if (kind != char(IpmbProtocol::AttachmentKind::Handle)) {
-            qCWarning(lcIpmbEndpoint, "ignoring a message with an attachment of unknown kind %d", int(kind));
-            return;
-        }
-    }
-
     IpmbMessage message;
     IpmbMessageData *data = IpmbMessageData::get(message);
-    data->handles = frame.handles;
+    const QByteArrayView attachments =
+            frame.body.sliced(header.senderLength + header.selectorLength, header.attachmentLength);
+    for (qsizetype i = 0; i < attachments.size(); ++i) {
+        if (attachments[i] == char(IpmbProtocol::AttachmentKind::Handle)) {
+            data->handles.append(frame.handles.at(i));
+            continue;
+        }
+        // The reference this region holds was added for us by the sender and the controller.
+        const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adopt(frame.handles.at(i), false);
+        if (attachments[i] != char(IpmbProtocol::AttachmentKind::MemoryRegion) || region.isNull()) {
+            qCWarning(lcIpmbEndpoint, "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
+                      qPrintable(region.errorString()));
+            return;
+        }
+        data->regions.append(region);
+    }
     data->selector = m_lastSelector;
     data->senderId = sender->endpointId;
     data->senderPid = sender->pid;

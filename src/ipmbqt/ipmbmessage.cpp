@@ -39,6 +39,9 @@ void IpmbMessage::setPayload(const QVariant &payload) { d->payload = payload; }
 QList<IpmbNativeHandle> IpmbMessage::handles() const { return d->handles; }
 void IpmbMessage::setHandles(const QList<IpmbNativeHandle> &handles) { d->handles = handles; }
 void IpmbMessage::addHandle(const IpmbNativeHandle &handle) { d->handles.append(handle); }
+QList<IpmbMemoryRegion> IpmbMessage::regions() const { return d->regions; }
+void IpmbMessage::setRegions(const QList<IpmbMemoryRegion> &regions) { d->regions = regions; }
+void IpmbMessage::addRegion(const IpmbMemoryRegion &region) { d->regions.append(region); }
 IpmbMessage::PayloadStatus IpmbMessage::payloadStatus() const { return d->payloadStatus; }
 QByteArray IpmbMessage::payloadTypeName() const { return d->payloadTypeName; }
 QString IpmbMessage::payloadErrorString() const { return d->payloadErrorString; }
@@ -54,6 +57,7 @@ bool operator==(const IpmbMessage &lhs, const IpmbMessage &rhs)
     const IpmbMessageData &a = *lhs.d;
     const IpmbMessageData &b = *rhs.d;
     return a.selector == b.selector && a.payload == b.payload && a.handles == b.handles
+            && a.regions == b.regions
             && a.payloadStatus == b.payloadStatus
             && a.payloadTypeName == b.payloadTypeName && a.senderPid == b.senderPid
             && a.senderUid == b.senderUid && a.senderLabel == b.senderLabel && a.senderId == b.senderId;
@@ -66,6 +70,8 @@ QDebug operator<<(QDebug debug, const IpmbMessage &message)
     debug.nospace() << "IpmbMessage(" << message.selector() << ", " << message.payload();
     if (!message.handles().isEmpty())
         debug << ", " << message.handles().size() << " handles";
+    if (!message.regions().isEmpty())
+        debug << ", " << message.regions().size() << " regions";
     if (message.senderPid() >= 0)
         debug << ", from pid " << message.senderPid() << ' ' << message.senderLabel();
     if (message.payloadStatus() != IpmbMessage::PayloadOk)

@@ -4,6 +4,7 @@
 
 #include "ipmbqtglobal.h"
 #include "ipmblabel.h"
+#include "ipmbmemoryregion.h"
 #include "ipmbnativehandle.h"
 #include "ipmbselector.h"
 
@@ -50,6 +51,12 @@ public:
     QList<IpmbNativeHandle> handles() const;
     void setHandles(const QList<IpmbNativeHandle> &handles);
     void addHandle(const IpmbNativeHandle &handle);
+
+    // Shared-memory regions that travel with the message without a copy: the receiver maps the
+    // same memory. Handles and regions together: at most 64.
+    QList<IpmbMemoryRegion> regions() const;
+    void setRegions(const QList<IpmbMemoryRegion> &regions);
+    void addRegion(const IpmbMemoryRegion &region);
 
     // Received messages only: whether the payload could be decoded here, and the type it carried.
     PayloadStatus payloadStatus() const;

@@ -23,6 +23,7 @@ public:
     IpmbSelector selector;
     QVariant payload;
     QList<IpmbNativeHandle> handles;
+    QList<IpmbMemoryRegion> regions;
     IpmbMessage::PayloadStatus payloadStatus = IpmbMessage::PayloadOk;
     QByteArray payloadTypeName;
     QString payloadErrorString;

@@ -110,6 +110,9 @@ private Q_SLOTS:
     void handlesPerMessage_data();
     void handlesPerMessage();
     void noDescriptorLeaks();
+    void memoryRegionSharedBothWays();
+    void memoryRegionMulticastReferences();
+    void memoryRegionReceiverKilled();
 };
 
 void tst_Multiprocess::unicastGoesToExactlyOne()
@@ -592,6 +595,76 @@ void tst_Multiprocess::noDescriptorLeaks()
     QTRY_COMPARE_WITH_TIMEOUT(after(receiver), before[2], 10000);
     QTRY_COMPARE_WITH_TIMEOUT(after(sender), before[1], 10000);
     QTRY_COMPARE_WITH_TIMEOUT(after(controller), before[0], 10000); // ttl expiry closes the last
+}
+
+void tst_Multiprocess::memoryRegionSharedBothWays()
+{
+    const QString bus = uniqueBusName();
+    Peer sender, receiver;
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    sender.command("sendregion unicast receiver 0 1048576");
+    // The receiver sees what the sender wrote, without a copy...
+    QCOMPARE(receiver.waitFor("region"), QByteArray("region ok=1 size=1048576"));
+    // ...and the sender sees what the receiver wrote; both hold it now.
+    sender.command("regioninfo");
+    QCOMPARE(sender.waitFor("regioninfo"), "regioninfo refs=2 text=from-" + QByteArray::number(receiver.pid()));
+    receiver.command("drop");
+    QVERIFY(!receiver.waitFor("dropped-held").isEmpty());
+    sender.command("regioninfo");
+    QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("1"));
+}
+
+void tst_Multiprocess::memoryRegionMulticastReferences()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender;
+    std::vector<std::unique_ptr<Peer>> viewers;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    for (int i = 0; i < 3; ++i) {
+        viewers.push_back(std::make_unique<Peer>());
+        QVERIFY(viewers.back()->join(bus, QStringLiteral("viewer")));
+    }
+    sender.command("sendregion multicast viewer 0 65536");
+    for (auto &v : viewers)
+        QCOMPARE(v->waitFor("region"), QByteArray("region ok=1 size=65536"));
+    sender.command("regioninfo");
+    QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("4")); // the sender + 3 viewers
+    for (auto &v : viewers) {
+        v->command("drop");
+        QVERIFY(!v->waitFor("dropped-held").isEmpty());
+    }
+    sender.command("regioninfo");
+    QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("1"));
+
+    // Nobody matches: the controller releases the in-flight reference at once...
+    sender.command("sendregion multicast nobody 0 4096");
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+    QTRY_COMPARE(([&] { sender.command("regioninfo"); return field(sender.waitFor("regioninfo"), "refs"); }()),
+                 QByteArray("1"));
+    // ...or when the ttl runs out.
+    sender.command("sendregion unicast nobody 200 4096");
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+    QTRY_COMPARE_WITH_TIMEOUT(([&] { sender.command("regioninfo"); return field(sender.waitFor("regioninfo"), "refs"); }()),
+                              QByteArray("1"), 10000);
+}
+
+void tst_Multiprocess::memoryRegionReceiverKilled()
+{
+    const QString bus = uniqueBusName();
+    Peer sender, receiver;
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    sender.command("sendregion unicast receiver 0 4096");
+    QVERIFY(!receiver.waitFor("region").isEmpty());
+    receiver.kill(); // SIGKILL while it holds the region
+    // The sender goes on; the dead holder's reference is never released (doc/memory.md).
+    sender.command("regioninfo");
+    QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("2"));
+    sender.command("send unicast sender 0 str alive");
+    QCOMPARE(field(sender.waitFor("received"), "value"), QByteArray("alive"));
+    QVERIFY(sender.quit());
 }
 
 QTEST_MAIN(tst_Multiprocess)

@@ -7,6 +7,8 @@
 //   pipe-read <text>                         (the answer through a pipe sent with "sendpipe")
 //   fds ok=<0|1> n=<n>                       (a message from "sendfds" checked)
 //   fdcount <n>                              (open descriptors, answer to "fdcount")
+//   region ok=<0|1> size=<n>                 (a region from "sendregion" checked, written, and held)
+//   regioninfo refs=<n> text=<text>          (the last region this peer sent)
 //   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
 //   got <n>                                  (when "expect <n>" is reached)
 //   sent <n>                                 (a flood is handed to the controller)
@@ -16,7 +18,10 @@
 //   sendpipe <labelop>: send the write end of a pipe; the receiver writes a line into it
 //   sendfds <unicast|multicast> <labelop> <ttlms> <n> <times>: send <times> messages, each with
 //       <n> memfds whose contents say their position; the receiver checks them
-//   expect <n> | count | fdcount | leave | quit
+//   sendregion <unicast|multicast> <labelop> <ttlms> <size>: send a region that says "from-sender";
+//       a receiver checks it, writes "from-<its pid>" into it (unicast only) and holds the
+//       message until "drop"
+//   regioninfo | drop | expect <n> | count | fdcount | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
 
@@ -231,6 +236,8 @@ int main(int argc, char **argv)
     endpoint.setLabel(IpmbLabel(parser.value(QStringLiteral("label")).split(QLatin1Char(','), Qt::SkipEmptyParts)));
     endpoint.setToken(parser.value(QStringLiteral("token")).toUtf8());
     Counter counter;
+    QList<IpmbMessage> held;       // messages whose regions this peer keeps mapped
+    IpmbMemoryRegion lastRegion;   // the last region this peer sent
     quint64 expected = 0;
     bool expecting = false;
 
@@ -247,6 +254,17 @@ int main(int argc, char **argv)
         if (m.payload().toString() == QLatin1String("pipe") && handles.size() == 1) {
             const QByteArray line = "hello-from-" + QByteArray::number(QCoreApplication::applicationPid()) + '\n';
             [[maybe_unused]] ssize_t n = ::write(int(handles.first().handle()), line.constData(), size_t(line.size()));
+        }
+        if (m.payload().toString() == QLatin1String("region") && m.regions().size() == 1) {
+            IpmbMemoryRegion region = m.regions().first();
+            const bool ok = std::strncmp(static_cast<const char *>(region.constData()), "from-sender", 11) == 0;
+            if (m.selector().mode() == IpmbSelector::Unicast) { // multicast receivers only read
+                const QByteArray mine = "from-" + QByteArray::number(QCoreApplication::applicationPid());
+                std::memcpy(region.data(), mine.constData(), size_t(mine.size()) + 1);
+            }
+            held.append(m);
+            say("region ok=" + QByteArray::number(ok) + " size=" + QByteArray::number(region.size()));
+            return;
         }
         if (m.payload().toString() == QLatin1String("fds")) {
             bool ok = true;
@@ -369,6 +387,21 @@ int main(int argc, char **argv)
             }
             endpoint.waitForBytesWritten(30000);
             say("sent " + QByteArray::number(sent));
+        } else if (w.value(0) == "sendregion" && w.size() >= 5) {
+            lastRegion = IpmbMemoryRegion::create(w[4].toLongLong());
+            if (lastRegion.isNull())
+                return say("error region " + lastRegion.errorString().toUtf8());
+            std::memcpy(lastRegion.data(), "from-sender", 12);
+            IpmbMessage message(parseSelector(w[1], w[2], w[3].toLongLong()), QStringLiteral("region"));
+            message.addRegion(lastRegion);
+            if (endpoint.send(message))
+                say("sent 1");
+        } else if (w.value(0) == "regioninfo") {
+            say("regioninfo refs=" + QByteArray::number(lastRegion.refCount()) + " text="
+                + QByteArray(static_cast<const char *>(lastRegion.constData())));
+        } else if (w.value(0) == "drop") {
+            held.clear();
+            say("dropped-held");
         } else if (w.value(0) == "fdcount") {
             say("fdcount " + QByteArray::number(openDescriptors()));
         } else if (w.value(0) == "expect" && w.size() >= 2) {
