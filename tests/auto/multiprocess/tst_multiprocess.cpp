@@ -352,8 +352,12 @@ void tst_Multiprocess::controllerKilledFailover()
     a.command("send unicast b 0 str after-failover");
     QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after-failover"));
     const qint64 elapsed = sinceKill.elapsed();
-    qInfo("survivors exchanged a message %lld ms after the controller was killed", elapsed);
     QVERIFY2(elapsed < 2000, QByteArray::number(elapsed).constData());
+    // What the failover window cost (documented, not promised): flood messages that never came.
+    const quint64 arrived = countField(b.counts(), "n");
+    QVERIFY(arrived <= 20000);
+    qInfo("survivors exchanged a message %lld ms after the controller was killed; %llu of 20000 "
+          "messages in flight were lost", elapsed, 20000 - arrived);
     // Exactly one survivor took over.
     b.command("send unicast a 0 str back");
     QCOMPARE(field(a.waitFor("received"), "value"), QByteArray("back"));
