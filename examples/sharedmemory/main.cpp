@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // A producer fills an 8 MiB shared-memory region with a "video frame" and sends it to a consumer
-// process, which reads it in place (no copy), answers with a checksum, and the producer reuses
-// the same region for the next frame once the consumer has let go of it.
+// process, which reads it in place (no copy) and answers with a checksum. The producer takes its
+// regions from an IpmbMemoryRegistry, which hands the same region out again once the consumer has
+// let go of it: no new shared memory per frame.
 #include <IpmbQt/IpmbEndpoint>
+#include <IpmbQt/IpmbMemoryRegistry>
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QProcess>
@@ -27,9 +29,10 @@ int main(int argc, char *argv[])
     endpoint.setLabel({consumer ? u"consumer"_s : u"producer"_s});
     QTimer::singleShot(30000, &app, [&] { qWarning("timed out"); app.exit(1); });
 
-    IpmbMemoryRegion frame = IpmbMemoryRegion::create(8 * 1024 * 1024);
+    IpmbMemoryRegistry registry;
     int frameNumber = 0;
     auto sendFrame = [&] {
+        IpmbMemoryRegion frame = registry.alloc(8 * 1024 * 1024, u"frames"_s);
         auto *pixels = static_cast<uchar *>(frame.data());
         for (qsizetype i = 0; i < frame.size(); i += 4096)
             pixels[i] = uchar(i / 4096 + frameNumber);
@@ -51,7 +54,7 @@ int main(int argc, char *argv[])
             return;  // `region` goes out of scope here: the producer may reuse the memory
         }
         qInfo() << "producer: consumer answered" << message.payload().toULongLong()
-                << "- region holders now:" << frame.refCount();
+                << "- regions in the pool:" << registry.count();
         if (++frameNumber < 3)
             return sendFrame();
         app.quit();

@@ -68,6 +68,12 @@ public:
     static bool addReferences(const IpmbNativeHandle &handle, int delta,
                               IpmbMemoryRegionErrorInfo *error = nullptr);
 
+    // How many IpmbMemoryRegion copies and views in this process share `region`'s mapping.
+    static int localCopies(const IpmbMemoryRegion &region)
+    {
+        return region.d ? region.d->root()->ref.loadRelaxed() : 0;
+    }
+
     // Checks that `handle` is a region and returns its user size; -1 with `error` set if not.
     static qsizetype validate(const IpmbNativeHandle &handle, quint64 *id, IpmbMemoryRegionErrorInfo *error);
 

@@ -113,6 +113,7 @@ private Q_SLOTS:
     void memoryRegionSharedBothWays();
     void memoryRegionMulticastReferences();
     void memoryRegionReceiverKilled();
+    void memoryRegistryReusesRegions();
 };
 
 void tst_Multiprocess::unicastGoesToExactlyOne()
@@ -669,6 +670,21 @@ void tst_Multiprocess::memoryRegionReceiverKilled()
     sender.command("send unicast sender 0 str alive");
     QCOMPARE(field(sender.waitFor("received"), "value"), QByteArray("alive"));
     QVERIFY(sender.quit());
+}
+
+void tst_Multiprocess::memoryRegistryReusesRegions()
+{
+    const QString bus = uniqueBusName();
+    Peer producer, consumer;
+    QVERIFY(producer.join(bus, QStringLiteral("producer")));
+    QVERIFY(consumer.join(bus, QStringLiteral("consumer")));
+    // 10,000 frames of 8 MiB, four in flight: the pool reuses what the consumer let go of.
+    producer.command("registryflood consumer 10000 8388608 4");
+    const QByteArray line = producer.waitFor("registry", 120000);
+    qInfo("%s", line.constData());
+    QCOMPARE(field(line, "bad"), QByteArray("0"));   // every frame arrived with its own contents
+    QVERIFY2(field(line, "maxcount").toInt() <= 8, line.constData());
+    QVERIFY2(field(line, "rssgrowth").toLongLong() < 16 * 1024, line.constData()); // flat: < 16 MiB
 }
 
 QTEST_MAIN(tst_Multiprocess)

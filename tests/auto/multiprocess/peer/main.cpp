@@ -9,6 +9,7 @@
 //   fdcount <n>                              (open descriptors, answer to "fdcount")
 //   region ok=<0|1> size=<n>                 (a region from "sendregion" checked, written, and held)
 //   regioninfo refs=<n> text=<text>          (the last region this peer sent)
+//   registry frames=<n> bad=<n> maxcount=<n> count=<n> rssgrowth=<kB>   (after "registryflood")
 //   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
 //   got <n>                                  (when "expect <n>" is reached)
 //   sent <n>                                 (a flood is handed to the controller)
@@ -21,6 +22,8 @@
 //   sendregion <unicast|multicast> <labelop> <ttlms> <size>: send a region that says "from-sender";
 //       a receiver checks it, writes "from-<its pid>" into it (unicast only) and holds the
 //       message until "drop"
+//   registryflood <labelop> <count> <size> <window>: send <count> frames in regions from an
+//       IpmbMemoryRegistry, at most <window> unacknowledged; receivers check and acknowledge them
 //   regioninfo | drop | expect <n> | count | fdcount | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
@@ -28,12 +31,16 @@
 #include "ipmbtesttypes.h"
 
 #include <IpmbQt/IpmbEndpoint>
+#include <IpmbQt/IpmbMemoryRegistry>
 
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
 
 #include <QtCore/qcommandlineparser.h>
 #include <QtCore/qcoreapplication.h>
+#include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qeventloop.h>
+#include <QtCore/qfile.h>
 #include <QtCore/qendian.h>
 #include <QtCore/qhash.h>
 #include <QtCore/qmetaobject.h>
@@ -133,6 +140,18 @@ static QByteArray contentsOf(const IpmbNativeHandle &handle)
     char buffer[64];
     const ssize_t n = ::pread(int(handle.handle()), buffer, sizeof(buffer), 0);
     return n > 0 ? QByteArray(buffer, n) : QByteArray();
+}
+
+static qint64 residentKiB()
+{
+    QFile status(QStringLiteral("/proc/self/status"));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : status.readAll().split('\n')) {
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+    }
+    return -1;
 }
 
 static int openDescriptors()
@@ -237,6 +256,8 @@ int main(int argc, char **argv)
     endpoint.setToken(parser.value(QStringLiteral("token")).toUtf8());
     Counter counter;
     QList<IpmbMessage> held;       // messages whose regions this peer keeps mapped
+    int framesInFlight = 0;        // registryflood: sent, not yet acknowledged
+    int badFrames = 0;
     IpmbMemoryRegion lastRegion;   // the last region this peer sent
     quint64 expected = 0;
     bool expecting = false;
@@ -254,6 +275,20 @@ int main(int argc, char **argv)
         if (m.payload().toString() == QLatin1String("pipe") && handles.size() == 1) {
             const QByteArray line = "hello-from-" + QByteArray::number(QCoreApplication::applicationPid()) + '\n';
             [[maybe_unused]] ssize_t n = ::write(int(handles.first().handle()), line.constData(), size_t(line.size()));
+        }
+        if (m.payload().toString().startsWith(QLatin1String("ack:"))) {
+            --framesInFlight;
+            badFrames += m.payload().toString().endsWith(QLatin1String(":0"));
+            return;
+        }
+        if (m.payload().toString().startsWith(QLatin1String("frame:")) && m.regions().size() == 1) {
+            const QByteArray expected = m.payload().toString().mid(6).toUtf8();
+            const bool ok = std::strncmp(static_cast<const char *>(m.regions().first().constData()),
+                                         expected.constData(), size_t(expected.size()) + 1) == 0;
+            const QString to = m.senderLabel().toStringList().value(0);
+            endpoint.send(IpmbSelector::unicast(IpmbLabelOp(to)),
+                          QStringLiteral("ack:%1:%2").arg(QString::fromUtf8(expected)).arg(int(ok)));
+            return; // the message, and with it the region, is released when this slot returns
         }
         if (m.payload().toString() == QLatin1String("region") && m.regions().size() == 1) {
             IpmbMemoryRegion region = m.regions().first();
@@ -396,6 +431,40 @@ int main(int argc, char **argv)
             message.addRegion(lastRegion);
             if (endpoint.send(message))
                 say("sent 1");
+        } else if (w.value(0) == "registryflood" && w.size() >= 5) {
+            IpmbMemoryRegistry registry;
+            const IpmbSelector selector = parseSelector("unicast", w[1], 0);
+            const int frames = w[2].toInt();
+            const qsizetype size = w[3].toLongLong();
+            const int window = w[4].toInt();
+            int maxCount = 0;
+            qint64 rssAtTenth = 0;
+            auto waitForAcks = [&](int atMost) {
+                QDeadlineTimer deadline(30000);
+                while (framesInFlight > atMost && !deadline.hasExpired())
+                    QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 100);
+            };
+            for (int i = 0; i < frames; ++i) {
+                waitForAcks(window - 1);
+                IpmbMemoryRegion region = registry.alloc(size);
+                auto *bytes = static_cast<char *>(region.data());
+                for (qsizetype page = 0; page < region.size(); page += 4096)
+                    bytes[page] = char(i); // touch every page, as a real frame would
+                const QByteArray text = QByteArray::number(i);
+                std::memcpy(bytes, text.constData(), size_t(text.size()) + 1);
+                IpmbMessage message(selector, QStringLiteral("frame:%1").arg(i));
+                message.addRegion(region);
+                if (!endpoint.send(message))
+                    return;
+                ++framesInFlight;
+                maxCount = qMax(maxCount, registry.count());
+                if (i == frames / 10)
+                    rssAtTenth = residentKiB();
+            }
+            waitForAcks(0);
+            say("registry frames=" + QByteArray::number(frames) + " bad=" + QByteArray::number(badFrames)
+                + " maxcount=" + QByteArray::number(maxCount) + " count=" + QByteArray::number(registry.count())
+                + " rssgrowth=" + QByteArray::number(residentKiB() - rssAtTenth));
         } else if (w.value(0) == "regioninfo") {
             say("regioninfo refs=" + QByteArray::number(lastRegion.refCount()) + " text="
                 + QByteArray(static_cast<const char *>(lastRegion.constData())));
