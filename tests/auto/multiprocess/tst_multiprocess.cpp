@@ -114,6 +114,7 @@ private Q_SLOTS:
     void memoryRegionMulticastReferences();
     void memoryRegionReceiverKilled();
     void memoryRegistryReusesRegions();
+    void qsharedMemoryByKey();
 };
 
 void tst_Multiprocess::unicastGoesToExactlyOne()
@@ -685,6 +686,20 @@ void tst_Multiprocess::memoryRegistryReusesRegions()
     QCOMPARE(field(line, "bad"), QByteArray("0"));   // every frame arrived with its own contents
     QVERIFY2(field(line, "maxcount").toInt() <= 8, line.constData());
     QVERIFY2(field(line, "rssgrowth").toLongLong() < 16 * 1024, line.constData()); // flat: < 16 MiB
+}
+
+void tst_Multiprocess::qsharedMemoryByKey()
+{
+    // Existing QSharedMemory code: the segment's native key travels, the receiver attaches.
+    const QString bus = uniqueBusName();
+    Peer owner, reader;
+    QVERIFY(owner.join(bus, QStringLiteral("owner")));
+    QVERIFY(reader.join(bus, QStringLiteral("reader")));
+    owner.command("sendqshm reader written-by-owner");
+    QCOMPARE(reader.waitFor("qshm"), QByteArray("qshm attached=1 text=written-by-owner"));
+    // A normal exit lets QSharedMemory remove the System V segment (a SIGKILL would leak it).
+    QVERIFY(reader.quit());
+    QVERIFY(owner.quit());
 }
 
 QTEST_MAIN(tst_Multiprocess)

@@ -10,6 +10,7 @@
 //   region ok=<0|1> size=<n>                 (a region from "sendregion" checked, written, and held)
 //   regioninfo refs=<n> text=<text>          (the last region this peer sent)
 //   registry frames=<n> bad=<n> maxcount=<n> count=<n> rssgrowth=<kB>   (after "registryflood")
+//   qshm attached=<0|1> text=<text>          (a QSharedMemory segment handed over by key)
 //   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
 //   got <n>                                  (when "expect <n>" is reached)
 //   sent <n>                                 (a flood is handed to the controller)
@@ -24,6 +25,7 @@
 //       message until "drop"
 //   registryflood <labelop> <count> <size> <window>: send <count> frames in regions from an
 //       IpmbMemoryRegistry, at most <window> unacknowledged; receivers check and acknowledge them
+//   sendqshm <labelop> <text>: create a QSharedMemory segment holding <text> and send its key
 //   regioninfo | drop | expect <n> | count | fdcount | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
@@ -45,6 +47,8 @@
 #include <QtCore/qhash.h>
 #include <QtCore/qmetaobject.h>
 #include <QtCore/qmutex.h>
+#include <QtCore/qsharedmemory.h>
+#include <QtCore/quuid.h>
 #include <QtCore/qtimer.h>
 
 #include <QtCore/qdir.h>
@@ -256,6 +260,7 @@ int main(int argc, char **argv)
     endpoint.setToken(parser.value(QStringLiteral("token")).toUtf8());
     Counter counter;
     QList<IpmbMessage> held;       // messages whose regions this peer keeps mapped
+    std::vector<std::unique_ptr<QSharedMemory>> segments; // created by "sendqshm"
     int framesInFlight = 0;        // registryflood: sent, not yet acknowledged
     int badFrames = 0;
     IpmbMemoryRegion lastRegion;   // the last region this peer sent
@@ -275,6 +280,21 @@ int main(int argc, char **argv)
         if (m.payload().toString() == QLatin1String("pipe") && handles.size() == 1) {
             const QByteArray line = "hello-from-" + QByteArray::number(QCoreApplication::applicationPid()) + '\n';
             [[maybe_unused]] ssize_t n = ::write(int(handles.first().handle()), line.constData(), size_t(line.size()));
+        }
+        const QVariantMap map = m.payload().toMap();
+        if (map.contains(QStringLiteral("qsharedmemory"))) {
+            // QSharedMemory interop: the bus carries the segment's native key; attach by it.
+            QSharedMemory segment;
+            segment.setNativeKey(map.value(QStringLiteral("qsharedmemory")).toString());
+            const bool attached = segment.attach(QSharedMemory::ReadOnly);
+            QByteArray text;
+            if (attached) {
+                segment.lock();
+                text = QByteArray(static_cast<const char *>(segment.constData()));
+                segment.unlock();
+            }
+            say("qshm attached=" + QByteArray::number(attached) + " text=" + text);
+            return;
         }
         if (m.payload().toString().startsWith(QLatin1String("ack:"))) {
             --framesInFlight;
@@ -465,6 +485,17 @@ int main(int argc, char **argv)
             say("registry frames=" + QByteArray::number(frames) + " bad=" + QByteArray::number(badFrames)
                 + " maxcount=" + QByteArray::number(maxCount) + " count=" + QByteArray::number(registry.count())
                 + " rssgrowth=" + QByteArray::number(residentKiB() - rssAtTenth));
+        } else if (w.value(0) == "sendqshm" && w.size() >= 3) {
+            auto segment = std::make_unique<QSharedMemory>(QUuid::createUuid().toString(QUuid::WithoutBraces));
+            if (!segment->create(4096))
+                return say("error qshm " + segment->errorString().toUtf8());
+            segment->lock();
+            std::memcpy(segment->data(), w[2].constData(), size_t(w[2].size()) + 1);
+            segment->unlock();
+            const QVariantMap payload {{QStringLiteral("qsharedmemory"), segment->nativeKey()}};
+            segments.push_back(std::move(segment)); // alive until this peer exits
+            if (endpoint.send(parseSelector("unicast", w[1], 0), payload))
+                say("sent 1");
         } else if (w.value(0) == "regioninfo") {
             say("regioninfo refs=" + QByteArray::number(lastRegion.refCount()) + " text="
                 + QByteArray(static_cast<const char *>(lastRegion.constData())));
