@@ -685,7 +685,13 @@ void tst_Multiprocess::memoryRegistryReusesRegions()
     qInfo("%s", line.constData());
     QCOMPARE(field(line, "bad"), QByteArray("0"));   // every frame arrived with its own contents
     QVERIFY2(field(line, "maxcount").toInt() <= 8, line.constData());
-    QVERIFY2(field(line, "rssgrowth").toLongLong() < 16 * 1024, line.constData()); // flat: < 16 MiB
+    // Flat from the 1,000th frame to the last: at most a few more pooled regions (a late one is
+    // made when the consumer's batch still holds the others), and no heap growth (which
+    // AddressSanitizer's quarantine inflates on purpose, so it is only checked in a plain build).
+    QVERIFY2(field(line, "shmemgrowth").toLongLong() <= 3 * 8 * 1024 + 64, line.constData());
+#if !defined(__SANITIZE_ADDRESS__)
+    QVERIFY2(field(line, "anongrowth").toLongLong() < 16 * 1024, line.constData());
+#endif
 }
 
 void tst_Multiprocess::qsharedMemoryByKey()

@@ -9,7 +9,8 @@
 //   fdcount <n>                              (open descriptors, answer to "fdcount")
 //   region ok=<0|1> size=<n>                 (a region from "sendregion" checked, written, and held)
 //   regioninfo refs=<n> text=<text>          (the last region this peer sent)
-//   registry frames=<n> bad=<n> maxcount=<n> count=<n> rssgrowth=<kB>   (after "registryflood")
+//   registry frames=<n> bad=<n> maxcount=<n> count=<n> shmemgrowth=<kB> anongrowth=<kB>
+//                                            (after "registryflood": RSS growth from 10 % to the end)
 //   qshm attached=<0|1> text=<text>          (a QSharedMemory segment handed over by key)
 //   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
 //   got <n>                                  (when "expect <n>" is reached)
@@ -146,14 +147,15 @@ static QByteArray contentsOf(const IpmbNativeHandle &handle)
     return n > 0 ? QByteArray(buffer, n) : QByteArray();
 }
 
-static qint64 residentKiB()
+// A line of /proc/self/status in KiB: RssShmem (shared memory: the regions), RssAnon (heap).
+static qint64 residentKiB(const QByteArray &key)
 {
     QFile status(QStringLiteral("/proc/self/status"));
     if (!status.open(QIODevice::ReadOnly))
         return -1;
     for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+        if (line.startsWith(key + ':'))
+            return line.mid(key.size() + 1).trimmed().split(' ').value(0).toLongLong();
     }
     return -1;
 }
@@ -458,7 +460,8 @@ int main(int argc, char **argv)
             const qsizetype size = w[3].toLongLong();
             const int window = w[4].toInt();
             int maxCount = 0;
-            qint64 rssAtTenth = 0;
+            qint64 shmemAtTenth = 0;
+            qint64 anonAtTenth = 0;
             auto waitForAcks = [&](int atMost) {
                 QDeadlineTimer deadline(30000);
                 while (framesInFlight > atMost && !deadline.hasExpired())
@@ -478,13 +481,16 @@ int main(int argc, char **argv)
                     return;
                 ++framesInFlight;
                 maxCount = qMax(maxCount, registry.count());
-                if (i == frames / 10)
-                    rssAtTenth = residentKiB();
+                if (i == frames / 10) {
+                    shmemAtTenth = residentKiB("RssShmem");
+                    anonAtTenth = residentKiB("RssAnon");
+                }
             }
             waitForAcks(0);
             say("registry frames=" + QByteArray::number(frames) + " bad=" + QByteArray::number(badFrames)
                 + " maxcount=" + QByteArray::number(maxCount) + " count=" + QByteArray::number(registry.count())
-                + " rssgrowth=" + QByteArray::number(residentKiB() - rssAtTenth));
+                + " shmemgrowth=" + QByteArray::number(residentKiB("RssShmem") - shmemAtTenth)
+                + " anongrowth=" + QByteArray::number(residentKiB("RssAnon") - anonAtTenth));
         } else if (w.value(0) == "sendqshm" && w.size() >= 3) {
             auto segment = std::make_unique<QSharedMemory>(QUuid::createUuid().toString(QUuid::WithoutBraces));
             if (!segment->create(4096))
