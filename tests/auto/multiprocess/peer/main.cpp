@@ -49,6 +49,7 @@
 #include <QtCore/qmetaobject.h>
 #include <QtCore/qmutex.h>
 #include <QtCore/qsharedmemory.h>
+#include <QtCore/qsocketnotifier.h>
 #include <QtCore/quuid.h>
 #include <QtCore/qtimer.h>
 
@@ -56,8 +57,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <iostream>
-#include <string>
 #include <thread>
 
 #include <fcntl.h>
@@ -524,16 +523,24 @@ int main(int argc, char **argv)
         }
     };
 
-    // stdin is read on a thread of its own so that the event loop never blocks on it.
-    std::thread input([&] {
-        std::string line;
-        while (std::getline(std::cin, line)) {
-            const QByteArray bytes = QByteArray::fromStdString(line);
-            QMetaObject::invokeMethod(&app, [&, bytes] { command(bytes); });
+    // stdin is watched by the event loop: commands run in the order they arrive, and nothing
+    // outlives the application.
+    QSocketNotifier input(STDIN_FILENO, QSocketNotifier::Read);
+    QByteArray pending;
+    QObject::connect(&input, &QSocketNotifier::activated, [&] {
+        char buffer[4096];
+        const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof(buffer));
+        if (n <= 0) {
+            input.setEnabled(false);
+            return command("quit");
         }
-        QMetaObject::invokeMethod(&app, [&] { command("quit"); });
+        pending.append(buffer, n);
+        for (qsizetype end; (end = pending.indexOf('\n')) >= 0;) {
+            const QByteArray line = pending.left(end);
+            pending.remove(0, end + 1);
+            command(line);
+        }
     });
-    input.detach();
 
     endpoint.join();
     const int result = app.exec();
