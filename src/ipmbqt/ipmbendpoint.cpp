@@ -27,6 +27,9 @@ static constexpr size_t InboxCountLimit = 100000;
 static constexpr qsizetype InboxHandleLimit = 1024;
 // Frames larger than this are queued by reference instead of being copied.
 static constexpr qsizetype ShareThreshold = 64 * 1024;
+// A message sent this soon after the last write is left to the I/O thread, which then writes
+// everything that piled up in one call; a message after a pause is written at once.
+static constexpr qint64 CoalesceWindowNsecs = 20000;
 
 /*!
     \class IpmbEndpoint
@@ -51,6 +54,7 @@ static constexpr qsizetype ShareThreshold = 64 * 1024;
 IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
     : q_ptr(q)
 {
+    m_clock.start();
 }
 
 IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
@@ -246,12 +250,17 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
             } else {
                 m_connection->tail().append(frame);
             }
-            // A lone message goes out at once from this thread; under load the queue grows and
-            // the I/O thread writes it in large batches.
-            if (wasIdle)
+            // A lone message goes out at once from this thread. Under load (the last write was
+            // moments ago) the I/O thread is woken once and writes the whole backlog in one call.
+            const qint64 now = m_clock.nsecsElapsed();
+            if (wasIdle && !m_flushScheduled && now - m_lastWrite > CoalesceWindowNsecs) {
                 m_connection->flush();
-            if (m_connection->bytesToWrite() > 0)
+                m_lastWrite = now;
+            }
+            if (m_connection->bytesToWrite() > 0 && !m_flushScheduled) {
+                m_flushScheduled = true;
                 m_waker.wake();
+            }
             return true;
         }
     }
@@ -475,6 +484,7 @@ void IpmbEndpointPrivate::ioMain()
         {
             QMutexLocker locker(&m_mutex);
             m_connection = std::make_unique<IpmbConnection>(socket);
+            m_flushScheduled = false;
             IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
             for (const Unsent &unsent : m_unconnected) {
                 m_connection->appendHandles(unsent.handles);
@@ -595,10 +605,13 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
         if (entries[0].writable) {
             QMutexLocker locker(&m_mutex);
             const IoResult r = connection->flush();
+            m_lastWrite = m_clock.nsecsElapsed();
             if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
                 return Outcome::Lost;
-            if (connection->bytesToWrite() == 0)
+            if (connection->bytesToWrite() == 0) {
+                m_flushScheduled = false;
                 m_written.wakeAll();
+            }
         }
         if (entries[0].readable) {
             Outcome outcome = Outcome::Lost;
@@ -687,20 +700,27 @@ bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcom
 void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
 {
     const IpmbProtocol::Header &header = frame.header;
+    const auto same = [](const QByteArray &cached, QByteArrayView bytes) {
+        return cached.size() == bytes.size() && std::memcmp(cached.constData(), bytes.data(), size_t(bytes.size())) == 0;
+    };
     QString why;
-    const std::optional<IpmbProtocol::Sender> sender =
-            IpmbProtocol::parseSenderBlock(frame.body.first(header.senderLength), &why);
+    const QByteArrayView senderBytes = frame.body.first(header.senderLength);
+    if (!same(m_lastSenderBytes, senderBytes)) {
+        const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
+        if (!sender) {
+            qCWarning(lcIpmbEndpoint, "ignoring a message with a malformed sender block: %s", qPrintable(why));
+            return;
+        }
+        m_lastSenderBytes = senderBytes.toByteArray();
+        m_lastSender = *sender;
+    }
     const QByteArrayView selectorBytes = frame.body.sliced(header.senderLength, header.selectorLength);
-    if (m_lastSelectorBytes.size() != selectorBytes.size()
-        || std::memcmp(m_lastSelectorBytes.constData(), selectorBytes.data(), size_t(selectorBytes.size())) != 0) {
+    if (!same(m_lastSelectorBytes, selectorBytes)) {
         std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
         m_lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
         m_lastSelector = selector.value_or(IpmbSelector());
     }
-    if (!sender) {
-        qCWarning(lcIpmbEndpoint, "ignoring a message with a malformed sender block: %s", qPrintable(why));
-        return;
-    }
+    const IpmbProtocol::Sender *sender = &m_lastSender;
 
     IpmbMessage message;
     IpmbMessageData *data = IpmbMessageData::get(message);

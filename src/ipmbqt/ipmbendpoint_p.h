@@ -20,6 +20,7 @@
 #include "ipmbplatform_p.h"
 
 #include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qelapsedtimer.h>
 #include <QtCore/qmutex.h>
 #include <QtCore/qset.h>
 #include <QtCore/qwaitcondition.h>
@@ -90,6 +91,9 @@ public:
         QList<IpmbNativeHandle> handles;
     };
     std::deque<Unsent> m_unconnected;   // frames sent while there is no connection
+    QElapsedTimer m_clock;              // started in the constructor
+    qint64 m_lastWrite = 0;             // m_clock time of the last write to the connection
+    bool m_flushScheduled = false;      // the I/O thread was woken to write the queue
     qint64 m_unconnectedBytes = 0;
     qint64 queuedBytesLocked() const;
     void resumeReadingLocked();
@@ -111,6 +115,9 @@ public:
     std::atomic<bool> m_stopping {false};
     std::unique_ptr<IpmbController> m_controller;
     bool m_welcomed = false;
+    // Consecutive messages mostly share their sender and selector: decode those once.
+    QByteArray m_lastSenderBytes;
+    IpmbProtocol::Sender m_lastSender;
     QByteArray m_lastSelectorBytes;
     IpmbSelector m_lastSelector;
     QSet<QByteArray> m_warnedTypes;
