@@ -4,10 +4,11 @@
 #   ./dev.sh test    install what is missing, build, run every test with ctest
 #   ./dev.sh asan    the same tests in an AddressSanitizer/UBSan build (build-asan/)
 #   ./dev.sh build   install what is missing and build only
+#   ./dev.sh bench [--quick]   build (RelWithDebInfo) and run the benchmarks, see doc/performance.md
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(cmake ninja-build g++ qt6-base-dev util-linux)
+PACKAGES=(cmake ninja-build g++ qt6-base-dev util-linux qt6-remoteobjects-dev)
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-2}
 
@@ -47,5 +48,9 @@ case "${1:-}" in
     test)  build "$BUILD_DIR"; run_tests "$BUILD_DIR" ;;
     asan)  BUILD_TYPE=Debug build build-asan -DIPMBQT_SANITIZE=ON; run_tests build-asan ;;
     demo)  build "$BUILD_DIR"; log "running the demo"; "$BUILD_DIR/examples/solar/solar" ;;
-    *) echo "usage: $0 demo|test|asan|build" >&2; exit 2 ;;
+    bench) shift
+           BUILD_TYPE=RelWithDebInfo build "$BUILD_DIR" -DIPMBQT_BUILD_BENCHMARKS=ON
+           log "benchmarking; results go to $BUILD_DIR/bench/results.json"
+           "$BUILD_DIR/tests/benchmarks/ipmbqt_bench" --output "$BUILD_DIR/bench/results.json" "$@" ;;
+    *) echo "usage: $0 demo|test|asan|build|bench [--quick]" >&2; exit 2 ;;
 esac

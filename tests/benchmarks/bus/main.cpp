@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// ipmbqt_bench_bus: one IpmbEndpoint per process, as an application would use it.
+//   controller --bus B                          join first and only route (label "controller")
+//   recv  --bus B --label L --delivery receive|signal --size S --warmup W [--controller 0|1]
+//   send  --bus B --to L --mode unicast|multicast --size S --warmup W --duration MS [--controller 0|1]
+//   pong  --bus B --delivery receive|signal [--controller 0|1]     label "pong", answers to "ping"
+//   ping  --bus B --delivery receive|signal --rounds N --warmup W  label "ping", asks "pong"
+// --controller checks the topology: 1 = this endpoint must host the controller, 0 = must not.
+// --attach fd|region (send and recv): every message also carries a file descriptor (a dup() of
+// /dev/null), or a region of --size bytes from an IpmbMemoryRegistry with a 16-byte payload; the
+// receiver then reads one byte of every page of the region, which is what makes its bytes usable.
+#include "benchqt.h"
+
+#include <IpmbQt/IpmbEndpoint>
+#include <IpmbQt/IpmbMemoryRegistry>
+
+#include <QtCore/qcoreapplication.h>
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qtimer.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+
+using namespace Bench;
+
+static QString qs(const std::string &text)
+{
+    return QString::fromStdString(text);
+}
+
+static void joinBus(IpmbEndpoint &endpoint, const Args &args, const QString &label)
+{
+    endpoint.setIdentifier(qs(args.text("bus")));
+    endpoint.setLabel({label});
+    endpoint.join();
+    if (!endpoint.waitForJoined(10000))
+        fail("join: %s", qPrintable(endpoint.errorString()));
+    const int64_t expected = args.number("controller", "-1");
+    if (expected >= 0 && int64_t(endpoint.isController()) != expected)
+        fail("topology: isController() is %d, expected %lld", int(endpoint.isController()), (long long)expected);
+    say("ready controller=%d", int(endpoint.isController()));
+}
+
+static void sendOrWait(IpmbEndpoint &endpoint, const IpmbMessage &message)
+{
+    while (!endpoint.send(message)) {
+        if (endpoint.error() != IpmbEndpoint::QueueFullError)
+            fail("send: %s", qPrintable(endpoint.errorString()));
+        endpoint.clearError();
+        endpoint.waitForBytesWritten(1000);
+    }
+}
+
+static void sendOrWait(IpmbEndpoint &endpoint, const IpmbSelector &selector, const QVariant &payload)
+{
+    sendOrWait(endpoint, IpmbMessage(selector, payload));
+}
+
+// Builds the messages of a sender: plain, with a descriptor, or with a pooled region.
+class Attacher
+{
+public:
+    Attacher(const Args &args, IpmbEndpoint &endpoint, const IpmbSelector &selector)
+        : m_endpoint(endpoint), m_selector(selector), m_size(qsizetype(args.number("size")))
+    {
+        const std::string attach = args.text("attach", "none");
+        if (attach == "fd") {
+            m_mode = Fd;
+            rlimit limit; // as the controller does: descriptors in transit are open files
+            if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+                limit.rlim_cur = limit.rlim_max;
+                ::setrlimit(RLIMIT_NOFILE, &limit);
+            }
+            m_devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (m_devNull < 0)
+                fail("open /dev/null: %s", std::strerror(errno));
+        } else if (attach == "region") {
+            m_mode = Region;
+        } else if (attach != "none") {
+            fail("bad --attach %s", attach.c_str());
+        }
+    }
+
+    void send(Kind kind)
+    {
+        switch (m_mode) {
+        case None:
+            sendOrWait(m_endpoint, m_selector, payload(kind));
+            return;
+        case Fd: {
+            // send() pushes back on queued bytes only, not on queued descriptors: every queued
+            // message keeps its descriptor open here, and a sender that outruns the controller
+            // runs into RLIMIT_NOFILE (EMFILE). So this sender bounds its own queue, low enough
+            // to stay clear of the bus's descriptor limits (1024 queued per receiver in the
+            // controller and in the receiving endpoint), past which throughput collapses.
+            if ((++m_fdMessages & 31) == 0 && m_endpoint.bytesToWrite() > FdQueueBytes)
+                m_endpoint.waitForBytesWritten(1000);
+            IpmbNativeHandle handle = IpmbNativeHandle::duplicate(m_devNull);
+            if (handle.isNull()) { // errno is gone by now (the library logged a warning)
+                m_endpoint.waitForBytesWritten(1000);
+                handle = IpmbNativeHandle::duplicate(m_devNull);
+                if (handle.isNull())
+                    fail("cannot duplicate a descriptor, even with an empty send queue");
+            }
+            IpmbMessage message(m_selector, payload(kind));
+            message.addHandle(handle);
+            sendOrWait(m_endpoint, message);
+            return;
+        }
+        case Region: {
+            // A producer keeps a bounded number of frames in flight: wait for the pool to have
+            // one free (every receiver dropped it) before taking the next.
+            while (m_registry.count() - m_registry.freeCount() >= RegionsInFlight)
+                std::this_thread::sleep_for(std::chrono::microseconds(20));
+            IpmbMemoryRegion region = m_registry.alloc(m_size, QStringLiteral("bench"));
+            if (region.isNull())
+                fail("alloc: %s", qPrintable(m_registry.errorString()));
+            static_cast<char *>(region.data())[0] = kind;
+            IpmbMessage message(m_selector, payload(kind));
+            message.addRegion(region);
+            sendOrWait(m_endpoint, message);
+            return;
+        }
+        }
+    }
+
+private:
+    // Built once per kind, as an application would reuse its buffers.
+    const QVariant &payload(Kind kind)
+    {
+        QVariant &payload = m_payloads[kind];
+        if (!payload.isValid())
+            payload = QVariant(makePayload(m_mode == Region ? 16 : m_size, kind));
+        return payload;
+    }
+
+    static constexpr int RegionsInFlight = 8;
+    static constexpr qint64 FdQueueBytes = 8 * 1024; // about 90 messages of 16 B + 1 fd
+    enum Mode { None, Fd, Region } m_mode = None;
+    IpmbEndpoint &m_endpoint;
+    IpmbSelector m_selector;
+    qsizetype m_size;
+    QVariant m_payloads[128];
+    int m_devNull = -1;
+    quint64 m_fdMessages = 0;
+    IpmbMemoryRegistry m_registry;
+};
+
+// True once the driver closed our stdin (checked without blocking).
+static bool driverGone()
+{
+    pollfd entry {STDIN_FILENO, POLLIN, 0};
+    if (::poll(&entry, 1, 0) <= 0)
+        return false;
+    char c;
+    return ::read(STDIN_FILENO, &c, 1) <= 0;
+}
+
+// payload() shares the decoded QByteArray: no copy of the bytes here. Regions are read in place,
+// one byte per page, and the first byte must be the message's kind.
+static bool take(ReceiveCounter &counter, const IpmbMessage &message)
+{
+    const QByteArray bytes = message.payload().toByteArray();
+    for (const IpmbMemoryRegion &region : message.regions()) {
+        const auto *data = static_cast<const volatile char *>(region.constData());
+        if (!data || region.size() < 1 || bytes.isEmpty() || data[0] != bytes[0])
+            fail("bad region attached to a message");
+        char sum = 0;
+        for (qsizetype i = 0; i < region.size(); i += 4096)
+            sum = char(sum + data[i]);
+        Q_UNUSED(sum);
+    }
+    return counter.take(bytes.constData(), size_t(bytes.size()));
+}
+
+static int controller(QCoreApplication &app, const Args &args)
+{
+    IpmbEndpoint endpoint;
+    joinBus(endpoint, args, QStringLiteral("controller"));
+    if (!endpoint.isController())
+        fail("another process hosts the controller");
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty())
+            app.quit();
+    });
+    return app.exec();
+}
+
+static int receiver(QCoreApplication &app, const Args &args)
+{
+    IpmbEndpoint endpoint;
+    joinBus(endpoint, args, qs(args.text("label", "rx")));
+    ReceiveCounter counter(args.number("warmup"));
+    if (args.text("delivery") == "receive") {
+        for (;;) {
+            const std::optional<IpmbMessage> message = endpoint.receive(60000);
+            if (!message)
+                fail("nothing received for 60 s");
+            if (take(counter, *message))
+                return 0;
+        }
+    }
+    QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, &app, [&](const IpmbMessage &message) {
+        if (take(counter, message))
+            app.quit();
+    });
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty())
+            app.quit();
+    });
+    return app.exec();
+}
+
+static int sender(const Args &args)
+{
+    IpmbEndpoint endpoint;
+    joinBus(endpoint, args, QStringLiteral("tx"));
+    const IpmbLabelOp to(qs(args.text("to", "rx")));
+    const IpmbSelector selector = args.text("mode", "unicast") == "multicast" ? IpmbSelector::multicast(to)
+                                                                              : IpmbSelector::unicast(to);
+    Attacher attacher(args, endpoint, selector);
+    const int64_t duration = args.number("duration") * 1000000;
+    expectCommand("warm");
+    for (int64_t i = args.number("warmup"); i > 0; --i)
+        attacher.send(Warm);
+    expectCommand("go");
+    int64_t sent = 0;
+    const int batch = args.number("size") < 4096 ? 32 : 1;
+    const int64_t t0 = nowNs();
+    do {
+        for (int i = 0; i < batch; ++i)
+            attacher.send(Data);
+        sent += batch;
+    } while (nowNs() - t0 < duration);
+    attacher.send(End);
+    say("sent n=%lld t0=%lld", (long long)sent, (long long)t0);
+    std::string line;
+    while (readCommand(&line)) { }
+    return 0;
+}
+
+static int pong(QCoreApplication &app, const Args &args)
+{
+    IpmbEndpoint endpoint;
+    joinBus(endpoint, args, QStringLiteral("pong"));
+    const IpmbSelector toPing = IpmbSelector::unicast(IpmbLabelOp("ping"));
+    if (args.text("delivery") == "receive") {
+        for (;;) {
+            const std::optional<IpmbMessage> message = endpoint.receive(200);
+            if (message)
+                sendOrWait(endpoint, toPing, message->payload());
+            else if (driverGone())
+                return 0;
+        }
+    }
+    QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, &app, [&](const IpmbMessage &message) {
+        sendOrWait(endpoint, toPing, message.payload());
+    });
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty())
+            app.quit();
+    });
+    return app.exec();
+}
+
+static int ping(QCoreApplication &app, const Args &args)
+{
+    IpmbEndpoint endpoint;
+    joinBus(endpoint, args, QStringLiteral("ping"));
+    const IpmbSelector toPong = IpmbSelector::unicast(IpmbLabelOp("pong"));
+    const int64_t rounds = args.number("rounds");
+    const int64_t warmups = args.number("warmup");
+    const QVariant message(QByteArray(16, 'p'));
+    std::vector<int64_t> samples;
+    samples.reserve(size_t(rounds));
+    QElapsedTimer timer;
+    if (args.text("delivery") == "receive") {
+        expectCommand("go");
+        for (int64_t i = -warmups; i < rounds; ++i) {
+            timer.start();
+            sendOrWait(endpoint, toPong, message);
+            if (!endpoint.receive(10000))
+                fail("no answer within 10 s");
+            if (i >= 0)
+                samples.push_back(timer.nsecsElapsed());
+        }
+        reportLatency(samples);
+        return 0;
+    }
+    int64_t i = -warmups;
+    QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, &app, [&](const IpmbMessage &) {
+        if (i++ >= 0)
+            samples.push_back(timer.nsecsElapsed());
+        if (i == rounds) {
+            reportLatency(samples);
+            app.quit();
+            return;
+        }
+        timer.start();
+        sendOrWait(endpoint, toPong, message);
+    });
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty()) {
+            app.quit();
+        } else if (line == "go") {
+            timer.start();
+            sendOrWait(endpoint, toPong, message);
+        }
+    });
+    return app.exec();
+}
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    const Args args(argc, argv);
+    guardProcess(unsigned(args.number("watchdog", "300")));
+    const std::string &role = args.role();
+    if (role == "controller")
+        return controller(app, args);
+    if (role == "recv")
+        return receiver(app, args);
+    if (role == "send")
+        return sender(args);
+    if (role == "pong")
+        return pong(app, args);
+    if (role == "ping")
+        return ping(app, args);
+    fail("unknown role '%s'", role.c_str());
+}
