@@ -233,11 +233,3 @@ IoResult IpmbConnection::flush()
     }
     return {IoStatus::Ok, written, {}};
 }
-
-void IpmbConnection::clearWriteQueue()
-{
-    m_written += bytesToWrite();
-    m_out.clear();
-    m_outHandles.clear();
-    m_outHandleCount = 0;
-}

@@ -61,12 +61,10 @@ public:
     QByteArray &tail();
     void appendHandles(const QList<IpmbNativeHandle> &handles);
     qsizetype handlesToWrite() const { return m_outHandleCount; }
-    void append(QByteArrayView bytes) { tail().append(bytes.data(), bytes.size()); }
     void appendShared(const QByteArray &bytes, qsizetype offset);
     qint64 bytesToWrite() const;
     // Writes as much of the queue as the socket takes now.
     IpmbPlatform::IoResult flush();
-    void clearWriteQueue();
 
 private:
     bool nextFrame(Frame *frame, bool *needMore);

@@ -250,9 +250,7 @@ const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from
                                                                       bool *ok)
 {
     *ok = true;
-    const bool sameSelector = from.lastSelectorBytes.size() == selectorBytes.size()
-            && std::memcmp(from.lastSelectorBytes.constData(), selectorBytes.data(), size_t(selectorBytes.size())) == 0;
-    if (!sameSelector) {
+    if (!IpmbProtocol::sameBytes(from.lastSelectorBytes, selectorBytes)) {
         QString why;
         std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
         if (!selector) {

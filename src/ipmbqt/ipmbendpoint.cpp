@@ -700,12 +700,10 @@ bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcom
 void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
 {
     const IpmbProtocol::Header &header = frame.header;
-    const auto same = [](const QByteArray &cached, QByteArrayView bytes) {
-        return cached.size() == bytes.size() && std::memcmp(cached.constData(), bytes.data(), size_t(bytes.size())) == 0;
-    };
+    using IpmbProtocol::sameBytes;
     QString why;
     const QByteArrayView senderBytes = frame.body.first(header.senderLength);
-    if (!same(m_lastSenderBytes, senderBytes)) {
+    if (!sameBytes(m_lastSenderBytes, senderBytes)) {
         const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
         if (!sender) {
             qCWarning(lcIpmbEndpoint, "ignoring a message with a malformed sender block: %s", qPrintable(why));
@@ -715,7 +713,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         m_lastSender = *sender;
     }
     const QByteArrayView selectorBytes = frame.body.sliced(header.senderLength, header.selectorLength);
-    if (!same(m_lastSelectorBytes, selectorBytes)) {
+    if (!sameBytes(m_lastSelectorBytes, selectorBytes)) {
         std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
         m_lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
         m_lastSelector = selector.value_or(IpmbSelector());

@@ -25,6 +25,7 @@
 #include <QtCore/qbytearrayview.h>
 #include <QtCore/qstring.h>
 
+#include <cstring>
 #include <optional>
 
 namespace IpmbProtocol {
@@ -112,6 +113,12 @@ IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &s
                                           const QByteArray &attachments = {});
 
 bool constantTimeEquals(const QByteArray &a, const QByteArray &b);
+
+// For the caches of the last decoded sender block / selector: are these the same bytes?
+inline bool sameBytes(const QByteArray &cached, QByteArrayView bytes)
+{
+    return cached.size() == bytes.size() && std::memcmp(cached.constData(), bytes.data(), size_t(bytes.size())) == 0;
+}
 
 } // namespace IpmbProtocol
 
