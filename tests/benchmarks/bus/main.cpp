@@ -197,10 +197,10 @@ static int receiver(QCoreApplication &app, const Args &args)
     ReceiveCounter counter(args.number("warmup"));
     if (args.text("delivery") == "receive") {
         for (;;) {
-            const std::optional<IpmbMessage> message = endpoint.receive(60000);
-            if (!message)
-                fail("nothing received for 60 s");
-            if (take(counter, *message))
+            const std::optional<IpmbMessage> message = endpoint.receive(200);
+            if (message && take(counter, *message))
+                return 0;
+            if (!message && driverGone())
                 return 0;
         }
     }
