@@ -18,8 +18,10 @@
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
 
-// send() fails with QueueFullError beyond this many bytes not yet taken by the controller.
+// send() fails with QueueFullError beyond this many bytes, or kernel handles, not yet taken by the
+// controller (queued handles are open descriptors here: without a limit a fast sender runs out).
 static constexpr qint64 SendQueueLimit = 64 * 1024 * 1024;
+static constexpr qsizetype SendHandleLimit = 1024;
 // The I/O thread stops reading while this much waits in the inbox (the controller then queues,
 // and past its own limit drops, with a Dropped notice).
 static constexpr qint64 InboxByteLimit = 64 * 1024 * 1024;
@@ -237,6 +239,10 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
             error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
                                   IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
                                           .arg(queuedBytesLocked()));
+        } else if (!handles.isEmpty() && m_connection && m_connection->handlesToWrite() >= SendHandleLimit) {
+            error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
+                                  IpmbEndpoint::tr("send: %1 handles are waiting for the bus controller")
+                                          .arg(m_connection->handlesToWrite()));
         } else if (!m_connection) {
             m_unconnected.push_back({frame, handles});
             m_unconnectedBytes += frame.size();
