@@ -92,11 +92,10 @@ public:
             sendOrWait(m_endpoint, m_selector, payload(kind));
             return;
         case Fd: {
-            // send() pushes back on queued bytes only, not on queued descriptors: every queued
-            // message keeps its descriptor open here, and a sender that outruns the controller
-            // runs into RLIMIT_NOFILE (EMFILE). So this sender bounds its own queue, low enough
-            // to stay clear of the bus's descriptor limits (1024 queued per receiver in the
-            // controller and in the receiving endpoint), past which throughput collapses.
+            // send() pushes back only at 1024 queued handles (QueueFullError). With that many in
+            // flight the bus's descriptor flow control falls back on a 50 ms timer and throughput
+            // collapses (see doc/performance.md), so this sender keeps its own queue short, well
+            // below the limits (1024 per receiver in the controller and the receiving endpoint).
             if ((++m_fdMessages & 31) == 0 && m_endpoint.bytesToWrite() > FdQueueBytes)
                 m_endpoint.waitForBytesWritten(1000);
             IpmbNativeHandle handle = IpmbNativeHandle::duplicate(m_devNull);
