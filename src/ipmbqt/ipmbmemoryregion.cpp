@@ -391,6 +391,15 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
     return view;
 }
 
+// lock() and unlock() on a null region: a private just to carry the error.
+bool IpmbMemoryRegion::failOnNullRegion()
+{
+    if (!d)
+        d = new IpmbMemoryRegionPrivate;
+    d->setError(IpmbMemoryRegionErrorInfo(LockError, nullRegionMessage()));
+    return false;
+}
+
 /*!
     Locks the region's lock, blocking until every other holder (in any process or thread) has
     unlocked it. Returns true on success.
@@ -402,12 +411,8 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
 */
 bool IpmbMemoryRegion::lock()
 {
-    if (isNull()) {
-        if (!d)
-            d = new IpmbMemoryRegionPrivate;
-        d->setError(IpmbMemoryRegionErrorInfo(LockError, nullRegionMessage()));
-        return false;
-    }
+    if (isNull())
+        return failOnNullRegion();
     IpmbMemoryRegionPrivate *root = d->root();
     bool ownerDied = false;
     IpmbMemoryRegionErrorInfo error;
@@ -431,12 +436,8 @@ bool IpmbMemoryRegion::lock()
 */
 bool IpmbMemoryRegion::unlock()
 {
-    if (isNull()) {
-        if (!d)
-            d = new IpmbMemoryRegionPrivate;
-        d->setError(IpmbMemoryRegionErrorInfo(LockError, nullRegionMessage()));
-        return false;
-    }
+    if (isNull())
+        return failOnNullRegion();
     IpmbMemoryRegionPrivate *root = d->root();
     const bool wasLocked = root->m_lockedByUs.exchange(false);
     IpmbMemoryRegionErrorInfo error;

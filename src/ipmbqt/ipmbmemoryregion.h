@@ -69,6 +69,7 @@ public:
 private:
     friend class IpmbMemoryRegionPrivate;
     explicit IpmbMemoryRegion(IpmbMemoryRegionPrivate *dd);
+    bool failOnNullRegion();
 
     QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate> d;
 };
