@@ -6,6 +6,7 @@
 #include "benchcommon.h"
 
 #include <QtCore/qbytearray.h>
+#include <QtCore/qcoreapplication.h>
 #include <QtCore/qobject.h>
 #include <QtCore/qsocketnotifier.h>
 
@@ -39,6 +40,59 @@ inline void watchCommands(QObject *context, std::function<void(const QByteArray 
         }
     });
 }
+
+// The sender's side of a throughput run in an event loop: `warmup` Warm payloads after the
+// driver's "warm", then Data for `durationNs` after its "go", then one End. next() says what to
+// send now; 0 means nothing until the driver speaks again.
+class SendSchedule
+{
+public:
+    SendSchedule(int64_t warmup, int64_t durationNs) : m_warmLeft(warmup), m_duration(durationNs) { }
+
+    char next()
+    {
+        if (m_phase == Warming) {
+            if (m_warmLeft-- > 0)
+                return Warm;
+            m_phase = Idle;
+        } else if (m_phase == Sending) {
+            if ((m_sent & 15) == 0 && nowNs() - m_t0 >= m_duration) {
+                m_phase = Done;
+                say("sent n=%lld t0=%lld", (long long)m_sent, (long long)m_t0);
+                return End;
+            }
+            ++m_sent;
+            return Data;
+        }
+        return 0;
+    }
+    bool isDone() const { return m_phase == Done; }
+
+    // Follows the driver's commands ("warm", "go", end of input), calling pump() to send.
+    void watchCommands(QCoreApplication *app, std::function<void()> pump)
+    {
+        Bench::watchCommands(app, [this, app, pump](const QByteArray &line) {
+            if (line.isEmpty()) {
+                app->quit();
+                return;
+            }
+            if (line == "warm") {
+                m_phase = Warming;
+            } else if (line == "go") {
+                m_phase = Sending;
+                m_t0 = nowNs();
+            }
+            pump();
+        });
+    }
+
+private:
+    enum Phase { Idle, Warming, Sending, Done } m_phase = Idle;
+    int64_t m_warmLeft;
+    int64_t m_duration;
+    int64_t m_sent = 0;
+    int64_t m_t0 = 0;
+};
 
 // A payload of the given size whose first byte is the kind.
 inline QByteArray makePayload(qsizetype size, Kind kind)

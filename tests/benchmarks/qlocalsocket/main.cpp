@@ -117,49 +117,30 @@ static int sender(QCoreApplication &app, const Args &args)
     const int64_t duration = args.number("duration") * 1000000;
     const QByteArray warm = frame(makePayload(size, Warm));
     const QByteArray data = frame(makePayload(size, Data));
-    enum Phase { Idle, Warming, Sending, Done } phase = Idle;
-    int64_t warmLeft = args.number("warmup");
-    int64_t sent = 0;
-    int64_t t0 = 0;
+    SendSchedule schedule(args.number("warmup"), duration);
     auto pump = [&] {
         while (socket.bytesToWrite() < Window) {
-            if (phase == Warming) {
-                if (warmLeft-- <= 0) {
-                    phase = Idle;
-                    return;
-                }
+            switch (schedule.next()) {
+            case Warm:
                 socket.write(warm);
-            } else if (phase == Sending) {
-                if ((sent & 15) == 0 && nowNs() - t0 >= duration) {
-                    socket.write(frame(makePayload(size, End)));
-                    phase = Done;
-                    say("sent n=%lld t0=%lld", (long long)sent, (long long)t0);
-                    return;
-                }
+                break;
+            case Data:
                 socket.write(data);
-                ++sent;
-            } else {
+                break;
+            case End:
+                socket.write(frame(makePayload(size, End)));
+                return;
+            default:
                 return;
             }
         }
     };
     QObject::connect(&socket, &QLocalSocket::bytesWritten, &app, pump);
     QObject::connect(&socket, &QLocalSocket::disconnected, &app, [&] {
-        if (phase != Done)
+        if (!schedule.isDone())
             fail("the receiver went away");
     });
-    watchCommands(&app, [&](const QByteArray &line) {
-        if (line.isEmpty()) {
-            app.quit();
-        } else if (line == "warm") {
-            phase = Warming;
-            pump();
-        } else if (line == "go") {
-            phase = Sending;
-            t0 = nowNs();
-            pump();
-        }
-    });
+    schedule.watchCommands(&app, pump);
     say("ready");
     return app.exec();
 }

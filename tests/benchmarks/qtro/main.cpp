@@ -77,30 +77,22 @@ static int sender(QCoreApplication &app, const Args &args)
     const int64_t duration = args.number("duration") * 1000000;
     const QByteArray warm = makePayload(size, Warm);
     const QByteArray data = makePayload(size, Data);
-    enum Phase { Idle, Warming, Sending, Done } phase = Idle;
-    int64_t warmLeft = args.number("warmup");
+    SendSchedule schedule(args.number("warmup"), duration);
     qint64 emitted = 0;
     qint64 acked = 0;
-    int64_t sent = 0;
-    int64_t t0 = 0;
     auto pump = [&] {
         while (emitted - acked < window) {
-            if (phase == Warming) {
-                if (warmLeft-- <= 0) {
-                    phase = Idle;
-                    return;
-                }
+            switch (schedule.next()) {
+            case Warm:
                 Q_EMIT pipe.data(warm);
-            } else if (phase == Sending) {
-                if ((sent & 15) == 0 && nowNs() - t0 >= duration) {
-                    Q_EMIT pipe.data(makePayload(size, End));
-                    phase = Done;
-                    say("sent n=%lld t0=%lld", (long long)sent, (long long)t0);
-                    return;
-                }
+                break;
+            case Data:
                 Q_EMIT pipe.data(data);
-                ++sent;
-            } else {
+                break;
+            case End:
+                Q_EMIT pipe.data(makePayload(size, End));
+                return;
+            default:
                 return;
             }
             ++emitted;
@@ -110,18 +102,7 @@ static int sender(QCoreApplication &app, const Args &args)
         acked = count;
         pump();
     };
-    watchCommands(&app, [&](const QByteArray &line) {
-        if (line.isEmpty()) {
-            app.quit();
-        } else if (line == "warm") {
-            phase = Warming;
-            pump();
-        } else if (line == "go") {
-            phase = Sending;
-            t0 = nowNs();
-            pump();
-        }
-    });
+    schedule.watchCommands(&app, pump);
     say("ready");
     return app.exec();
 }
