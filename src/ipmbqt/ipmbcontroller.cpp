@@ -197,9 +197,8 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
             continue;
         // A region's reference count is adjusted here, so it must really be one.
         IpmbMemoryRegionErrorInfo error;
-        quint64 id;
         if (kind != char(IpmbProtocol::AttachmentKind::MemoryRegion)
-            || IpmbMemoryRegionPrivate::validate(frame.handles.at(i), &id, &error) < 0) {
+            || !IpmbMemoryRegionPrivate::validate(frame.handles.at(i), &error)) {
             dropPeer(peer, QStringLiteral("attachment %1 is not a handle or region: %2").arg(i).arg(error.message), true);
             return Action::Stop;
         }

@@ -217,13 +217,12 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     }
     // Each region carries one reference for its receiver(s) while in flight: the controller
     // turns it into one per receiver, or releases it if nobody gets the message.
-    const QList<IpmbNativeHandle> regionHandles = handles.mid(message.handles().size());
-    for (const IpmbNativeHandle &h : regionHandles)
-        IpmbMemoryRegionPrivate::addReferences(h, +1);
+    for (const IpmbMemoryRegion &region : regions)
+        IpmbMemoryRegionPrivate::addReferences(region, +1);
     if (d->sendFrame(frame, handles))
         return true;
-    for (const IpmbNativeHandle &h : regionHandles)
-        IpmbMemoryRegionPrivate::addReferences(h, -1);
+    for (const IpmbMemoryRegion &region : regions)
+        IpmbMemoryRegionPrivate::addReferences(region, -1);
     return false;
 }
 
@@ -602,6 +601,11 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
         }
         if (entries[1].readable)
             m_waker.drain();
+        // Returns the memory of regions freed elsewhere that this process still maps idly.
+        if (const qint64 now = m_clock.nsecsElapsed(); now - m_lastMappingSweep >= MappingSweepInterval) {
+            m_lastMappingSweep = now;
+            IpmbMemoryRegionPrivate::sweepMappings();
+        }
         if (!m_welcomed && joinDeadline.hasExpired()) {
             failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
                                  IpmbEndpoint::tr("The bus controller did not answer within %1 ms")
@@ -736,7 +740,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
             continue;
         }
         // The reference this region holds was added for us by the sender and the controller.
-        const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adopt(frame.handles.at(i), false);
+        const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adoptReceived(frame.handles.at(i));
         if (attachments[i] != char(IpmbProtocol::AttachmentKind::MemoryRegion) || region.isNull()) {
             qCWarning(lcIpmbEndpoint, "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
                       qPrintable(region.errorString()));

@@ -121,6 +121,8 @@ public:
     QByteArray m_lastSelectorBytes;
     IpmbSelector m_lastSelector;
     QSet<QByteArray> m_warnedTypes;
+    static constexpr qint64 MappingSweepInterval = 1000 * 1000 * 1000;  // ns
+    qint64 m_lastMappingSweep = 0;      // m_clock time
     // Copies of the configuration taken by join(), so the I/O thread never reads m_label & co.
     QString m_ioIdentifier;
     IpmbLabel m_ioLabel;

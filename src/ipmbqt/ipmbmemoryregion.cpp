@@ -4,6 +4,7 @@
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qdebug.h>
+#include <QtCore/qhash.h>
 
 #include <cstring>
 #include <limits>
@@ -63,61 +64,25 @@ static QString nullRegionMessage()
     return QCoreApplication::translate("IpmbMemoryRegion", "The region is null");
 }
 
-// --- IpmbMemoryRegionPrivate -------------------------------------------------------------------
+// --- Mapping a region --------------------------------------------------------------------------
 
-IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
+IpmbRegionMapping::~IpmbRegionMapping()
 {
-    if (m_parent) {
-        // A view: its own pages only. The root (and its reference) outlive it through m_parent.
-        IpmbPlatform::unmapSharedMemory(m_data, m_mappingLength);
-        return;
-    }
-    if (!m_header)
-        return;
-    // A mutex that stays locked in memory this process no longer maps would leave a dangling entry
-    // on the thread's robust list, and the other processes waiting forever.
-    if (m_lockedByUs.load()) {
-        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu destroyed while this process holds its lock; unlocking",
-                  static_cast<unsigned long long>(m_id));
-        IpmbMemoryRegionErrorInfo error;
-        if (!IpmbPlatform::unlockProcessShared(m_header->lock, &error))
-            qCWarning(lcIpmbMemory, "%s", qUtf8Printable(error.message));
-    }
-    if (m_holdsReference)
-        m_header->refCount.fetch_sub(1, std::memory_order_acq_rel);
-    IpmbPlatform::unmapSharedMemory(m_header, m_mappingLength);
+    IpmbPlatform::unmapSharedMemory(header, Header::Size + size);
 }
 
-void IpmbMemoryRegionPrivate::setError(const IpmbMemoryRegionErrorInfo &error)
-{
-    QMutexLocker locker(&m_errorMutex);
-    m_error = error.code;
-    m_errorString = error.message;
-}
-
-void IpmbMemoryRegionPrivate::clearError()
-{
-    QMutexLocker locker(&m_errorMutex);
-    m_error = IpmbMemoryRegion::NoError;
-    m_errorString.clear();
-}
-
-qsizetype IpmbMemoryRegionPrivate::validate(const IpmbNativeHandle &handle, quint64 *id,
-                                            IpmbMemoryRegionErrorInfo *error)
+// Checks that the object behind `handle` (described by `info`) is a region, and returns its user
+// size; -1 with `error` set if it is not.
+static qsizetype validatedSize(const IpmbNativeHandle &handle, const IpmbPlatform::SharedMemoryInfo &info,
+                               IpmbMemoryRegionErrorInfo *error)
 {
     auto invalid = [error](const QString &message) {
         *error = IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::InvalidHandleError, message);
         return qsizetype(-1);
     };
-    if (handle.isNull())
-        return invalid(QCoreApplication::translate("IpmbMemoryRegion", "The handle is null"));
-
-    IpmbPlatform::SharedMemoryInfo info;
-    if (!IpmbPlatform::sharedMemoryInfo(handle.handle(), &info, error))
-        return -1;
     // Checked before anything is mapped: once the seal is there, the object can never shrink below
     // the size we check next, so no later access can fault (SIGBUS).
-    if (!info.cannotShrink) {
+    if (!IpmbPlatform::cannotShrink(handle.handle())) {
         return invalid(QCoreApplication::translate(
                 "IpmbMemoryRegion",
                 "The handle is not an IpmbMemoryRegion: it is not sealed against shrinking (a plain "
@@ -160,59 +125,264 @@ qsizetype IpmbMemoryRegionPrivate::validate(const IpmbNativeHandle &handle, quin
                                "holds only %2")
                                .arg(quint64(Header::Size) + size).arg(info.size));
     }
-    *id = info.id;
     return qsizetype(size);
 }
 
-IpmbMemoryRegion IpmbMemoryRegionPrivate::adopt(const IpmbNativeHandle &handle, bool takeReference)
+// Validates the region behind `handle` and maps all of it. Only the size validated here is
+// trusted from now on, whatever a peer later writes into the header.
+static std::shared_ptr<IpmbRegionMapping> mapRegion(const IpmbNativeHandle &handle,
+                                                    const IpmbPlatform::SharedMemoryInfo &info,
+                                                    IpmbMemoryRegionErrorInfo *error)
+{
+    const qsizetype size = validatedSize(handle, info, error);
+    if (size < 0)
+        return {};
+    void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size + size, error);
+    if (!base)
+        return {};
+    return std::make_shared<IpmbRegionMapping>(handle, base, size, info);
+}
+
+static bool identify(const IpmbNativeHandle &handle, IpmbPlatform::SharedMemoryInfo *info,
+                     IpmbMemoryRegionErrorInfo *error)
+{
+    if (handle.isNull()) {
+        *error = IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::InvalidHandleError,
+                                           QCoreApplication::translate("IpmbMemoryRegion", "The handle is null"));
+        return false;
+    }
+    return IpmbPlatform::sharedMemoryInfo(handle.handle(), info, error);
+}
+
+namespace {
+
+// Every region this process maps from the bus or creates, mapped once (see "Mapping reuse" in
+// doc/memory.md). It holds mappings, never references; a mapping nobody here uses is "idle".
+class MappingCache
+{
+public:
+    static constexpr int MaxIdle = 32;
+    static constexpr qint64 MaxIdleBytes = qint64(1) << 30;
+
+    std::shared_ptr<IpmbRegionMapping> acquire(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error)
+    {
+        IpmbPlatform::SharedMemoryInfo info;
+        if (!identify(handle, &info, error))
+            return {};
+        {
+            QMutexLocker locker(&m_mutex);
+            const auto it = m_entries.find(Key(info.device, info.id));
+            // The cached descriptor keeps the object alive, so the same identity is the same,
+            // already validated, object. One whose handle the user released cannot be sent or
+            // viewed any more: map that one afresh.
+            if (it != m_entries.end() && !it->mapping->handle.isNull()) {
+                it->lastUse = ++m_clock;
+                ++m_reused;
+                return it->mapping;
+            }
+        }
+        std::shared_ptr<IpmbRegionMapping> mapping = mapRegion(handle, info, error);
+        if (mapping) {
+            QMutexLocker locker(&m_mutex);
+            ++m_mapped;
+            insertLocked(mapping);
+        }
+        return mapping;
+    }
+
+    void insert(const std::shared_ptr<IpmbRegionMapping> &mapping)
+    {
+        QMutexLocker locker(&m_mutex);
+        insertLocked(mapping);
+    }
+
+    void sweep()
+    {
+        QMutexLocker locker(&m_mutex);
+        sweepLocked();
+    }
+
+    IpmbMemoryRegionPrivate::MappingStats stats()
+    {
+        QMutexLocker locker(&m_mutex);
+        IpmbMemoryRegionPrivate::MappingStats stats;
+        stats.mapped = m_mapped;
+        stats.reused = m_reused;
+        stats.cached = int(m_entries.size());
+        for (const Entry &entry : std::as_const(m_entries))
+            stats.idle += isIdle(entry);
+        return stats;
+    }
+
+private:
+    using Key = std::pair<quint64, quint64>;  // device, id
+    struct Entry
+    {
+        std::shared_ptr<IpmbRegionMapping> mapping;
+        quint64 lastUse;
+    };
+    // New owners appear only through acquire(), under the mutex: so under it, an idle entry
+    // stays idle.
+    static bool isIdle(const Entry &entry) { return entry.mapping.use_count() == 1; }
+
+    void insertLocked(const std::shared_ptr<IpmbRegionMapping> &mapping)
+    {
+        // Replaces an entry whose handle was released, or one a racing thread mapped as well.
+        m_entries.insert(Key(mapping->device, mapping->id), Entry{mapping, ++m_clock});
+        sweepLocked();
+    }
+
+    void sweepLocked()
+    {
+        int idle = 0;
+        qint64 idleBytes = 0;
+        for (auto it = m_entries.begin(); it != m_entries.end();) {
+            if (!isIdle(*it)) {
+                ++it;
+            } else if (it->mapping->header->refCount.load(std::memory_order_acquire) <= 0) {
+                it = m_entries.erase(it);  // freed: nobody in any process holds it
+            } else {
+                ++idle;
+                idleBytes += Header::Size + it->mapping->size;
+                ++it;
+            }
+        }
+        while (idle > MaxIdle || idleBytes > MaxIdleBytes) {
+            auto oldest = m_entries.end();
+            for (auto it = m_entries.begin(); it != m_entries.end(); ++it) {
+                if (isIdle(*it) && (oldest == m_entries.end() || it->lastUse < oldest->lastUse))
+                    oldest = it;
+            }
+            --idle;
+            idleBytes -= Header::Size + oldest->mapping->size;
+            m_entries.erase(oldest);
+        }
+    }
+
+    QMutex m_mutex;
+    QHash<Key, Entry> m_entries;
+    quint64 m_clock = 0;
+    quint64 m_mapped = 0;
+    quint64 m_reused = 0;
+};
+
+} // namespace
+
+// Null once destroyed at exit; then regions map without it.
+Q_GLOBAL_STATIC(MappingCache, mappingCache)
+
+static std::shared_ptr<IpmbRegionMapping> acquireMapping(const IpmbNativeHandle &handle,
+                                                         IpmbMemoryRegionErrorInfo *error)
+{
+    if (MappingCache *cache = mappingCache())
+        return cache->acquire(handle, error);
+    IpmbPlatform::SharedMemoryInfo info;
+    return identify(handle, &info, error) ? mapRegion(handle, info, error) : nullptr;
+}
+
+// --- IpmbMemoryRegionPrivate -------------------------------------------------------------------
+
+IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
+{
+    if (m_parent) {
+        // A view: its own pages only. The root (and its reference) outlive it through m_parent.
+        IpmbPlatform::unmapSharedMemory(m_data, m_viewLength);
+        return;
+    }
+    if (!m_mapping)
+        return;
+    // A mutex that stays locked by a holder that is gone would leave the other processes waiting
+    // forever (and, once unmapped, a dangling entry on the thread's robust list).
+    if (m_lockedByUs.load()) {
+        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu destroyed while this process holds its lock; unlocking",
+                  static_cast<unsigned long long>(m_id));
+        IpmbMemoryRegionErrorInfo error;
+        if (!IpmbPlatform::unlockProcessShared(m_mapping->header->lock, &error))
+            qCWarning(lcIpmbMemory, "%s", qUtf8Printable(error.message));
+    }
+    const bool freed = m_holdsReference
+            && m_mapping->header->refCount.fetch_sub(1, std::memory_order_acq_rel) == 1;
+    m_mapping.reset();
+    if (freed)
+        sweepMappings();  // the last holder anywhere: its cached mapping may go now
+}
+
+void IpmbMemoryRegionPrivate::setError(const IpmbMemoryRegionErrorInfo &error)
+{
+    QMutexLocker locker(&m_errorMutex);
+    m_error = error.code;
+    m_errorString = error.message;
+}
+
+void IpmbMemoryRegionPrivate::clearError()
+{
+    QMutexLocker locker(&m_errorMutex);
+    m_error = IpmbMemoryRegion::NoError;
+    m_errorString.clear();
+}
+
+void IpmbMemoryRegionPrivate::becomeRoot(std::shared_ptr<IpmbRegionMapping> mapping)
+{
+    m_data = mapping->data();
+    m_size = mapping->size;
+    m_id = mapping->id;
+    m_holdsReference = true;
+    m_mapping = std::move(mapping);
+}
+
+IpmbMemoryRegion IpmbMemoryRegionPrivate::adoptReceived(const IpmbNativeHandle &handle)
 {
     auto *dd = new IpmbMemoryRegionPrivate;
     IpmbMemoryRegion region(dd);
     IpmbMemoryRegionErrorInfo error;
-    quint64 id = 0;
-    const qsizetype size = validate(handle, &id, &error);
-    if (size < 0) {
+    if (std::shared_ptr<IpmbRegionMapping> mapping = acquireMapping(handle, &error))
+        dd->becomeRoot(std::move(mapping));
+    else
         dd->setError(error);
-        return region;
-    }
-    // Only the size validated above is trusted from now on, whatever a peer writes into the header.
-    void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size + size, &error);
-    if (!base) {
-        dd->setError(error);
-        return region;
-    }
-    dd->m_header = static_cast<Header *>(base);
-    if (takeReference)
-        dd->m_header->refCount.fetch_add(1, std::memory_order_acq_rel);
-    dd->m_holdsReference = true;
-    dd->m_handle = handle;
-    dd->m_mappingLength = Header::Size + size;
-    dd->m_data = static_cast<uchar *>(base) + Header::Size;
-    dd->m_size = size;
-    dd->m_id = id;
     return region;
+}
+
+static void addToCount(const IpmbRegionMapping &mapping, int delta)
+{
+    const qint32 after = mapping.header->refCount.fetch_add(delta, std::memory_order_acq_rel) + delta;
+    if (after < 0) {
+        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu: reference count went below zero (%d)",
+                  static_cast<unsigned long long>(mapping.id), int(after));
+    }
 }
 
 bool IpmbMemoryRegionPrivate::addReferences(const IpmbNativeHandle &handle, int delta,
                                             IpmbMemoryRegionErrorInfo *error)
 {
     IpmbMemoryRegionErrorInfo local;
-    if (!error)
-        error = &local;
-    quint64 id = 0;
-    if (validate(handle, &id, error) < 0)
+    const std::shared_ptr<IpmbRegionMapping> mapping = acquireMapping(handle, error ? error : &local);
+    if (!mapping)
         return false;
-    void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size, error);
-    if (!base)
-        return false;
-    auto *header = static_cast<Header *>(base);
-    const qint32 after = header->refCount.fetch_add(delta, std::memory_order_acq_rel) + delta;
-    if (after < 0) {
-        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu: reference count went below zero (%d)",
-                  static_cast<unsigned long long>(id), int(after));
-    }
-    IpmbPlatform::unmapSharedMemory(base, Header::Size);
+    addToCount(*mapping, delta);
     return true;
+}
+
+void IpmbMemoryRegionPrivate::addReferences(const IpmbMemoryRegion &region, int delta)
+{
+    if (!region.isNull())
+        addToCount(*region.d->root()->m_mapping, delta);
+}
+
+bool IpmbMemoryRegionPrivate::validate(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error)
+{
+    return acquireMapping(handle, error) != nullptr;
+}
+
+void IpmbMemoryRegionPrivate::sweepMappings()
+{
+    if (MappingCache *cache = mappingCache())
+        cache->sweep();
+}
+
+IpmbMemoryRegionPrivate::MappingStats IpmbMemoryRegionPrivate::mappingStats()
+{
+    MappingCache *cache = mappingCache();
+    return cache ? cache->stats() : MappingStats();
 }
 
 // --- IpmbMemoryRegion --------------------------------------------------------------------------
@@ -265,6 +435,7 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
         dd->setError(error);
         return region;
     }
+    auto mapping = std::make_shared<IpmbRegionMapping>(handle, base, size, info);
     // The memory is fresh and zero; nobody else has the handle yet, so no ordering is needed.
     auto *header = new (base) Header{};
     std::memcpy(header->magic, Header::Magic, sizeof(Header::Magic));
@@ -272,17 +443,13 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
     header->size = quint64(size);
     header->refCount.store(1, std::memory_order_relaxed);
     if (!IpmbPlatform::initProcessSharedLock(header->lock, &error)) {
-        IpmbPlatform::unmapSharedMemory(base, Header::Size + size);
         dd->setError(error);
         return region;
     }
-    dd->m_header = header;
-    dd->m_holdsReference = true;
-    dd->m_handle = handle;
-    dd->m_mappingLength = Header::Size + size;
-    dd->m_data = static_cast<uchar *>(base) + Header::Size;
-    dd->m_size = size;
-    dd->m_id = info.id;
+    // Cached, so that the region reuses this mapping when it comes back to this process.
+    if (MappingCache *cache = mappingCache())
+        cache->insert(mapping);
+    dd->becomeRoot(std::move(mapping));
     return region;
 }
 
@@ -296,7 +463,21 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
 */
 IpmbMemoryRegion IpmbMemoryRegion::fromHandle(const IpmbNativeHandle &handle)
 {
-    return IpmbMemoryRegionPrivate::adopt(handle, true);
+    auto *dd = new IpmbMemoryRegionPrivate;
+    IpmbMemoryRegion region(dd);
+    IpmbMemoryRegionErrorInfo error;
+    IpmbPlatform::SharedMemoryInfo info;
+    // Not through the mapping cache: this region keeps the very handle it was given.
+    std::shared_ptr<IpmbRegionMapping> mapping;
+    if (identify(handle, &info, &error))
+        mapping = mapRegion(handle, info, &error);
+    if (!mapping) {
+        dd->setError(error);
+        return region;
+    }
+    mapping->header->refCount.fetch_add(1, std::memory_order_acq_rel);
+    dd->becomeRoot(std::move(mapping));
+    return region;
 }
 
 /*!
@@ -368,7 +549,7 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
         return view;
     }
     IpmbMemoryRegionPrivate *root = d->root();
-    if (root->m_handle.isNull()) {
+    if (root->m_mapping->handle.isNull()) {
         dd->setError(IpmbMemoryRegionErrorInfo(
                 InvalidHandleError,
                 QCoreApplication::translate("IpmbMemoryRegion",
@@ -377,13 +558,13 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
     }
     const qsizetype absolute = d->m_offset + offset;
     IpmbMemoryRegionErrorInfo error;
-    void *address = IpmbPlatform::mapSharedMemory(root->m_handle.handle(), Header::Size + absolute, length, &error);
+    void *address = IpmbPlatform::mapSharedMemory(root->m_mapping->handle.handle(), Header::Size + absolute, length, &error);
     if (!address) {
         dd->setError(error);
         return view;
     }
     dd->m_parent = QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate>(root);
-    dd->m_mappingLength = length;
+    dd->m_viewLength = length;
     dd->m_data = static_cast<uchar *>(address);
     dd->m_size = length;
     dd->m_offset = absolute;
@@ -416,7 +597,7 @@ bool IpmbMemoryRegion::lock()
     IpmbMemoryRegionPrivate *root = d->root();
     bool ownerDied = false;
     IpmbMemoryRegionErrorInfo error;
-    if (!IpmbPlatform::lockProcessShared(root->m_header->lock, &ownerDied, &error)) {
+    if (!IpmbPlatform::lockProcessShared(root->m_mapping->header->lock, &ownerDied, &error)) {
         d->setError(error);
         return false;
     }
@@ -441,7 +622,7 @@ bool IpmbMemoryRegion::unlock()
     IpmbMemoryRegionPrivate *root = d->root();
     const bool wasLocked = root->m_lockedByUs.exchange(false);
     IpmbMemoryRegionErrorInfo error;
-    if (!IpmbPlatform::unlockProcessShared(root->m_header->lock, &error)) {
+    if (!IpmbPlatform::unlockProcessShared(root->m_mapping->header->lock, &error)) {
         if (wasLocked)
             root->m_lockedByUs.store(true);  // another thread of ours holds it
         d->setError(error);
@@ -467,7 +648,7 @@ int IpmbMemoryRegion::refCount() const
 */
 IpmbNativeHandle IpmbMemoryRegion::nativeHandle() const
 {
-    return isNull() ? IpmbNativeHandle() : d->root()->m_handle;
+    return isNull() ? IpmbNativeHandle() : d->root()->m_mapping->handle;
 }
 
 /*!

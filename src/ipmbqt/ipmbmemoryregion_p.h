@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 
 Q_DECLARE_LOGGING_CATEGORY(lcIpmbMemory)
 
@@ -50,8 +51,32 @@ static_assert(offsetof(IpmbMemoryRegionHeader, refCount) == 16);
 static_assert(offsetof(IpmbMemoryRegionHeader, lock) == 64);
 static_assert(sizeof(IpmbMemoryRegionHeader) <= size_t(IpmbMemoryRegionHeader::Size));
 
-// The shared data of IpmbMemoryRegion. A "root" owns the whole mapping and one reference in the
-// header; a view (map()) owns only its own mapping and keeps its root, and so the reference, alive.
+// A whole region (header page and user bytes) mapped once in this process, with the handle it
+// was mapped from. Every root of the region that shares it uses the same addresses; the mapping
+// cache (doc/memory.md) keeps it while idle so that the next message with the region reuses it.
+struct IpmbRegionMapping
+{
+    IpmbRegionMapping(const IpmbNativeHandle &handle, void *base, qsizetype size,
+                      const IpmbPlatform::SharedMemoryInfo &identity)
+        : handle(handle), header(static_cast<IpmbMemoryRegionHeader *>(base)), size(size),
+          id(identity.id), device(identity.device)
+    {
+    }
+    ~IpmbRegionMapping();
+    Q_DISABLE_COPY_MOVE(IpmbRegionMapping)
+
+    uchar *data() const { return reinterpret_cast<uchar *>(header) + IpmbMemoryRegionHeader::Size; }
+
+    IpmbNativeHandle handle;
+    IpmbMemoryRegionHeader *header;
+    qsizetype size;                     // user bytes, as validated when it was mapped
+    quint64 id;
+    quint64 device;
+};
+
+// The shared data of IpmbMemoryRegion. A "root" shares a mapping of the whole region and owns one
+// reference in the header; a view (map()) owns only its own mapping and keeps its root, and so
+// the reference, alive.
 class IPMBQT_AUTOTEST_EXPORT IpmbMemoryRegionPrivate : public QSharedData
 {
 public:
@@ -59,37 +84,51 @@ public:
     ~IpmbMemoryRegionPrivate();
     Q_DISABLE_COPY_MOVE(IpmbMemoryRegionPrivate)
 
-    // Like IpmbMemoryRegion::fromHandle(), but takes a reference only when takeReference is true;
-    // false adopts a reference someone already added on this process's behalf (addReferences()).
-    // Either way the returned region releases one reference when its last copy goes.
-    static IpmbMemoryRegion adopt(const IpmbNativeHandle &handle, bool takeReference);
-    // Adds delta (may be negative) to the reference count of the region behind `handle`, mapping
-    // only its header page. False, with the reason in `error`, if the handle is not a region.
+    // A region received from the bus: its mapping comes from the mapping cache (the handle is
+    // dropped when the region is already mapped here), and it adopts the reference the sender and
+    // the controller added on this process's behalf, releasing it when its last copy goes.
+    static IpmbMemoryRegion adoptReceived(const IpmbNativeHandle &handle);
+    // Adds delta (may be negative) to the reference count of the region behind `handle`, through
+    // the mapping cache. False, with the reason in `error`, if the handle is not a region.
     static bool addReferences(const IpmbNativeHandle &handle, int delta,
                               IpmbMemoryRegionErrorInfo *error = nullptr);
+    // The same for a region this process maps already.
+    static void addReferences(const IpmbMemoryRegion &region, int delta);
+    // Checks that `handle` is a region (mapping it into the cache, where later calls find it).
+    static bool validate(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error);
 
-    // How many IpmbMemoryRegion copies and views in this process share `region`'s mapping.
+    // Drops the cached mappings that nobody here uses and whose region is freed, and the least
+    // recently used idle ones beyond the cache's limits.
+    static void sweepMappings();
+    struct MappingStats
+    {
+        quint64 mapped = 0;     // regions this process mapped from a handle (cache misses)
+        quint64 reused = 0;     // handles that found their region mapped already (cache hits)
+        int cached = 0;         // mappings in the cache now
+        int idle = 0;           // of which no region in this process uses
+    };
+    static MappingStats mappingStats();
+
+    // How many IpmbMemoryRegion copies and views in this process share `region`'s root.
     static int localCopies(const IpmbMemoryRegion &region)
     {
         return region.d ? region.d->root()->ref.loadRelaxed() : 0;
     }
 
-    // Checks that `handle` is a region and returns its user size; -1 with `error` set if not.
-    static qsizetype validate(const IpmbNativeHandle &handle, quint64 *id, IpmbMemoryRegionErrorInfo *error);
-
     IpmbMemoryRegionPrivate *root() { return m_parent ? m_parent.data() : this; }
     const IpmbMemoryRegionPrivate *root() const { return m_parent ? m_parent.data() : this; }
-    IpmbMemoryRegionHeader *header() const { return root()->m_header; }
+    IpmbMemoryRegionHeader *header() const { return root()->m_mapping->header; }
 
+    // Makes this private a root of `mapping` that holds one reference (already counted).
+    void becomeRoot(std::shared_ptr<IpmbRegionMapping> mapping);
     void setError(const IpmbMemoryRegionErrorInfo &error);
     void clearError();
 
-    IpmbNativeHandle m_handle;                      // root only
-    IpmbMemoryRegionHeader *m_header = nullptr;     // root only: start of the root mapping
-    qsizetype m_mappingLength = 0;                  // root: header + user bytes; view: its length
+    std::shared_ptr<IpmbRegionMapping> m_mapping;   // root only
     uchar *m_data = nullptr;                        // first user byte of this root or view
     qsizetype m_size = 0;                           // user bytes visible through m_data
     qsizetype m_offset = 0;                         // of m_data in the root's user bytes
+    qsizetype m_viewLength = 0;                     // view only: length of its own mapping
     quint64 m_id = 0;
     bool m_holdsReference = false;                  // root only
     std::atomic<bool> m_lockedByUs = false;         // root only: this process holds the lock

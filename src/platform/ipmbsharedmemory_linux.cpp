@@ -122,10 +122,15 @@ bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbMemoryRegionEr
     }
     info->size = qint64(st.st_size);
     info->id = quint64(st.st_ino);
+    info->device = quint64(st.st_dev);
+    return true;
+}
+
+bool cannotShrink(qintptr handle)
+{
     // Files that do not support sealing (most file systems) fail with EINVAL: they can shrink.
     const int seals = ::fcntl(int(handle), F_GET_SEALS);
-    info->cannotShrink = seals >= 0 && (seals & F_SEAL_SHRINK);
-    return true;
+    return seals >= 0 && (seals & F_SEAL_SHRINK);
 }
 
 bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype size,

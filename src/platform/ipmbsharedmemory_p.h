@@ -50,12 +50,14 @@ qintptr createSharedMemory(qsizetype size, IpmbMemoryRegionErrorInfo *error);
 struct SharedMemoryInfo
 {
     qint64 size = 0;            // current size of the object in bytes
-    quint64 id = 0;             // identity of the kernel object, equal in every process
-    bool cannotShrink = false;  // true only for objects sealed against shrinking
+    quint64 id = 0;             // identity of the kernel object, equal in every process...
+    quint64 device = 0;         // ...together with this (inode and device numbers on Linux)
 };
-// Facts about `handle`. Fails with InvalidHandleError for anything that is not a memory-backed
-// file (pipes, sockets, devices, closed handles).
+// Facts about `handle`, in one system call. Fails with InvalidHandleError for anything that is not
+// a memory-backed file (pipes, sockets, devices, closed handles).
 bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbMemoryRegionErrorInfo *error);
+// True only for objects sealed against shrinking: then no access below their size can ever fault.
+bool cannotShrink(qintptr handle);
 
 // Reads `size` bytes at `offset` without mapping anything; a short read is an InvalidHandleError.
 bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype size,

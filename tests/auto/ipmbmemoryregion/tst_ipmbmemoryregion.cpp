@@ -19,6 +19,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -89,6 +90,8 @@ private Q_SLOTS:
     void viewOutOfRange();
     void refCount();
     void adoptAndAddReferences();
+    void mappingReuse();
+    void mappingCacheLimit();
     void notARegion_data();
     void notARegion();
     void lockUnlock();
@@ -430,7 +433,7 @@ void tst_IpmbMemoryRegion::adoptAndAddReferences()
     QCOMPARE(region.refCount(), 2);
     {
         const IpmbMemoryRegion received =
-                IpmbMemoryRegionPrivate::adopt(IpmbNativeHandle::duplicate(handle.handle()), false);
+                IpmbMemoryRegionPrivate::adoptReceived(IpmbNativeHandle::duplicate(handle.handle()));
         QVERIFY2(!received.isNull(), qPrintable(received.errorString()));
         QCOMPARE(region.refCount(), 2);
     }
@@ -438,7 +441,7 @@ void tst_IpmbMemoryRegion::adoptAndAddReferences()
 
     {
         const IpmbMemoryRegion taken =
-                IpmbMemoryRegionPrivate::adopt(IpmbNativeHandle::duplicate(handle.handle()), true);
+                IpmbMemoryRegion::fromHandle(IpmbNativeHandle::duplicate(handle.handle()));
         QCOMPARE(region.refCount(), 2);
     }
     QCOMPARE(region.refCount(), 1);
@@ -462,7 +465,113 @@ void tst_IpmbMemoryRegion::adoptAndAddReferences()
     QCOMPARE(error.code, IpmbMemoryRegion::InvalidHandleError);
     QVERIFY(error.message.contains(QStringLiteral("pipe")));
     QVERIFY(!IpmbMemoryRegionPrivate::addReferences(IpmbNativeHandle(), 1));
-    QVERIFY(IpmbMemoryRegionPrivate::adopt(readEnd, false).isNull());
+    QVERIFY(IpmbMemoryRegionPrivate::adoptReceived(readEnd).isNull());
+}
+
+// A region made elsewhere (not in this process's mapping cache), with this process as its only
+// holder: what a receiver sees of a producer's region.
+static IpmbMemoryRegion foreignRegion(qsizetype size)
+{
+    IpmbMemoryRegion region = IpmbMemoryRegion::fromHandle(memfdWith(validImage(size)));
+    // The image carries its creator's count of 1 and fromHandle() added ours: keep ours only.
+    IpmbMemoryRegionPrivate::addReferences(region, -1);
+    return region;
+}
+
+// What the sender, the controller and the receiving endpoint do with a region in flight; returns
+// the received region and, in *descriptor, the descriptor that came with it.
+static IpmbMemoryRegion deliver(const IpmbMemoryRegion &region, int *descriptor)
+{
+    const IpmbNativeHandle inFlight = IpmbNativeHandle::duplicate(region.nativeHandle().handle());
+    *descriptor = int(inFlight.handle());
+    IpmbMemoryRegionPrivate::addReferences(region, +1);
+    return IpmbMemoryRegionPrivate::adoptReceived(inFlight);
+}
+
+static bool isOpen(int descriptor)
+{
+    return ::fcntl(descriptor, F_GETFD) != -1;
+}
+
+// doc/memory.md, "Mapping reuse": a region is mapped once per process, whatever the messages.
+void tst_IpmbMemoryRegion::mappingReuse()
+{
+    const auto mappingStats = &IpmbMemoryRegionPrivate::mappingStats;
+    IpmbMemoryRegion producer = foreignRegion(8192);
+    QVERIFY2(!producer.isNull(), qPrintable(producer.errorString()));
+    QCOMPARE(producer.refCount(), 1);
+    const auto before = mappingStats();
+
+    int descriptor = -1;
+    IpmbMemoryRegion first = deliver(producer, &descriptor);
+    QVERIFY2(!first.isNull(), qPrintable(first.errorString()));
+    QCOMPARE(mappingStats().mapped, before.mapped + 1);
+    QCOMPARE(first.nativeHandle().handle(), descriptor);   // kept: it is the mapping's now
+    QCOMPARE(producer.refCount(), 2);
+    std::memcpy(first.data(), "frame-1", 8);
+    QCOMPARE(static_cast<const char *>(producer.constData()), "frame-1");
+    const void *address = first.constData();
+    const IpmbNativeHandle cachedHandle = first.nativeHandle();
+
+    // Dropped: the reference goes, the mapping stays (idle).
+    first = IpmbMemoryRegion();
+    QCOMPARE(producer.refCount(), 1);
+    QCOMPARE(mappingStats().cached, before.cached + 1);
+    QCOMPARE(mappingStats().idle, before.idle + 1);
+
+    // The same region again, twice at once: the same mapping; the descriptors that came with the
+    // messages are closed at once; one reference each.
+    IpmbMemoryRegion second = deliver(producer, &descriptor);
+    QVERIFY(!isOpen(descriptor));
+    IpmbMemoryRegion third = deliver(producer, &descriptor);
+    QVERIFY(!isOpen(descriptor));
+    QCOMPARE(second.constData(), address);
+    QCOMPARE(third.constData(), address);
+    QCOMPARE(second.nativeHandle(), cachedHandle);
+    QCOMPARE(static_cast<const char *>(third.constData()), "frame-1");
+    QCOMPARE(mappingStats().mapped, before.mapped + 1);
+    QCOMPARE(mappingStats().reused, before.reused + 2);
+    QCOMPARE(mappingStats().idle, before.idle);
+    QCOMPARE(producer.refCount(), 3);
+    second = IpmbMemoryRegion();
+    third = IpmbMemoryRegion();
+    QCOMPARE(producer.refCount(), 1);
+
+    // Freed by its last holder: the idle mapping goes with it, and its descriptor is closed.
+    const int cachedDescriptor = int(cachedHandle.handle());
+    producer = IpmbMemoryRegion();
+    QCOMPARE(mappingStats().cached, before.cached);
+    QVERIFY(isOpen(cachedDescriptor));    // our copy of the handle still holds it
+}
+
+// Idle mappings are bounded; the least recently used go first, mappings in use never.
+void tst_IpmbMemoryRegion::mappingCacheLimit()
+{
+    const auto mappingStats = &IpmbMemoryRegionPrivate::mappingStats;
+    const int idleBefore = mappingStats().idle;
+    std::vector<IpmbMemoryRegion> producers;
+    int descriptor;
+    IpmbMemoryRegion kept;
+    for (int i = 0; i < 40; ++i) {
+        producers.push_back(foreignRegion(4096));
+        const IpmbMemoryRegion received = deliver(producers.back(), &descriptor);
+        QVERIFY(!received.isNull());
+        if (i == 0)
+            kept = received;   // in use all along
+    }
+    // Enforced whenever the cache looks (the last region dropped after the last look).
+    IpmbMemoryRegionPrivate::sweepMappings();
+    QVERIFY2(mappingStats().idle <= 32, QByteArray::number(mappingStats().idle));
+    QVERIFY(mappingStats().idle >= 32 - idleBefore);
+    const auto stats = mappingStats();
+    // The newest idle one is still there; the region in use too.
+    (void)deliver(producers.back(), &descriptor);
+    QCOMPARE(mappingStats().mapped, stats.mapped);
+    (void)deliver(producers.front(), &descriptor);
+    QCOMPARE(mappingStats().mapped, stats.mapped);
+    // The oldest idle one (the second) was dropped and maps afresh.
+    (void)deliver(producers.at(1), &descriptor);
+    QCOMPARE(mappingStats().mapped, stats.mapped + 1);
 }
 
 // Handles that are not regions: each is refused before anything is mapped, with a reason.
@@ -561,7 +670,7 @@ void tst_IpmbMemoryRegion::notARegion()
     IpmbMemoryRegionErrorInfo error;
     QVERIFY(!IpmbMemoryRegionPrivate::addReferences(handle, 1, &error));
     QCOMPARE(error.code, IpmbMemoryRegion::InvalidHandleError);
-    QVERIFY(IpmbMemoryRegionPrivate::adopt(handle, false).isNull());
+    QVERIFY(IpmbMemoryRegionPrivate::adoptReceived(handle).isNull());
 
     // A failed attempt leaves the caller's handle alone; the valid image itself maps.
     if (kind == QLatin1String("unsealed"))

@@ -114,6 +114,7 @@ private Q_SLOTS:
     void memoryRegionMulticastReferences();
     void memoryRegionReceiverKilled();
     void memoryRegistryReusesRegions();
+    void memoryRegionMappingReuse();
     void qsharedMemoryByKey();
 };
 
@@ -692,6 +693,44 @@ void tst_Multiprocess::memoryRegistryReusesRegions()
 #if !defined(__SANITIZE_ADDRESS__)
     QVERIFY2(field(line, "anongrowth").toLongLong() < 16 * 1024, line.constData());
 #endif
+}
+
+// doc/memory.md, "Mapping reuse": the consumer of a pool maps each pooled region once, and lets
+// go of the mappings (and their descriptors) once the producer frees the regions.
+void tst_Multiprocess::memoryRegionMappingReuse()
+{
+    const QString bus = uniqueBusName();
+    Peer producer, consumer;
+    QVERIFY(producer.join(bus, QStringLiteral("producer")));
+    QVERIFY(consumer.join(bus, QStringLiteral("consumer")));
+    QVERIFY(producer.isController());
+    consumer.command("fdcount");
+    const int descriptorsBefore = consumer.waitFor("fdcount").mid(8).toInt();
+    auto mappings = [](Peer &p) {
+        p.command("mappings");
+        return p.waitFor("mappings");
+    };
+    QCOMPARE(field(mappings(consumer), "inmaps"), QByteArray("0"));
+
+    const int frames = 1000;
+    producer.command("registryflood consumer " + QByteArray::number(frames) + " 1048576 4");
+    const QByteArray registry = producer.waitFor("registry", 60000);
+    QCOMPARE(field(registry, "bad"), QByteArray("0"));
+    const quint64 pooled = countField(registry, "maxcount");
+
+    const QByteArray atConsumer = mappings(consumer);
+    qInfo("pool: %s; consumer: %s", registry.constData(), atConsumer.constData());
+    QVERIFY2(countField(atConsumer, "mapped") <= pooled, atConsumer.constData());
+    QCOMPARE(countField(atConsumer, "mapped") + countField(atConsumer, "reused"), quint64(frames));
+    // The controller (in the producer) checks and counts every region through the creator's
+    // own mappings: it never maps one itself.
+    QCOMPARE(field(mappings(producer), "mapped"), QByteArray("0"));
+
+    // The registry is gone with the command, and the regions with it: the consumer drops its
+    // idle mappings within about a second.
+    QTRY_COMPARE_WITH_TIMEOUT(field(mappings(consumer), "inmaps"), QByteArray("0"), 5000);
+    consumer.command("fdcount");
+    QCOMPARE(consumer.waitFor("fdcount").mid(8).toInt(), descriptorsBefore);
 }
 
 void tst_Multiprocess::qsharedMemoryByKey()

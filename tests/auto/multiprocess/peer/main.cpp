@@ -7,6 +7,9 @@
 //   pipe-read <text>                         (the answer through a pipe sent with "sendpipe")
 //   fds ok=<0|1> n=<n>                       (a message from "sendfds" checked)
 //   fdcount <n>                              (open descriptors, answer to "fdcount")
+//   mappings mapped=<n> reused=<n> cached=<n> inmaps=<n>
+//                                            (the region mapping cache, answer to "mappings";
+//                                            inmaps: region mappings in /proc/self/maps)
 //   region ok=<0|1> size=<n>                 (a region from "sendregion" checked, written, and held)
 //   regioninfo refs=<n> text=<text>          (the last region this peer sent)
 //   registry frames=<n> bad=<n> maxcount=<n> count=<n> shmemgrowth=<kB> anongrowth=<kB>
@@ -27,7 +30,7 @@
 //   registryflood <labelop> <count> <size> <window>: send <count> frames in regions from an
 //       IpmbMemoryRegistry, at most <window> unacknowledged; receivers check and acknowledge them
 //   sendqshm <labelop> <text>: create a QSharedMemory segment holding <text> and send its key
-//   regioninfo | drop | expect <n> | count | fdcount | leave | quit
+//   regioninfo | drop | expect <n> | count | fdcount | mappings | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
 
@@ -36,6 +39,7 @@
 #include <IpmbQt/IpmbEndpoint>
 #include <IpmbQt/IpmbMemoryRegistry>
 
+#include "ipmbmemoryregion_p.h"
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
 
@@ -162,6 +166,13 @@ static qint64 residentKiB(const QByteArray &key)
 static int openDescriptors()
 {
     return int(QDir(QStringLiteral("/proc/self/fd")).entryList(QDir::Files | QDir::System).size());
+}
+
+// Mappings of IpmbMemoryRegion memfds in /proc/self/maps (views included).
+static int regionMappings()
+{
+    QFile maps(QStringLiteral("/proc/self/maps"));
+    return maps.open(QIODevice::ReadOnly) ? int(maps.readAll().count("/memfd:ipmbqt-region")) : -1;
 }
 
 static IpmbSelector parseSelector(const QByteArray &mode, const QByteArray &op, qint64 ttl)
@@ -507,6 +518,10 @@ int main(int argc, char **argv)
         } else if (w.value(0) == "drop") {
             held.clear();
             say("dropped-held");
+        } else if (w.value(0) == "mappings") {
+            const IpmbMemoryRegionPrivate::MappingStats stats = IpmbMemoryRegionPrivate::mappingStats();
+            say("mappings mapped=" + QByteArray::number(stats.mapped) + " reused=" + QByteArray::number(stats.reused)
+                + " cached=" + QByteArray::number(stats.cached) + " inmaps=" + QByteArray::number(regionMappings()));
         } else if (w.value(0) == "fdcount") {
             say("fdcount " + QByteArray::number(openDescriptors()));
         } else if (w.value(0) == "expect" && w.size() >= 2) {
