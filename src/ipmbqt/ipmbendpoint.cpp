@@ -238,13 +238,14 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
             error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
                                   IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
                                           .arg(queuedBytesLocked()));
-        } else if (!handles.isEmpty() && m_connection && m_connection->handlesToWrite() >= SendHandleLimit) {
+        } else if (!handles.isEmpty() && queuedHandlesLocked() >= SendHandleLimit) {
             error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
                                   IpmbEndpoint::tr("send: %1 handles are waiting for the bus controller")
-                                          .arg(m_connection->handlesToWrite()));
+                                          .arg(queuedHandlesLocked()));
         } else if (!m_connection) {
             m_unconnected.push_back({frame, handles});
             m_unconnectedBytes += frame.size();
+            m_unconnectedHandles += handles.size();
             return true;
         } else {
             const bool wasIdle = m_connection->bytesToWrite() == 0;
@@ -276,6 +277,11 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
 qint64 IpmbEndpointPrivate::queuedBytesLocked() const
 {
     return m_unconnectedBytes + (m_connection ? m_connection->bytesToWrite() : 0);
+}
+
+qsizetype IpmbEndpointPrivate::queuedHandlesLocked() const
+{
+    return m_unconnectedHandles + (m_connection ? m_connection->handlesToWrite() : 0);
 }
 
 qint64 IpmbEndpoint::bytesToWrite() const
@@ -497,6 +503,7 @@ void IpmbEndpointPrivate::ioMain()
             }
             m_unconnected.clear();
             m_unconnectedBytes = 0;
+            m_unconnectedHandles = 0;
         }
         m_welcomed = false;
         const Outcome outcome = serveConnection(deadline);
@@ -517,6 +524,7 @@ void IpmbEndpointPrivate::ioMain()
     QMutexLocker locker(&m_mutex);
     m_unconnected.clear();
     m_unconnectedBytes = 0;
+    m_unconnectedHandles = 0;
     m_ioIsController = false;
     m_ioState = IpmbEndpoint::UnjoinedState;
     m_ioStateChanged.wakeAll();

@@ -95,7 +95,9 @@ public:
     qint64 m_lastWrite = 0;             // m_clock time of the last write to the connection
     bool m_flushScheduled = false;      // the I/O thread was woken to write the queue
     qint64 m_unconnectedBytes = 0;
+    qsizetype m_unconnectedHandles = 0;
     qint64 queuedBytesLocked() const;
+    qsizetype queuedHandlesLocked() const;
     void resumeReadingLocked();
 
     // I/O thread only (and the endpoint thread before start / after the thread ended).

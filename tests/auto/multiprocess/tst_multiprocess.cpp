@@ -110,6 +110,7 @@ private Q_SLOTS:
     void handlesPerMessage_data();
     void handlesPerMessage();
     void noDescriptorLeaks();
+    void sendQueueHandleLimit();
     void memoryRegionSharedBothWays();
     void memoryRegionMulticastReferences();
     void memoryRegionReceiverKilled();
@@ -585,15 +586,20 @@ void tst_Multiprocess::noDescriptorLeaks()
         p->command("fdcount");
     const int before[3] = {fdcount(controller), fdcount(sender), fdcount(receiver)};
 
-    // Delivered, dropped for want of a match, and kept for a ttl that then runs out.
-    sender.command("sendfds unicast receiver 0 3 2000");
-    QVERIFY(!sender.waitFor("sent", 60000).isEmpty());
-    sender.command("sendfds multicast nobody 0 3 500");
-    QVERIFY(!sender.waitFor("sent").isEmpty());
-    sender.command("sendfds unicast nobody 300 2 100");
-    QVERIFY(!sender.waitFor("sent").isEmpty());
-    for (int i = 0; i < 2000; ++i)
+    // 10,000 messages with descriptors or regions: delivered, dropped for want of a match, and
+    // kept for a ttl that then runs out.
+    sender.command("sendfds unicast receiver 0 3 5000");
+    sender.command("sendfds multicast nobody 0 3 1500");
+    sender.command("sendfds unicast nobody 300 2 500");
+    sender.command("sendregions unicast receiver 0 4096 2000");
+    sender.command("sendregions multicast nobody 0 4096 700");
+    sender.command("sendregions unicast nobody 300 4096 300");
+    for (int i = 0; i < 6; ++i)
+        QVERIFY(!sender.waitFor("sent", 60000).isEmpty());
+    for (int i = 0; i < 5000; ++i)
         QCOMPARE(receiver.waitFor("fds"), QByteArray("fds ok=1 n=3"));
+    for (int i = 0; i < 2000; ++i)
+        QCOMPARE(receiver.waitFor("regions"), QByteArray("regions ok=1"));
 
     auto after = [&](Peer &p) {
         p.command("fdcount");
@@ -601,7 +607,34 @@ void tst_Multiprocess::noDescriptorLeaks()
     };
     QTRY_COMPARE_WITH_TIMEOUT(after(receiver), before[2], 10000);
     QTRY_COMPARE_WITH_TIMEOUT(after(sender), before[1], 10000);
-    QTRY_COMPARE_WITH_TIMEOUT(after(controller), before[0], 10000); // ttl expiry closes the last
+    // The last to close: the ttl buffer's, and the regions' cached mappings (swept once a second).
+    QTRY_COMPARE_WITH_TIMEOUT(after(controller), before[0], 10000);
+}
+
+// Queued descriptors are open descriptors of the sender: send() refuses more than 1,024 of them
+// (QueueFullError) instead of running the process out of descriptors, and loses nothing.
+void tst_Multiprocess::sendQueueHandleLimit()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender, receiver;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    controller.signal(SIGSTOP);   // nothing leaves the sender's queue now
+    sender.command("fillhandles receiver 4");
+    const QByteArray filled = sender.waitFor("filled");
+    qInfo("%s", filled.constData());
+    QCOMPARE(field(filled, "error"), QByteArray("QueueFullError"));
+    QVERIFY2(filled.contains("handles are waiting"), filled.constData());
+    const int sent = field(filled, "sent").toInt();
+    QVERIFY2(sent >= 1024 / 4, filled.constData());
+    // Bounded: the queue's 1,024 plus what the kernel's socket buffer took.
+    QVERIFY2(field(filled, "fds").toInt() < 4096, filled.constData());
+
+    controller.signal(SIGCONT);
+    QCOMPARE(sender.waitFor("sent", 30000), "sent " + QByteArray::number(sent));
+    for (int i = 0; i < sent; ++i)
+        QCOMPARE(receiver.waitFor("fds"), QByteArray("fds ok=1 n=4"));
 }
 
 void tst_Multiprocess::memoryRegionSharedBothWays()

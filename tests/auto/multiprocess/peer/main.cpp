@@ -6,6 +6,7 @@
 //   received type=<name> status=<status> value=<text> from=<pid> uid=<uid> label=<a,b> handles=<n>
 //   pipe-read <text>                         (the answer through a pipe sent with "sendpipe")
 //   fds ok=<0|1> n=<n>                       (a message from "sendfds" checked)
+//   regions ok=<0|1>                         (a message from "sendregions" checked)
 //   fdcount <n>                              (open descriptors, answer to "fdcount")
 //   mappings mapped=<n> reused=<n> cached=<n> inmaps=<n>
 //                                            (the region mapping cache, answer to "mappings";
@@ -27,6 +28,11 @@
 //   sendregion <unicast|multicast> <labelop> <ttlms> <size>: send a region that says "from-sender";
 //       a receiver checks it, writes "from-<its pid>" into it (unicast only) and holds the
 //       message until "drop"
+//   sendregions <unicast|multicast> <labelop> <ttlms> <size> <times>: send <times> messages with
+//       a new region each that says "from-sender"; a receiver checks it ("regions ok=<0|1>") and
+//       lets it go
+//   fillhandles <labelop> <n>: send messages with <n> memfds each until send() refuses one, print
+//       "filled sent=<k> error=<Error> fds=<open descriptors> reason=<errorString>", then drain
 //   registryflood <labelop> <count> <size> <window>: send <count> frames in regions from an
 //       IpmbMemoryRegistry, at most <window> unacknowledged; receivers check and acknowledge them
 //   sendqshm <labelop> <text>: create a QSharedMemory segment holding <text> and send its key
@@ -333,6 +339,12 @@ int main(int argc, char **argv)
             say("region ok=" + QByteArray::number(ok) + " size=" + QByteArray::number(region.size()));
             return;
         }
+        if (m.payload().toString() == QLatin1String("regions")) {
+            const bool ok = m.regions().size() == 1
+                    && std::strncmp(static_cast<const char *>(m.regions().first().constData()), "from-sender", 11) == 0;
+            say("regions ok=" + QByteArray::number(ok));
+            return;
+        }
         if (m.payload().toString() == QLatin1String("fds")) {
             bool ok = true;
             for (qsizetype i = 0; i < handles.size(); ++i)
@@ -452,6 +464,37 @@ int main(int argc, char **argv)
                 }
                 ++sent;
             }
+            endpoint.waitForBytesWritten(30000);
+            say("sent " + QByteArray::number(sent));
+        } else if (w.value(0) == "sendregions" && w.size() >= 6) {
+            const IpmbSelector selector = parseSelector(w[1], w[2], w[3].toLongLong());
+            const int times = w[5].toInt();
+            for (int t = 0; t < times; ++t) {
+                IpmbMessage message(selector, QStringLiteral("regions"));
+                IpmbMemoryRegion region = IpmbMemoryRegion::create(w[4].toLongLong());
+                std::memcpy(region.data(), "from-sender", 12);
+                message.addRegion(region);
+                while (!endpoint.send(message)) {
+                    if (endpoint.error() != IpmbEndpoint::QueueFullError)
+                        return;
+                    endpoint.waitForBytesWritten(1000);
+                }
+            }
+            endpoint.waitForBytesWritten(30000);
+            say("sent " + QByteArray::number(times));
+        } else if (w.value(0) == "fillhandles" && w.size() >= 3) {
+            // Sends messages with <n> memfds each until send() refuses one, then lets them drain.
+            const IpmbSelector selector = parseSelector("unicast", w[1], 0);
+            int sent = 0;
+            for (;; ++sent) {
+                IpmbMessage message(selector, QStringLiteral("fds"));
+                for (int i = 0; i < w[2].toInt(); ++i)
+                    message.addHandle(memfdWith("fd-" + QByteArray::number(i)));
+                if (!endpoint.send(message))
+                    break;
+            }
+            say("filled sent=" + QByteArray::number(sent) + " error=" + enumName(errors, endpoint.error())
+                + " fds=" + QByteArray::number(openDescriptors()) + " reason=" + endpoint.errorString().toUtf8());
             endpoint.waitForBytesWritten(30000);
             say("sent " + QByteArray::number(sent));
         } else if (w.value(0) == "sendregion" && w.size() >= 5) {
