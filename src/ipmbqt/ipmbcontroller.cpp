@@ -197,8 +197,7 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
             continue;
         // A region's reference count is adjusted here, so it must really be one.
         IpmbMemoryRegionErrorInfo error;
-        if (kind != char(IpmbProtocol::AttachmentKind::MemoryRegion)
-            || !IpmbMemoryRegionPrivate::validate(frame.handles.at(i), &error)) {
+        if (!IpmbProtocol::isRegion(kind) || !IpmbMemoryRegionPrivate::validate(frame.handles.at(i), &error)) {
             dropPeer(peer, QStringLiteral("attachment %1 is not a handle or region: %2").arg(i).arg(error.message), true);
             return Action::Stop;
         }
@@ -300,7 +299,7 @@ void IpmbController::addRegionReferences(const IpmbConnection::Frame &frame, int
     const QByteArrayView attachments = frame.body.sliced(frame.header.senderLength + frame.header.selectorLength,
                                                          frame.header.attachmentLength);
     for (qsizetype i = 0; i < attachments.size(); ++i) {
-        if (attachments[i] == char(IpmbProtocol::AttachmentKind::MemoryRegion))
+        if (IpmbProtocol::isRegion(attachments[i]))
             IpmbMemoryRegionPrivate::addReferences(frame.handles.at(i), delta);
     }
 }

@@ -57,6 +57,10 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
     : q_ptr(q)
 {
     m_clock.start();
+    bool ok = false;
+    const int threshold = qEnvironmentVariableIntValue("IPMBQT_PAYLOAD_REGION_THRESHOLD", &ok);
+    if (ok)
+        m_payloadRegionThreshold = qMax(threshold, 0);
 }
 
 IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
@@ -194,7 +198,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     // Handles first, then the regions' memfds; one attachment byte each says which is which.
     QList<IpmbNativeHandle> handles = message.handles();
     QByteArray attachments(handles.size(), char(IpmbProtocol::AttachmentKind::Handle));
-    const QList<IpmbMemoryRegion> regions = message.regions();
+    QList<IpmbMemoryRegion> regions = message.regions();
     for (const IpmbMemoryRegion &region : regions) {
         handles.append(region.nativeHandle());
         attachments.append(char(IpmbProtocol::AttachmentKind::MemoryRegion));
@@ -214,6 +218,20 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), &error, attachments)) {
         d->setError(error);
         return false;
+    }
+    // A large payload goes in a pooled region instead (doc/memory.md, "Large payloads"); if the
+    // pool has none to spare, inline after all.
+    if (d->m_payloadRegionThreshold > 0 && handles.size() < IpmbProtocol::MaxHandles) {
+        const QByteArrayView payload = IpmbProtocol::messagePayload(frame);
+        if (payload.size() >= d->m_payloadRegionThreshold) {
+            IpmbMemoryRegion region = d->m_payloadRegions.alloc(payload.size(), d->m_clock.nsecsElapsed());
+            if (!region.isNull()) {
+                std::memcpy(region.data(), payload.data(), size_t(payload.size()));
+                IpmbProtocol::movePayloadToRegion(frame);
+                handles.append(region.nativeHandle());
+                regions.append(region);
+            }
+        }
     }
     // Each region carries one reference for its receiver(s) while in flight: the controller
     // turns it into one per receiver, or releases it if nobody gets the message.
@@ -613,6 +631,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
         if (const qint64 now = m_clock.nsecsElapsed(); now - m_lastMappingSweep >= MappingSweepInterval) {
             m_lastMappingSweep = now;
             IpmbMemoryRegionPrivate::sweepMappings();
+            m_payloadRegions.expire(now);
         }
         if (!m_welcomed && joinDeadline.hasExpired()) {
             failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
@@ -740,28 +759,51 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
 
     IpmbMessage message;
     IpmbMessageData *data = IpmbMessageData::get(message);
+    IpmbMemoryRegion payloadRegion;
     const QByteArrayView attachments =
             frame.body.sliced(header.senderLength + header.selectorLength, header.attachmentLength);
     for (qsizetype i = 0; i < attachments.size(); ++i) {
-        if (attachments[i] == char(IpmbProtocol::AttachmentKind::Handle)) {
+        const char kind = attachments[i];
+        if (kind == char(IpmbProtocol::AttachmentKind::Handle)) {
             data->handles.append(frame.handles.at(i));
             continue;
         }
         // The reference this region holds was added for us by the sender and the controller.
         const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adoptReceived(frame.handles.at(i));
-        if (attachments[i] != char(IpmbProtocol::AttachmentKind::MemoryRegion) || region.isNull()) {
+        const bool secondPayload = kind == char(IpmbProtocol::AttachmentKind::PayloadRegion) && !payloadRegion.isNull();
+        if (!IpmbProtocol::isRegion(kind) || region.isNull() || secondPayload) {
             qCWarning(lcIpmbEndpoint, "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
-                      qPrintable(region.errorString()));
+                      secondPayload ? "a second payload region" : qPrintable(region.errorString()));
             return;
         }
-        data->regions.append(region);
+        if (kind == char(IpmbProtocol::AttachmentKind::PayloadRegion))
+            payloadRegion = region;
+        else
+            data->regions.append(region);
     }
     data->selector = m_lastSelector;
     data->senderId = sender->endpointId;
     data->senderPid = sender->pid;
     data->senderUid = sender->uid;
     data->senderLabel = sender->label;
-    IpmbPayloadCodec::Decoded payload = IpmbPayloadCodec::decode(frame.body.sliced(header.payloadOffset()));
+    const QByteArrayView payloadSection = frame.body.sliced(header.payloadOffset());
+    IpmbPayloadCodec::Decoded payload;
+    qint64 payloadInRegion = 0;
+    if (payloadRegion.isNull()) {
+        payload = IpmbPayloadCodec::decode(payloadSection);
+    } else {
+        const std::optional<qint64> length = IpmbProtocol::parseRegionPayloadLength(payloadSection, &why);
+        if (!length || *length > payloadRegion.size()) {
+            qCWarning(lcIpmbEndpoint, "ignoring a message with a bad payload region: %s",
+                      length ? "its payload is larger than the region" : qPrintable(why));
+            return;
+        }
+        // Copied out first: the sender may still write the region while this decodes it.
+        payloadInRegion = *length;
+        payload = IpmbPayloadCodec::decode(
+                QByteArray(static_cast<const char *>(payloadRegion.constData()), payloadInRegion));
+        payloadRegion = IpmbMemoryRegion();  // released: the sender's pool may reuse it now
+    }
     data->payloadTypeName = payload.typeName;
     switch (payload.status) {
     case IpmbPayloadCodec::Status::Ok:
@@ -781,8 +823,8 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
             qCWarning(lcIpmbEndpoint, "received an undecodable payload: %s", qPrintable(payload.errorString));
         }
     }
-    const qint64 size = frame.body.size();
-    const qsizetype handles = frame.handles.size();
+    const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
+    const qsizetype handles = data->handles.size() + data->regions.size();
     QMutexLocker locker(&m_mutex);
     m_inbox.push_back({std::move(message), size, handles});
     m_inboxBytes += size;

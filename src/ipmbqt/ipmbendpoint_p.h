@@ -17,6 +17,7 @@
 #include "ipmbconnection_p.h"
 #include "ipmbcontroller_p.h"
 #include "ipmberror_p.h"
+#include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 
 #include <QtCore/qdeadlinetimer.h>
@@ -62,6 +63,9 @@ public:
     IpmbErrorInfo m_error;
     quint64 m_droppedTotal = 0;
     std::atomic<int> m_receiverConnections {0};
+    // Payloads of at least this many encoded bytes travel in a region (0: never).
+    qint64 m_payloadRegionThreshold = 256 * 1024;
+    IpmbPayloadRegionPool m_payloadRegions;     // thread-safe
     QThread *m_ioThread = nullptr;
 
     // Shared; guarded by m_mutex.

@@ -161,7 +161,7 @@ namespace {
 class MappingCache
 {
 public:
-    static constexpr int MaxIdle = 32;
+    static constexpr int MaxIdle = 128;  // above a sender's payload pool (64)
     static constexpr qint64 MaxIdleBytes = qint64(1) << 30;
 
     std::shared_ptr<IpmbRegionMapping> acquire(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error)

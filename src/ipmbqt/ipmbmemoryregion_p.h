@@ -114,6 +114,12 @@ public:
     {
         return region.d ? region.d->root()->ref.loadRelaxed() : 0;
     }
+    // For pools: nobody holds `region` but this one copy (no other copy or view here, no
+    // holder in any other process, no message in flight).
+    static bool isFree(const IpmbMemoryRegion &region)
+    {
+        return localCopies(region) == 1 && region.refCount() == 1;
+    }
 
     IpmbMemoryRegionPrivate *root() { return m_parent ? m_parent.data() : this; }
     const IpmbMemoryRegionPrivate *root() const { return m_parent ? m_parent.data() : this; }

@@ -44,10 +44,6 @@ class IpmbMemoryRegistryPrivate
 public:
     explicit IpmbMemoryRegistryPrivate(IpmbMemoryRegistry *q) : q_ptr(q) { }
 
-    static bool isFree(const IpmbMemoryRegion &region)
-    {
-        return IpmbMemoryRegionPrivate::localCopies(region) == 1 && region.refCount() == 1;
-    }
     void refresh();
 
     IpmbMemoryRegistry *q_ptr;
@@ -64,7 +60,7 @@ void IpmbMemoryRegistryPrivate::refresh()
     Q_Q(IpmbMemoryRegistry);
     QList<PooledRegion> freed;
     for (PooledRegion &pooled : m_pool) {
-        const bool busy = !isFree(pooled.region);
+        const bool busy = !IpmbMemoryRegionPrivate::isFree(pooled.region);
         if (pooled.busy && !busy) {
             pooled.freeFor.start();
             freed.append(pooled);
@@ -145,7 +141,7 @@ int IpmbMemoryRegistry::freeCount() const
 {
     const auto &pool = d_func()->m_pool;
     return int(std::count_if(pool.begin(), pool.end(),
-                             [](const PooledRegion &p) { return IpmbMemoryRegistryPrivate::isFree(p.region); }));
+                             [](const PooledRegion &p) { return IpmbMemoryRegionPrivate::isFree(p.region); }));
 }
 
 int IpmbMemoryRegistry::expiryInterval() const

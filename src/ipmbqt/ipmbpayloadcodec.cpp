@@ -763,4 +763,19 @@ Decoded decode(QByteArrayView bytes)
     }
 }
 
+Decoded decode(QByteArray &&bytes)
+{
+    const qsizetype prefix = 1 + ByteArrayName.size();
+    if (bytes.size() < prefix || uchar(bytes.front()) != ByteArrayName.size()
+        || QByteArrayView(bytes).sliced(1, ByteArrayName.size()) != ByteArrayName) {
+        return decode(QByteArrayView(bytes));
+    }
+    Decoded result;
+    result.typeName = QByteArray::fromRawData(ByteArrayName.data(), ByteArrayName.size());
+    bytes.remove(0, prefix);  // an unshared buffer just starts later: no copy
+    result.value = QVariant(std::move(bytes));
+    result.status = Status::Ok;
+    return result;
+}
+
 } // namespace IpmbPayloadCodec

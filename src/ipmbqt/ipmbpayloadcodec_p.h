@@ -41,6 +41,9 @@ IPMBQT_AUTOTEST_EXPORT bool encode(const QVariant &value, QByteArray &out, QStri
 
 // Decodes exactly `bytes`. Hostile input: never crashes, never returns a wrong value.
 IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArrayView bytes);
+// The same, for bytes this process owns: a QByteArray payload then takes over their buffer
+// instead of copying it.
+IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArray &&bytes);
 
 } // namespace IpmbPayloadCodec
 

@@ -303,6 +303,37 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     return true;
 }
 
+QByteArrayView messagePayload(const QByteArray &frame)
+{
+    const Header h = *parseHeader(frame.constData(), nullptr);
+    return QByteArrayView(frame).sliced(HeaderSize + h.payloadOffset(), h.bodyLength - h.payloadOffset());
+}
+
+void movePayloadToRegion(QByteArray &frame)
+{
+    Header h = *parseHeader(frame.constData(), nullptr);
+    const qint64 payloadLength = h.bodyLength - h.payloadOffset();
+    frame.truncate(HeaderSize + h.payloadOffset());
+    frame.append(char(AttachmentKind::PayloadRegion));
+    append<quint64>(frame, quint64(payloadLength));
+    ++h.attachmentLength;
+    ++h.handleCount;
+    h.bodyLength = quint32(frame.size() - HeaderSize);
+    writeHeader(frame.data(), h);
+}
+
+std::optional<qint64> parseRegionPayloadLength(QByteArrayView section, QString *errorString)
+{
+    if (section.size() != RegionPayloadSectionSize) {
+        return fail<qint64>(errorString, QStringLiteral("the payload section of a message whose payload is "
+                                                        "in a region has %1 bytes, not 8").arg(section.size()));
+    }
+    const quint64 length = get<quint64>(section.data());
+    if (length > quint64(MaxPayload))
+        return fail<qint64>(errorString, QStringLiteral("a payload of %1 bytes in a region is over the limit").arg(length));
+    return qint64(length);
+}
+
 bool constantTimeEquals(const QByteArray &a, const QByteArray &b)
 {
     if (a.size() != b.size())

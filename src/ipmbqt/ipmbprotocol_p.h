@@ -30,7 +30,7 @@
 
 namespace IpmbProtocol {
 
-constexpr quint16 Version = 1;
+constexpr quint16 Version = 2;     // 2: attachment kind 3 (payload in a region)
 constexpr qsizetype HeaderSize = 28;
 constexpr qint64 MaxPayload = 256 * 1024 * 1024;
 constexpr qint64 MaxMessageBody = MaxPayload + 4 * 1024 * 1024;
@@ -39,7 +39,13 @@ constexpr qint64 MaxSectionLength = 1024 * 1024; // sender block, selector
 constexpr int MaxHandles = 64;                      // kernel handles (and regions) per message
 
 // What each handle of a Message is: one byte per handle in the attachment section.
-enum class AttachmentKind : quint8 { Handle = 1, MemoryRegion = 2 };
+enum class AttachmentKind : quint8 { Handle = 1, MemoryRegion = 2, PayloadRegion = 3 };
+inline bool isRegion(char kind)
+{
+    return kind == char(AttachmentKind::MemoryRegion) || kind == char(AttachmentKind::PayloadRegion);
+}
+// The payload section of a frame whose payload is in a region: its length there (doc/protocol.md).
+constexpr qsizetype RegionPayloadSectionSize = 8;
 
 enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5 };
 
@@ -111,6 +117,15 @@ IPMBQT_AUTOTEST_EXPORT std::optional<Sender> parseSenderBlock(QByteArrayView byt
 IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &selector,
                                           const QVariant &payload, IpmbErrorInfo *error,
                                           const QByteArray &attachments = {});
+
+// The payload section of a Message frame that appendMessage() wrote at the start of `frame`.
+IPMBQT_AUTOTEST_EXPORT QByteArrayView messagePayload(const QByteArray &frame);
+// Rewrites that frame for a payload that travels in a region: one more attachment, of kind
+// PayloadRegion, and the payload section replaced by the payload's length.
+IPMBQT_AUTOTEST_EXPORT void movePayloadToRegion(QByteArray &frame);
+// The payload length that a region-payload section holds; nullopt (with the reason) if the
+// section is not RegionPayloadSectionSize bytes or the length is above the payload limit.
+IPMBQT_AUTOTEST_EXPORT std::optional<qint64> parseRegionPayloadLength(QByteArrayView section, QString *errorString);
 
 bool constantTimeEquals(const QByteArray &a, const QByteArray &b);
 

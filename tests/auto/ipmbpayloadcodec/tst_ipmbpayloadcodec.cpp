@@ -431,6 +431,18 @@ void tst_IpmbPayloadCodec::roundTrip()
     const Decoded fromShifted = IpmbPayloadCodec::decode(QByteArrayView(shifted).sliced(1));
     QCOMPARE(fromShifted.status, Status::Ok);
     QVERIFY(identical(fromShifted.value, value));
+
+    // From bytes the decoder may keep (a payload copied out of a region): the same value.
+    QByteArray owned = bytes;
+    owned.detach();
+    const char *buffer = owned.constData();
+    const Decoded fromOwned = IpmbPayloadCodec::decode(std::move(owned));
+    QCOMPARE(fromOwned.status, Status::Ok);
+    QCOMPARE(fromOwned.typeName, decoded.typeName);
+    QVERIFY(identical(fromOwned.value, value));
+    // A QByteArray takes over the buffer instead of copying it.
+    if (value.metaType() == QMetaType::fromType<QByteArray>() && !value.toByteArray().isEmpty())
+        QCOMPARE(fromOwned.value.toByteArray().constData(), buffer + 1 + qsizetype(sizeof("QByteArray") - 1));
 }
 
 void tst_IpmbPayloadCodec::wireFormat_data()

@@ -18,6 +18,7 @@ private Q_SLOTS:
     void rejectedHeaders();
     void messageFrame();
     void payloadTooLarge();
+    void payloadInRegion();
     void refuseIsReadableAcrossVersions();
     void helloRoundTrip();
 };
@@ -105,6 +106,42 @@ void tst_IpmbProtocol::messageFrame()
     QCOMPARE(h->frameLength(), qint64(out.size() - 6));
     QCOMPARE(h->senderLength, 0u);
     QVERIFY(h->selectorLength > 0);
+}
+
+// doc/protocol.md, "Payloads in a region": the frame keeps its selector and attachments, gains
+// one attachment of kind 3, and its payload section becomes the payload's length.
+void tst_IpmbProtocol::payloadInRegion()
+{
+    QByteArray frame;
+    IpmbErrorInfo error;
+    const QByteArray attachments(2, char(AttachmentKind::Handle));
+    QVERIFY(appendMessage(frame, IpmbSelector::unicast(IpmbLabelOp("a")), QByteArray(1000, 'p'), &error, attachments));
+    const Header before = *parseHeader(frame.constData(), nullptr);
+    const QByteArray payload = messagePayload(frame).toByteArray();
+    QCOMPARE(payload.size(), 1 + 10 + 1000);   // name length, "QByteArray", the bytes
+    QVERIFY(payload.endsWith(QByteArray(1000, 'p')));
+    const QByteArray selectorAndAttachments = frame.mid(HeaderSize, before.payloadOffset());
+
+    movePayloadToRegion(frame);
+    const std::optional<Header> after = parseHeader(frame.constData(), nullptr);
+    QVERIFY(after);
+    QCOMPARE(after->frameLength(), qint64(frame.size()));
+    QCOMPARE(after->selectorLength, before.selectorLength);
+    QCOMPARE(after->attachmentLength, before.attachmentLength + 1);
+    QCOMPARE(after->handleCount, quint16(before.handleCount + 1));
+    QVERIFY(frame.mid(HeaderSize).startsWith(selectorAndAttachments));
+    QCOMPARE(frame.at(HeaderSize + after->payloadOffset() - 1), char(AttachmentKind::PayloadRegion));
+    QString why;
+    QCOMPARE(parseRegionPayloadLength(messagePayload(frame), &why), std::optional<qint64>(payload.size()));
+
+    // What a receiver refuses: a section of another size, a length over the payload limit.
+    QVERIFY(!parseRegionPayloadLength(QByteArray(7, '\0'), &why));
+    QVERIFY2(why.contains(QLatin1String("not 8")), qPrintable(why));
+    QVERIFY(!parseRegionPayloadLength(QByteArray(9, '\0'), &why));
+    QByteArray tooLong(8, '\0');
+    qToLittleEndian<quint64>(quint64(MaxPayload) + 1, tooLong.data());
+    QVERIFY(!parseRegionPayloadLength(tooLong, &why));
+    QVERIFY2(why.contains(QLatin1String("limit")), qPrintable(why));
 }
 
 void tst_IpmbProtocol::payloadTooLarge()

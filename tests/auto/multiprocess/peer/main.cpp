@@ -20,7 +20,7 @@
 //   got <n>                                  (when "expect <n>" is reached)
 //   sent <n>                                 (a flood is handed to the controller)
 // Commands:
-//   send <unicast|multicast> <labelop> <ttlms> <str|int|gadget|bytes> <value>
+//   send <unicast|multicast> <labelop> <ttlms> <str|int|gadget|bytes|blob> <value>
 //   flood <unicast|multicast> <labelop> <count> <size>
 //   sendpipe <labelop>: send the write end of a pipe; the receiver writes a line into it
 //   sendfds <unicast|multicast> <labelop> <ttlms> <n> <times>: send <times> messages, each with
@@ -91,8 +91,9 @@ static QByteArray floodPayload(quint64 sequence, qsizetype size)
     QByteArray bytes(qMax<qsizetype>(size, 12), Qt::Uninitialized);
     std::memcpy(bytes.data(), "SEQ!", 4);
     qToLittleEndian(sequence, bytes.data() + 4);
+    char *data = bytes.data();
     for (qsizetype i = 12; i < bytes.size(); ++i)
-        bytes[i] = char((i * 31 + qsizetype(sequence)) & 0xFF);
+        data[i] = char((i * 31 + qsizetype(sequence)) & 0xFF);
     return bytes;
 }
 
@@ -113,8 +114,11 @@ public:
         if (sequence != expected)
             m_inOrder = false;
         expected = sequence + 1;
+        if (!m.regions().isEmpty() || !m.handles().isEmpty())
+            m_intact = false;   // a payload that travelled in a region must not show it
+        const char *data = bytes.constData();
         for (qsizetype i = 12; i < bytes.size() && m_intact; ++i) {
-            if (bytes[i] != char((i * 31 + qsizetype(sequence)) & 0xFF))
+            if (data[i] != char((i * 31 + qsizetype(sequence)) & 0xFF))
                 m_intact = false;
         }
         ++m_count;
@@ -413,6 +417,8 @@ int main(int argc, char **argv)
                 payload = QVariant::fromValue(TestPoint{p.value(0).toInt(), p.value(1).toInt(), QString::fromUtf8(p.value(2))});
             } else if (w[4] == "bytes") {
                 payload = floodPayload(0, w[5].toLongLong());
+            } else if (w[4] == "blob") {  // not a flood payload: printed as "bytes:<size>"
+                payload = QByteArray(w[5].toLongLong(), 'b');
             } else {
                 payload = QString::fromUtf8(w[5]);
             }

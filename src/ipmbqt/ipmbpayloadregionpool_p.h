@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBPAYLOADREGIONPOOL_P_H
+#define IPMBPAYLOADREGIONPOOL_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+#include "ipmbmemoryregion.h"
+
+#include <QtCore/qmutex.h>
+
+#include <vector>
+
+// The regions in which an endpoint sends large payloads (doc/memory.md, "Large payloads"): a few,
+// reused once every receiver has released them. Thread-safe: send() runs in any thread.
+class IpmbPayloadRegionPool
+{
+public:
+    static constexpr qsizetype MinRegionSize = 256 * 1024;
+    static constexpr int MaxRegions = 64;
+    static constexpr qint64 MaxBytes = 128 * 1024 * 1024;
+    static constexpr qint64 ExpiryNsecs = qint64(10) * 1000 * 1000 * 1000;
+
+    // A free region of at least `size` bytes, from the pool or new; a null region when the pool is
+    // busy and full (the payload then goes inline) or the system has no memory for one.
+    // `now` is a monotonic time in ns, also used to drop regions that stayed free too long.
+    IpmbMemoryRegion alloc(qsizetype size, qint64 now);
+    // Drops the regions that have been free for longer than ExpiryNsecs.
+    void expire(qint64 now);
+    int count() const;
+
+private:
+    struct Pooled
+    {
+        IpmbMemoryRegion region;
+        qint64 lastUse;
+    };
+    void expireLocked(qint64 now);
+
+    mutable QMutex m_mutex;
+    std::vector<Pooled> m_pool;
+};
+
+#endif // IPMBPAYLOADREGIONPOOL_P_H
