@@ -24,6 +24,7 @@ struct IpmbController::Peer
     quint32 endpointId = 0;      // 0 until welcomed
     bool dead = false;
     bool parked = false;         // not read from until the receivers of its next frame have room
+    const Peer *waitingFor = nullptr;  // while parked: the full receiver it waits for
     bool stuck = false;          // its queue is full and it read nothing for StallTimeoutMsecs
     qint64 lastProgress = 0;     // m_clock time at which its queue last moved
     IpmbLabel label;
@@ -122,8 +123,15 @@ int IpmbController::pollTimeout() const
     for (const auto &peer : m_peers) {
         if (peer->endpointId == 0)
             timeout = qMin(timeout, peer->helloDeadline.remainingTime());
-        if (peer->parked)
-            timeout = qMin<qint64>(timeout, 50); // to notice a receiver becoming stuck
+        if (peer->parked) {
+            // Its receiver made room during the last flush, which no poll event will announce:
+            // retry at once. Otherwise wake up when that receiver would count as stuck.
+            const Peer *to = peer->waitingFor;
+            if (!to || to->dead || to->stuck || hasRoom(*to))
+                timeout = 0;
+            else
+                timeout = qMin<qint64>(timeout, to->lastProgress + StallTimeoutMsecs - m_clock.elapsed() + 1);
+        }
     }
     for (const Buffered &b : m_buffered)
         timeout = qMin(timeout, b.deadline.remainingTime());
@@ -277,9 +285,14 @@ const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from
 // parked (not read from) meanwhile, which is flow control for slow receivers; a receiver that
 // reads nothing for StallTimeoutMsecs is stuck, and its messages are dropped instead (counted,
 // and reported to it with a Dropped frame), so that it cannot stall its senders for longer.
+bool IpmbController::hasRoom(const Peer &to)
+{
+    return to.connection.bytesToWrite() < QueueLimit && to.connection.handlesToWrite() < QueueHandleLimit;
+}
+
 IpmbController::Room IpmbController::roomIn(Peer &to)
 {
-    if (to.connection.bytesToWrite() < QueueLimit && to.connection.handlesToWrite() < QueueHandleLimit)
+    if (hasRoom(to))
         return Room::Yes;
     if (!to.stuck && m_clock.elapsed() - to.lastProgress > StallTimeoutMsecs) {
         qCWarning(lcIpmbController, "endpoint %u (pid %lld) reads nothing: dropping messages for it",
@@ -335,6 +348,7 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
         for (Peer *to : matches) {
             if (roomIn(*to) == Room::Full) {
                 from.parked = true;
+                from.waitingFor = to;
                 return Action::Keep;
             }
         }
@@ -350,7 +364,7 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
     }
     // Unicast: round-robin over the receivers with room; wait if one is only full.
     const size_t start = size_t(m_roundRobin % matches.size());
-    bool anyFull = false;
+    const Peer *full = nullptr;
     for (size_t i = 0; i < matches.size(); ++i) {
         Peer *to = matches[(start + i) % matches.size()];
         const Room room = roomIn(*to);
@@ -360,10 +374,12 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
             *deliveries = 1;
             return Action::Consumed;
         }
-        anyFull = anyFull || room == Room::Full;
+        if (room == Room::Full && !full)
+            full = to;
     }
-    if (anyFull) {
+    if (full) {
         from.parked = true;
+        from.waitingFor = full;
         return Action::Keep;
     }
     ++matches[start]->dropped; // every match is stuck
@@ -499,6 +515,10 @@ void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
 
 void IpmbController::removeDeadPeers()
 {
+    for (const auto &peer : m_peers) {
+        if (peer->waitingFor && peer->waitingFor->dead)
+            peer->waitingFor = nullptr;
+    }
     m_peers.erase(std::remove_if(m_peers.begin(), m_peers.end(),
                                  [](const std::unique_ptr<Peer> &p) { return p->dead; }),
                   m_peers.end());

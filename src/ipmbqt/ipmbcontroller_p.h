@@ -68,6 +68,7 @@ private:
 
     enum class Room { Yes, Full, Stuck };
     Room roomIn(Peer &to);
+    static bool hasRoom(const Peer &to);
     const std::vector<Peer *> &matchesFor(Peer &from, QByteArrayView selectorBytes, bool *ok);
     void deliver(Peer &to, const Peer &from, const IpmbConnection::Frame &frame);
     void buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs);

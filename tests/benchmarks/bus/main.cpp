@@ -92,12 +92,6 @@ public:
             sendOrWait(m_endpoint, m_selector, payload(kind));
             return;
         case Fd: {
-            // send() pushes back only at 1024 queued handles (QueueFullError). With that many in
-            // flight the bus's descriptor flow control falls back on a 50 ms timer and throughput
-            // collapses (see doc/performance.md), so this sender keeps its own queue short, well
-            // below the limits (1024 per receiver in the controller and the receiving endpoint).
-            if ((++m_fdMessages & 31) == 0 && m_endpoint.bytesToWrite() > FdQueueBytes)
-                m_endpoint.waitForBytesWritten(1000);
             IpmbNativeHandle handle = IpmbNativeHandle::duplicate(m_devNull);
             if (handle.isNull()) { // errno is gone by now (the library logged a warning)
                 m_endpoint.waitForBytesWritten(1000);
@@ -138,14 +132,12 @@ private:
     }
 
     static constexpr int RegionsInFlight = 8;
-    static constexpr qint64 FdQueueBytes = 8 * 1024; // about 90 messages of 16 B + 1 fd
     enum Mode { None, Fd, Region } m_mode = None;
     IpmbEndpoint &m_endpoint;
     IpmbSelector m_selector;
     qsizetype m_size;
     QVariant m_payloads[128];
     int m_devNull = -1;
-    quint64 m_fdMessages = 0;
     IpmbMemoryRegistry m_registry;
 };
 
