@@ -13,7 +13,7 @@
 //                                            inmaps: region mappings in /proc/self/maps)
 //   region ok=<0|1> size=<n>                 (a region from "sendregion" checked, written, and held)
 //   regioninfo refs=<n> text=<text>          (the last region this peer sent)
-//   registry frames=<n> bad=<n> maxcount=<n> count=<n> shmemgrowth=<kB> anongrowth=<kB>
+//   registry frames=<n> bad=<n> maxcount=<n> count=<n> countattenth=<n> shmemgrowth=<kB> anongrowth=<kB>
 //                                            (after "registryflood": RSS growth from 10 % to the end)
 //   qshm attached=<0|1> text=<text>          (a QSharedMemory segment handed over by key)
 //   count n=<n> dropped=<n> inorder=<0|1> intact=<0|1>   (answer to "count")
@@ -521,6 +521,7 @@ int main(int argc, char **argv)
             int maxCount = 0;
             qint64 shmemAtTenth = 0;
             qint64 anonAtTenth = 0;
+            int countAtTenth = 0;
             auto waitForAcks = [&](int atMost) {
                 QDeadlineTimer deadline(30000);
                 while (framesInFlight > atMost && !deadline.hasExpired())
@@ -543,11 +544,13 @@ int main(int argc, char **argv)
                 if (i == frames / 10) {
                     shmemAtTenth = residentKiB("RssShmem");
                     anonAtTenth = residentKiB("RssAnon");
+                    countAtTenth = registry.count();
                 }
             }
             waitForAcks(0);
             say("registry frames=" + QByteArray::number(frames) + " bad=" + QByteArray::number(badFrames)
                 + " maxcount=" + QByteArray::number(maxCount) + " count=" + QByteArray::number(registry.count())
+                + " countattenth=" + QByteArray::number(countAtTenth)
                 + " shmemgrowth=" + QByteArray::number(residentKiB("RssShmem") - shmemAtTenth)
                 + " anongrowth=" + QByteArray::number(residentKiB("RssAnon") - anonAtTenth));
         } else if (w.value(0) == "sendqshm" && w.size() >= 3) {
