@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <limits>
+#include <utility>
 
 using namespace IpmbPlatform;
 
@@ -133,13 +134,25 @@ IoResult IpmbConnection::fill()
     return r;
 }
 
+// Every chunk but the last is counted in m_queuedBefore: bytesToWrite() stays cheap although
+// callers append to the last one directly.
+void IpmbConnection::pushChunk(Chunk &&chunk)
+{
+    if (!m_out.empty())
+        m_queuedBefore += m_out.back().bytes.size() - m_out.back().begin;
+    m_out.push_back(std::move(chunk));
+}
+
 QByteArray &IpmbConnection::tail()
 {
     if (m_out.empty() || !m_out.back().growable || m_out.back().bytes.size() >= MaxChunk) {
         Chunk chunk;
         chunk.growable = true;
-        chunk.bytes.reserve(64 * 1024);
-        m_out.push_back(std::move(chunk));
+        // A written chunk's memory is reused: under load, fresh memory would cost page faults.
+        chunk.bytes = std::exchange(m_spareChunk, QByteArray());
+        if (chunk.bytes.capacity() == 0)
+            chunk.bytes.reserve(64 * 1024);
+        pushChunk(std::move(chunk));
     }
     return m_out.back().bytes;
 }
@@ -159,15 +172,12 @@ void IpmbConnection::appendShared(const QByteArray &bytes, qsizetype offset)
     Chunk chunk;
     chunk.bytes = bytes;
     chunk.begin = offset;
-    m_out.push_back(std::move(chunk));
+    pushChunk(std::move(chunk));
 }
 
 qint64 IpmbConnection::bytesToWrite() const
 {
-    qint64 total = 0;
-    for (const Chunk &c : m_out)
-        total += c.bytes.size() - c.begin;
-    return total;
+    return m_out.empty() ? 0 : m_queuedBefore + m_out.back().bytes.size() - m_out.back().begin;
 }
 
 IoResult IpmbConnection::flush()
@@ -217,16 +227,25 @@ IoResult IpmbConnection::flush()
         qint64 left = r.bytes;
         while (!m_out.empty()) {
             Chunk &front = m_out.front();
+            const bool last = m_out.size() == 1;
             const qint64 unwritten = front.bytes.size() - front.begin;
+            const qint64 done = qMin(left, unwritten);
+            if (!last)
+                m_queuedBefore -= done;
             if (left < unwritten) {
                 front.begin += qsizetype(left);
                 break;
             }
             left -= unwritten;
-            if (m_out.size() == 1 && front.growable && front.bytes.capacity() <= MaxChunk * 2) {
+            const bool reusable = front.growable && front.bytes.capacity() <= MaxChunk * 2;
+            if (last && reusable) {
                 front.bytes.truncate(0); // keep the allocation for the next frames
                 front.begin = 0;
                 break;
+            }
+            if (reusable && m_spareChunk.capacity() == 0) {
+                m_spareChunk = std::move(front.bytes);
+                m_spareChunk.truncate(0);
             }
             m_out.pop_front();
         }

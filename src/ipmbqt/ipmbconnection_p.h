@@ -90,7 +90,10 @@ private:
         qsizetype begin = 0;    // already written
         bool growable = false;  // tail() may append to it
     };
+    void pushChunk(Chunk &&chunk);
     std::deque<Chunk> m_out;
+    qint64 m_queuedBefore = 0;  // unwritten bytes in every chunk of m_out but the last
+    QByteArray m_spareChunk;    // a written growable chunk, kept for reuse by tail()
     struct HandleGroup
     {
         qint64 offset;          // stream position of the first byte of their frame
