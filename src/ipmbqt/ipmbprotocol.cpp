@@ -269,15 +269,23 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
                                        .arg(MaxHandles).arg(attachments.size()));
         return false;
     }
+    // A sender mostly uses one selector over and over: check and encode it once per thread.
+    thread_local IpmbSelector lastSelector;
+    thread_local QByteArray lastSelectorBytes;
     QString why;
-    if (!IpmbSelectorCodec::fitsLimits(selector, &why)) {
-        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
-        return false;
+    if (lastSelectorBytes.isEmpty() || !(selector == lastSelector)) {
+        if (!IpmbSelectorCodec::fitsLimits(selector, &why)) {
+            *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
+            return false;
+        }
+        lastSelectorBytes.clear();
+        IpmbSelectorCodec::appendSelector(lastSelectorBytes, selector);
+        lastSelector = selector;
     }
     const qsizetype start = out.size();
     out.resize(start + HeaderSize);
-    IpmbSelectorCodec::appendSelector(out, selector);
-    const qsizetype selectorLength = out.size() - start - HeaderSize;
+    out.append(lastSelectorBytes);
+    const qsizetype selectorLength = lastSelectorBytes.size();
     out.append(attachments);
     const qsizetype payloadStart = out.size();
     if (!IpmbPayloadCodec::encode(payload, out, &why)) {
