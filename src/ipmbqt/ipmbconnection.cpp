@@ -112,10 +112,13 @@ IoResult IpmbConnection::fill()
             m_inHandles.push_back(IpmbNativeHandle::adopt(h));
     };
     if (!m_large.isEmpty()) {
-        const IoResult r = read(m_socket, m_large.data() + m_largeFilled, m_large.size() - m_largeFilled, &handles);
+        const qsizetype wanted = m_large.size() - m_largeFilled;
+        const IoResult r = read(m_socket, m_large.data() + m_largeFilled, wanted, &handles);
         adopt();
-        if (r.status == IoStatus::Ok)
+        if (r.status == IoStatus::Ok) {
             m_largeFilled += qsizetype(r.bytes);
+            m_drained = r.bytes < wanted && handles.isEmpty();
+        }
         return r;
     }
     if (m_in.isEmpty())
@@ -127,10 +130,15 @@ IoResult IpmbConnection::fill()
         m_inEnd -= m_inBegin;
         m_inBegin = 0;
     }
-    const IoResult r = read(m_socket, m_in.data() + m_inEnd, m_in.size() - m_inEnd, &handles);
+    const qsizetype wanted = m_in.size() - m_inEnd;
+    const IoResult r = read(m_socket, m_in.data() + m_inEnd, wanted, &handles);
     adopt();
-    if (r.status == IoStatus::Ok)
+    if (r.status == IoStatus::Ok) {
         m_inEnd += qsizetype(r.bytes);
+        // A short read emptied the socket (a read that brought handles may have stopped early:
+        // the kernel ends a read at the next message with handles).
+        m_drained = r.bytes < wanted && handles.isEmpty();
+    }
     return r;
 }
 

@@ -20,6 +20,7 @@
 #include <QtCore/qbytearray.h>
 
 #include <deque>
+#include <utility>
 
 // One stream socket carrying frames: a read buffer that cuts the byte stream into frames, and a
 // write queue that coalesces small frames so that one system call moves many of them.
@@ -83,6 +84,7 @@ private:
     qsizetype m_largeFilled = 0;
     bool m_largeDelivered = false;
     std::deque<IpmbNativeHandle> m_inHandles; // received, not yet claimed by a frame
+    bool m_drained = false;     // the last read was short: the socket had nothing more
 
     struct Chunk
     {
@@ -124,6 +126,10 @@ IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 
         if (!needMore)
             return ReadStatus::Failed; // malformed; m_errorString is set
         if (consumed >= budget)
+            return ReadStatus::Ok;
+        // Nothing more to read now: the caller's poll() says when there is (saves a read that
+        // would only fail with EAGAIN, per message when they come one at a time).
+        if (std::exchange(m_drained, false))
             return ReadStatus::Ok;
         const IpmbPlatform::IoResult r = fill();
         switch (r.status) {
