@@ -46,9 +46,19 @@ IpmbNativeHandle IpmbNativeHandle::adopt(Native handle)
     return result;
 }
 
-IpmbNativeHandle IpmbNativeHandle::duplicate(Native handle)
+/*!
+    Returns a new handle that refers to the same kernel object as \a handle, which stays yours.
+    On failure (\a handle is not open, or the process is out of handles) returns a null handle
+    and, if \a errorString is not null, sets it to a readable reason; on Linux \c errno also
+    still says why (\c EBADF, \c EMFILE).
+*/
+IpmbNativeHandle IpmbNativeHandle::duplicate(Native handle, QString *errorString)
 {
-    return adopt(IpmbPlatform::duplicateHandle(handle));
+    QString why;
+    const Native duplicated = IpmbPlatform::duplicateHandle(handle, &why);
+    if (duplicated == InvalidNative && errorString)
+        *errorString = why;
+    return adopt(duplicated);
 }
 
 bool IpmbNativeHandle::isNull() const

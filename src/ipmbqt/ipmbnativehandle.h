@@ -11,6 +11,7 @@
 class IpmbNativeHandleData;
 QT_BEGIN_NAMESPACE
 class QDebug;
+class QString;
 QT_END_NAMESPACE
 
 // An owned kernel handle (a file descriptor on Linux). Copies share the one handle, which is
@@ -30,7 +31,7 @@ public:
     void swap(IpmbNativeHandle &other) noexcept { d.swap(other.d); }
 
     static IpmbNativeHandle adopt(Native handle);
-    static IpmbNativeHandle duplicate(Native handle);
+    static IpmbNativeHandle duplicate(Native handle, QString *errorString = nullptr);
 
     bool isNull() const;
     Native handle() const;

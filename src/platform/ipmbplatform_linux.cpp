@@ -2,6 +2,8 @@
 // Linux: AF_UNIX stream sockets in the abstract namespace, SO_PEERCRED, poll(2), eventfd(2).
 
 #include "ipmbplatform_p.h"
+
+#include <QtCore/qcoreapplication.h>
 #include "ipmblogging_p.h"
 
 #include <QtCore/qcryptographichash.h>
@@ -256,12 +258,15 @@ void closeHandle(qintptr handle)
     ::close(int(handle));
 }
 
-qintptr duplicateHandle(qintptr handle)
+qintptr duplicateHandle(qintptr handle, QString *errorString)
 {
     const int fd = ::fcntl(int(handle), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        qCWarning(lcIpmbTransport, "cannot duplicate handle %lld: %s", qlonglong(handle),
-                  qPrintable(qt_error_string(errno)));
+    if (fd < 0) {
+        const int error = errno;
+        *errorString = QCoreApplication::translate("IpmbNativeHandle", "Cannot duplicate handle %1: %2")
+                               .arg(handle).arg(qt_error_string(error));
+        errno = error; // for the caller, whatever formatting the message did
+    }
     return fd;
 }
 

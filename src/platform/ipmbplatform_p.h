@@ -81,7 +81,8 @@ IPMBQT_AUTOTEST_EXPORT void closeSocket(Socket socket);
 
 // Owned kernel handles (IpmbNativeHandle): close, and duplicate (InvalidNative on failure).
 void closeHandle(qintptr handle);
-qintptr duplicateHandle(qintptr handle);
+// A new handle to the same kernel object, or -1 with a readable reason (errno kept on POSIX).
+qintptr duplicateHandle(qintptr handle, QString *errorString);
 // Raises this process's limit of open handles as far as it may (the soft limit to the hard one).
 void raiseHandleLimit();
 

@@ -92,13 +92,14 @@ public:
             sendOrWait(m_endpoint, m_selector, payload(kind));
             return;
         case Fd: {
-            IpmbNativeHandle handle = IpmbNativeHandle::duplicate(m_devNull);
-            if (handle.isNull()) { // errno is gone by now (the library logged a warning)
+            QString why;
+            IpmbNativeHandle handle = IpmbNativeHandle::duplicate(m_devNull, &why);
+            if (handle.isNull() && errno == EMFILE) { // our queued messages hold the descriptors
                 m_endpoint.waitForBytesWritten(1000);
-                handle = IpmbNativeHandle::duplicate(m_devNull);
-                if (handle.isNull())
-                    fail("cannot duplicate a descriptor, even with an empty send queue");
+                handle = IpmbNativeHandle::duplicate(m_devNull, &why);
             }
+            if (handle.isNull())
+                fail("%s", qPrintable(why));
             IpmbMessage message(m_selector, payload(kind));
             message.addHandle(handle);
             sendOrWait(m_endpoint, message);
