@@ -405,6 +405,16 @@ int main(int argc, char **argv)
         });
     }
 
+    // send(), waiting while the queue is full; false (the error line printed) on any other error.
+    auto sendOrWait = [&](const IpmbMessage &message) {
+        while (!endpoint.send(message)) {
+            if (endpoint.error() != IpmbEndpoint::QueueFullError)
+                return false;
+            endpoint.waitForBytesWritten(1000);
+        }
+        return true;
+    };
+
     auto command = [&](const QByteArray &line) {
         const QList<QByteArray> w = line.simplified().split(' ');
         if (w.value(0) == "send" && w.size() >= 6) {
@@ -429,11 +439,8 @@ int main(int argc, char **argv)
             const quint64 count = w[3].toULongLong();
             const qsizetype size = w[4].toLongLong();
             for (quint64 i = 0; i < count; ++i) {
-                while (!endpoint.send(selector, floodPayload(i, size))) {
-                    if (endpoint.error() != IpmbEndpoint::QueueFullError)
-                        return;
-                    endpoint.waitForBytesWritten(1000);
-                }
+                if (!sendOrWait(IpmbMessage(selector, floodPayload(i, size))))
+                    return;
             }
             endpoint.waitForBytesWritten(30000);
             say("sent " + QByteArray::number(count));
@@ -463,11 +470,8 @@ int main(int argc, char **argv)
                 IpmbMessage message(selector, QStringLiteral("fds"));
                 for (int i = 0; i < n; ++i)
                     message.addHandle(memfdWith("fd-" + QByteArray::number(i)));
-                while (!endpoint.send(message)) {
-                    if (endpoint.error() != IpmbEndpoint::QueueFullError)
-                        return; // the error line was printed
-                    endpoint.waitForBytesWritten(1000);
-                }
+                if (!sendOrWait(message))
+                    return;
                 ++sent;
             }
             endpoint.waitForBytesWritten(30000);
@@ -480,11 +484,8 @@ int main(int argc, char **argv)
                 IpmbMemoryRegion region = IpmbMemoryRegion::create(w[4].toLongLong());
                 std::memcpy(region.data(), "from-sender", 12);
                 message.addRegion(region);
-                while (!endpoint.send(message)) {
-                    if (endpoint.error() != IpmbEndpoint::QueueFullError)
-                        return;
-                    endpoint.waitForBytesWritten(1000);
-                }
+                if (!sendOrWait(message))
+                    return;
             }
             endpoint.waitForBytesWritten(30000);
             say("sent " + QByteArray::number(times));
