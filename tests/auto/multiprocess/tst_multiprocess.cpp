@@ -100,6 +100,7 @@ private Q_SLOTS:
     void orderOf100000Messages();
     void allToAllMulticast();
     void blockingReceiveInWorkerThread();
+    void payloadOf64MiB_data();
     void payloadOf64MiB();
     void largePayloadsTravelInRegions_data();
     void largePayloadsTravelInRegions();
@@ -299,12 +300,23 @@ void tst_Multiprocess::blockingReceiveInWorkerThread()
     QCOMPARE(field(receiver.counts(), "inorder"), QByteArray("1"));
 }
 
+void tst_Multiprocess::payloadOf64MiB_data()
+{
+    QTest::addColumn<QByteArray>("threshold");   // IPMBQT_PAYLOAD_REGION_THRESHOLD of the sender
+    QTest::addRow("in a region") << QByteArray();
+    QTest::addRow("inline") << QByteArray("0");
+}
+
 void tst_Multiprocess::payloadOf64MiB()
 {
+    QFETCH(QByteArray, threshold);
     const QString bus = uniqueBusName();
     Peer receiver, sender;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    if (!threshold.isNull())
+        environment.insert(QStringLiteral("IPMBQT_PAYLOAD_REGION_THRESHOLD"), QString::fromLatin1(threshold));
     QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender"), {}, environment));
     receiver.command("expect 2");
     sender.command("flood unicast receiver 2 67108864");
     QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
