@@ -385,6 +385,7 @@ void IpmbEndpointPrivate::startJoin()
     {
         QMutexLocker locker(&m_mutex);
         m_ioState = IpmbEndpoint::JoiningState;
+        m_ioStateChanges.clear();
         m_ioError = IpmbErrorInfo();
     }
     m_state = IpmbEndpoint::JoiningState;
@@ -410,7 +411,7 @@ void IpmbEndpointPrivate::stop()
 void IpmbEndpointPrivate::syncFromIo()
 {
     Q_Q(IpmbEndpoint);
-    IpmbEndpoint::State state;
+    QList<IpmbEndpoint::State> states;
     bool isController;
     IpmbErrorInfo error;
     quint64 dropped;
@@ -418,7 +419,7 @@ void IpmbEndpointPrivate::syncFromIo()
     {
         QMutexLocker locker(&m_mutex);
         m_syncPosted = false;
-        state = m_ioState;
+        states = std::exchange(m_ioStateChanges, {});
         isController = m_ioIsController;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
@@ -437,7 +438,13 @@ void IpmbEndpointPrivate::syncFromIo()
         m_isController = isController;
         Q_EMIT q->controllerChanged(isController);
     }
-    if (guard && state != m_state) {
+    // Every transition, in order: a failover that completed before this ran (Joined ->
+    // Reconnecting -> Joined) still says so, with joined() again.
+    for (const IpmbEndpoint::State state : std::as_const(states)) {
+        if (!guard)
+            return;
+        if (state == m_state)
+            continue;
         m_state = state;
         Q_EMIT q->stateChanged(state);
         if (guard && state == IpmbEndpoint::JoinedState)
@@ -478,6 +485,7 @@ void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
     if (m_ioState == state)
         return;
     m_ioState = state;
+    m_ioStateChanges.append(state);
     m_ioStateChanged.wakeAll();
     m_written.wakeAll();
     postSyncLocked();
@@ -545,6 +553,7 @@ void IpmbEndpointPrivate::ioMain()
     m_unconnectedHandles = 0;
     m_ioIsController = false;
     m_ioState = IpmbEndpoint::UnjoinedState;
+    m_ioStateChanges.append(IpmbEndpoint::UnjoinedState);
     m_ioStateChanged.wakeAll();
     m_written.wakeAll();
     postSyncLocked();

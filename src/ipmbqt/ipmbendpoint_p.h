@@ -74,6 +74,7 @@ public:
     QWaitCondition m_inboxChanged;
     QWaitCondition m_written;
     IpmbEndpoint::State m_ioState = IpmbEndpoint::UnjoinedState;
+    QList<IpmbEndpoint::State> m_ioStateChanges;  // since the last syncFromIo(), in order
     bool m_ioIsController = false;
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
