@@ -278,7 +278,7 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
             // moments ago) the I/O thread is woken once and writes the whole backlog in one call.
             const qint64 now = m_clock.nsecsElapsed();
             if (wasIdle && !m_flushScheduled && now - m_lastWrite > CoalesceWindowNsecs) {
-                m_connection->flush();
+                noteWrittenLocked(m_connection->flush().bytes);
                 m_lastWrite = now;
             }
             if (m_connection->bytesToWrite() > 0 && !m_flushScheduled) {
@@ -290,6 +290,15 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
     }
     setError(error);
     return false;
+}
+
+// Counts written queue bytes for bytesWritten(), if anyone listens.
+void IpmbEndpointPrivate::noteWrittenLocked(qint64 bytes)
+{
+    if (bytes > 0 && m_bytesWrittenConnections > 0) {
+        m_ioBytesWritten += bytes;
+        postSyncLocked();
+    }
 }
 
 qint64 IpmbEndpointPrivate::queuedBytesLocked() const
@@ -308,6 +317,15 @@ qint64 IpmbEndpoint::bytesToWrite() const
     QMutexLocker locker(&d->m_mutex);
     return d->queuedBytesLocked();
 }
+
+/*!
+    \fn void IpmbEndpoint::bytesWritten(qint64 bytes)
+
+    Emitted in the endpoint's thread after queued messages went to the controller: \a bytes is
+    how much of bytesToWrite() was written since the last emission (several writes make one
+    emission). An event-driven sender that got QueueFullError from send() resumes here, the way
+    QIODevice::bytesWritten() is used. Nothing is counted while the signal has no connection.
+*/
 
 /*!
     Blocks until every message sent so far has been handed to the controller's socket, or \a msecs
@@ -349,6 +367,8 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
 void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
 {
     Q_D(IpmbEndpoint);
+    if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten))
+        ++d->m_bytesWrittenConnections;
     if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived)) {
         ++d->m_receiverConnections;
         QMutexLocker locker(&d->m_mutex);
@@ -363,6 +383,8 @@ void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
     // An invalid method means "all signals" (disconnect(obj, nullptr, ...)).
     if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived))
         d->m_receiverConnections = qMax(0, d->m_receiverConnections - 1);
+    if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten))
+        d->m_bytesWrittenConnections = qMax(0, d->m_bytesWrittenConnections - 1);
 }
 
 void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
@@ -415,10 +437,12 @@ void IpmbEndpointPrivate::syncFromIo()
     bool isController;
     IpmbErrorInfo error;
     quint64 dropped;
+    qint64 written;
     std::deque<Received> messages;
     {
         QMutexLocker locker(&m_mutex);
         m_syncPosted = false;
+        written = std::exchange(m_ioBytesWritten, 0);
         states = std::exchange(m_ioStateChanges, {});
         isController = m_ioIsController;
         error = std::exchange(m_ioError, IpmbErrorInfo());
@@ -454,6 +478,8 @@ void IpmbEndpointPrivate::syncFromIo()
         m_droppedTotal += dropped;
         Q_EMIT q->messagesDropped(dropped);
     }
+    if (guard && written > 0)
+        Q_EMIT q->bytesWritten(written);
     for (const Received &received : messages) {
         if (!guard)
             return;
@@ -654,6 +680,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             m_lastWrite = m_clock.nsecsElapsed();
             if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
                 return Outcome::Lost;
+            noteWrittenLocked(r.bytes);
             if (connection->bytesToWrite() == 0) {
                 m_flushScheduled = false;
                 m_written.wakeAll();

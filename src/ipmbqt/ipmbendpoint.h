@@ -96,6 +96,7 @@ Q_SIGNALS:
     void joined();
     void controllerChanged(bool isController);
     void messageReceived(const IpmbMessage &message);
+    void bytesWritten(qint64 bytes);
     void messagesDropped(quint64 count);
     void errorOccurred(IpmbEndpoint::Error error);
 

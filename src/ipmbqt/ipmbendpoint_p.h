@@ -63,6 +63,7 @@ public:
     IpmbErrorInfo m_error;
     quint64 m_droppedTotal = 0;
     std::atomic<int> m_receiverConnections {0};
+    std::atomic<int> m_bytesWrittenConnections {0};
     // Payloads of at least this many encoded bytes travel in a region (0: never).
     qint64 m_payloadRegionThreshold = 256 * 1024;
     IpmbPayloadRegionPool m_payloadRegions;     // thread-safe
@@ -78,6 +79,7 @@ public:
     bool m_ioIsController = false;
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
+    qint64 m_ioBytesWritten = 0;        // likewise, counted only while bytesWritten() is connected
     struct Received
     {
         IpmbMessage message;
@@ -102,6 +104,7 @@ public:
     qint64 m_unconnectedBytes = 0;
     qsizetype m_unconnectedHandles = 0;
     qint64 queuedBytesLocked() const;
+    void noteWrittenLocked(qint64 bytes);
     qsizetype queuedHandlesLocked() const;
     void resumeReadingLocked();
 

@@ -117,6 +117,7 @@ private Q_SLOTS:
     void handlesPerMessage();
     void noDescriptorLeaks();
     void sendQueueHandleLimit();
+    void eventDrivenSenderResumesOnBytesWritten();
     void memoryRegionSharedBothWays();
     void memoryRegionMulticastReferences();
     void memoryRegionReceiverKilled();
@@ -676,6 +677,26 @@ void tst_Multiprocess::noDescriptorLeaks()
     QTRY_COMPARE_WITH_TIMEOUT(after(sender), before[1], 10000);
     // The last to close: the ttl buffer's, and the regions' cached mappings (swept once a second).
     QTRY_COMPARE_WITH_TIMEOUT(after(controller), before[0], 10000);
+}
+
+// A sender in a Qt event loop resumes after QueueFullError on bytesWritten(), nothing lost.
+void tst_Multiprocess::eventDrivenSenderResumesOnBytesWritten()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender, receiver;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    controller.signal(SIGSTOP);   // the sender's queue fills up: 64 MiB in 128 KiB messages
+    const int count = 1000;
+    sender.command("floodsignal receiver " + QByteArray::number(count) + " 131072");
+    receiver.command("expect " + QByteArray::number(count));
+    QVERIFY(!sender.waitFor("queuefull").isEmpty());
+    controller.signal(SIGCONT);
+    const QByteArray sent = sender.waitFor("sent", 60000);
+    QVERIFY2(field(sent, "fullqueues").toInt() >= 1, sent.constData());
+    QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
+    QCOMPARE(receiver.counts(), "count n=" + QByteArray::number(count) + " dropped=0 inorder=1 intact=1");
 }
 
 // Queued descriptors are open descriptors of the sender: send() refuses more than 1,024 of them

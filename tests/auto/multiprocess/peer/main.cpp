@@ -22,6 +22,9 @@
 // Commands:
 //   send <unicast|multicast> <labelop> <ttlms> <str|int|gadget|bytes|blob> <value>
 //   flood <unicast|multicast> <labelop> <count> <size>
+//   floodsignal <labelop> <count> <size>: the same, event-driven: on QueueFullError (the first
+//       time it prints "queuefull") it waits for bytesWritten(); at the end it prints
+//       "sent <count> fullqueues=<times send() refused>"
 //   sendpipe <labelop>: send the write end of a pipe; the receiver writes a line into it
 //   sendfds <unicast|multicast> <labelop> <ttlms> <n> <times>: send <times> messages, each with
 //       <n> memfds whose contents say their position; the receiver checks them
@@ -444,6 +447,36 @@ int main(int argc, char **argv)
             }
             endpoint.waitForBytesWritten(30000);
             say("sent " + QByteArray::number(count));
+        } else if (w.value(0) == "floodsignal" && w.size() >= 4) {
+            // Event-driven: send until QueueFullError, go on when bytesWritten() says so.
+            struct Flood
+            {
+                IpmbSelector selector;
+                quint64 count = 0;
+                qsizetype size = 0;
+                quint64 next = 0;
+                int fullQueues = 0;
+                QMetaObject::Connection resume;
+            };
+            auto flood = std::make_shared<Flood>();
+            flood->selector = parseSelector("unicast", w[1], 0);
+            flood->count = w[2].toULongLong();
+            flood->size = w[3].toLongLong();
+            auto pump = [&endpoint, flood](qint64 = 0) {
+                for (; flood->next < flood->count; ++flood->next) {
+                    if (!endpoint.send(flood->selector, floodPayload(flood->next, flood->size))) {
+                        if (endpoint.error() != IpmbEndpoint::QueueFullError)
+                            return QObject::disconnect(flood->resume), void();
+                        if (++flood->fullQueues == 1)
+                            say("queuefull");
+                        return; // bytesWritten() calls again
+                    }
+                }
+                QObject::disconnect(flood->resume);
+                say("sent " + QByteArray::number(flood->count) + " fullqueues=" + QByteArray::number(flood->fullQueues));
+            };
+            flood->resume = QObject::connect(&endpoint, &IpmbEndpoint::bytesWritten, pump);
+            pump();
         } else if (w.value(0) == "sendpipe" && w.size() >= 2) {
             int fds[2];
             if (::pipe2(fds, O_CLOEXEC) != 0)
