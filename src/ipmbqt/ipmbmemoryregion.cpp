@@ -3,9 +3,11 @@
 #include "ipmbmemoryregion_p.h"
 
 #include <QtCore/qcoreapplication.h>
+#include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qdebug.h>
 #include <QtCore/qhash.h>
 
+#include <climits>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -280,6 +282,8 @@ static std::shared_ptr<IpmbRegionMapping> acquireMapping(const IpmbNativeHandle 
     return identify(handle, &info, error) ? mapRegion(handle, info, error) : nullptr;
 }
 
+static qint32 addToCount(const IpmbRegionMapping &mapping, int delta);
+
 // --- IpmbMemoryRegionPrivate -------------------------------------------------------------------
 
 IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
@@ -300,8 +304,7 @@ IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
         if (!IpmbPlatform::unlockProcessShared(m_mapping->header->lock, &error))
             qCWarning(lcIpmbMemory, "%s", qUtf8Printable(error.message));
     }
-    const bool freed = m_holdsReference
-            && m_mapping->header->refCount.fetch_sub(1, std::memory_order_acq_rel) == 1;
+    const bool freed = m_holdsReference && addToCount(*m_mapping, -1) == 0;
     m_mapping.reset();
     if (freed)
         sweepMappings();  // the last holder anywhere: its cached mapping may go now
@@ -342,13 +345,19 @@ IpmbMemoryRegion IpmbMemoryRegionPrivate::adoptReceived(const IpmbNativeHandle &
     return region;
 }
 
-static void addToCount(const IpmbRegionMapping &mapping, int delta)
+// Every change of a reference count goes through here. Sequentially consistent, with the waiter
+// count read after it: see waitForReleased() for the other half.
+static qint32 addToCount(const IpmbRegionMapping &mapping, int delta)
 {
-    const qint32 after = mapping.header->refCount.fetch_add(delta, std::memory_order_acq_rel) + delta;
+    Header *header = mapping.header;
+    const qint32 after = header->refCount.fetch_add(delta) + delta;
     if (after < 0) {
         qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu: reference count went below zero (%d)",
                   static_cast<unsigned long long>(mapping.id), int(after));
     }
+    if (delta < 0 && after <= 1 && header->waiters.load() > 0)
+        IpmbPlatform::wakeAddressWaiters(&header->refCount);
+    return after;
 }
 
 bool IpmbMemoryRegionPrivate::addReferences(const IpmbNativeHandle &handle, int delta,
@@ -475,7 +484,7 @@ IpmbMemoryRegion IpmbMemoryRegion::fromHandle(const IpmbNativeHandle &handle)
         dd->setError(error);
         return region;
     }
-    mapping->header->refCount.fetch_add(1, std::memory_order_acq_rel);
+    addToCount(*mapping, +1);
     dd->becomeRoot(std::move(mapping));
     return region;
 }
@@ -639,6 +648,39 @@ bool IpmbMemoryRegion::unlock()
 int IpmbMemoryRegion::refCount() const
 {
     return isNull() ? 0 : int(d->header()->refCount.load(std::memory_order_acquire));
+}
+
+/*!
+    Blocks until this is the region's last holder (refCount() is 1: every receiver, in every
+    process, has released it), or \a msecs pass (-1 waits forever). Returns true if so, false on
+    timeout or for a null region.
+
+    A producer that keeps a bounded number of frames in flight waits on the oldest one. The wait
+    sleeps in the kernel until a holder releases the region (see doc/memory.md). A holder that was
+    killed never releases it: use a timeout.
+*/
+bool IpmbMemoryRegion::waitForReleased(int msecs) const
+{
+    if (isNull())
+        return false;
+    Header *header = d->header();
+    QDeadlineTimer deadline(msecs < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(msecs));
+    // Counted before the count is read, so that a release in between sees us and wakes us.
+    header->waiters.fetch_add(1);
+    bool released = false;
+    for (;;) {
+        const qint32 count = header->refCount.load();
+        if (count <= 1) {
+            released = true;
+            break;
+        }
+        if (deadline.hasExpired())
+            break;
+        const qint64 remaining = deadline.remainingTime();
+        IpmbPlatform::waitOnAddress(&header->refCount, count, remaining < 0 ? -1 : int(qMin<qint64>(remaining, INT_MAX)));
+    }
+    header->waiters.fetch_sub(1);
+    return released;
 }
 
 /*!

@@ -56,6 +56,7 @@ public:
     bool unlock();
 
     int refCount() const;
+    bool waitForReleased(int msecs = 30000) const;
     IpmbNativeHandle nativeHandle() const;
     quint64 id() const;
 

@@ -39,7 +39,7 @@ struct IpmbMemoryRegionHeader
     quint32 version;                    // native byte order: regions never leave the machine
     quint64 size;                       // user bytes
     std::atomic<qint32> refCount;       // holders in every process
-    quint32 reserved0;
+    std::atomic<quint32> waiters;       // threads in waitForReleased(), in every process
     quint64 reserved1[5];
     // The platform's process-shared, robust lock (a pthread_mutex_t on Linux).
     alignas(8) unsigned char lock[IpmbPlatform::ProcessSharedLockSize];
@@ -48,6 +48,7 @@ static_assert(std::atomic<qint32>::is_always_lock_free, "the reference count mus
 static_assert(sizeof(std::atomic<qint32>) == sizeof(qint32));
 static_assert(offsetof(IpmbMemoryRegionHeader, size) == 8);
 static_assert(offsetof(IpmbMemoryRegionHeader, refCount) == 16);
+static_assert(offsetof(IpmbMemoryRegionHeader, waiters) == 20);
 static_assert(offsetof(IpmbMemoryRegionHeader, lock) == 64);
 static_assert(sizeof(IpmbMemoryRegionHeader) <= size_t(IpmbMemoryRegionHeader::Size));
 

@@ -10,7 +10,9 @@
 #include <limits>
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -239,6 +241,19 @@ bool unlockProcessShared(void *lock, IpmbMemoryRegionErrorInfo *error)
         return false;
     }
     return true;
+}
+
+// Not FUTEX_PRIVATE_FLAG: the word is in memory that other processes map.
+bool waitOnAddress(void *address, qint32 expected, int msecs)
+{
+    timespec timeout {msecs / 1000, long(msecs % 1000) * 1000 * 1000};
+    const long r = ::syscall(SYS_futex, address, FUTEX_WAIT, expected, msecs < 0 ? nullptr : &timeout, nullptr, 0);
+    return r == 0 || errno != ETIMEDOUT;  // woken, or the word had changed already (EAGAIN, EINTR)
+}
+
+void wakeAddressWaiters(void *address)
+{
+    ::syscall(SYS_futex, address, FUTEX_WAKE, std::numeric_limits<int>::max(), nullptr, nullptr, 0);
 }
 
 } // namespace IpmbPlatform

@@ -78,6 +78,12 @@ bool initProcessSharedLock(void *lock, IpmbMemoryRegionErrorInfo *error);
 bool lockProcessShared(void *lock, bool *ownerDied, IpmbMemoryRegionErrorInfo *error);
 bool unlockProcessShared(void *lock, IpmbMemoryRegionErrorInfo *error);
 
+// Sleeping on a 32-bit word of shared memory, across processes (a futex on Linux): waitOnAddress()
+// sleeps while *address == expected, at most msecs (false on timeout); wakeAddressWaiters() wakes
+// every thread sleeping on it. Spurious wake-ups happen: callers re-check their condition.
+bool waitOnAddress(void *address, qint32 expected, int msecs);
+void wakeAddressWaiters(void *address);
+
 } // namespace IpmbPlatform
 
 #endif // IPMBSHAREDMEMORY_P_H

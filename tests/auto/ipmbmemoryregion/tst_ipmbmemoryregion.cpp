@@ -9,6 +9,7 @@
 
 #include <IpmbQt/IpmbMemoryRegion>
 
+#include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qprocess.h>
 #include <QtCore/qregularexpression.h>
 #include <QtCore/qtemporaryfile.h>
@@ -20,6 +21,7 @@
 #include <limits>
 #include <memory>
 #include <vector>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -91,6 +93,7 @@ private Q_SLOTS:
     void refCount();
     void adoptAndAddReferences();
     void mappingReuse();
+    void waitForReleased();
     void mappingCacheLimit();
     void notARegion_data();
     void notARegion();
@@ -542,6 +545,36 @@ void tst_IpmbMemoryRegion::mappingReuse()
     producer = IpmbMemoryRegion();
     QCOMPARE(mappingStats().cached, before.cached);
     QVERIFY(isOpen(cachedDescriptor));    // our copy of the handle still holds it
+}
+
+// The waiter count in the header (offset 20), read as another process would.
+static quint32 waitersOf(const IpmbMemoryRegion &region)
+{
+    quint32 waiters = 0;
+    const ssize_t n = ::pread(int(region.nativeHandle().handle()), &waiters, sizeof(waiters), 20);
+    return n == sizeof(waiters) ? waiters : ~0u;
+}
+
+void tst_IpmbMemoryRegion::waitForReleased()
+{
+    QVERIFY(!IpmbMemoryRegion().waitForReleased(0));
+    const IpmbMemoryRegion region = IpmbMemoryRegion::create(4096);
+    QVERIFY(region.waitForReleased(0));                  // the creator is the only holder
+    IpmbMemoryRegion other = IpmbMemoryRegion::fromHandle(region.nativeHandle());
+    QCOMPARE(region.refCount(), 2);
+    QVERIFY(!region.waitForReleased(50));                // held: times out
+    QCOMPARE(waitersOf(region), 0u);
+
+    // Released by another thread while this one sleeps in the wait.
+    std::thread holder([&] {
+        for (QDeadlineTimer deadline(10000); waitersOf(region) != 1 && !deadline.hasExpired();)
+            std::this_thread::yield();
+        other = IpmbMemoryRegion();
+    });
+    QVERIFY(region.waitForReleased(10000));
+    holder.join();
+    QCOMPARE(region.refCount(), 1);
+    QCOMPARE(waitersOf(region), 0u);
 }
 
 // Idle mappings are bounded; the least recently used go first, mappings in use never.

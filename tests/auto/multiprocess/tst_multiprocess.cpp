@@ -124,6 +124,7 @@ private Q_SLOTS:
     void sendQueueHandleLimit();
     void eventDrivenSenderResumesOnBytesWritten();
     void memoryRegionSharedBothWays();
+    void memoryRegionWaitForReleased();
     void memoryRegionMulticastReferences();
     void memoryRegionReceiverKilled();
     void memoryRegistryReusesRegions();
@@ -816,6 +817,22 @@ void tst_Multiprocess::memoryRegionSharedBothWays()
     QVERIFY(!receiver.waitFor("dropped-held").isEmpty());
     sender.command("regioninfo");
     QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("1"));
+}
+
+// A producer waits for its receiver to let go of a region, in another process, without polling.
+void tst_Multiprocess::memoryRegionWaitForReleased()
+{
+    const QString bus = uniqueBusName();
+    Peer sender, receiver;
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    sender.command("sendregion unicast receiver 0 65536");
+    QCOMPARE(receiver.waitFor("region"), QByteArray("region ok=1 size=65536"));
+    sender.command("waitreleased 100");
+    QCOMPARE(sender.waitFor("released"), QByteArray("released ok=0"));   // still held
+    sender.command("waitreleased 20000");
+    receiver.command("drop");
+    QCOMPARE(sender.waitFor("released"), QByteArray("released ok=1"));
 }
 
 void tst_Multiprocess::memoryRegionMulticastReferences()

@@ -19,6 +19,7 @@
 #include <QtCore/qtimer.h>
 
 #include <chrono>
+#include <deque>
 #include <thread>
 
 #include <fcntl.h>
@@ -106,10 +107,13 @@ public:
             return;
         }
         case Region: {
-            // A producer keeps a bounded number of frames in flight: wait for the pool to have
-            // one free (every receiver dropped it) before taking the next.
-            while (m_registry.count() - m_registry.freeCount() >= RegionsInFlight)
-                std::this_thread::sleep_for(std::chrono::microseconds(20));
+            // A producer keeps a bounded number of frames in flight: it waits for the receiver to
+            // release the oldest before taking the next from the pool.
+            if (m_inFlight.size() >= RegionsInFlight) {
+                if (!m_inFlight.front().waitForReleased(10000))
+                    fail("a region was not released within 10 s");
+                m_inFlight.pop_front();
+            }
             IpmbMemoryRegion region = m_registry.alloc(m_size, QStringLiteral("bench"));
             if (region.isNull())
                 fail("alloc: %s", qPrintable(m_registry.errorString()));
@@ -117,6 +121,7 @@ public:
             IpmbMessage message(m_selector, payload(kind));
             message.addRegion(region);
             sendOrWait(m_endpoint, message);
+            m_inFlight.push_back(region);
             return;
         }
         }
@@ -140,6 +145,7 @@ private:
     QVariant m_payloads[128];
     int m_devNull = -1;
     IpmbMemoryRegistry m_registry;
+    std::deque<IpmbMemoryRegion> m_inFlight;   // sent regions, oldest first
 };
 
 // True once the driver closed our stdin (checked without blocking).

@@ -39,6 +39,8 @@
 //   registryflood <labelop> <count> <size> <window>: send <count> frames in regions from an
 //       IpmbMemoryRegistry, at most <window> unacknowledged; receivers check and acknowledge them
 //   sendqshm <labelop> <text>: create a QSharedMemory segment holding <text> and send its key
+//   waitreleased <ms>: IpmbMemoryRegion::waitForReleased() on the last region sent; prints
+//       "released ok=<0|1>"
 //   regioninfo | drop | expect <n> | count | fdcount | mappings | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
@@ -601,6 +603,8 @@ int main(int argc, char **argv)
         } else if (w.value(0) == "regioninfo") {
             say("regioninfo refs=" + QByteArray::number(lastRegion.refCount()) + " text="
                 + QByteArray(static_cast<const char *>(lastRegion.constData())));
+        } else if (w.value(0) == "waitreleased" && w.size() >= 2) {
+            say("released ok=" + QByteArray::number(lastRegion.waitForReleased(w[1].toInt())));
         } else if (w.value(0) == "drop") {
             held.clear();
             say("dropped-held");
