@@ -13,6 +13,8 @@
 #include <QtCore/qrandom.h>
 #include <QtCore/qthread.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 
 using namespace IpmbPlatform;
@@ -52,6 +54,40 @@ static constexpr qint64 CoalesceWindowNsecs = 20000;
     endpoint. Messages that arrive while nothing is connected wait for receive() (or for the
     first connection to messageReceived()).
 */
+
+QByteArray IpmbPayloadBuffers::take(qsizetype size)
+{
+    for (auto it = m_buffers.begin(); it != m_buffers.end(); ++it) {
+        const qsizetype capacity = it->capacity();
+        if (it->isDetached() && capacity >= size && capacity / 2 <= size) {
+            // The user's last copy is gone; order its reads before our writes.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            QByteArray bytes = std::move(*it);
+            m_buffers.erase(it);
+            bytes.resize(size);
+            return bytes;
+        }
+    }
+    return QByteArray(size, Qt::Uninitialized);
+}
+
+void IpmbPayloadBuffers::keep(const QByteArray &bytes)
+{
+    if (bytes.capacity() < MinSize)
+        return;
+    qint64 total = bytes.capacity();
+    for (const QByteArray &kept : m_buffers)
+        total += kept.capacity();
+    if (int(m_buffers.size()) < MaxBuffers && total <= MaxBytes)
+        m_buffers.push_back(bytes);
+}
+
+void IpmbPayloadBuffers::clearUnused()
+{
+    m_buffers.erase(std::remove_if(m_buffers.begin(), m_buffers.end(),
+                                   [](const QByteArray &bytes) { return bytes.isDetached(); }),
+                    m_buffers.end());
+}
 
 IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
     : q_ptr(q)
@@ -667,6 +703,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             m_lastMappingSweep = now;
             IpmbMemoryRegionPrivate::sweepMappings();
             m_payloadRegions.expire(now);
+            m_payloadBuffers.clearUnused();
         }
         if (!m_welcomed && joinDeadline.hasExpired()) {
             failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
@@ -825,21 +862,31 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     const QByteArrayView payloadSection = frame.body.sliced(header.payloadOffset());
     IpmbPayloadCodec::Decoded payload;
     qint64 payloadInRegion = 0;
-    if (payloadRegion.isNull()) {
-        payload = IpmbPayloadCodec::decode(payloadSection);
-    } else {
+    QByteArrayView encoded = payloadSection;
+    if (!payloadRegion.isNull()) {
         const std::optional<qint64> length = IpmbProtocol::parseRegionPayloadLength(payloadSection, &why);
         if (!length || *length > payloadRegion.size()) {
             qCWarning(lcIpmbEndpoint, "ignoring a message with a bad payload region: %s",
                       length ? "its payload is larger than the region" : qPrintable(why));
             return;
         }
-        // Copied out first: the sender may still write the region while this decodes it.
         payloadInRegion = *length;
-        payload = IpmbPayloadCodec::decode(
-                QByteArray(static_cast<const char *>(payloadRegion.constData()), payloadInRegion));
-        payloadRegion = IpmbMemoryRegion();  // released: the sender's pool may reuse it now
+        encoded = QByteArrayView(static_cast<const char *>(payloadRegion.constData()), payloadInRegion);
     }
+    // A large QByteArray payload is copied once, into a recycled buffer. Any other payload in a
+    // region is copied out before it is decoded: the sender may still write the region.
+    const qsizetype raw = IpmbPayloadCodec::rawByteArrayOffset(encoded);
+    if (raw > 0 && encoded.size() - raw >= IpmbPayloadBuffers::MinSize) {
+        QByteArray value = m_payloadBuffers.take(encoded.size() - raw);
+        std::memcpy(value.data(), encoded.data() + raw, size_t(value.size()));
+        m_payloadBuffers.keep(value);
+        payload = IpmbPayloadCodec::Decoded::byteArray(std::move(value));
+    } else if (payloadRegion.isNull()) {
+        payload = IpmbPayloadCodec::decode(encoded);
+    } else {
+        payload = IpmbPayloadCodec::decode(encoded.toByteArray());
+    }
+    payloadRegion = IpmbMemoryRegion();  // released: the sender's pool may reuse it now
     data->payloadTypeName = payload.typeName;
     switch (payload.status) {
     case IpmbPayloadCodec::Status::Ok:

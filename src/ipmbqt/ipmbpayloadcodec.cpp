@@ -763,19 +763,32 @@ Decoded decode(QByteArrayView bytes)
     }
 }
 
-Decoded decode(QByteArray &&bytes)
+qsizetype rawByteArrayOffset(QByteArrayView bytes)
 {
-    const qsizetype prefix = 1 + ByteArrayName.size();
-    if (bytes.size() < prefix || uchar(bytes.front()) != ByteArrayName.size()
-        || QByteArrayView(bytes).sliced(1, ByteArrayName.size()) != ByteArrayName) {
-        return decode(QByteArrayView(bytes));
+    const qsizetype offset = 1 + ByteArrayName.size();
+    if (bytes.size() < offset || uchar(bytes.front()) != ByteArrayName.size()
+        || bytes.sliced(1, ByteArrayName.size()) != ByteArrayName) {
+        return 0;
     }
+    return offset;
+}
+
+Decoded Decoded::byteArray(QByteArray &&bytes)
+{
     Decoded result;
     result.typeName = QByteArray::fromRawData(ByteArrayName.data(), ByteArrayName.size());
-    bytes.remove(0, prefix);  // an unshared buffer just starts later: no copy
     result.value = QVariant(std::move(bytes));
     result.status = Status::Ok;
     return result;
+}
+
+Decoded decode(QByteArray &&bytes)
+{
+    const qsizetype offset = rawByteArrayOffset(bytes);
+    if (offset == 0)
+        return decode(QByteArrayView(bytes));
+    bytes.remove(0, offset);  // an unshared buffer just starts later: no copy
+    return Decoded::byteArray(std::move(bytes));
 }
 
 } // namespace IpmbPayloadCodec

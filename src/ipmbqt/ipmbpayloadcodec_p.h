@@ -33,7 +33,13 @@ struct Decoded
     QByteArray typeName;   // as carried on the wire, even when the type is unknown here
     Status status = Status::Malformed;
     QString errorString;   // readable reason when status != Ok
+
+    // A QByteArray payload whose bytes the caller already extracted.
+    static Decoded byteArray(QByteArray &&bytes);
 };
+
+// Where the value starts if `bytes` encode a QByteArray (the raw fast path); 0 if they do not.
+IPMBQT_AUTOTEST_EXPORT qsizetype rawByteArrayOffset(QByteArrayView bytes);
 
 // Appends the encoding of value to out. Returns false with a readable errorString if the type
 // cannot be streamed (no QDataStream operators / not registered); out is then left unchanged.

@@ -355,6 +355,10 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
     QVERIFY(first.join(bus, QStringLiteral("viewer")));
     QVERIFY(second.join(bus, QStringLiteral("viewer")));
     QVERIFY(sender.join(bus, QStringLiteral("sender"), {}, environment));
+    // One viewer holds on to every payload: the receiving side reuses payload buffers, but never
+    // one that a user still holds.
+    first.command("keeppayloads");
+    QVERIFY(!first.waitFor("keeping").isEmpty());
 
     const int count = 200;
     sender.command("flood multicast viewer " + QByteArray::number(count) + " 1048576");
@@ -364,6 +368,8 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
         QVERIFY(!viewer->waitFor("got", 60000).isEmpty());
         QCOMPARE(viewer->counts(), "count n=" + QByteArray::number(count) + " dropped=0 inorder=1 intact=1");
     }
+    first.command("verifykept");
+    QCOMPARE(first.waitFor("kept"), "kept n=" + QByteArray::number(count) + " intact=1");
     sender.command("mappings");
     const QByteArray mappings = sender.waitFor("mappings");
     qInfo("sender: %s", mappings.constData());

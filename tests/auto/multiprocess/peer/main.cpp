@@ -41,6 +41,8 @@
 //   sendqshm <labelop> <text>: create a QSharedMemory segment holding <text> and send its key
 //   waitreleased <ms>: IpmbMemoryRegion::waitForReleased() on the last region sent; prints
 //       "released ok=<0|1>"
+//   keeppayloads: hold every flood payload from now on; verifykept: check them all again, and
+//       print "kept n=<n> intact=<0|1>"
 //   regioninfo | drop | expect <n> | count | fdcount | mappings | leave | quit
 // Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
 // U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
@@ -102,6 +104,17 @@ static QByteArray floodPayload(quint64 sequence, qsizetype size)
     return bytes;
 }
 
+static bool patternIntact(const QByteArray &bytes)
+{
+    const quint64 sequence = qFromLittleEndian<quint64>(bytes.constData() + 4);
+    const char *data = bytes.constData();
+    for (qsizetype i = 12; i < bytes.size(); ++i) {
+        if (data[i] != char((i * 31 + qsizetype(sequence)) & 0xFF))
+            return false;
+    }
+    return true;
+}
+
 class Counter
 {
 public:
@@ -121,13 +134,26 @@ public:
         expected = sequence + 1;
         if (!m.regions().isEmpty() || !m.handles().isEmpty())
             m_intact = false;   // a payload that travelled in a region must not show it
-        const char *data = bytes.constData();
-        for (qsizetype i = 12; i < bytes.size() && m_intact; ++i) {
-            if (data[i] != char((i * 31 + qsizetype(sequence)) & 0xFF))
-                m_intact = false;
-        }
+        m_intact = m_intact && patternIntact(bytes);
+        if (m_keep)
+            m_kept.append(bytes);
         ++m_count;
         return true;
+    }
+    // "keeppayloads": hold every flood payload from now on; "verifykept" checks them all again,
+    // after later messages have arrived (whose buffers must not be the kept ones).
+    void keepPayloads()
+    {
+        QMutexLocker locker(&m_mutex);
+        m_keep = true;
+    }
+    QByteArray verifyKept()
+    {
+        QMutexLocker locker(&m_mutex);
+        bool intact = true;
+        for (const QByteArray &bytes : std::as_const(m_kept))
+            intact = intact && patternIntact(bytes);
+        return "kept n=" + QByteArray::number(m_kept.size()) + " intact=" + QByteArray::number(intact);
     }
     QByteArray report(quint64 dropped)
     {
@@ -147,6 +173,8 @@ private:
     quint64 m_count = 0;
     bool m_inOrder = true;
     bool m_intact = true;
+    bool m_keep = false;
+    QList<QByteArray> m_kept;
 };
 
 // A memfd holding `text`, as a handle a message can carry.
@@ -618,6 +646,11 @@ int main(int argc, char **argv)
             expected = w[1].toULongLong();
             expecting = true;
             checkExpect();
+        } else if (w.value(0) == "keeppayloads") {
+            counter.keepPayloads();
+            say("keeping");
+        } else if (w.value(0) == "verifykept") {
+            say(counter.verifyKept());
         } else if (w.value(0) == "count") {
             say(counter.report(endpoint.droppedMessageCount()));
         } else if (w.value(0) == "leave") {
