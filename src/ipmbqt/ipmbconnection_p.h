@@ -20,6 +20,7 @@
 #include <QtCore/qbytearray.h>
 
 #include <deque>
+#include <limits>
 #include <utility>
 
 // One stream socket carrying frames: a read buffer that cuts the byte stream into frames, and a
@@ -53,8 +54,12 @@ public:
     // Reads what the socket has (at most about `budget` bytes, for fairness between connections)
     // and calls handler(const Frame &) -> Action for each complete frame, in order, until it says
     // Stop or Keep. Failed means a malformed frame or an OS error; errorString() says which.
+    // It stops reading once the handles received in this call reach `handleBudget`: each open one
+    // costs a descriptor, and one read can add up to MaxHandlesPerRead more.
     template <typename Handler>
-    ReadStatus readFrames(Handler &&handler, qint64 budget = 4 * 1024 * 1024);
+    ReadStatus readFrames(Handler &&handler, qint64 budget = 4 * 1024 * 1024,
+                          qsizetype handleBudget = std::numeric_limits<qsizetype>::max());
+    static constexpr int MaxHandlesPerRead = 253; // SCM_MAX_FD: the kernel's limit per message
     QString errorString() const { return m_errorString; }
 
     // The write queue. tail() is a buffer to append whole frames to; appendShared() queues a large
@@ -107,14 +112,16 @@ private:
 };
 
 template <typename Handler>
-IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 budget)
+IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 budget, qsizetype handleBudget)
 {
     qint64 consumed = 0;
+    qsizetype handles = 0;
     for (;;) {
         Frame frame;
         bool needMore = false;
         while (nextFrame(&frame, &needMore)) {
             consumed += frame.header.frameLength();
+            handles += frame.header.handleCount;
             const Action action = handler(static_cast<const Frame &>(frame));
             if (action == Action::Keep)
                 keep(frame);
@@ -125,7 +132,7 @@ IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 
         }
         if (!needMore)
             return ReadStatus::Failed; // malformed; m_errorString is set
-        if (consumed >= budget)
+        if (consumed >= budget || handles + qsizetype(m_inHandles.size()) >= handleBudget)
             return ReadStatus::Ok;
         // Nothing more to read now: the caller's poll() says when there is (saves a read that
         // would only fail with EAGAIN, per message when they come one at a time).

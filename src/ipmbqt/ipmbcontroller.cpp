@@ -420,8 +420,10 @@ void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame
     b.selector = from.lastSelector;
     b.deadline.setRemainingTime(ttlMsecs);
     m_bufferedBytes += b.frame.size();
+    m_bufferedHandles += b.handles.size();
     m_buffered.push_back(std::move(b));
-    while (m_buffered.size() > size_t(MaxBuffered) || m_bufferedBytes > MaxBufferedBytes) {
+    while (m_buffered.size() > size_t(MaxBuffered) || m_bufferedBytes > MaxBufferedBytes
+           || m_bufferedHandles > MaxBufferedHandles) {
         qCDebug(lcIpmbController, "ttl buffer full: dropping the oldest message");
         dropOldestBuffered();
     }
@@ -433,7 +435,7 @@ void IpmbController::deliverBuffered(Peer &joined)
         if (!it->deadline.hasExpired() && it->selector.labelOp().matches(joined.label)) {
             joined.connection.appendHandles(it->handles);
             joined.connection.appendShared(it->frame, 0);
-            m_bufferedBytes -= it->frame.size();
+            forgetBuffered(*it);
             it = m_buffered.erase(it);
         } else {
             ++it;
@@ -451,11 +453,17 @@ static void releaseBuffered(const QByteArray &frame, const QList<IpmbNativeHandl
     IpmbController::addRegionReferences(f, -1);
 }
 
+void IpmbController::forgetBuffered(const Buffered &buffered)
+{
+    m_bufferedBytes -= buffered.frame.size();
+    m_bufferedHandles -= buffered.handles.size();
+}
+
 void IpmbController::dropOldestBuffered()
 {
     const Buffered &oldest = m_buffered.front();
     releaseBuffered(oldest.frame, oldest.handles);
-    m_bufferedBytes -= oldest.frame.size();
+    forgetBuffered(oldest);
     m_buffered.pop_front();
 }
 
@@ -464,7 +472,7 @@ void IpmbController::expireBuffered()
     for (auto it = m_buffered.begin(); it != m_buffered.end();) {
         if (it->deadline.hasExpired()) {
             releaseBuffered(it->frame, it->handles);
-            m_bufferedBytes -= it->frame.size();
+            forgetBuffered(*it);
             it = m_buffered.erase(it);
         } else {
             ++it;

@@ -48,6 +48,7 @@ public:
     static constexpr qsizetype QueueHandleLimit = 1024;
     static constexpr int MaxBuffered = 4096;
     static constexpr qint64 MaxBufferedBytes = 64 * 1024 * 1024;
+    static constexpr qsizetype MaxBufferedHandles = 1024;
 
     // Turns the one reference per region that a sender adds for a message in flight into
     // `delta` more (one per extra receiver; -1 when nobody got it).
@@ -75,6 +76,7 @@ private:
     void deliverBuffered(Peer &joined);
     void expireBuffered();
     void dropOldestBuffered();
+    void forgetBuffered(const Buffered &buffered);
     void flushAll();
     void dropPeer(Peer &peer, const QString &reason, bool warn);
     void removeDeadPeers();
@@ -94,6 +96,7 @@ private:
     quint64 m_roundRobin = 0;
     std::deque<Buffered> m_buffered;
     qint64 m_bufferedBytes = 0;
+    qsizetype m_bufferedHandles = 0;
 };
 
 #endif // IPMBCONTROLLER_P_H

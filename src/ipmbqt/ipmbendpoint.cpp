@@ -28,7 +28,7 @@ static constexpr qsizetype SendHandleLimit = 1024;
 // and past its own limit drops, with a Dropped notice).
 static constexpr qint64 InboxByteLimit = 64 * 1024 * 1024;
 static constexpr size_t InboxCountLimit = 100000;
-static constexpr qsizetype InboxHandleLimit = 1024;
+static constexpr qsizetype InboxHandleLimit = 1024;  // lower where the process may open few (startJoin())
 // Frames larger than this are queued by reference instead of being copied.
 static constexpr qsizetype ShareThreshold = 64 * 1024;
 // A message sent this soon after the last write is left to the I/O thread, which then writes
@@ -440,8 +440,14 @@ void IpmbEndpointPrivate::startJoin()
     m_ioJoinTimeout = m_joinTimeout;
     m_stopping = false;
     m_droppedTotal = 0;
+    // Received handles are open descriptors until the user drops the messages: raise the soft
+    // limit as the controller does, and where that leaves little room, hold fewer (the I/O thread
+    // holds at most the inbox's handles plus one read's worth, beside the process's own).
+    IpmbPlatform::raiseHandleLimit();
+    const qint64 handleRoom = (IpmbPlatform::handleLimit() - 2 * IpmbConnection::MaxHandlesPerRead) / 2;
     {
         QMutexLocker locker(&m_mutex);
+        m_inboxHandleLimit = qsizetype(qBound<qint64>(16, handleRoom, InboxHandleLimit));
         m_ioState = IpmbEndpoint::JoiningState;
         m_ioStateChanges.clear();
         m_ioError = IpmbErrorInfo();
@@ -527,7 +533,7 @@ void IpmbEndpointPrivate::syncFromIo()
 void IpmbEndpointPrivate::resumeReadingLocked()
 {
     if (m_readingPaused && m_inbox.size() < InboxCountLimit / 2 && m_inboxBytes < InboxByteLimit / 2
-        && m_inboxHandles < InboxHandleLimit / 2) {
+        && m_inboxHandles < m_inboxHandleLimit / 2) {
         m_readingPaused = false;
         m_waker.wake();
     }
@@ -726,10 +732,15 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
         if (entries[0].readable) {
             Outcome outcome = Outcome::Lost;
             bool stop = false;
+            qsizetype handleBudget;
+            {
+                QMutexLocker locker(&m_mutex);
+                handleBudget = m_inboxHandleLimit - m_inboxHandles;
+            }
             const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
                 stop = !handleFrame(frame, &outcome);
                 return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-            });
+            }, 4 * 1024 * 1024, handleBudget);
             {
                 QMutexLocker locker(&m_mutex);
                 if (!m_inbox.empty()) {
@@ -738,7 +749,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
                         postSyncLocked();
                 }
                 m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit
-                        || m_inboxHandles >= InboxHandleLimit;
+                        || m_inboxHandles >= m_inboxHandleLimit;
             }
             if (stop)
                 return outcome;

@@ -111,6 +111,7 @@ public:
     std::deque<Received> m_inbox;
     qint64 m_inboxBytes = 0;           // frame bytes in m_inbox, for the read-pause limit
     qsizetype m_inboxHandles = 0;      // open handles in m_inbox, likewise
+    qsizetype m_inboxHandleLimit = 1024; // set by startJoin() from the process's descriptor limit
     bool m_readingPaused = false;
     bool m_syncPosted = false;
     std::unique_ptr<IpmbConnection> m_connection; // replaced only by the I/O thread

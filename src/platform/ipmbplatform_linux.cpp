@@ -2,15 +2,15 @@
 // Linux: AF_UNIX stream sockets in the abstract namespace, SO_PEERCRED, poll(2), eventfd(2).
 
 #include "ipmbplatform_p.h"
-
-#include <QtCore/qcoreapplication.h>
 #include "ipmblogging_p.h"
 
+#include <QtCore/qcoreapplication.h>
 #include <QtCore/qcryptographichash.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 
 #include <fcntl.h>
 #include <limits.h>
@@ -278,6 +278,14 @@ void raiseHandleLimit()
         if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
             qCDebug(lcIpmbTransport, "cannot raise RLIMIT_NOFILE: %s", qPrintable(qt_error_string(errno)));
     }
+}
+
+qint64 handleLimit()
+{
+    rlimit limit;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return std::numeric_limits<qint64>::max();
+    return qint64(limit.rlim_cur);
 }
 
 bool poll(PollEntry *entries, int count, int timeoutMsecs)

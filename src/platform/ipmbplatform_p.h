@@ -85,6 +85,8 @@ void closeHandle(qintptr handle);
 qintptr duplicateHandle(qintptr handle, QString *errorString);
 // Raises this process's limit of open handles as far as it may (the soft limit to the hard one).
 void raiseHandleLimit();
+// How many handles this process may have open at once (the soft RLIMIT_NOFILE on Linux).
+qint64 handleLimit();
 
 // Waits for readiness of a few sockets. Entries with neither flag set are ignored.
 struct PollEntry

@@ -122,6 +122,7 @@ private Q_SLOTS:
     void handlesPerMessage();
     void noDescriptorLeaks();
     void sendQueueHandleLimit();
+    void receiverWithFewDescriptors();
     void eventDrivenSenderResumesOnBytesWritten();
     void memoryRegionSharedBothWays();
     void memoryRegionWaitForReleased();
@@ -779,6 +780,29 @@ void tst_Multiprocess::eventDrivenSenderResumesOnBytesWritten()
     QVERIFY2(field(sent, "fullqueues").toInt() >= 1, sent.constData());
     QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
     QCOMPARE(receiver.counts(), "count n=" + QByteArray::number(count) + " dropped=0 inorder=1 intact=1");
+}
+
+// A receiver whose process may open only 1,024 descriptors (soft and hard limit) and reads slowly
+// gets every descriptor of a fast sender: it stops reading before it would run out, instead of
+// having descriptors dropped by the kernel (which costs the connection and what was in flight).
+void tst_Multiprocess::receiverWithFewDescriptors()
+{
+    const QString prlimit = QStandardPaths::findExecutable(QStringLiteral("prlimit"));
+    QVERIFY2(!prlimit.isEmpty(), "prlimit (util-linux) is missing");
+    const QString bus = uniqueBusName();
+    Peer controller, sender, receiver;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    receiver.start({QStringLiteral("--nofile=1024:1024"), QStringLiteral(IPMBQT_PEER), QStringLiteral("--bus"), bus,
+                    QStringLiteral("--label"), QStringLiteral("receiver")},
+                   prlimit);
+    QVERIFY(!receiver.waitFor("joined").isEmpty());
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    const int messages = 4000;
+    sender.command("sendfds unicast receiver 0 3 " + QByteArray::number(messages));
+    for (int i = 0; i < messages; ++i)
+        QCOMPARE(receiver.waitFor("fds"), QByteArray("fds ok=1 n=3"));
+    receiver.command("count");
+    QCOMPARE(receiver.waitFor("count"), QByteArray("count n=0 dropped=0 inorder=1 intact=1"));
 }
 
 // Queued descriptors are open descriptors of the sender: send() refuses more than 1,024 of them
