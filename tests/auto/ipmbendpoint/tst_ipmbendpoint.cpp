@@ -165,16 +165,23 @@ void tst_IpmbEndpoint::badPayloads()
     QVERIFY(endpoint.receive(10000));
 }
 
-void tst_IpmbEndpoint::controllerHandsOverOnLeave()
+// Joins `first` to a new bus, then `second`: `first` hosts the controller.
+static bool joinInOrder(IpmbEndpoint &first, IpmbEndpoint &second)
 {
     const QString bus = uniqueBusName();
-    IpmbEndpoint first, second;
     configure(first, bus, QStringLiteral("first"));
     configure(second, bus, QStringLiteral("second"));
     first.join();
-    QVERIFY(first.waitForJoined(10000));
+    if (!first.waitForJoined(10000))
+        return false;
     second.join();
-    QVERIFY(second.waitForJoined(10000));
+    return second.waitForJoined(10000);
+}
+
+void tst_IpmbEndpoint::controllerHandsOverOnLeave()
+{
+    IpmbEndpoint first, second;
+    QVERIFY(joinInOrder(first, second));
     QVERIFY(first.isController());
     QVERIFY(!second.isController());
 
@@ -194,14 +201,8 @@ void tst_IpmbEndpoint::controllerHandsOverOnLeave()
 // signals must still tell every transition afterwards, in order.
 void tst_IpmbEndpoint::failoverWhileEventLoopBusy()
 {
-    const QString bus = uniqueBusName();
     IpmbEndpoint first, second;
-    configure(first, bus, QStringLiteral("first"));
-    configure(second, bus, QStringLiteral("second"));
-    first.join();
-    QVERIFY(first.waitForJoined(10000));
-    second.join();
-    QVERIFY(second.waitForJoined(10000));
+    QVERIFY(joinInOrder(first, second));
 
     QSignalSpy rejoined(&second, &IpmbEndpoint::joined);
     QSignalSpy states(&second, &IpmbEndpoint::stateChanged);
