@@ -87,7 +87,7 @@ public:
     std::atomic<int> m_receiverConnections {0};
     std::atomic<int> m_bytesWrittenConnections {0};
     // Payloads of at least this many encoded bytes travel in a region (0: never).
-    qint64 m_payloadRegionThreshold = 256 * 1024;
+    qint64 m_payloadRegionThreshold = 16 * 1024;
     IpmbPayloadRegionPool m_payloadRegions;     // thread-safe
     QThread *m_ioThread = nullptr;
 

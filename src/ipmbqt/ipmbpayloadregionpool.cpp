@@ -23,7 +23,7 @@ IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now)
         pooledBytes += it->region.size();
         if (!IpmbMemoryRegionPrivate::isFree(it->region))
             continue;
-        if (it->region.size() >= size && it->region.size() / 2 < size) {
+        if (it->region.size() >= size && (it->region.size() <= MinRegionSize || it->region.size() / 2 < size)) {
             it->lastUse = now;
             return it->region;
         }

@@ -24,7 +24,7 @@
 class IpmbPayloadRegionPool
 {
 public:
-    static constexpr qsizetype MinRegionSize = 256 * 1024;
+    static constexpr qsizetype MinRegionSize = 64 * 1024;
     static constexpr int MaxRegions = 64;
     static constexpr qint64 MaxBytes = 128 * 1024 * 1024;
     static constexpr qint64 ExpiryNsecs = qint64(10) * 1000 * 1000 * 1000;

@@ -337,7 +337,7 @@ void tst_Multiprocess::largePayloadsTravelInRegions_data()
 {
     QTest::addColumn<QByteArray>("threshold");   // IPMBQT_PAYLOAD_REGION_THRESHOLD of the sender
     QTest::addColumn<bool>("inRegions");
-    QTest::addRow("default (256 KiB)") << QByteArray() << true;
+    QTest::addRow("default (16 KiB)") << QByteArray() << true;
     QTest::addRow("turned off") << QByteArray("0") << false;
 }
 
