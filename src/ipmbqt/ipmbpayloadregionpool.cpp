@@ -47,12 +47,14 @@ void IpmbPayloadRegionPool::expire(qint64 now)
     expireLocked(now);
 }
 
+// Also forgets regions that are still busy that long after they were sent: a receiver releases a
+// payload region as soon as it reads the message, so such a region lost its reference (a failover,
+// a receiver killed with the message unread) and would stay busy for ever. Forgetting is safe: the
+// region is not reused, and goes away with its last holder.
 void IpmbPayloadRegionPool::expireLocked(qint64 now)
 {
     m_pool.erase(std::remove_if(m_pool.begin(), m_pool.end(),
-                                [now](const Pooled &p) {
-                                    return now - p.lastUse > ExpiryNsecs && IpmbMemoryRegionPrivate::isFree(p.region);
-                                }),
+                                [now](const Pooled &p) { return now - p.lastUse > ExpiryNsecs; }),
                  m_pool.end());
 }
 

@@ -13,6 +13,7 @@
 // We mean it.
 //
 
+#include "ipmbqtglobal.h"
 #include "ipmbmemoryregion.h"
 
 #include <QtCore/qmutex.h>
@@ -21,7 +22,7 @@
 
 // The regions in which an endpoint sends large payloads (doc/memory.md, "Large payloads"): a few,
 // reused once every receiver has released them. Thread-safe: send() runs in any thread.
-class IpmbPayloadRegionPool
+class IPMBQT_AUTOTEST_EXPORT IpmbPayloadRegionPool
 {
 public:
     static constexpr qsizetype MinRegionSize = 64 * 1024;
@@ -33,7 +34,7 @@ public:
     // busy and full (the payload then goes inline) or the system has no memory for one.
     // `now` is a monotonic time in ns, also used to drop regions that stayed free too long.
     IpmbMemoryRegion alloc(qsizetype size, qint64 now);
-    // Drops the regions that have been free for longer than ExpiryNsecs.
+    // Drops the regions last handed out more than ExpiryNsecs ago, free or (lost) busy.
     void expire(qint64 now);
     int count() const;
 

@@ -5,6 +5,7 @@
 // Crafting foreign and broken shared-memory objects needs Linux calls, as does the library.
 
 #include "ipmbmemoryregion_p.h"
+#include "ipmbpayloadregionpool_p.h"
 #include "ipmbtestutil.h"
 
 #include <IpmbQt/IpmbMemoryRegion>
@@ -94,6 +95,7 @@ private Q_SLOTS:
     void adoptAndAddReferences();
     void mappingReuse();
     void waitForReleased();
+    void payloadRegionPool();
     void mappingCacheLimit();
     void notARegion_data();
     void notARegion();
@@ -575,6 +577,33 @@ void tst_IpmbMemoryRegion::waitForReleased()
     holder.join();
     QCOMPARE(region.refCount(), 1);
     QCOMPARE(waitersOf(region), 0u);
+}
+
+// The pool behind large payloads (doc/memory.md, "Large payloads").
+void tst_IpmbMemoryRegion::payloadRegionPool()
+{
+    constexpr qint64 Second = 1000 * 1000 * 1000;
+    IpmbPayloadRegionPool pool;
+    IpmbMemoryRegion first = pool.alloc(100 * 1024, 0);
+    QVERIFY(!first.isNull());
+    QCOMPARE(first.size(), 128 * 1024);                  // 64 KiB granules
+    const void *firstData = first.constData();
+    // In flight: the sender added a reference for its receiver, so it is busy.
+    IpmbMemoryRegionPrivate::addReferences(first, +1);
+    first = IpmbMemoryRegion();
+    IpmbMemoryRegion second = pool.alloc(100 * 1024, Second);
+    QVERIFY(second.constData() != firstData);            // not the busy one
+    QCOMPARE(pool.count(), 2);
+    second = IpmbMemoryRegion();
+    QCOMPARE(pool.alloc(70 * 1024, 2 * Second).size(), 128 * 1024);  // the free one, reused
+    QCOMPARE(pool.count(), 2);
+    // Too small for the free 128 KiB one: a new region, which replaces that free one.
+    QCOMPARE(pool.alloc(20 * 1024, 3 * Second).size(), 64 * 1024);
+    QCOMPARE(pool.count(), 2);
+
+    // 10 s later even the busy one is forgotten (its reference was lost, or it would be back).
+    pool.expire(14 * Second);
+    QCOMPARE(pool.count(), 0);
 }
 
 // Idle mappings are bounded; the least recently used go first, mappings in use never.
