@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-// Multiples of 64 KiB: little waste, and a region fits every payload up to its size that is
-// larger than half of it.
+// Multiples of 64 KiB: little waste. A region takes the payloads that fit and fill more than half
+// of it, or any that fits for the smallest size.
 static qsizetype regionSizeFor(qsizetype size)
 {
     constexpr qsizetype Granule = 64 * 1024;
@@ -47,19 +47,41 @@ void IpmbPayloadRegionPool::expire(qint64 now)
     expireLocked(now);
 }
 
-// Also forgets regions that are still busy that long after they were sent: a receiver releases a
-// payload region as soon as it reads the message, so such a region lost its reference (a failover,
-// a receiver killed with the message unread) and would stay busy for ever. Forgetting is safe: the
-// region is not reused, and goes away with its last holder.
+// A region still busy that long after it was sent has most likely lost a reference (a failover, a
+// receiver killed with the message unread): receivers release payload regions as soon as they read
+// them. It is set aside, never reused, so that the pool can make a new one; set-aside regions are
+// let go once they are free after all, and bounded like the pool, because a receiver that is only
+// slow would otherwise make the sender pin more and more memory.
 void IpmbPayloadRegionPool::expireLocked(qint64 now)
 {
-    m_pool.erase(std::remove_if(m_pool.begin(), m_pool.end(),
-                                [now](const Pooled &p) { return now - p.lastUse > ExpiryNsecs; }),
-                 m_pool.end());
+    const auto isFree = [](const IpmbMemoryRegion &region) { return IpmbMemoryRegionPrivate::isFree(region); };
+    m_setAside.erase(std::remove_if(m_setAside.begin(), m_setAside.end(), isFree), m_setAside.end());
+    qint64 setAsideBytes = 0;
+    for (const IpmbMemoryRegion &region : m_setAside)
+        setAsideBytes += region.size();
+    for (auto it = m_pool.begin(); it != m_pool.end();) {
+        if (now - it->lastUse <= ExpiryNsecs) {
+            ++it;
+        } else if (isFree(it->region)) {
+            it = m_pool.erase(it);
+        } else if (setAsideBytes + it->region.size() <= MaxBytes) {
+            setAsideBytes += it->region.size();
+            m_setAside.push_back(std::move(it->region));
+            it = m_pool.erase(it);
+        } else {
+            ++it;  // stays busy in the pool: the payloads go inline meanwhile
+        }
+    }
 }
 
 int IpmbPayloadRegionPool::count() const
 {
     QMutexLocker locker(&m_mutex);
     return int(m_pool.size());
+}
+
+int IpmbPayloadRegionPool::setAsideCount() const
+{
+    QMutexLocker locker(&m_mutex);
+    return int(m_setAside.size());
 }

@@ -34,9 +34,11 @@ public:
     // busy and full (the payload then goes inline) or the system has no memory for one.
     // `now` is a monotonic time in ns, also used to drop regions that stayed free too long.
     IpmbMemoryRegion alloc(qsizetype size, qint64 now);
-    // Drops the regions last handed out more than ExpiryNsecs ago, free or (lost) busy.
+    // Drops the regions last handed out more than ExpiryNsecs ago, and sets aside those of them
+    // that are still busy (see expireLocked()).
     void expire(qint64 now);
-    int count() const;
+    int count() const;          // pooled regions
+    int setAsideCount() const;  // busy too long: not reused, held until free
 
 private:
     struct Pooled
@@ -48,6 +50,7 @@ private:
 
     mutable QMutex m_mutex;
     std::vector<Pooled> m_pool;
+    std::vector<IpmbMemoryRegion> m_setAside;
 };
 
 #endif // IPMBPAYLOADREGIONPOOL_P_H

@@ -588,6 +588,7 @@ void tst_IpmbMemoryRegion::payloadRegionPool()
     QVERIFY(!first.isNull());
     QCOMPARE(first.size(), 128 * 1024);                  // 64 KiB granules
     const void *firstData = first.constData();
+    const IpmbNativeHandle firstHandle = first.nativeHandle();
     // In flight: the sender added a reference for its receiver, so it is busy.
     IpmbMemoryRegionPrivate::addReferences(first, +1);
     first = IpmbMemoryRegion();
@@ -601,9 +602,15 @@ void tst_IpmbMemoryRegion::payloadRegionPool()
     QCOMPARE(pool.alloc(20 * 1024, 3 * Second).size(), 64 * 1024);
     QCOMPARE(pool.count(), 2);
 
-    // 10 s later even the busy one is forgotten (its reference was lost, or it would be back).
+    // 10 s later the free ones are gone and the busy one is set aside: not reused any more (its
+    // reference was lost, or it would be back), and let go of once it is free after all.
     pool.expire(14 * Second);
     QCOMPARE(pool.count(), 0);
+    QCOMPARE(pool.setAsideCount(), 1);
+    QVERIFY(pool.alloc(100 * 1024, 15 * Second).constData() != firstData);
+    QVERIFY(IpmbMemoryRegionPrivate::addReferences(firstHandle, -1));  // the receiver, at last
+    pool.expire(16 * Second);
+    QCOMPARE(pool.setAsideCount(), 0);
 }
 
 // Idle mappings are bounded; the least recently used go first, mappings in use never.
