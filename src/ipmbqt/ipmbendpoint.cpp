@@ -489,12 +489,11 @@ void IpmbEndpointPrivate::syncFromIo()
         isController = m_ioIsController;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
-        if (m_receiverConnections > 0) {
+        // The batch stays counted in m_inboxBytes/m_inboxHandles until it is delivered: its
+        // handles are open until then, and the I/O thread must not read more than the process can
+        // hold meanwhile.
+        if (m_receiverConnections > 0)
             messages.swap(m_inbox);
-            m_inboxBytes = 0;
-            m_inboxHandles = 0;
-            resumeReadingLocked();
-        }
     }
     // A QPointer guards against a slot that deletes the endpoint.
     QPointer<IpmbEndpoint> guard(q);
@@ -527,6 +526,19 @@ void IpmbEndpointPrivate::syncFromIo()
             return;
         Q_EMIT q->messageReceived(received.message);
     }
+    if (messages.empty())
+        return;
+    qint64 bytes = 0;
+    qsizetype handles = 0;
+    for (const Received &received : messages) {
+        bytes += received.frameBytes;
+        handles += received.handles;
+    }
+    messages.clear();
+    QMutexLocker locker(&m_mutex);
+    m_inboxBytes -= bytes;
+    m_inboxHandles -= handles;
+    resumeReadingLocked();
 }
 
 // Called when the user took messages: reading resumes once the inbox is half empty.

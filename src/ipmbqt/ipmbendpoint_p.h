@@ -109,8 +109,9 @@ public:
         qsizetype handles;
     };
     std::deque<Received> m_inbox;
-    qint64 m_inboxBytes = 0;           // frame bytes in m_inbox, for the read-pause limit
-    qsizetype m_inboxHandles = 0;      // open handles in m_inbox, likewise
+    // Of the messages in m_inbox and in batches syncFromIo() is delivering, for the read pause:
+    qint64 m_inboxBytes = 0;           // frame (and region payload) bytes
+    qsizetype m_inboxHandles = 0;      // open handles
     qsizetype m_inboxHandleLimit = 1024; // set by startJoin() from the process's descriptor limit
     bool m_readingPaused = false;
     bool m_syncPosted = false;
