@@ -93,6 +93,11 @@ static QByteArray enumName(const QMetaEnum &e, int value)
 }
 
 // Flood payloads: "SEQ!" | u64 sequence | pattern bytes derived from the sequence.
+static char patternByte(qsizetype at, quint64 sequence)
+{
+    return char((at * 31 + qsizetype(sequence)) & 0xFF);
+}
+
 static QByteArray floodPayload(quint64 sequence, qsizetype size)
 {
     QByteArray bytes(qMax<qsizetype>(size, 12), Qt::Uninitialized);
@@ -100,7 +105,7 @@ static QByteArray floodPayload(quint64 sequence, qsizetype size)
     qToLittleEndian(sequence, bytes.data() + 4);
     char *data = bytes.data();
     for (qsizetype i = 12; i < bytes.size(); ++i)
-        data[i] = char((i * 31 + qsizetype(sequence)) & 0xFF);
+        data[i] = patternByte(i, sequence);
     return bytes;
 }
 
@@ -109,7 +114,7 @@ static bool patternIntact(const QByteArray &bytes)
     const quint64 sequence = qFromLittleEndian<quint64>(bytes.constData() + 4);
     const char *data = bytes.constData();
     for (qsizetype i = 12; i < bytes.size(); ++i) {
-        if (data[i] != char((i * 31 + qsizetype(sequence)) & 0xFF))
+        if (data[i] != patternByte(i, sequence))
             return false;
     }
     return true;
