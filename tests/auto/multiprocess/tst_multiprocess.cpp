@@ -369,8 +369,9 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
     QVERIFY(first.join(bus, QStringLiteral("viewer")));
     QVERIFY(second.join(bus, QStringLiteral("viewer")));
     QVERIFY(sender.join(bus, QStringLiteral("sender"), {}, environment));
-    // One viewer holds on to every payload: the receiving side reuses payload buffers, but never
-    // one that a user still holds.
+    // One viewer holds on to every payload and checks them all again at the end: the receiving
+    // side reuses payload buffers, and must never write into one a user still holds (copy-on-write
+    // makes QByteArray reuse safe; this guards the raw-pointer copy into the buffer).
     first.command("keeppayloads");
     QVERIFY(!first.waitFor("keeping").isEmpty());
 
