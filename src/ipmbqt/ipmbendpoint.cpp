@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <limits>
 
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
@@ -34,6 +35,14 @@ static constexpr qsizetype ShareThreshold = 64 * 1024;
 // A message sent this soon after the last write is left to the I/O thread, which then writes
 // everything that piled up in one call; a message after a pause is written at once.
 static constexpr qint64 CoalesceWindowNsecs = 20000;
+// Most bytes one read pass takes from the socket before the reader looks elsewhere.
+static constexpr qint64 ReadBudget = 4 * 1024 * 1024;
+// The read role (doc/concepts.md, "Who reads the socket"): after a thread in receive() read the
+// socket, the I/O thread stays off it this long, looking again every DirectPollMsecs meanwhile;
+// a receive() thread that held the role this long without a message lets it sleep instead.
+static constexpr qint64 DirectLingerNsecs = 5 * 1000 * 1000;
+static constexpr int DirectPollMsecs = 5;
+static constexpr qint64 DirectHoldLongNsecs = 100 * 1000 * 1000;
 
 /*!
     \class IpmbEndpoint
@@ -381,7 +390,11 @@ bool IpmbEndpoint::waitForBytesWritten(int msecs)
 
 /*!
     Takes the next received message, waiting up to \a msecs for one (-1 waits forever). Safe to
-    call from any thread. Returns std::nullopt on timeout.
+    call from any thread. Returns std::nullopt on timeout, and at once when the endpoint is not
+    joined (or leaves while this waits) and no message is left.
+
+    While it waits, the calling thread reads and decodes arriving messages itself, which saves a
+    thread wake-up per message.
 */
 std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
 {
@@ -389,7 +402,18 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
     QDeadlineTimer deadline(msecs < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(msecs));
     QMutexLocker locker(&d->m_mutex);
     while (d->m_inbox.empty()) {
-        if (!d->m_inboxChanged.wait(&d->m_mutex, deadline))
+        if (d->m_ioState == IpmbEndpoint::UnjoinedState)
+            return std::nullopt;  // nothing can come
+        if (d->canReadDirectlyLocked()) {
+            d->readDirectly(locker, deadline);
+            if (d->m_inbox.empty() && deadline.hasExpired())
+                return std::nullopt;
+            continue;
+        }
+        ++d->m_inboxWaiters;
+        const bool woken = d->m_inboxChanged.wait(&d->m_mutex, deadline);
+        --d->m_inboxWaiters;
+        if (!woken && d->m_inbox.empty())
             return std::nullopt;
     }
     IpmbEndpointPrivate::Received received = std::move(d->m_inbox.front());
@@ -548,6 +572,68 @@ void IpmbEndpointPrivate::resumeReadingLocked()
         && m_inboxHandles < m_inboxHandleLimit / 2) {
         m_readingPaused = false;
         m_waker.wake();
+        if (m_inboxWaiters > 0)
+            m_inboxChanged.wakeAll();  // one of them may read now
+    }
+}
+
+bool IpmbEndpointPrivate::canReadDirectlyLocked() const
+{
+    return m_directAllowed && !m_reading && !m_readingPaused;
+}
+
+// A thread in receive() holds the read role while it waits: it polls the socket itself, reads
+// and decodes what arrives into the inbox. Called and returns with m_mutex locked.
+void IpmbEndpointPrivate::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline)
+{
+    m_reading = true;
+    m_directReading = true;
+    m_directSince = m_clock.nsecsElapsed();
+    IpmbConnection *connection = m_connection.get();  // replaced only after reclaimReadRole()
+    locker.unlock();
+
+    PollEntry entries[2] = {{connection->socket(), true, false, false, false},
+                            {m_readerWaker.socket(), true, false, false, false}};
+    const qint64 remaining = deadline.remainingTime();  // -1: forever
+    IpmbPlatform::poll(entries, 2, int(qMin<qint64>(remaining, std::numeric_limits<int>::max())));
+    Outcome outcome = Outcome::Lost;
+    // Once reclaimed, the socket is the I/O thread's again, even if it has data.
+    const bool broken = entries[0].readable && !entries[1].readable && !readConnection(connection, &outcome);
+
+    locker.relock();
+    m_directReading = false;
+    m_lastDirectRead = m_clock.nsecsElapsed();
+    if (broken) {
+        // Failover and shutdown are the I/O thread's job.
+        m_directAllowed = false;
+        m_directOutcome = outcome;
+        m_waker.wake();
+    } else if (std::exchange(m_ioSleepsLong, false)) {
+        m_waker.wake();  // it left the socket to us for long: it must look again
+    }
+    releaseReadRoleLocked();
+}
+
+void IpmbEndpointPrivate::releaseReadRoleLocked()
+{
+    m_reading = false;
+    m_readRoleReleased.wakeAll();
+    if (m_inboxWaiters > 0)
+        m_inboxChanged.wakeAll();  // one of them may take the role
+}
+
+// Before the I/O thread closes or replaces the connection: no receive() thread may read it.
+void IpmbEndpointPrivate::reclaimReadRole()
+{
+    QMutexLocker locker(&m_mutex);
+    m_directAllowed = false;
+    m_directOutcome.reset();
+    m_lastDirectRead = -1;
+    if (m_reading) {
+        m_readerWaker.wake();
+        while (m_reading)
+            m_readRoleReleased.wait(&m_mutex);
+        m_readerWaker.drain();
     }
 }
 
@@ -613,6 +699,7 @@ void IpmbEndpointPrivate::ioMain()
         }
         m_welcomed = false;
         const Outcome outcome = serveConnection(deadline);
+        reclaimReadRole();
         if (outcome == Outcome::Stopped)
             drainOutput(1000);
         {
@@ -636,6 +723,7 @@ void IpmbEndpointPrivate::ioMain()
     m_ioStateChanges.append(IpmbEndpoint::UnjoinedState);
     m_ioStateChanged.wakeAll();
     m_written.wakeAll();
+    m_inboxChanged.wakeAll();  // receive() returns
     postSyncLocked();
 }
 
@@ -704,12 +792,34 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
     IpmbConnection *connection = m_connection.get();
     PollEntry entries[2];
     while (!m_stopping) {
+        int timeout = m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0));
         {
             QMutexLocker locker(&m_mutex);
-            entries[0] = {connection->socket(), !m_readingPaused, connection->bytesToWrite() > 0, false, false};
+            if (m_directOutcome)
+                return *m_directOutcome;
+            if (m_welcomed && !m_directAllowed) {
+                m_directAllowed = true;
+                if (m_inboxWaiters > 0)
+                    m_inboxChanged.wakeAll();
+            }
+            // Stay off the socket while a receive() thread reads it (doc/concepts.md).
+            const qint64 now = m_clock.nsecsElapsed();
+            bool direct = false;
+            m_ioSleepsLong = false;
+            if (m_directReading) {
+                direct = true;
+                if (now - m_directSince < DirectHoldLongNsecs)
+                    timeout = DirectPollMsecs;
+                else
+                    m_ioSleepsLong = true;
+            } else if (m_lastDirectRead >= 0 && now - m_lastDirectRead < DirectLingerNsecs) {
+                direct = true;
+                timeout = DirectPollMsecs;
+            }
+            entries[0] = {connection->socket(), !m_readingPaused && !direct, connection->bytesToWrite() > 0,
+                          false, false};
         }
         entries[1] = {m_waker.socket(), true, false, false, false};
-        const int timeout = m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0));
         if (!IpmbPlatform::poll(entries, 2, timeout)) {
             failIo(IpmbErrorInfo(IpmbEndpoint::UnknownError, IpmbEndpoint::tr("poll failed")));
             return Outcome::Failed;
@@ -721,7 +831,14 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             m_lastMappingSweep = now;
             IpmbMemoryRegionPrivate::sweepMappings();
             m_payloadRegions.expire(now);
-            m_payloadBuffers.clearUnused();
+            QMutexLocker locker(&m_mutex);
+            if (!m_reading) {  // the buffers belong to the read role
+                m_reading = true;
+                locker.unlock();
+                m_payloadBuffers.clearUnused();
+                locker.relock();
+                releaseReadRoleLocked();
+            }
         }
         if (!m_welcomed && joinDeadline.hasExpired()) {
             failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
@@ -742,39 +859,59 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             }
         }
         if (entries[0].readable) {
+            {
+                QMutexLocker locker(&m_mutex);
+                if (m_reading)
+                    continue;  // a receive() thread took the role meanwhile: it reads
+                m_reading = true;
+            }
             Outcome outcome = Outcome::Lost;
-            bool stop = false;
-            qsizetype handleBudget;
+            const bool ok = readConnection(connection, &outcome);
             {
                 QMutexLocker locker(&m_mutex);
-                handleBudget = m_inboxHandleLimit - m_inboxHandles;
+                releaseReadRoleLocked();
             }
-            const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
-                stop = !handleFrame(frame, &outcome);
-                return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-            }, 4 * 1024 * 1024, handleBudget);
-            {
-                QMutexLocker locker(&m_mutex);
-                if (!m_inbox.empty()) {
-                    m_inboxChanged.wakeAll();
-                    if (m_receiverConnections > 0)
-                        postSyncLocked();
-                }
-                m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit
-                        || m_inboxHandles >= m_inboxHandleLimit;
-            }
-            if (stop)
+            if (!ok)
                 return outcome;
-            if (status == IpmbConnection::ReadStatus::Failed) {
-                qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: %s",
-                          qPrintable(connection->errorString()));
-                return Outcome::Lost;
-            }
-            if (status == IpmbConnection::ReadStatus::Closed)
-                return Outcome::Lost;
         }
     }
     return Outcome::Stopped;
+}
+
+// Reads and decodes what the socket has into the inbox; the caller holds the read role. Returns
+// false when the connection has to go, and *outcome says why.
+bool IpmbEndpointPrivate::readConnection(IpmbConnection *connection, Outcome *outcome)
+{
+    qsizetype handleBudget;
+    {
+        QMutexLocker locker(&m_mutex);
+        handleBudget = m_inboxHandleLimit - m_inboxHandles;
+    }
+    bool stop = false;
+    const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
+        stop = !handleFrame(frame, outcome);
+        return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
+    }, ReadBudget, handleBudget);
+    {
+        QMutexLocker locker(&m_mutex);
+        if (!m_inbox.empty()) {
+            if (m_inboxWaiters > 0)
+                m_inboxChanged.wakeAll();
+            if (m_receiverConnections > 0)
+                postSyncLocked();
+        }
+        m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit
+                || m_inboxHandles >= m_inboxHandleLimit;
+    }
+    if (stop)
+        return false;
+    if (status == IpmbConnection::ReadStatus::Ok)
+        return true;
+    if (status == IpmbConnection::ReadStatus::Failed)
+        qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: %s",
+                  qPrintable(connection->errorString()));
+    *outcome = Outcome::Lost;
+    return false;
 }
 
 // Returns false to stop reading; *outcome then says why.

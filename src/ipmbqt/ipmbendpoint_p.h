@@ -29,6 +29,7 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
 QT_BEGIN_NAMESPACE
@@ -67,6 +68,8 @@ class IpmbEndpointPrivate
 public:
     explicit IpmbEndpointPrivate(IpmbEndpoint *q);
     ~IpmbEndpointPrivate();
+
+    enum class Outcome { Stopped, Lost, Failed };  // how serving a connection ended
 
     // Endpoint thread.
     void startJoin();
@@ -132,13 +135,27 @@ public:
     qsizetype queuedHandlesLocked() const;
     void resumeReadingLocked();
 
+    // The read role (doc/concepts.md, "Who reads the socket"): one thread at a time reads the
+    // connection and uses the decoding state below. Guarded by m_mutex, like the inbox.
+    bool m_reading = false;             // some thread holds the role
+    bool m_directReading = false;       // ... and it is a thread in receive()
+    bool m_directAllowed = false;       // receive() may take it (welcomed, not being reclaimed)
+    qint64 m_directSince = 0;           // m_clock time the receive() thread took it
+    qint64 m_lastDirectRead = -1;       // m_clock time a receive() thread last released it
+    bool m_ioSleepsLong = false;        // the I/O thread does not look at the socket for long
+    int m_inboxWaiters = 0;             // threads in receive() waiting on m_inboxChanged
+    std::optional<Outcome> m_directOutcome; // a receive() thread found the connection gone
+    QWaitCondition m_readRoleReleased;
+    IpmbPlatform::Waker m_readerWaker;  // ends the poll of a receive() thread that holds the role
+    bool canReadDirectlyLocked() const;
+    void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline);
+    void releaseReadRoleLocked();
+    void reclaimReadRole();
+
     // I/O thread only (and the endpoint thread before start / after the thread ended).
     void ioMain();
     IpmbPlatform::Socket electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error);
-    enum class Outcome { Stopped, Lost, Failed };
     Outcome serveConnection(const QDeadlineTimer &joinDeadline);
-    bool handleFrame(const IpmbConnection::Frame &frame, Outcome *outcome);
-    void decodeMessage(const IpmbConnection::Frame &frame);
     void drainOutput(int msecs);
     void setIoState(IpmbEndpoint::State state);
     void failIo(const IpmbErrorInfo &error);
@@ -148,7 +165,12 @@ public:
     IpmbPlatform::Waker m_waker;
     std::atomic<bool> m_stopping {false};
     std::unique_ptr<IpmbController> m_controller;
-    bool m_welcomed = false;
+    bool m_welcomed = false;            // written only before receive() may read (m_directAllowed)
+
+    // Whoever holds the read role: reading, and the decoding state.
+    bool readConnection(IpmbConnection *connection, Outcome *outcome);
+    bool handleFrame(const IpmbConnection::Frame &frame, Outcome *outcome);
+    void decodeMessage(const IpmbConnection::Frame &frame);
     // Consecutive messages mostly share their sender and selector: decode those once.
     QByteArray m_lastSenderBytes;
     IpmbProtocol::Sender m_lastSender;
@@ -156,6 +178,8 @@ public:
     IpmbSelector m_lastSelector;
     QSet<QByteArray> m_warnedTypes;
     IpmbPayloadBuffers m_payloadBuffers;
+
+    // I/O thread only, again.
     static constexpr qint64 MappingSweepInterval = 1000 * 1000 * 1000;  // ns
     qint64 m_lastMappingSweep = 0;      // m_clock time
     // Copies of the configuration taken by join(), so the I/O thread never reads m_label & co.

@@ -11,6 +11,9 @@
 #include <QtTest/qsignalspy.h>
 #include <QtTest/qtest.h>
 
+#include <atomic>
+#include <thread>
+
 using namespace IpmbTest;
 using namespace std::chrono_literals;
 
@@ -25,6 +28,7 @@ private Q_SLOTS:
     void joinAndLeave();
     void deliveryToItself();
     void receiveWithoutSignal();
+    void leaveWhileReceiving();
     void badPayloads_data();
     void badPayloads();
     void controllerHandsOverOnLeave();
@@ -134,6 +138,40 @@ void tst_IpmbEndpoint::receiveWithoutSignal()
         QVERIFY(message);
         QCOMPARE(message->payload(), QVariant(i));
     }
+}
+
+// A thread blocked in receive() holds the socket (it reads it itself): leave() must take it back
+// at once, and receive() must return rather than wait out its timeout for messages that cannot
+// come. Repeated, so that leave() meets the thread both polling and waiting for the inbox.
+void tst_IpmbEndpoint::leaveWhileReceiving()
+{
+    const QString bus = uniqueBusName();
+    IpmbEndpoint endpoint;
+    configure(endpoint, bus, QStringLiteral("worker"));
+    for (int round = 0; round < 20; ++round) {
+        endpoint.join();
+        QVERIFY(endpoint.waitForJoined(10000));
+        QVERIFY(endpoint.send(IpmbSelector::unicast(IpmbLabelOp("worker")), round));
+        std::atomic<bool> waiting {false};
+        std::atomic<bool> done {false};
+        std::optional<IpmbMessage> first, second;
+        std::thread worker([&] {
+            first = endpoint.receive(60000);
+            waiting = true;
+            second = endpoint.receive(60000);  // nothing else comes
+            done = true;
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(waiting, 10000);
+        endpoint.leave();
+        QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+        QTRY_VERIFY_WITH_TIMEOUT(done, 10000);  // not the 60 s of its timeout
+        worker.join();
+        QVERIFY(first);
+        QCOMPARE(first->payload(), QVariant(round));
+        QVERIFY(!second);
+    }
+    // Not joined: nothing to wait for.
+    QVERIFY(!endpoint.receive(60000));
 }
 
 void tst_IpmbEndpoint::badPayloads_data()
