@@ -399,9 +399,12 @@ bool IpmbEndpoint::waitForBytesWritten(int msecs)
 std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
 {
     Q_D(IpmbEndpoint);
-    QDeadlineTimer deadline(msecs < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(msecs));
+    QDeadlineTimer deadline(QDeadlineTimer::Forever);
+    bool deadlineSet = false;  // a clock read per call is a noticeable share of a 16 B message
     QMutexLocker locker(&d->m_mutex);
     while (d->m_inbox.empty()) {
+        if (!std::exchange(deadlineSet, true) && msecs >= 0)
+            deadline.setRemainingTime(msecs);
         if (d->m_ioState == IpmbEndpoint::UnjoinedState)
             return std::nullopt;  // nothing can come
         if (d->canReadDirectlyLocked()) {
