@@ -257,26 +257,39 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         }
     }
     // Encoding happens outside the lock, into a per-thread buffer that keeps its allocation.
+    // A large payload goes in a pooled region instead (doc/memory.md, "Large payloads"): a
+    // QByteArray or QString is encoded straight into it, anything else copied there once encoded.
+    // If the pool has none to spare, it goes inline after all.
     thread_local QByteArray frame;
     frame.truncate(0);
     IpmbErrorInfo error;
-    if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), &error, attachments)) {
+    const QVariant payload = message.payload();
+    const bool mayUseRegion = d->m_payloadRegionThreshold > 0 && handles.size() < IpmbProtocol::MaxHandles;
+    const qsizetype rawSize = mayUseRegion ? IpmbPayloadCodec::rawEncodedSize(payload) : -1;
+    IpmbMemoryRegion payloadRegion;
+    if (rawSize >= d->m_payloadRegionThreshold && rawSize <= IpmbProtocol::MaxPayload)
+        payloadRegion = d->m_payloadRegions.alloc(rawSize, d->m_clock.nsecsElapsed());
+    if (!IpmbProtocol::appendMessage(frame, message.selector(), payloadRegion.isNull() ? payload : QVariant(),
+                                     &error, attachments)) {
         d->setError(error);
         return false;
     }
-    // A large payload goes in a pooled region instead (doc/memory.md, "Large payloads"); if the
-    // pool has none to spare, inline after all.
-    if (d->m_payloadRegionThreshold > 0 && handles.size() < IpmbProtocol::MaxHandles) {
-        const QByteArrayView payload = IpmbProtocol::messagePayload(frame);
-        if (payload.size() >= d->m_payloadRegionThreshold) {
-            IpmbMemoryRegion region = d->m_payloadRegions.alloc(payload.size(), d->m_clock.nsecsElapsed());
-            if (!region.isNull()) {
-                std::memcpy(region.data(), payload.data(), size_t(payload.size()));
-                IpmbProtocol::movePayloadToRegion(frame);
-                handles.append(region.nativeHandle());
-                regions.append(region);
+    if (!payloadRegion.isNull()) {
+        IpmbPayloadCodec::encodeRaw(payload, static_cast<char *>(payloadRegion.data()));
+        IpmbProtocol::movePayloadToRegion(frame, rawSize);
+    } else if (mayUseRegion && rawSize < 0) {
+        const QByteArrayView encoded = IpmbProtocol::messagePayload(frame);
+        if (encoded.size() >= d->m_payloadRegionThreshold) {
+            payloadRegion = d->m_payloadRegions.alloc(encoded.size(), d->m_clock.nsecsElapsed());
+            if (!payloadRegion.isNull()) {
+                std::memcpy(payloadRegion.data(), encoded.data(), size_t(encoded.size()));
+                IpmbProtocol::movePayloadToRegion(frame, encoded.size());
             }
         }
+    }
+    if (!payloadRegion.isNull()) {
+        handles.append(payloadRegion.nativeHandle());
+        regions.append(payloadRegion);
     }
     // Each region carries one reference for its receiver(s) while in flight: the controller
     // turns it into one per receiver, or releases it if nobody gets the message.

@@ -210,18 +210,43 @@ QString whyNotSendable(const QVariant &value, int depth)
     }
 }
 
-// The header and the raw value in one resize; `fill` writes the value bytes.
-template <typename Fill>
-void appendRaw(QByteArray &out, QByteArrayView name, qsizetype valueSize, Fill fill)
+// The fast path for QByteArray and QString: the type name and the value bytes, no QDataStream.
+struct RawValue
 {
-    const qsizetype start = out.size();
-    out.resize(start + 1 + name.size() + valueSize);
-    char *p = out.data() + start;
-    *p++ = char(name.size());
-    std::memcpy(p, name.data(), size_t(name.size()));
-    p += name.size();
-    if (valueSize > 0)
-        fill(p);
+    QByteArrayView name;
+    const void *data = nullptr;
+    qsizetype valueSize = -1;  // -1: the value does not take the fast path
+    bool utf16 = false;
+
+    qsizetype encodedSize() const { return 1 + name.size() + valueSize; }
+    void write(char *p) const
+    {
+        *p++ = char(name.size());
+        std::memcpy(p, name.data(), size_t(name.size()));
+        p += name.size();
+        if (valueSize == 0)
+            return;
+        if (utf16)
+            qToLittleEndian<char16_t>(data, valueSize / 2, p);
+        else
+            std::memcpy(p, data, size_t(valueSize));
+    }
+};
+
+RawValue rawValue(const QVariant &value)
+{
+    switch (value.metaType().id()) {
+    case QMetaType::QByteArray: {
+        const QByteArray &bytes = *static_cast<const QByteArray *>(value.constData());
+        return {ByteArrayName, bytes.constData(), bytes.size(), false};
+    }
+    case QMetaType::QString: {
+        const QString &string = *static_cast<const QString *>(value.constData());
+        return {StringName, string.constData(), string.size() * 2, true};
+    }
+    default:
+        return {};
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,23 +686,10 @@ bool encode(const QVariant &value, QByteArray &out, QString *errorString)
             out.append(char(0));
             return true;
         }
-        switch (type.id()) {
-        case QMetaType::QByteArray: {
-            const QByteArray &bytes = *static_cast<const QByteArray *>(value.constData());
-            appendRaw(out, ByteArrayName, bytes.size(), [&bytes](char *p) {
-                std::memcpy(p, bytes.constData(), size_t(bytes.size()));
-            });
+        if (const RawValue raw = rawValue(value); raw.valueSize >= 0) {
+            out.resize(start + raw.encodedSize());
+            raw.write(out.data() + start);
             return true;
-        }
-        case QMetaType::QString: {
-            const QString &string = *static_cast<const QString *>(value.constData());
-            appendRaw(out, StringName, string.size() * 2, [&string](char *p) {
-                qToLittleEndian<char16_t>(string.constData(), string.size(), p);
-            });
-            return true;
-        }
-        default:
-            break;
         }
 
         const QString why = whyNotSendable(value, 0);
@@ -761,6 +773,19 @@ Decoded decode(QByteArrayView bytes)
                       QStringLiteral("payload of type '%1' could not be read (a stream operator threw)")
                               .arg(printable(result.typeName)));
     }
+}
+
+qsizetype rawEncodedSize(const QVariant &value)
+{
+    const RawValue raw = rawValue(value);
+    return raw.valueSize < 0 ? -1 : raw.encodedSize();
+}
+
+void encodeRaw(const QVariant &value, char *out)
+{
+    const RawValue raw = rawValue(value);
+    Q_ASSERT(raw.valueSize >= 0);
+    raw.write(out);
 }
 
 qsizetype rawByteArrayOffset(QByteArrayView bytes)

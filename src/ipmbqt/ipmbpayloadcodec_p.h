@@ -45,6 +45,12 @@ IPMBQT_AUTOTEST_EXPORT qsizetype rawByteArrayOffset(QByteArrayView bytes);
 // cannot be streamed (no QDataStream operators / not registered); out is then left unchanged.
 IPMBQT_AUTOTEST_EXPORT bool encode(const QVariant &value, QByteArray &out, QString *errorString = nullptr);
 
+// What encode() would append for a QByteArray or QString value, known without encoding it; -1
+// for every other type. encodeRaw() writes exactly those bytes to `out` (a large payload is
+// encoded straight into shared memory that way).
+IPMBQT_AUTOTEST_EXPORT qsizetype rawEncodedSize(const QVariant &value);
+IPMBQT_AUTOTEST_EXPORT void encodeRaw(const QVariant &value, char *out);
+
 // Decodes exactly `bytes`. Hostile input: never crashes, never returns a wrong value.
 IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArrayView bytes);
 // The same, for bytes this process owns: a QByteArray payload then takes over their buffer

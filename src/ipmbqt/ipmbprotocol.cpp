@@ -317,10 +317,9 @@ QByteArrayView messagePayload(const QByteArray &frame)
     return QByteArrayView(frame).sliced(HeaderSize + h.payloadOffset(), h.bodyLength - h.payloadOffset());
 }
 
-void movePayloadToRegion(QByteArray &frame)
+void movePayloadToRegion(QByteArray &frame, qint64 payloadLength)
 {
     Header h = *parseHeader(frame.constData(), nullptr);
-    const qint64 payloadLength = h.bodyLength - h.payloadOffset();
     frame.truncate(HeaderSize + h.payloadOffset());
     frame.append(char(AttachmentKind::PayloadRegion));
     append<quint64>(frame, quint64(payloadLength));

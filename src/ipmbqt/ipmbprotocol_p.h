@@ -120,9 +120,9 @@ IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &s
 
 // The payload section of a Message frame that appendMessage() wrote at the start of `frame`.
 IPMBQT_AUTOTEST_EXPORT QByteArrayView messagePayload(const QByteArray &frame);
-// Rewrites that frame for a payload that travels in a region: one more attachment, of kind
-// PayloadRegion, and the payload section replaced by the payload's length.
-IPMBQT_AUTOTEST_EXPORT void movePayloadToRegion(QByteArray &frame);
+// Rewrites that frame for a payload of `payloadLength` bytes that travels in a region: one more
+// attachment, of kind PayloadRegion, and the payload section replaced by that length.
+IPMBQT_AUTOTEST_EXPORT void movePayloadToRegion(QByteArray &frame, qint64 payloadLength);
 // The payload length that a region-payload section holds; nullopt (with the reason) if the
 // section is not RegionPayloadSectionSize bytes or the length is above the payload limit.
 IPMBQT_AUTOTEST_EXPORT std::optional<qint64> parseRegionPayloadLength(QByteArrayView section, QString *errorString);

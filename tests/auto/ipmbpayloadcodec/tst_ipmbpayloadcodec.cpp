@@ -271,6 +271,7 @@ private Q_SLOTS:
     void wireFormat();
     void nullStringsArriveEmpty();
     void encodeAppendsWithoutReallocating();
+    void rawEncoding();
     void encodeFailure_data();
     void encodeFailure();
     void unknownType_data();
@@ -491,6 +492,24 @@ void tst_IpmbPayloadCodec::nullStringsArriveEmpty()
     QCOMPARE(list.status, Status::Ok);
     QVERIFY(list.value.toStringList().at(0).isNull());
     QVERIFY(!list.value.toStringList().at(1).isNull());
+}
+
+// rawEncodedSize()/encodeRaw() write what encode() appends, for the types that take the fast
+// path, so that send() can encode a large payload straight into shared memory.
+void tst_IpmbPayloadCodec::rawEncoding()
+{
+    const QList<QVariant> raw{QVariant(QByteArray()), QVariant(QByteArray(100000, 'x')), QVariant(QString()),
+                              QVariant(QStringLiteral("h\u00e9llo \u263a"))};
+    for (const QVariant &value : raw) {
+        QByteArray expected;
+        QVERIFY(IpmbPayloadCodec::encode(value, expected));
+        QCOMPARE(IpmbPayloadCodec::rawEncodedSize(value), expected.size());
+        QByteArray written(expected.size(), '\xee');
+        IpmbPayloadCodec::encodeRaw(value, written.data());
+        QCOMPARE(written, expected);
+    }
+    for (const QVariant &value : {QVariant(), QVariant(42), QVariant(QVariantList{QByteArray("x")})})
+        QCOMPARE(IpmbPayloadCodec::rawEncodedSize(value), qsizetype(-1));
 }
 
 void tst_IpmbPayloadCodec::encodeAppendsWithoutReallocating()

@@ -122,7 +122,7 @@ void tst_IpmbProtocol::payloadInRegion()
     QVERIFY(payload.endsWith(QByteArray(1000, 'p')));
     const QByteArray selectorAndAttachments = frame.mid(HeaderSize, before.payloadOffset());
 
-    movePayloadToRegion(frame);
+    movePayloadToRegion(frame, payload.size());
     const std::optional<Header> after = parseHeader(frame.constData(), nullptr);
     QVERIFY(after);
     QCOMPARE(after->frameLength(), qint64(frame.size()));

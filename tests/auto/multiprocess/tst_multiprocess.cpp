@@ -120,6 +120,7 @@ private Q_SLOTS:
     void payloadOf64MiB();
     void largePayloadsTravelInRegions_data();
     void largePayloadsTravelInRegions();
+    void largePayloadsOfOtherTypes();
     void stuckReceiverDoesNotStallOthers();
     void controllerKilledFailover_data();
     void controllerKilledFailover();
@@ -401,6 +402,24 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
     Peer late;
     QVERIFY(late.join(bus, QStringLiteral("late")));
     QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("bytes:1048576"));
+}
+
+// A large QString is encoded straight into a pooled region, like a QByteArray; a type that goes
+// through QDataStream is copied there once encoded. Both arrive intact.
+void tst_Multiprocess::largePayloadsOfOtherTypes()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender, receiver;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    sender.command("send unicast receiver 0 smileys 100000");
+    QCOMPARE(field(receiver.waitFor("received"), "value"), QByteArray("smileys:100000"));
+    sender.command("send unicast receiver 0 list 100000");
+    QCOMPARE(field(receiver.waitFor("received"), "value"), QByteArray("list:100000"));
+    sender.command("mappings");
+    const QByteArray mappings = sender.waitFor("mappings");
+    QVERIFY2(field(mappings, "inmaps").toInt() >= 1, mappings.constData());
 }
 
 void tst_Multiprocess::stuckReceiverDoesNotStallOthers()

@@ -80,6 +80,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+// A character outside Latin-1, so that a QString payload shows its byte order.
+static constexpr QChar Smiley(0x263A);
+
 static void say(const QByteArray &line)
 {
     std::fwrite(line.constData(), 1, size_t(line.size()), stdout);
@@ -400,6 +403,11 @@ int main(int argc, char **argv)
             value = QByteArray::number(p.x) + ',' + QByteArray::number(p.y) + ',' + p.name.toUtf8();
         } else if (m.payload().metaType() == QMetaType::fromType<QByteArray>()) {
             value = "bytes:" + QByteArray::number(m.payload().toByteArray().size());
+        } else if (const QString text = m.payload().toString(); text.size() > 1 && text == QString(text.size(), Smiley)) {
+            value = "smileys:" + QByteArray::number(text.size());
+        } else if (const QVariantList list = m.payload().toList(); list.size() == 2 && list.at(1) == QVariant(7)
+                   && list.at(0).toByteArray() == QByteArray(list.at(0).toByteArray().size(), 'l')) {
+            value = "list:" + QByteArray::number(list.at(0).toByteArray().size());
         } else {
             value = m.payload().toString().toUtf8();
         }
@@ -467,6 +475,10 @@ int main(int argc, char **argv)
                 payload = floodPayload(0, w[5].toLongLong());
             } else if (w[4] == "blob") {  // not a flood payload: printed as "bytes:<size>"
                 payload = QByteArray(w[5].toLongLong(), 'b');
+            } else if (w[4] == "smileys") {  // printed as "smileys:<count>"
+                payload = QString(w[5].toLongLong(), Smiley);
+            } else if (w[4] == "list") {  // {blob, 7}: printed as "list:<blob size>"
+                payload = QVariantList{QByteArray(w[5].toLongLong(), 'l'), 7};
             } else {
                 payload = QString::fromUtf8(w[5]);
             }
