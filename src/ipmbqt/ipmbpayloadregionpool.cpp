@@ -12,7 +12,28 @@ static qsizetype regionSizeFor(qsizetype size)
     return qMax(IpmbPayloadRegionPool::MinRegionSize, (size + Granule - 1) / Granule * Granule);
 }
 
-IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now)
+IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now, int waitMsecs)
+{
+    IpmbMemoryRegion oldestBusy;
+    IpmbMemoryRegion region = tryAlloc(size, now, waitMsecs > 0 ? &oldestBusy : nullptr);
+    if (!region.isNull() || oldestBusy.isNull())
+        return region;
+    // Every region is in flight: the receivers are slower than this sender. A short wait for the
+    // first one back costs less than the inline path, which makes every process copy the payload
+    // through its socket and so slows the receivers down further.
+    const bool released = oldestBusy.waitForReleased(waitMsecs);
+    oldestBusy = IpmbMemoryRegion();  // isFree() wants the pool's copy alone
+    if (!released) {
+        QMutexLocker locker(&m_mutex);
+        m_noWaitUntil = now + NoWaitNsecs;
+        return {};
+    }
+    return tryAlloc(size, now, nullptr);
+}
+
+// As alloc() without waiting; when the pool is busy and full, *oldestBusy (if given) is set to
+// the region handed out longest ago, unless a wait timed out less than NoWaitNsecs ago.
+IpmbMemoryRegion IpmbPayloadRegionPool::tryAlloc(qsizetype size, qint64 now, IpmbMemoryRegion *oldestBusy)
 {
     const qsizetype regionSize = regionSizeFor(size);
     QMutexLocker locker(&m_mutex);
@@ -33,8 +54,15 @@ IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now)
         pooledBytes -= unused->region.size();
         m_pool.erase(unused);
     }
-    if (int(m_pool.size()) >= MaxRegions || pooledBytes + regionSize > MaxBytes)
+    if (int(m_pool.size()) >= MaxRegions || pooledBytes + regionSize > MaxBytes) {
+        if (oldestBusy && now >= m_noWaitUntil && !m_pool.empty()) {
+            const auto oldest = std::min_element(m_pool.begin(), m_pool.end(), [](const Pooled &a, const Pooled &b) {
+                return a.lastUse < b.lastUse;
+            });
+            *oldestBusy = oldest->region;
+        }
         return {};
+    }
     IpmbMemoryRegion region = IpmbMemoryRegion::create(regionSize);
     if (!region.isNull())
         m_pool.push_back({region, now});

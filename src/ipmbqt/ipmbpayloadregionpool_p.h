@@ -29,11 +29,16 @@ public:
     static constexpr int MaxRegions = 64;
     static constexpr qint64 MaxBytes = 128 * 1024 * 1024;
     static constexpr qint64 ExpiryNsecs = qint64(10) * 1000 * 1000 * 1000;
+    // After a wait for a region timed out, alloc() does not wait again for this long: the region
+    // may have lost its reference (see expireLocked()), and every send() would wait for nothing.
+    static constexpr qint64 NoWaitNsecs = qint64(1000) * 1000 * 1000;
 
     // A free region of at least `size` bytes, from the pool or new; a null region when the pool is
     // busy and full (the payload then goes inline) or the system has no memory for one.
     // `now` is a monotonic time in ns, also used to drop regions that stayed free too long.
-    IpmbMemoryRegion alloc(qsizetype size, qint64 now);
+    // With waitMsecs > 0, a busy and full pool first waits that long at most for the region sent
+    // longest ago to be released.
+    IpmbMemoryRegion alloc(qsizetype size, qint64 now, int waitMsecs = 0);
     // Drops the regions last handed out more than ExpiryNsecs ago, and sets aside those of them
     // that are still busy (see expireLocked()).
     void expire(qint64 now);
@@ -46,11 +51,13 @@ private:
         IpmbMemoryRegion region;
         qint64 lastUse;
     };
+    IpmbMemoryRegion tryAlloc(qsizetype size, qint64 now, IpmbMemoryRegion *oldestBusy);
     void expireLocked(qint64 now);
 
     mutable QMutex m_mutex;
     std::vector<Pooled> m_pool;
     std::vector<IpmbMemoryRegion> m_setAside;
+    qint64 m_noWaitUntil = 0;
 };
 
 #endif // IPMBPAYLOADREGIONPOOL_P_H

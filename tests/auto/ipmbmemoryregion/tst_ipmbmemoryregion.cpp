@@ -11,6 +11,7 @@
 #include <IpmbQt/IpmbMemoryRegion>
 
 #include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qelapsedtimer.h>
 #include <QtCore/qprocess.h>
 #include <QtCore/qregularexpression.h>
 #include <QtCore/qtemporaryfile.h>
@@ -96,6 +97,7 @@ private Q_SLOTS:
     void mappingReuse();
     void waitForReleased();
     void payloadRegionPool();
+    void payloadRegionPoolWaits();
     void mappingCacheLimit();
     void notARegion_data();
     void notARegion();
@@ -550,11 +552,16 @@ void tst_IpmbMemoryRegion::mappingReuse()
 }
 
 // The waiter count in the header (offset 20), read as another process would.
-static quint32 waitersOf(const IpmbMemoryRegion &region)
+static quint32 waitersOf(const IpmbNativeHandle &handle)
 {
     quint32 waiters = 0;
-    const ssize_t n = ::pread(int(region.nativeHandle().handle()), &waiters, sizeof(waiters), 20);
+    const ssize_t n = ::pread(int(handle.handle()), &waiters, sizeof(waiters), 20);
     return n == sizeof(waiters) ? waiters : ~0u;
+}
+
+static quint32 waitersOf(const IpmbMemoryRegion &region)
+{
+    return waitersOf(region.nativeHandle());
 }
 
 void tst_IpmbMemoryRegion::waitForReleased()
@@ -611,6 +618,43 @@ void tst_IpmbMemoryRegion::payloadRegionPool()
     QVERIFY(IpmbMemoryRegionPrivate::addReferences(firstHandle, -1));  // the receiver, at last
     pool.expire(16 * Second);
     QCOMPARE(pool.setAsideCount(), 0);
+}
+
+// A full pool whose regions are all in flight waits, when asked to, for the one handed out
+// longest ago; after a wait that timed out it does not wait again for a while.
+void tst_IpmbMemoryRegion::payloadRegionPoolWaits()
+{
+    IpmbPayloadRegionPool pool;
+    QList<IpmbNativeHandle> inFlight;
+    QList<quint64> ids;
+    for (int i = 0; i < IpmbPayloadRegionPool::MaxRegions; ++i) {
+        const IpmbMemoryRegion region = pool.alloc(20 * 1024, i + 1);
+        QVERIFY(!region.isNull());
+        IpmbMemoryRegionPrivate::addReferences(region, +1);  // sent
+        inFlight.append(region.nativeHandle());
+        ids.append(region.id());
+    }
+    QVERIFY(pool.alloc(20 * 1024, 100).isNull());           // full, and not asked to wait
+
+    // The oldest comes back while alloc() waits for it.
+    std::thread receiver([&] {
+        for (QDeadlineTimer deadline(10000); waitersOf(inFlight.first()) != 1 && !deadline.hasExpired();)
+            std::this_thread::yield();
+        IpmbMemoryRegionPrivate::addReferences(inFlight.first(), -1);
+    });
+    IpmbMemoryRegion reused = pool.alloc(20 * 1024, 200, 10000);
+    receiver.join();
+    QVERIFY(!reused.isNull());
+    QCOMPARE(reused.id(), ids.first());
+    QCOMPARE(pool.count(), IpmbPayloadRegionPool::MaxRegions);
+
+    // Nothing comes back: a null region after the wait, and then no more waiting for a second
+    // (a region that lost its reference must not cost every send() the whole wait).
+    QVERIFY(pool.alloc(20 * 1024, 300, 1).isNull());
+    QElapsedTimer timer;
+    timer.start();
+    QVERIFY(pool.alloc(20 * 1024, 400, 10000).isNull());
+    QVERIFY2(timer.elapsed() < 5000, QByteArray::number(timer.elapsed()));
 }
 
 // Idle mappings are bounded; the least recently used go first, mappings in use never.
