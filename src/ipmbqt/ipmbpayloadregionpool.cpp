@@ -23,16 +23,11 @@ IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now, int wa
     // through its socket and so slows the receivers down further.
     const bool released = oldestBusy.waitForReleased(waitMsecs);
     oldestBusy = IpmbMemoryRegion();  // isFree() wants the pool's copy alone
-    if (!released) {
-        QMutexLocker locker(&m_mutex);
-        m_noWaitUntil = now + NoWaitNsecs;
-        return {};
-    }
-    return tryAlloc(size, now, nullptr);
+    return released ? tryAlloc(size, now, nullptr) : IpmbMemoryRegion();
 }
 
 // As alloc() without waiting; when the pool is busy and full, *oldestBusy (if given) is set to
-// the region handed out longest ago, unless a wait timed out less than NoWaitNsecs ago.
+// the region handed out longest ago, but less than WaitAgeNsecs ago.
 IpmbMemoryRegion IpmbPayloadRegionPool::tryAlloc(qsizetype size, qint64 now, IpmbMemoryRegion *oldestBusy)
 {
     const qsizetype regionSize = regionSizeFor(size);
@@ -55,11 +50,14 @@ IpmbMemoryRegion IpmbPayloadRegionPool::tryAlloc(qsizetype size, qint64 now, Ipm
         m_pool.erase(unused);
     }
     if (int(m_pool.size()) >= MaxRegions || pooledBytes + regionSize > MaxBytes) {
-        if (oldestBusy && now >= m_noWaitUntil && !m_pool.empty()) {
-            const auto oldest = std::min_element(m_pool.begin(), m_pool.end(), [](const Pooled &a, const Pooled &b) {
-                return a.lastUse < b.lastUse;
-            });
-            *oldestBusy = oldest->region;
+        if (oldestBusy) {
+            const Pooled *oldest = nullptr;
+            for (const Pooled &pooled : m_pool) {
+                if (now - pooled.lastUse < WaitAgeNsecs && (!oldest || pooled.lastUse < oldest->lastUse))
+                    oldest = &pooled;
+            }
+            if (oldest)
+                *oldestBusy = oldest->region;
         }
         return {};
     }
