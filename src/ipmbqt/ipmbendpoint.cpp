@@ -1019,7 +1019,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     }
     const IpmbProtocol::Sender *sender = &m_lastSender;
 
-    IpmbMessage message;
+    IpmbMessage message = IpmbMessageData::received(m_lastSelector, sender->label);
     IpmbMessageData *data = IpmbMessageData::get(message);
     IpmbMemoryRegion payloadRegion;
     const QByteArrayView attachments =
@@ -1043,11 +1043,9 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         else
             data->regions.append(region);
     }
-    data->selector = m_lastSelector;
     data->senderId = sender->endpointId;
     data->senderPid = sender->pid;
     data->senderUid = sender->uid;
-    data->senderLabel = sender->label;
     const QByteArrayView payloadSection = frame.body.sliced(header.payloadOffset());
     IpmbPayloadCodec::Decoded payload;
     qint64 payloadInRegion = 0;

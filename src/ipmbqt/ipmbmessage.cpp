@@ -20,10 +20,13 @@ IpmbMessage::IpmbMessage()
 }
 
 IpmbMessage::IpmbMessage(const IpmbSelector &selector, const QVariant &payload)
-    : d(new IpmbMessageData)
+    : d(new IpmbMessageData(selector, payload))
 {
-    d->selector = selector;
-    d->payload = payload;
+}
+
+IpmbMessage::IpmbMessage(IpmbMessageData *data)
+    : d(data)
+{
 }
 
 IpmbMessage::IpmbMessage(const IpmbMessage &other) = default;

@@ -74,6 +74,7 @@ public:
 
 private:
     friend class IpmbMessageData;
+    explicit IpmbMessage(IpmbMessageData *data);
     QSharedDataPointer<IpmbMessageData> d;
 };
 

@@ -18,7 +18,19 @@
 class IpmbMessageData : public QSharedData
 {
 public:
+    IpmbMessageData() = default;
+    // Constructed rather than assigned: each default member would cost a reference count update
+    // on a shared empty instance, and a receiver builds one of these per message.
+    IpmbMessageData(const IpmbSelector &selector, const QVariant &payload) : selector(selector), payload(payload) { }
+    IpmbMessageData(const IpmbSelector &selector, const IpmbLabel &senderLabel)
+        : selector(selector), senderLabel(senderLabel) { }
+
     static IpmbMessageData *get(IpmbMessage &message) { return message.d.data(); }
+    // A received message, with its selector and sender label already set.
+    static IpmbMessage received(const IpmbSelector &selector, const IpmbLabel &senderLabel)
+    {
+        return IpmbMessage(new IpmbMessageData(selector, senderLabel));
+    }
 
     IpmbSelector selector;
     QVariant payload;
