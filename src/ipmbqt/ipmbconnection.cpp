@@ -28,6 +28,8 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
 {
     *needMore = true;
     if (m_largeDelivered) {
+        if (m_reuseLarge && m_large.isDetached() && m_large.capacity() <= MaxSpareLarge)
+            m_spareLarge = std::move(m_large);
         m_large = QByteArray();
         m_largeFilled = 0;
         m_largeDelivered = false;
@@ -64,7 +66,13 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         return takeHandles(frame);
     }
     if (total > LargeFrame) {
-        m_large = QByteArray(qsizetype(total), Qt::Uninitialized);
+        if (m_spareLarge.capacity() >= total) {
+            m_large = std::move(m_spareLarge);
+            m_large.resize(qsizetype(total));
+        } else {
+            m_spareLarge = QByteArray();
+            m_large = QByteArray(qsizetype(total), Qt::Uninitialized);
+        }
         std::memcpy(m_large.data(), at, size_t(available));
         m_largeFilled = available;
         m_inBegin = m_inEnd = 0;

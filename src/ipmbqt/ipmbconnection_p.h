@@ -61,6 +61,11 @@ public:
                           qsizetype handleBudget = std::numeric_limits<qsizetype>::max());
     static constexpr int MaxHandlesPerRead = 253; // SCM_MAX_FD: the kernel's limit per message
     QString errorString() const { return m_errorString; }
+    // Keep the buffer of a delivered large frame (up to MaxSpareLarge bytes) for the next one,
+    // when nobody else holds it by then: fresh memory costs a page fault per 4 KiB. For a reader
+    // that copies payloads out (an endpoint); a controller shares frames into write queues.
+    void setReusesLargeBuffers(bool reuse) { m_reuseLarge = reuse; }
+    static constexpr qsizetype MaxSpareLarge = 4 * 1024 * 1024;
 
     // The write queue. tail() is a buffer to append whole frames to; appendShared() queues a large
     // block by reference. Handles of a frame are queued with appendHandles() just before the frame.
@@ -88,6 +93,8 @@ private:
     QByteArray m_large;         // a frame larger than the read buffer, being filled
     qsizetype m_largeFilled = 0;
     bool m_largeDelivered = false;
+    bool m_reuseLarge = false;
+    QByteArray m_spareLarge;    // a delivered m_large nobody else held (m_reuseLarge)
     std::deque<IpmbNativeHandle> m_inHandles; // received, not yet claimed by a frame
     bool m_drained = false;     // the last read was short: the socket had nothing more
 

@@ -716,6 +716,7 @@ void IpmbEndpointPrivate::ioMain()
         {
             QMutexLocker locker(&m_mutex);
             m_connection = std::make_unique<IpmbConnection>(socket);
+            m_connection->setReusesLargeBuffers(true);  // decodeMessage() copies payloads out
             m_flushScheduled = false;
             IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
             for (const Unsent &unsent : m_unconnected) {
