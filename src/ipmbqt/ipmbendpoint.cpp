@@ -542,9 +542,9 @@ void IpmbEndpointPrivate::syncFromIo()
         isController = m_ioIsController;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
-        // The batch stays counted in m_inboxBytes/m_inboxHandles until it is delivered: its
-        // handles are open until then, and the I/O thread must not read more than the process can
-        // hold meanwhile.
+        // Each message of the batch stays counted in m_inboxBytes/m_inboxHandles until it is
+        // delivered: its handles are open until then, and the I/O thread must not read more than
+        // the process can hold meanwhile.
         if (m_receiverConnections > 0)
             messages.swap(m_inbox);
     }
@@ -574,24 +574,26 @@ void IpmbEndpointPrivate::syncFromIo()
     }
     if (guard && written > 0)
         Q_EMIT q->bytesWritten(written);
-    for (const Received &received : messages) {
+    while (guard && !messages.empty()) {
+        qint64 bytes;
+        qsizetype handles;
+        {
+            const Received received = std::move(messages.front());
+            messages.pop_front();
+            bytes = received.frameBytes;
+            handles = received.handles;
+            Q_EMIT q->messageReceived(received.message);
+        }   // its handles close here, unless the slot kept a copy
         if (!guard)
             return;
-        Q_EMIT q->messageReceived(received.message);
+        // Delivered, so it no longer holds up reading: with slow slots, a batch that stayed
+        // counted until its end stopped the reading for so long that the controller took the
+        // endpoint for stuck and dropped its messages.
+        QMutexLocker locker(&m_mutex);
+        m_inboxBytes -= bytes;
+        m_inboxHandles -= handles;
+        resumeReadingLocked();
     }
-    if (messages.empty())
-        return;
-    qint64 bytes = 0;
-    qsizetype handles = 0;
-    for (const Received &received : messages) {
-        bytes += received.frameBytes;
-        handles += received.handles;
-    }
-    messages.clear();
-    QMutexLocker locker(&m_mutex);
-    m_inboxBytes -= bytes;
-    m_inboxHandles -= handles;
-    resumeReadingLocked();
 }
 
 // Called when the user took messages: reading resumes once the inbox is half empty.
