@@ -116,6 +116,7 @@ private Q_SLOTS:
     void orderOf100000Messages();
     void allToAllMulticast();
     void blockingReceiveInWorkerThread();
+    void blockingReceiveInTwoThreads();
     void payloadOf64MiB_data();
     void payloadOf64MiB();
     void largePayloadsTravelInRegions_data();
@@ -321,6 +322,25 @@ void tst_Multiprocess::blockingReceiveInWorkerThread()
     sender.command("send unicast receiver 0 str last");
     QCOMPARE(field(receiver.waitFor("received"), "value"), QByteArray("last"));
     QCOMPARE(field(receiver.counts(), "inorder"), QByteArray("1"));
+}
+
+// Two threads blocked in receive() on one endpoint take turns at reading the socket (one holds the
+// read role, the other waits for the inbox): every message arrives once, none twice, none lost.
+void tst_Multiprocess::blockingReceiveInTwoThreads()
+{
+    const QString bus = uniqueBusName();
+    Peer receiver, sender;
+    QVERIFY(receiver.join(bus, QStringLiteral("receiver"),
+                          {QStringLiteral("--receive-thread"), QStringLiteral("--receive-threads"), QStringLiteral("2")}));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    constexpr int Count = 20000;
+    receiver.command("expect " + QByteArray::number(Count));
+    sender.command("flood unicast receiver " + QByteArray::number(Count) + " 100");
+    QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
+    const QByteArray counts = receiver.counts();
+    QCOMPARE(field(counts, "n"), QByteArray::number(Count));
+    QCOMPARE(field(counts, "dropped"), QByteArray("0"));
+    QCOMPARE(field(counts, "intact"), QByteArray("1"));  // also: no message twice
 }
 
 void tst_Multiprocess::payloadOf64MiB_data()

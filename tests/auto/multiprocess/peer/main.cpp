@@ -56,6 +56,7 @@
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
 
+#include <QtCore/qbitarray.h>
 #include <QtCore/qcommandlineparser.h>
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qdeadlinetimer.h>
@@ -74,7 +75,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -140,6 +143,16 @@ public:
         if (sequence != expected)
             m_inOrder = false;
         expected = sequence + 1;
+        bool seenBefore = false;  // a duplicate counts as damage ("intact=0")
+        QBitArray &seen = m_seen[m.senderPid()];
+        if (sequence < quint64(std::numeric_limits<int>::max())) {
+            if (seen.size() <= qsizetype(sequence))
+                seen.resize(qMax<qsizetype>(qsizetype(sequence) + 1, seen.size() * 2));
+            seenBefore = seen.testBit(qsizetype(sequence));
+            seen.setBit(qsizetype(sequence));
+        }
+        if (seenBefore)
+            m_intact = false;
         if (!m.regions().isEmpty() || !m.handles().isEmpty())
             m_intact = false;   // a payload that travelled in a region must not show it
         m_intact = m_intact && patternIntact(bytes);
@@ -178,6 +191,7 @@ public:
 private:
     QMutex m_mutex;
     QHash<qint64, quint64> m_next;
+    QHash<qint64, QBitArray> m_seen;
     quint64 m_count = 0;
     bool m_inOrder = true;
     bool m_intact = true;
@@ -292,6 +306,8 @@ int main(int argc, char **argv)
             {QStringLiteral("watchdog"), QStringLiteral("Exit with 3 after ms."), QStringLiteral("ms"), QStringLiteral("60000")},
             {QStringLiteral("no-gadget"), QStringLiteral("Do not register TestPoint.")},
             {QStringLiteral("receive-thread"), QStringLiteral("Take messages with receive() in a worker thread.")},
+            {QStringLiteral("receive-threads"), QStringLiteral("With --receive-thread: how many such threads."),
+             QStringLiteral("n"), QStringLiteral("1")},
             {QStringLiteral("squat-uid"), QStringLiteral("Bind the bus address of this uid."), QStringLiteral("uid")},
             {QStringLiteral("raw-hello-uid"), QStringLiteral("Send a raw Hello to this uid's bus."), QStringLiteral("uid")},
             {QStringLiteral("raw-version"), QStringLiteral("Protocol version of the raw Hello."), QStringLiteral("v")},
@@ -432,18 +448,20 @@ int main(int argc, char **argv)
     });
 
     std::atomic<bool> done {false};
-    std::thread receiver;
+    std::vector<std::thread> receivers;
     if (parser.isSet(QStringLiteral("receive-thread"))) {
-        receiver = std::thread([&] {
-            while (!done) {
-                if (std::optional<IpmbMessage> m = endpoint.receive(50)) {
-                    const IpmbMessage message = *m;
-                    if (!counter.take(message))
-                        QMetaObject::invokeMethod(&app, [&, message] { onMessage(message); });
-                    QMetaObject::invokeMethod(&app, checkExpect);
+        for (int i = 0; i < qMax(1, parser.value(QStringLiteral("receive-threads")).toInt()); ++i) {
+            receivers.emplace_back([&] {
+                while (!done) {
+                    if (std::optional<IpmbMessage> m = endpoint.receive(50)) {
+                        const IpmbMessage message = *m;
+                        if (!counter.take(message))
+                            QMetaObject::invokeMethod(&app, [&, message] { onMessage(message); });
+                        QMetaObject::invokeMethod(&app, checkExpect);
+                    }
                 }
-            }
-        });
+            });
+        }
     } else {
         QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, [&](const IpmbMessage &m) {
             onMessage(m);
@@ -700,7 +718,7 @@ int main(int argc, char **argv)
     endpoint.join();
     const int result = app.exec();
     done = true;
-    if (receiver.joinable())
+    for (std::thread &receiver : receivers)
         receiver.join();
     return result;
 }
