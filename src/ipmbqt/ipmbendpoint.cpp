@@ -36,12 +36,8 @@ static constexpr qsizetype ShareThreshold = 64 * 1024;
 // everything that piled up in one call; a message after a pause is written at once.
 static constexpr qint64 CoalesceWindowNsecs = 20000;
 // How long send() waits for a pooled payload region when all are in flight, before the payload
-// goes inline (doc/memory.md, "Large payloads"). Measured: below 256 KiB the wait pays (16 KiB
-// 1.6-1.8x the msgs/s of going inline at once), at 1 MiB going inline at once does better.
-static int payloadRegionWait(qsizetype encodedSize)
-{
-    return encodedSize < 256 * 1024 ? 1 : 0;
-}
+// goes inline (doc/memory.md, "Large payloads").
+static constexpr int PayloadRegionWaitMsecs = 1;
 // Most bytes one read pass takes from the socket before the reader looks elsewhere.
 static constexpr qint64 ReadBudget = 4 * 1024 * 1024;
 // The read role (doc/concepts.md, "Who reads the socket"): after a thread in receive() read the
@@ -244,9 +240,9 @@ bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
     Sends \a message: its payload and the kernel handles attached to it. The handles stay valid
     here; the receiver gets its own.
 
-    send() does not wait for the receivers, with one exception: a payload from 16 KiB to 256 KiB,
-    while the receivers are so far behind that all of this endpoint's shared-memory payload regions
-    are in flight, waits up to a millisecond for one to come back (see doc/memory.md).
+    send() does not wait for the receivers, with one exception: a payload of 16 KiB or more, while
+    the receivers are so far behind that all of this endpoint's shared-memory payload regions are
+    in flight, waits up to a millisecond for one to come back (see doc/memory.md).
 */
 bool IpmbEndpoint::send(const IpmbMessage &message)
 {
@@ -270,8 +266,8 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     // Encoding happens outside the lock, into a per-thread buffer that keeps its allocation.
     // A large payload goes in a pooled region instead (doc/memory.md, "Large payloads"): a
     // QByteArray or QString is encoded straight into it, anything else copied there once encoded.
-    // If every pooled region is in flight (and stays so for up to a millisecond, for payloads below
-    // 256 KiB), it goes inline after all.
+    // If every pooled region is in flight (and stays so for up to a millisecond), it goes inline
+    // after all.
     thread_local QByteArray frame;
     frame.truncate(0);
     IpmbErrorInfo error;
@@ -280,7 +276,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     const qsizetype rawSize = mayUseRegion ? IpmbPayloadCodec::rawEncodedSize(payload) : -1;
     IpmbMemoryRegion payloadRegion;
     if (rawSize >= d->m_payloadRegionThreshold && rawSize <= IpmbProtocol::MaxPayload)
-        payloadRegion = d->m_payloadRegions.alloc(rawSize, d->m_clock.nsecsElapsed(), payloadRegionWait(rawSize));
+        payloadRegion = d->m_payloadRegions.alloc(rawSize, d->m_clock.nsecsElapsed(), PayloadRegionWaitMsecs);
     if (!IpmbProtocol::appendMessage(frame, message.selector(), payloadRegion.isNull() ? payload : QVariant(),
                                      &error, attachments)) {
         d->setError(error);
@@ -293,7 +289,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         const QByteArrayView encoded = IpmbProtocol::messagePayload(frame);
         if (encoded.size() >= d->m_payloadRegionThreshold) {
             payloadRegion = d->m_payloadRegions.alloc(encoded.size(), d->m_clock.nsecsElapsed(),
-                                                         payloadRegionWait(encoded.size()));
+                                                         PayloadRegionWaitMsecs);
             if (!payloadRegion.isNull()) {
                 std::memcpy(payloadRegion.data(), encoded.data(), size_t(encoded.size()));
                 IpmbProtocol::movePayloadToRegion(frame, encoded.size());
