@@ -440,6 +440,11 @@ void tst_Multiprocess::largePayloadsOfOtherTypes()
     sender.command("mappings");
     const QByteArray mappings = sender.waitFor("mappings");
     QVERIFY2(field(mappings, "inmaps").toInt() >= 1, mappings.constData());
+    // The receiver maps nothing else: one region acquired per payload (new or reused) means that
+    // both came through a region, not only one of them.
+    receiver.command("mappings");
+    const QByteArray received = receiver.waitFor("mappings");
+    QVERIFY2(field(received, "mapped").toInt() + field(received, "reused").toInt() == 2, received.constData());
 }
 
 void tst_Multiprocess::stuckReceiverDoesNotStallOthers()
