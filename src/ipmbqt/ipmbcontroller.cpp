@@ -46,7 +46,7 @@ struct IpmbController::Buffered
     QDeadlineTimer deadline;
 };
 
-IpmbController::IpmbController(Socket listener, const QByteArray &token)
+IpmbController::IpmbController(const Listener &listener, const QByteArray &token)
     : m_listener(listener), m_token(token), m_uid(currentUserId())
 {
 }
@@ -60,7 +60,7 @@ IpmbController::~IpmbController()
         delete m_thread;
     }
     m_peers.clear();
-    closeSocket(m_listener);
+    closeListener(&m_listener);
 }
 
 void IpmbController::start()
@@ -79,7 +79,7 @@ void IpmbController::run()
     std::vector<PollEntry> entries;
     while (!m_stopping.load(std::memory_order_relaxed)) {
         entries.clear();
-        entries.push_back({m_listener, true, false, false, false});
+        entries.push_back({m_listener.socket, true, false, false, false});
         entries.push_back({m_waker.socket(), true, false, false, false});
         for (const auto &peer : m_peers)
             entries.push_back({peer->connection.socket(), !peer->parked, peer->connection.bytesToWrite() > 0, false, false});
@@ -141,7 +141,7 @@ int IpmbController::pollTimeout() const
 void IpmbController::acceptPeers()
 {
     for (;;) {
-        const Socket socket = acceptFrom(m_listener);
+        const Socket socket = acceptFrom(m_listener.socket);
         if (socket == InvalidSocket)
             return;
         auto peer = std::make_unique<Peer>(socket);

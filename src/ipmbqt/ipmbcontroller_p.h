@@ -34,8 +34,8 @@ QT_END_NAMESPACE
 class IpmbController
 {
 public:
-    // Takes ownership of `listener`.
-    IpmbController(IpmbPlatform::Socket listener, const QByteArray &token);
+    // Takes ownership of `listener` (its socket and its election lock).
+    IpmbController(const IpmbPlatform::Listener &listener, const QByteArray &token);
     ~IpmbController();
     Q_DISABLE_COPY_MOVE(IpmbController)
 
@@ -82,7 +82,7 @@ private:
     void removeDeadPeers();
     int pollTimeout() const;
 
-    IpmbPlatform::Socket m_listener;
+    IpmbPlatform::Listener m_listener;
     QByteArray m_token;
     qint64 m_uid;
     IpmbPlatform::Waker m_waker;

@@ -757,7 +757,12 @@ void IpmbEndpointPrivate::ioMain()
 
 Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error)
 {
-    const QByteArray address = busAddress(m_ioIdentifier, currentUserId());
+    QByteArray address;
+    if (!busAddress(m_ioIdentifier, &address, error))
+        return InvalidSocket;  // the bus directory is not safe to use: retrying changes nothing
+    // A controller of another user should be impossible (only this user can create the socket);
+    // if one answers anyway, it is not talked to, and the election goes on until the deadline.
+    IpmbErrorInfo foreign;
     while (!m_stopping) {
         Socket socket = InvalidSocket;
         switch (connectTo(address, &socket, error)) {
@@ -765,28 +770,28 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
             Credentials controller;
             if (!peerCredentials(socket, &controller)) {
                 closeSocket(socket);
-                *error = IpmbErrorInfo(IpmbEndpoint::PermissionError,
-                                       IpmbEndpoint::tr("Cannot read the credentials of the bus controller"));
-                return InvalidSocket;
+                foreign = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                                        IpmbEndpoint::tr("Cannot read the credentials of the bus controller"));
+                break;
             }
-            // Checked before a byte (the token!) goes out: abstract names can be squatted.
+            // Checked before a byte (the token!) goes out.
             if (controller.uid != currentUserId()) {
                 closeSocket(socket);
-                *error = IpmbErrorInfo(IpmbEndpoint::PermissionError,
-                                       IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
-                                                        "(uid %2, pid %3)")
-                                               .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
-                return InvalidSocket;
+                foreign = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                                        IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
+                                                         "(uid %2, pid %3)")
+                                                .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
+                qCWarning(lcIpmbEndpoint, "%s", qPrintable(foreign.message));
+                break;
             }
             return socket;
         }
         case ConnectStatus::Failed:
             return InvalidSocket;
-        case ConnectStatus::NoListener:
-            break;
-        }
-        if (!m_controller) {
-            Socket listener = InvalidSocket;
+        case ConnectStatus::NoListener: {
+            if (m_controller)
+                break;
+            Listener listener;
             switch (listenOn(address, &listener, error)) {
             case ListenStatus::Listening:
                 qCDebug(lcIpmbEndpoint, "this process is now the controller of '%s'", qPrintable(m_ioIdentifier));
@@ -799,19 +804,22 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
                 }
                 continue; // connect to it like everybody else
             case ListenStatus::AddressInUse:
-                break;    // somebody else won the race: connect to them
+                break;    // somebody else holds the election lock: they are about to listen
             case ListenStatus::Failed:
                 return InvalidSocket;
             }
+            break;
+        }
         }
         if (deadline.hasExpired())
             break;
         if (waitOnWaker(QRandomGenerator::global()->bounded(1, 5)))
             break;
     }
-    *error = IpmbErrorInfo(IpmbEndpoint::TimeoutError,
-                           IpmbEndpoint::tr("No bus controller for '%1' answered within %2 ms")
-                                   .arg(m_ioIdentifier).arg(m_ioJoinTimeout));
+    *error = foreign.isError() ? foreign
+                               : IpmbErrorInfo(IpmbEndpoint::TimeoutError,
+                                               IpmbEndpoint::tr("No bus controller for '%1' answered within %2 ms")
+                                                       .arg(m_ioIdentifier).arg(m_ioJoinTimeout));
     return InvalidSocket;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// Linux: AF_UNIX stream sockets in the abstract namespace, SO_PEERCRED, poll(2), eventfd(2).
+// Linux: AF_UNIX stream sockets in a private runtime directory, flock(2) for the election,
+// SO_PEERCRED, poll(2), eventfd(2).
 
 #include "ipmbplatform_p.h"
 #include "ipmblogging_p.h"
@@ -11,13 +12,16 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -64,23 +68,96 @@ qint64 currentProcessId()
     return qint64(::getpid());
 }
 
-QByteArray busAddress(const QString &identifier, qint64 uid)
+// A directory that only this user may enter: a real directory (not a symlink), ours, and closed
+// to group and others. Everything a bus is made of lives in it (doc/protocol.md, "Transport").
+static bool checkPrivateDirectory(const QByteArray &path, IpmbErrorInfo *error)
 {
-    const QByteArray prefix = "ipmbqt." + QByteArray::number(uid) + '.';
-    QByteArray name = prefix + identifier.toUtf8();
-    // sun_path holds 108 bytes, one of which is the leading NUL of an abstract name.
-    if (name.size() > qsizetype(sizeof(sockaddr_un::sun_path)) - 1)
-        name = prefix + QCryptographicHash::hash(identifier.toUtf8(), QCryptographicHash::Sha256).toHex();
-    return name;
+    struct stat st;
+    if (::lstat(path.constData(), &st) != 0) {
+        *error = fromErrno(errno, QString::fromLocal8Bit(path));
+        return false;
+    }
+    QString problem;
+    if (S_ISLNK(st.st_mode))
+        problem = QStringLiteral("is a symbolic link");
+    else if (!S_ISDIR(st.st_mode))
+        problem = QStringLiteral("is not a directory");
+    else if (st.st_uid != ::geteuid())
+        problem = QStringLiteral("belongs to uid %1, not to this user (uid %2)").arg(st.st_uid).arg(::geteuid());
+    else if (st.st_mode & 077)
+        problem = QStringLiteral("is open to other users (mode %1; it must be 0700)").arg(st.st_mode & 0777, 4, 8, QLatin1Char('0'));
+    if (problem.isEmpty())
+        return true;
+    *error = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                           QStringLiteral("The bus directory %1 %2").arg(QString::fromLocal8Bit(path), problem));
+    return false;
 }
 
-static socklen_t abstractAddress(const QByteArray &name, sockaddr_un *address)
+// $XDG_RUNTIME_DIR/ipmbqt, or /tmp/ipmbqt-<uid> without it; created 0700 if missing, then checked.
+static bool runtimeDirectory(QByteArray *directory, IpmbErrorInfo *error)
+{
+    const QByteArray xdg = qgetenv("XDG_RUNTIME_DIR");
+    if (xdg.startsWith('/'))
+        *directory = xdg + "/ipmbqt";
+    else
+        *directory = "/tmp/ipmbqt-" + QByteArray::number(::geteuid());
+    if (::mkdir(directory->constData(), 0700) == 0) {
+        ::chmod(directory->constData(), 0700); // whatever the umask left of it
+    } else if (errno != EEXIST) {
+        *error = fromErrno(errno, QStringLiteral("cannot create the bus directory %1").arg(QString::fromLocal8Bit(*directory)));
+        return false;
+    }
+    return checkPrivateDirectory(*directory, error);
+}
+
+static bool isPlainName(const QByteArray &name)
+{
+    if (name.isEmpty() || name.front() == '.')
+        return false;
+    for (char c : name) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static constexpr QByteArrayView SocketSuffix(".sock");
+static constexpr QByteArrayView LockSuffix(".lock");
+
+bool busAddress(const QString &identifier, QByteArray *address, IpmbErrorInfo *error)
+{
+    QByteArray directory;
+    if (!runtimeDirectory(&directory, error))
+        return false;
+    const QByteArray utf8 = identifier.toUtf8();
+    const auto fits = [](const QByteArray &path) { return path.size() < qsizetype(sizeof(sockaddr_un::sun_path)); };
+    *address = directory + '/' + utf8 + SocketSuffix;
+    if (!isPlainName(utf8) || !fits(*address)) {
+        const QByteArray hashed = '%' + QCryptographicHash::hash(utf8, QCryptographicHash::Sha256).toHex().left(40);
+        *address = directory + '/' + hashed + SocketSuffix;
+    }
+    if (!fits(*address)) {
+        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError,
+                               QStringLiteral("The bus directory %1 is too long for a socket address (%2 bytes at most)")
+                                       .arg(QString::fromLocal8Bit(directory)).arg(sizeof(sockaddr_un::sun_path) - 1));
+        return false;
+    }
+    return true;
+}
+
+static QByteArray lockPathOf(const QByteArray &address)
+{
+    Q_ASSERT(address.endsWith(SocketSuffix));
+    return address.chopped(SocketSuffix.size()) + LockSuffix;
+}
+
+static socklen_t socketAddress(const QByteArray &path, sockaddr_un *address)
 {
     std::memset(address, 0, sizeof(*address));
     address->sun_family = AF_UNIX;
-    Q_ASSERT(name.size() < qsizetype(sizeof(address->sun_path)));
-    std::memcpy(address->sun_path + 1, name.constData(), size_t(name.size()));
-    return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + size_t(name.size()));
+    Q_ASSERT(path.size() < qsizetype(sizeof(address->sun_path)));
+    std::memcpy(address->sun_path, path.constData(), size_t(path.size()));
+    return socklen_t(offsetof(sockaddr_un, sun_path) + size_t(path.size()) + 1);
 }
 
 static int newStreamSocket()
@@ -96,49 +173,105 @@ ConnectStatus connectTo(const QByteArray &address, Socket *socket, IpmbErrorInfo
         return ConnectStatus::Failed;
     }
     sockaddr_un sa;
-    const socklen_t length = abstractAddress(address, &sa);
+    const socklen_t length = socketAddress(address, &sa);
     int result;
     do {
         result = ::connect(fd, reinterpret_cast<const sockaddr *>(&sa), length);
     } while (result < 0 && errno == EINTR);
-    // A local stream connect completes at once or fails with EAGAIN when the backlog is full;
-    // both the "nobody there" and the "full" case make the caller try again.
+    // A local stream connect completes at once or fails with EAGAIN when the backlog is full.
+    // No file (ENOENT), a file nobody listens on (ECONNREFUSED: its controller died) and a full
+    // backlog all make the caller try again, or run for controller.
     if (result < 0) {
         const int saved = errno;
         ::close(fd);
         if (saved == ECONNREFUSED || saved == ENOENT || saved == EAGAIN)
             return ConnectStatus::NoListener;
-        *error = fromErrno(saved, QStringLiteral("connect"));
+        *error = fromErrno(saved, QStringLiteral("connect to %1").arg(QString::fromLocal8Bit(address)));
         return ConnectStatus::Failed;
     }
     *socket = fd;
     return ConnectStatus::Connected;
 }
 
-ListenStatus listenOn(const QByteArray &address, Socket *socket, IpmbErrorInfo *error)
+// Takes the election lock of `address`, or returns -1 (with *inUse when another process holds it).
+static int takeElectionLock(const QByteArray &lockPath, bool *inUse, IpmbErrorInfo *error)
 {
-    const int fd = newStreamSocket();
-    if (fd < 0) {
-        *error = fromErrno(errno, QStringLiteral("socket"));
-        return ListenStatus::Failed;
+    *inUse = false;
+    // A controller that leaves removes the lock file while it holds the lock; whoever locked the
+    // removed file meanwhile holds nothing, sees it, and tries the new file. Bounded, in case the
+    // files change under us for another reason.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        const int fd = ::open(lockPath.constData(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            *error = fromErrno(errno, QStringLiteral("open %1").arg(QString::fromLocal8Bit(lockPath)));
+            return -1;
+        }
+        int result;
+        do {
+            result = ::flock(fd, LOCK_EX | LOCK_NB);
+        } while (result < 0 && errno == EINTR);
+        if (result < 0) {
+            const int saved = errno;
+            ::close(fd);
+            if (saved == EWOULDBLOCK) {
+                *inUse = true;
+                return -1;
+            }
+            *error = fromErrno(saved, QStringLiteral("flock %1").arg(QString::fromLocal8Bit(lockPath)));
+            return -1;
+        }
+        struct stat held, linked;
+        if (::fstat(fd, &held) == 0 && ::lstat(lockPath.constData(), &linked) == 0 && held.st_dev == linked.st_dev
+            && held.st_ino == linked.st_ino) {
+            return fd;
+        }
+        ::close(fd);
     }
+    *inUse = true;
+    return -1;
+}
+
+ListenStatus listenOn(const QByteArray &address, Listener *listener, IpmbErrorInfo *error)
+{
+    bool inUse = false;
+    const int lock = takeElectionLock(lockPathOf(address), &inUse, error);
+    if (lock < 0)
+        return inUse ? ListenStatus::AddressInUse : ListenStatus::Failed;
+    const auto failed = [&](const QString &context) {
+        *error = fromErrno(errno, context);
+        ::close(lock);
+        return ListenStatus::Failed;
+    };
+    // The socket file of a controller that died is still there; the lock says it is ours now.
+    if (::unlink(address.constData()) != 0 && errno != ENOENT)
+        return failed(QStringLiteral("cannot remove the stale %1").arg(QString::fromLocal8Bit(address)));
+    const int fd = newStreamSocket();
+    if (fd < 0)
+        return failed(QStringLiteral("socket"));
     sockaddr_un sa;
-    const socklen_t length = abstractAddress(address, &sa);
-    if (::bind(fd, reinterpret_cast<const sockaddr *>(&sa), length) < 0) {
+    const socklen_t length = socketAddress(address, &sa);
+    if (::bind(fd, reinterpret_cast<const sockaddr *>(&sa), length) < 0 || ::listen(fd, SOMAXCONN) < 0) {
         const int saved = errno;
         ::close(fd);
-        if (saved == EADDRINUSE)
-            return ListenStatus::AddressInUse;
-        *error = fromErrno(saved, QStringLiteral("bind"));
-        return ListenStatus::Failed;
+        errno = saved;
+        return failed(QStringLiteral("cannot listen on %1").arg(QString::fromLocal8Bit(address)));
     }
-    if (::listen(fd, SOMAXCONN) < 0) {
-        *error = fromErrno(errno, QStringLiteral("listen"));
-        ::close(fd);
-        return ListenStatus::Failed;
-    }
-    *socket = fd;
+    listener->socket = fd;
+    listener->lock = lock;
+    listener->address = address;
     return ListenStatus::Listening;
+}
+
+void closeListener(Listener *listener)
+{
+    if (listener->lock < 0)
+        return;
+    // Both files go while the lock is still held: nobody can have bound or locked them since.
+    ::unlink(listener->address.constData());
+    ::unlink(lockPathOf(listener->address).constData());
+    closeSocket(listener->socket);
+    ::close(int(listener->lock));
+    *listener = Listener();
 }
 
 Socket acceptFrom(Socket listener)
@@ -290,27 +423,28 @@ qint64 handleLimit()
 
 bool poll(PollEntry *entries, int count, int timeoutMsecs)
 {
-    constexpr int MaxEntries = 1024;
-    pollfd fds[MaxEntries];
-    int used = 0;
-    int map[MaxEntries];
-    for (int i = 0; i < count && used < MaxEntries; ++i) {
+    // As many entries as the caller has: a controller polls one per endpoint, and a fixed array
+    // here once ignored every endpoint beyond the 1,024th. Kept per thread, so it keeps its memory.
+    thread_local std::vector<pollfd> fds;
+    thread_local std::vector<int> map;
+    fds.clear();
+    map.clear();
+    for (int i = 0; i < count; ++i) {
         entries[i].readable = entries[i].writable = false;
         if (!entries[i].wantRead && !entries[i].wantWrite)
             continue;
-        fds[used].fd = int(entries[i].socket);
-        fds[used].events = short((entries[i].wantRead ? POLLIN : 0) | (entries[i].wantWrite ? POLLOUT : 0));
-        fds[used].revents = 0;
-        map[used++] = i;
+        fds.push_back({int(entries[i].socket),
+                       short((entries[i].wantRead ? POLLIN : 0) | (entries[i].wantWrite ? POLLOUT : 0)), 0});
+        map.push_back(i);
     }
-    const int n = ::poll(fds, nfds_t(used), timeoutMsecs);
+    const int n = ::poll(fds.data(), nfds_t(fds.size()), timeoutMsecs);
     if (n < 0) {
         if (errno == EINTR)
             return true;
         qCWarning(lcIpmbTransport, "poll failed: %s", qPrintable(qt_error_string(errno)));
         return false;
     }
-    for (int j = 0; j < used; ++j) {
+    for (size_t j = 0; j < fds.size(); ++j) {
         PollEntry &e = entries[map[j]];
         const short r = fds[j].revents;
         // Errors and hang-ups surface as a read of 0 or -1, which is where they are handled.

@@ -53,15 +53,30 @@ struct IoSlice
 IPMBQT_AUTOTEST_EXPORT qint64 currentUserId();
 IPMBQT_AUTOTEST_EXPORT qint64 currentProcessId();
 
-// The OS-level name of the bus `identifier` for user `uid`.
-IPMBQT_AUTOTEST_EXPORT QByteArray busAddress(const QString &identifier, qint64 uid);
+// The OS-level address of bus `identifier` for this process's user (doc/protocol.md,
+// "Transport"). On Linux a socket path in the user's private runtime directory, which this creates
+// if needed and checks (owner, mode, not a symlink) every time. False with a PermissionError (the
+// directory is not safe) or an InvalidArgumentError (the path would be too long).
+IPMBQT_AUTOTEST_EXPORT bool busAddress(const QString &identifier, QByteArray *address, IpmbErrorInfo *error);
 
 enum class ConnectStatus { Connected, NoListener, Failed };
-// Connects a non-blocking stream socket to `address`. NoListener means nobody has bound it (yet).
+// Connects a non-blocking stream socket to `address`. NoListener means nobody listens there (yet).
 IPMBQT_AUTOTEST_EXPORT ConnectStatus connectTo(const QByteArray &address, Socket *socket, IpmbErrorInfo *error);
 
+// The controller's side of a bus address: the listening socket and the election lock it holds.
+struct Listener
+{
+    Socket socket = InvalidSocket;
+    qintptr lock = -1;
+    QByteArray address;
+};
 enum class ListenStatus { Listening, AddressInUse, Failed };
-IPMBQT_AUTOTEST_EXPORT ListenStatus listenOn(const QByteArray &address, Socket *socket, IpmbErrorInfo *error);
+// Runs the election for `address`: takes its lock (AddressInUse when another process holds it),
+// then listens there. The kernel releases the lock when the holder's process dies.
+IPMBQT_AUTOTEST_EXPORT ListenStatus listenOn(const QByteArray &address, Listener *listener, IpmbErrorInfo *error);
+// Stops listening: removes the address, so that the next election starts clean, then releases
+// the lock.
+IPMBQT_AUTOTEST_EXPORT void closeListener(Listener *listener);
 
 // Accepts one pending connection (non-blocking); InvalidSocket when there is none.
 IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener);

@@ -2,7 +2,7 @@
 // Bus scenarios across real processes: every endpoint is an ipmbqt_test_peer process (see
 // peer/main.cpp for its stdin commands and stdout lines), except where a test needs a raw socket.
 
-#include "ipmbtestutil.h"
+#include "ipmbtestpeer.h"
 
 #include <IpmbQt/IpmbEndpoint>
 
@@ -28,79 +28,6 @@
 #include <unistd.h>
 
 using namespace IpmbTest;
-
-class Peer
-{
-public:
-    Peer() : m_output(&m_process) { m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel); }
-    ~Peer()
-    {
-        if (m_process.state() != QProcess::NotRunning) {
-            ::kill(pid_t(m_process.processId()), SIGCONT);
-            m_process.kill();
-            m_process.waitForFinished(5000);
-        }
-    }
-
-    void start(const QStringList &arguments, const QString &program = QStringLiteral(IPMBQT_PEER),
-               const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
-    {
-        m_process.setProcessEnvironment(environment);
-        m_process.start(program, arguments);
-    }
-    // Starts a peer on `bus` and waits until it has joined.
-    bool join(const QString &bus, const QString &label, const QStringList &extra = {},
-              const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
-    {
-        start(QStringList{QStringLiteral("--bus"), bus, QStringLiteral("--label"), label} + extra,
-              QStringLiteral(IPMBQT_PEER), environment);
-        const QByteArray line = waitFor("joined");
-        m_isController = field(line, "controller") == "1";
-        return !line.isEmpty();
-    }
-    QByteArray waitFor(const QByteArray &prefix, int msecs = 20000) { return m_output.waitForLine(prefix, msecs); }
-    void command(const QByteArray &line) { m_process.write(line + '\n'); }
-    // Asks for the counters; returns the "count ..." line.
-    QByteArray counts()
-    {
-        command("count");
-        return waitFor("count");
-    }
-    qint64 pid() const { return m_process.processId(); }
-    bool isController() const { return m_isController; }
-    void signal(int sig) { ::kill(pid_t(m_process.processId()), sig); }
-    void kill() { m_process.kill(); m_process.waitForFinished(5000); }
-    bool quit()
-    {
-        command("quit");
-        m_process.closeWriteChannel();
-        return m_process.waitForFinished(15000) && m_process.exitStatus() == QProcess::NormalExit
-                && m_process.exitCode() == 0;
-    }
-
-private:
-    QProcess m_process;
-    PeerOutput m_output;
-    bool m_isController = false;
-};
-
-static quint64 countField(const QByteArray &line, const QByteArray &key)
-{
-    return field(line, key).toULongLong();
-}
-
-// A connection to the bus's controller that is not an endpoint, for frames written by hand.
-static IpmbPlatform::Socket connectRaw(const QString &bus)
-{
-    IpmbErrorInfo error;
-    IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
-    if (IpmbPlatform::connectTo(IpmbPlatform::busAddress(bus, ::geteuid()), &socket, &error)
-        != IpmbPlatform::ConnectStatus::Connected) {
-        qWarning("cannot connect to bus %s: %s", qPrintable(bus), qPrintable(error.message));
-        return IpmbPlatform::InvalidSocket;
-    }
-    return socket;
-}
 
 class tst_Multiprocess : public QObject
 {
@@ -535,8 +462,8 @@ void tst_Multiprocess::versionMismatchAtController()
     const QString bus = uniqueBusName();
     Peer controller, old;
     QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    old.start({QStringLiteral("--bus"), bus, QStringLiteral("--raw-hello-uid"), QString::number(::geteuid()),
-               QStringLiteral("--raw-version"), QStringLiteral("99")});
+    old.start({QStringLiteral("--raw-hello"), QString::fromUtf8(busAddressOf(bus)), QStringLiteral("--raw-version"),
+               QStringLiteral("99")});
     const QByteArray line = old.waitFor("refused");
     QVERIFY2(line.startsWith("refused VersionMismatchError"), line.constData());
     QVERIFY2(line.contains("version 99"), line.constData());
@@ -547,15 +474,14 @@ void tst_Multiprocess::versionMismatchAtEndpoint()
     // This process plays a controller of a future protocol version.
     const QString bus = uniqueBusName();
     IpmbErrorInfo error;
-    IpmbPlatform::Socket listener;
-    QCOMPARE(IpmbPlatform::listenOn(IpmbPlatform::busAddress(bus, ::geteuid()), &listener, &error),
-             IpmbPlatform::ListenStatus::Listening);
+    IpmbPlatform::Listener listener;
+    QCOMPARE(IpmbPlatform::listenOn(busAddressOf(bus), &listener, &error), IpmbPlatform::ListenStatus::Listening);
     Peer endpoint;
     endpoint.start({QStringLiteral("--bus"), bus, QStringLiteral("--label"), QStringLiteral("e")});
     IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
     auto accepted = [&] {
         if (socket == IpmbPlatform::InvalidSocket)
-            socket = IpmbPlatform::acceptFrom(listener);
+            socket = IpmbPlatform::acceptFrom(listener.socket);
         return socket != IpmbPlatform::InvalidSocket;
     };
     QTRY_VERIFY(accepted());
@@ -572,7 +498,7 @@ void tst_Multiprocess::versionMismatchAtEndpoint()
     QVERIFY2(line.startsWith("error VersionMismatchError"), line.constData());
     QVERIFY2(line.contains("version " + QByteArray::number(future)), line.constData());
     IpmbPlatform::closeSocket(socket);
-    IpmbPlatform::closeSocket(listener);
+    IpmbPlatform::closeListener(&listener);
 }
 
 void tst_Multiprocess::malformedFrames_data()
@@ -702,52 +628,32 @@ void tst_Multiprocess::foreignUid()
 {
     if (::geteuid() != 0)
         QSKIP("needs root to run a helper as another uid (setpriv --reuid=65534)");
-    const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
-    QVERIFY2(!setpriv.isEmpty(), "setpriv (util-linux) is missing");
-    // The build tree may not be reachable by uid 65534: copy the helper and the library.
-    QTemporaryDir dir;
-    QVERIFY(dir.isValid());
-    QFile::setPermissions(dir.path(), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner | QFile::ReadOther
-                                              | QFile::ExeOther | QFile::ReadGroup | QFile::ExeGroup);
-    const QString peerCopy = dir.filePath(QStringLiteral("peer"));
-    QVERIFY(QFile::copy(QStringLiteral(IPMBQT_PEER), peerCopy));
-    const QString library = QStringLiteral(IPMBQT_LIBRARY);
-    QVERIFY(QFile::copy(library, dir.filePath(QFileInfo(library).fileName())));
-    // The soname link: the loader looks for libIpmbQt.so.<major>.
-    QFile::link(QFileInfo(library).fileName(), dir.filePath(QStringLiteral("libIpmbQt.so.0")));
-    auto asNobody = [&](Peer &peer, const QStringList &arguments) {
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("LD_LIBRARY_PATH"), dir.path());
-        env.insert(QStringLiteral("HOME"), dir.path());
-        peer.start(QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
-                               QStringLiteral("--clear-groups"), peerCopy} + arguments, setpriv, env);
-    };
+    OtherUser nobody;
+    QVERIFY2(nobody.isValid(), "setpriv (util-linux) is missing, or no temporary directory");
 
-    // 1. A process of another uid cannot join our bus, even when it aims at our address.
+    // 1. A process of another uid cannot even reach our bus: the directory is closed to it.
     const QString bus = uniqueBusName();
     Peer controller;
     QVERIFY(controller.join(bus, QStringLiteral("ctl")));
     Peer intruder;
-    asNobody(intruder, {QStringLiteral("--bus"), bus, QStringLiteral("--raw-hello-uid"), QStringLiteral("0")});
-    QByteArray line = intruder.waitFor("refused");
-    QVERIFY2(line.startsWith("refused PermissionError"), line.constData());
-    QVERIFY2(line.contains("65534"), line.constData());
+    nobody.start(intruder, {QStringLiteral("--raw-hello"), QString::fromUtf8(busAddressOf(bus))});
+    QByteArray line = intruder.waitFor("error");
+    QVERIFY2(line.startsWith("error cannot connect") && line.contains("ermission denied"), line.constData());
 
-    // 2. It cannot squat our bus name and read our traffic: our endpoint refuses it and says why.
-    const QString squatted = uniqueBusName();
-    Peer squatter;
-    asNobody(squatter, {QStringLiteral("--bus"), squatted, QStringLiteral("--squat-uid"), QStringLiteral("0")});
-    QVERIFY(!squatter.waitFor("squatting").isEmpty());
-    IpmbEndpoint endpoint;
-    endpoint.setIdentifier(squatted);
-    endpoint.setToken("secret");
-    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
-    endpoint.join();
-    QVERIFY(!endpoint.waitForJoined(10000));
-    QCOMPARE(endpoint.error(), IpmbEndpoint::PermissionError);
-    QVERIFY2(endpoint.errorString().contains(QStringLiteral("uid 65534")), qPrintable(endpoint.errorString()));
-    QCOMPARE(errors.size(), 1);
-    QCOMPARE(endpoint.state(), IpmbEndpoint::UnjoinedState);
+    // 2. Were it to reach one, a controller refuses a process of another uid: here the roles are
+    //    swapped, uid 65534 hosts a bus and this uid (root, who can reach it) says Hello.
+    const QString theirs = uniqueBusName();
+    Peer host;
+    nobody.start(host, {QStringLiteral("--bus"), theirs, QStringLiteral("--label"), QStringLiteral("host")});
+    QVERIFY(!host.waitFor("joined").isEmpty());
+    host.command("address");
+    const QByteArray address = host.waitFor("address").mid(8);
+    QVERIFY2(address.contains("65534"), address.constData());
+    Peer visitor;
+    visitor.start({QStringLiteral("--raw-hello"), QString::fromUtf8(address)});
+    line = visitor.waitFor("refused");
+    QVERIFY2(line.startsWith("refused PermissionError"), line.constData());
+    QVERIFY2(line.contains("uid 0 may not join a bus of uid 65534"), line.constData());
 }
 
 void tst_Multiprocess::pipeWriteEndToAnotherProcess()

@@ -49,6 +49,13 @@ public:
         return found;
     }
 
+    // Whether a line starting with `prefix` has been printed (and not yet consumed), without waiting.
+    bool hasLine(const QByteArray &prefix)
+    {
+        m_buffer += m_process->readAllStandardOutput();
+        return m_buffer.startsWith(prefix) || m_buffer.contains('\n' + prefix);
+    }
+
 private:
     QProcess *m_process;
     QByteArray m_buffer;

@@ -43,9 +43,13 @@
 //       "released ok=<0|1>"
 //   keeppayloads: hold every flood payload from now on; verifykept: check them all again, and
 //       print "kept n=<n> intact=<0|1>"
+//   address: prints "address <the bus address>"
 //   regioninfo | drop | expect <n> | count | fdcount | mappings | leave | quit
-// Raw modes for the security tests (no IpmbEndpoint): --squat-uid U binds the bus address of user
-// U; --raw-hello-uid U connects to it and sends a Hello, then prints "refused <Error> <reason>".
+// Raw modes for the security tests (no IpmbEndpoint): --raw-hello ADDRESS connects to a bus
+// address (see the "address" command) and sends a Hello, then prints "refused <Error> <reason>";
+// --squat-loop ADDRESS (a socket path, or @name in the abstract namespace) tries to bind ADDRESS
+// over and over, as an attacker racing an election would: it prints "squatting" when it starts and
+// "won" if a bind ever succeeds (then it holds the address and accepts nothing).
 
 #include "ipmbtesttypes.h"
 
@@ -74,6 +78,8 @@
 #include <QtCore/qdir.h>
 
 #include <atomic>
+#include <cstddef>
+#include <cstring>
 #include <cstdio>
 #include <limits>
 #include <thread>
@@ -81,6 +87,8 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 // A character outside Latin-1, so that a QString payload shows its byte order.
@@ -249,21 +257,10 @@ static IpmbSelector parseSelector(const QByteArray &mode, const QByteArray &op, 
                         labelOp.value_or(IpmbLabelOp::matchNone()), std::chrono::milliseconds(ttl));
 }
 
-static int rawMode(const QString &identifier, qint64 uid, bool squat, const QByteArray &token, quint16 version)
+static int rawHello(const QByteArray &address, const QByteArray &token, quint16 version)
 {
-    const QByteArray address = IpmbPlatform::busAddress(identifier, uid);
     IpmbErrorInfo error;
     IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
-    if (squat) {
-        if (IpmbPlatform::listenOn(address, &socket, &error) != IpmbPlatform::ListenStatus::Listening) {
-            say("error cannot squat " + error.message.toUtf8());
-            return 1;
-        }
-        say("squatting");
-        // Accept and hold connections; a correct endpoint never writes to us.
-        QCoreApplication::exec();
-        return 0;
-    }
     if (IpmbPlatform::connectTo(address, &socket, &error) != IpmbPlatform::ConnectStatus::Connected) {
         say("error cannot connect " + error.message.toUtf8());
         return 1;
@@ -295,6 +292,33 @@ static int rawMode(const QString &identifier, qint64 uid, bool squat, const QByt
     return 0;
 }
 
+static int squatLoop(const QByteArray &address, int watchdogMsecs)
+{
+    // The loop never returns to the event loop, where the watchdog timer lives: SIGALRM ends it.
+    ::alarm(unsigned(qMax(1, watchdogMsecs / 1000)));
+    sockaddr_un sa = {};
+    sa.sun_family = AF_UNIX;
+    const bool abstract = address.startsWith('@');
+    const QByteArray name = abstract ? address.mid(1) : address;
+    if (name.size() >= qsizetype(sizeof(sa.sun_path)) - 1) {
+        say("error address too long");
+        return 1;
+    }
+    std::memcpy(sa.sun_path + (abstract ? 1 : 0), name.constData(), size_t(name.size()));
+    const socklen_t length = socklen_t(offsetof(sockaddr_un, sun_path) + (abstract ? 1 : 0) + size_t(name.size())
+                                       + (abstract ? 0 : 1));
+    say("squatting");
+    for (;;) {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::bind(fd, reinterpret_cast<const sockaddr *>(&sa), length) == 0 && ::listen(fd, 16) == 0) {
+            say("won");
+            for (;;)
+                ::pause(); // until SIGALRM
+        }
+        ::close(fd);
+    }
+}
+
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
@@ -308,9 +332,9 @@ int main(int argc, char **argv)
             {QStringLiteral("receive-thread"), QStringLiteral("Take messages with receive() in a worker thread.")},
             {QStringLiteral("receive-threads"), QStringLiteral("With --receive-thread: how many such threads."),
              QStringLiteral("n"), QStringLiteral("1")},
-            {QStringLiteral("squat-uid"), QStringLiteral("Bind the bus address of this uid."), QStringLiteral("uid")},
-            {QStringLiteral("raw-hello-uid"), QStringLiteral("Send a raw Hello to this uid's bus."), QStringLiteral("uid")},
+            {QStringLiteral("raw-hello"), QStringLiteral("Send a raw Hello to this bus address."), QStringLiteral("address")},
             {QStringLiteral("raw-version"), QStringLiteral("Protocol version of the raw Hello."), QStringLiteral("v")},
+            {QStringLiteral("squat-loop"), QStringLiteral("Try to bind this address until it works."), QStringLiteral("address")},
     });
     parser.process(app);
     const QString bus = parser.value(QStringLiteral("bus"));
@@ -319,14 +343,16 @@ int main(int argc, char **argv)
         std::fflush(stdout);
         ::_exit(3);
     });
+    if (parser.isSet(QStringLiteral("squat-loop")))
+        return squatLoop(parser.value(QStringLiteral("squat-loop")).toUtf8(),
+                         parser.value(QStringLiteral("watchdog")).toInt());
     if (!parser.isSet(QStringLiteral("no-gadget")))
         qRegisterMetaType<TestPoint>();
-    if (parser.isSet(QStringLiteral("squat-uid")) || parser.isSet(QStringLiteral("raw-hello-uid"))) {
-        const bool squat = parser.isSet(QStringLiteral("squat-uid"));
-        const qint64 uid = parser.value(squat ? QStringLiteral("squat-uid") : QStringLiteral("raw-hello-uid")).toLongLong();
+    if (parser.isSet(QStringLiteral("raw-hello"))) {
         const quint16 version = parser.isSet(QStringLiteral("raw-version"))
                 ? quint16(parser.value(QStringLiteral("raw-version")).toUInt()) : IpmbProtocol::Version;
-        return rawMode(bus, uid, squat, parser.value(QStringLiteral("token")).toUtf8(), version);
+        return rawHello(parser.value(QStringLiteral("raw-hello")).toUtf8(), parser.value(QStringLiteral("token")).toUtf8(),
+                        version);
     }
 
     const QMetaEnum errors = QMetaEnum::fromType<IpmbEndpoint::Error>();
@@ -675,6 +701,11 @@ int main(int argc, char **argv)
             const IpmbMemoryRegionPrivate::MappingStats stats = IpmbMemoryRegionPrivate::mappingStats();
             say("mappings mapped=" + QByteArray::number(stats.mapped) + " reused=" + QByteArray::number(stats.reused)
                 + " cached=" + QByteArray::number(stats.cached) + " inmaps=" + QByteArray::number(regionMappings()));
+        } else if (w.value(0) == "address") {
+            QByteArray address;
+            IpmbErrorInfo error;
+            say(IpmbPlatform::busAddress(endpoint.identifier(), &address, &error) ? "address " + address
+                                                                                  : "error " + error.message.toUtf8());
         } else if (w.value(0) == "fdcount") {
             say("fdcount " + QByteArray::number(openDescriptors()));
         } else if (w.value(0) == "expect" && w.size() >= 2) {

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBTESTPEER_H
+#define IPMBTESTPEER_H
+
+// The multi-process fixture: a helper process (ipmbqt_test_peer, see multiprocess/peer/main.cpp
+// for its commands and output lines) driven through stdin/stdout, and a raw connection for frames
+// written by hand. A test target that includes this defines IPMBQT_PEER (the helper's path).
+
+#include "ipmbtestutil.h"
+
+#include "ipmberror_p.h"
+#include "ipmbplatform_p.h"
+
+#include <QtCore/qfile.h>
+#include <QtCore/qfileinfo.h>
+#include <QtCore/qprocess.h>
+#include <QtCore/qstandardpaths.h>
+#include <QtCore/qtemporarydir.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+namespace IpmbTest {
+
+class Peer
+{
+public:
+    Peer() : m_output(&m_process) { m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel); }
+    ~Peer()
+    {
+        if (m_process.state() != QProcess::NotRunning) {
+            ::kill(pid_t(m_process.processId()), SIGCONT);
+            m_process.kill();
+            m_process.waitForFinished(5000);
+        }
+    }
+
+    void start(const QStringList &arguments, const QString &program = QStringLiteral(IPMBQT_PEER),
+               const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
+    {
+        m_process.setProcessEnvironment(environment);
+        m_process.start(program, arguments);
+    }
+    // Starts a peer on `bus` and waits until it has joined.
+    bool join(const QString &bus, const QString &label, const QStringList &extra = {},
+              const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
+    {
+        start(QStringList{QStringLiteral("--bus"), bus, QStringLiteral("--label"), label} + extra,
+              QStringLiteral(IPMBQT_PEER), environment);
+        const QByteArray line = waitFor("joined");
+        m_isController = field(line, "controller") == "1";
+        return !line.isEmpty();
+    }
+    QByteArray waitFor(const QByteArray &prefix, int msecs = 20000) { return m_output.waitForLine(prefix, msecs); }
+    bool hasPrinted(const QByteArray &prefix) { return m_output.hasLine(prefix); }
+    void command(const QByteArray &line) { m_process.write(line + '\n'); }
+    // Asks for the counters; returns the "count ..." line.
+    QByteArray counts()
+    {
+        command("count");
+        return waitFor("count");
+    }
+    qint64 pid() const { return m_process.processId(); }
+    bool isController() const { return m_isController; }
+    void signal(int sig) { ::kill(pid_t(m_process.processId()), sig); }
+    void kill() { m_process.kill(); m_process.waitForFinished(5000); }
+    bool quit()
+    {
+        command("quit");
+        m_process.closeWriteChannel();
+        return m_process.waitForFinished(15000) && m_process.exitStatus() == QProcess::NormalExit
+                && m_process.exitCode() == 0;
+    }
+
+private:
+    QProcess m_process;
+    PeerOutput m_output;
+    bool m_isController = false;
+};
+
+inline quint64 countField(const QByteArray &line, const QByteArray &key)
+{
+    return field(line, key).toULongLong();
+}
+
+// The address of `bus` for this user (doc/protocol.md, "Transport").
+inline QByteArray busAddressOf(const QString &bus)
+{
+    QByteArray address;
+    IpmbErrorInfo error;
+    if (!IpmbPlatform::busAddress(bus, &address, &error))
+        qWarning("no address for bus %s: %s", qPrintable(bus), qPrintable(error.message));
+    return address;
+}
+
+// A connection to the bus's controller that is not an endpoint, for frames written by hand.
+inline IpmbPlatform::Socket connectRaw(const QString &bus)
+{
+    IpmbErrorInfo error;
+    IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
+    if (IpmbPlatform::connectTo(busAddressOf(bus), &socket, &error) != IpmbPlatform::ConnectStatus::Connected) {
+        qWarning("cannot connect to bus %s: %s", qPrintable(bus), qPrintable(error.message));
+        return IpmbPlatform::InvalidSocket;
+    }
+    return socket;
+}
+
+#ifdef IPMBQT_LIBRARY
+// Runs helper processes as uid/gid 65534 (nobody), for the cross-user tests; needs root. The build
+// tree may not be reachable by that uid, so the helper and the library are copied to a directory
+// it can read.
+class OtherUser
+{
+public:
+    static constexpr qint64 Uid = 65534;
+
+    OtherUser()
+    {
+        m_setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+        if (!m_dir.isValid() || m_setpriv.isEmpty())
+            return;
+        QFile::setPermissions(m_dir.path(), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
+                                                    | QFile::ReadOther | QFile::ExeOther | QFile::ReadGroup
+                                                    | QFile::ExeGroup);
+        m_peer = m_dir.filePath(QStringLiteral("peer"));
+        const QString library = QStringLiteral(IPMBQT_LIBRARY);
+        m_valid = QFile::copy(QStringLiteral(IPMBQT_PEER), m_peer)
+                && QFile::copy(library, m_dir.filePath(QFileInfo(library).fileName()));
+        // The soname link: the loader looks for libIpmbQt.so.<major>.
+        QFile::link(QFileInfo(library).fileName(), m_dir.filePath(QStringLiteral("libIpmbQt.so.0")));
+    }
+    // False without setpriv (util-linux) or a temporary directory.
+    bool isValid() const { return m_valid; }
+
+    void start(Peer &peer, const QStringList &arguments, QProcessEnvironment env = QProcessEnvironment::systemEnvironment())
+    {
+        env.insert(QStringLiteral("LD_LIBRARY_PATH"), m_dir.path());
+        env.insert(QStringLiteral("HOME"), m_dir.path());
+        env.remove(QStringLiteral("XDG_RUNTIME_DIR"));  // ours: that user's bus directory is elsewhere
+        peer.start(QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                               QStringLiteral("--clear-groups"), m_peer} + arguments, m_setpriv, env);
+    }
+
+private:
+    QTemporaryDir m_dir;
+    QString m_setpriv;
+    QString m_peer;
+    bool m_valid = false;
+};
+#endif
+
+} // namespace IpmbTest
+
+#endif // IPMBTESTPEER_H
