@@ -2,11 +2,20 @@
 #include "ipmbpayloadcodec_p.h"
 
 #include <QtCore/qbitarray.h>
+#include <QtCore/qcborstreamreader.h>
 #include <QtCore/qdatastream.h>
+#include <QtCore/qeasingcurve.h>
 #include <QtCore/qendian.h>
+#include <QtCore/qfileinfo.h>
 #include <QtCore/qiodevice.h>
+#include <QtCore/qmetacontainer.h>
 #include <QtCore/qmetatype.h>
+#include <QtCore/qsequentialiterable.h>
+#include <QtCore/qset.h>
+#include <QtCore/qtimezone.h>
+#include <QtCore/qvarlengtharray.h>
 
+#include <array>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -118,6 +127,38 @@ bool isPointerOrVoid(QMetaType type)
     return type.id() == QMetaType::Void || type.sizeOf() <= 0 || (type.flags() & pointerFlags);
 }
 
+// Types that a receiver refuses although Qt can stream them: their operator>> in Qt 6.4 is not
+// safe on hostile bytes, and no check of ours short of rewriting it would make it so. Returns
+// why, or nullptr for every other type. The ids are QtGui's (readable only in a process that
+// links QtGui); doc/payloads.md lists every type the codec reaches and what it does with it.
+const char *whyRefused(int typeId)
+{
+    switch (typeId) {
+    case QMetaType::QFont:
+        return "its Qt 6.4 operator>> reserves room for a list of font families from an unchecked count";
+    case QMetaType::QPixmap:
+    case QMetaType::QImage:
+    case QMetaType::QBitmap:
+        return "its Qt 6.4 operator>> decodes an image of unbounded size with the image format plugins";
+    case QMetaType::QIcon:
+        return "its Qt 6.4 operator>> loads an icon engine plugin named by the bytes, and decodes images";
+    case QMetaType::QCursor:
+    case QMetaType::QBrush:
+    case QMetaType::QPen:
+    case QMetaType::QPalette:
+        return "its Qt 6.4 operator>> may decode an image (a pixmap or a brush texture) and reserves "
+               "from unchecked counts";
+    case QMetaType::QRegion:
+        return "its Qt 6.4 operator>> recurses once per nested operation and reserves from unchecked counts";
+    case QMetaType::QTextFormat:
+        return "its Qt 6.4 operator>> reads QVariants through QVariant::load(), which trusts its input";
+    case QMetaType::QColorSpace:
+        return "its Qt 6.4 operator>> parses an ICC profile, a complex binary format";
+    default:
+        return nullptr;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
@@ -146,7 +187,8 @@ private:
 QString whyNotSendable(QMetaType type)
 {
     const bool pointerOrVoid = isPointerOrVoid(type);
-    const bool streamable = !pointerOrVoid && type.hasRegisteredDataStreamOperators();
+    const char *refused = whyRefused(type.id());
+    const bool streamable = !pointerOrVoid && !refused && type.hasRegisteredDataStreamOperators();
     if (streamable && type.id() < QMetaType::User)
         return {}; // built-in type names are short and ASCII
     const QByteArrayView name(type.name());
@@ -158,6 +200,8 @@ QString whyNotSendable(QMetaType type)
         return QStringLiteral("cannot send a value of type '%1': a pointer (or void) means nothing "
                               "in another process; send the value itself").arg(shown);
     }
+    if (refused)
+        return QStringLiteral("cannot send a value of type '%1': receivers refuse it (%2)").arg(shown, QLatin1StringView(refused));
     if (!type.hasRegisteredDataStreamOperators()) {
         return QStringLiteral("cannot send a value of type '%1': it has no QDataStream operators "
                               "(declare operator<<(QDataStream &, const %1 &) and operator>> before "
@@ -205,6 +249,12 @@ QString whyNotSendable(const QVariant &value, int depth)
         const auto &pair = *static_cast<const QVariantPair *>(value.constData());
         return elements(std::initializer_list<QVariant>{pair.first, pair.second});
     }
+    case QMetaType::QEasingCurve:
+        if (static_cast<const QEasingCurve *>(value.constData())->type() == QEasingCurve::Custom) {
+            return QStringLiteral("cannot send a QEasingCurve with a custom easing function: Qt writes the "
+                                  "function's address, which means nothing in another process");
+        }
+        return {};
     default:
         return whyNotSendable(type);
     }
@@ -252,13 +302,144 @@ RawValue rawValue(const QVariant &value)
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+// QEasingCurve::Type values that Qt 6.4 streams: Linear (0) ... TCBSpline (46); Custom (47) holds
+// a function of the sender's process.
+constexpr quint8 LastStreamableEasingType = QEasingCurve::TCBSpline;
+
+// Qt 6.4's operator<< writes the address of the curve's easing function *in the sender*, and its
+// operator>> stores it; valueForProgress() then calls it. The address that the same curve type
+// has in this process is what QEasingCurve(type) holds here, and what it writes.
+quint64 localEasingFunction(quint8 type)
+{
+    static const auto table = [] {
+        std::array<quint64, LastStreamableEasingType + 1> result{};
+        for (quint8 t = 0; t <= LastStreamableEasingType; ++t) {
+            QByteArray bytes;
+            QDataStream stream(&bytes, QIODevice::WriteOnly);
+            configure(stream);
+            stream << QEasingCurve(QEasingCurve::Type(t));
+            result[t] = qFromLittleEndian<quint64>(bytes.constData() + 1);
+        }
+        return result;
+    }();
+    return table[type];
+}
+
+// Qt 6.4 opens "/usr/share/zoneinfo/" + id while it reads a time zone, without looking at the id:
+// "../" steps reach any file, a named pipe blocks the reading thread in open(), and /dev/zero is
+// read until memory runs out. An id is let through if Qt lists it (the tzdata zones and the
+// "UTC+hh:mm" ids), or if it has the form of an IANA id (letters, digits, '_', '+', '-', separated
+// by single '/', no '.' at all, so no path can leave the tzdata directory) and tzdata has a
+// regular file of that name: that admits the aliases, such as "Etc/UTC", the system time zone of
+// most containers. stat() never blocks on what it finds.
+bool isSafeTimeZoneId(QStringView id)
+{
+    if (id.isEmpty())
+        return true; // Qt takes the system time zone
+    if (id.size() > 64)
+        return false;
+    QByteArray latin1(id.size(), Qt::Uninitialized);
+    for (qsizetype i = 0; i < id.size(); ++i) {
+        const char16_t c = id[i].unicode();
+        // Path characters are refused even in a listed id.
+        if (c <= 0x20 || c >= 0x7f || c == u'\\')
+            return false;
+        latin1[i] = char(c);
+    }
+    if (latin1.startsWith('/') || latin1.contains(".."))
+        return false;
+
+    static const QSet<QByteArray> known = [] {
+        const QList<QByteArray> ids = QTimeZone::availableTimeZoneIds();
+        return QSet<QByteArray>(ids.cbegin(), ids.cend());
+    }();
+    if (known.contains(latin1))
+        return true;
+
+    bool componentStart = true;
+    for (char c : std::as_const(latin1)) {
+        const bool nameChar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || c == '_' || c == '+' || c == '-';
+        if (c == '/' ? componentStart : !nameChar)
+            return false;
+        componentStart = c == '/';
+    }
+    if (componentStart)
+        return false; // ends with '/'
+    return QFileInfo(QStringLiteral("/usr/share/zoneinfo/") + QLatin1StringView(latin1)).isFile();
+}
+
+// Qt's QCborValue::fromCbor() reserves room for as many elements as a CBOR array or map claims
+// (up to a million, per container, 1024 containers deep) before it reads them: 5 bytes can ask
+// for 16 MiB, a few KiB for tens of GiB. This walk reads the whole item first, without
+// allocating and without recursion, and passes only a complete, well-formed item, nested at
+// most MaxNestingDepth levels (tags count as levels, as Qt recurses for them too): then every
+// count that fromCbor() reserves for is backed by bytes.
+bool isCompleteCbor(QByteArrayView bytes)
+{
+    QCborStreamReader reader(bytes.data(), bytes.size());
+    QVarLengthArray<int, 32> levels; // per open container: 1 + the tags in front of it
+    int depth = 0;
+    int tags = 0;
+    char sink[1024];
+    while (reader.lastError() == QCborError::NoError) {
+        if (!levels.isEmpty() && !reader.hasNext()) {
+            if (!reader.leaveContainer())
+                return false;
+            depth -= levels.back();
+            levels.removeLast();
+            if (levels.isEmpty())
+                return true;
+            continue;
+        }
+        if (depth + tags >= MaxNestingDepth)
+            return false;
+        switch (reader.type()) {
+        case QCborStreamReader::Tag:
+            ++tags;
+            reader.next();
+            continue;
+        case QCborStreamReader::Array:
+        case QCborStreamReader::Map:
+            if (!reader.enterContainer())
+                return false;
+            levels.append(1 + tags);
+            depth += 1 + tags;
+            tags = 0;
+            continue;
+        case QCborStreamReader::ByteArray:
+        case QCborStreamReader::String: {
+            auto chunk = reader.readStringChunk(sink, sizeof(sink));
+            while (chunk.status == QCborStreamReader::Ok)
+                chunk = reader.readStringChunk(sink, sizeof(sink));
+            if (chunk.status != QCborStreamReader::EndOfString)
+                return false;
+            break;
+        }
+        case QCborStreamReader::Invalid:
+            return false;
+        default: // integers, simple types, floating point
+            reader.next();
+            break;
+        }
+        tags = 0;
+        if (levels.isEmpty())
+            return reader.lastError() == QCborError::NoError;
+    }
+    return false;
+}
+
 // A read-only view of the value bytes, which never copies them, and which guards Qt's own stream
 // operators (those that read user types and the leaves) against input they do not survive.
+//
+// The device sees only the reads. It knows where a value starts in two ways: ValueReader
+// announces it before it calls Qt's operator>> for a type, and Qt's QVariant::load() (inside a
+// user type) reads u32 type id, u8 null flag, then the value: that exact sequence. At the start of
+// a value of a type whose Qt 6.4 operator>> is unsafe, it checks the bytes that operator will
+// read, and refuses to feed them if they are not safe, which makes the operator fail.
 class GuardedDevice final : public QIODevice
 {
 public:
-    enum class Trip { None, TooDeep, BadBitArrayLength };
-
     GuardedDevice(QByteArrayView bytes, quintptr stackOrigin)
         : m_data(bytes.data()), m_remaining(bytes.size()), m_stackOrigin(stackOrigin)
     {
@@ -266,9 +447,14 @@ public:
     }
 
     bool isSequential() const override { return true; }
+    // What a user type's operator>> may check a count against before it reserves anything.
     qint64 bytesAvailable() const override { return m_remaining + QIODevice::bytesAvailable(); }
     qsizetype remaining() const { return m_remaining; }
-    Trip trip() const { return m_trip; }
+    const char *current() const { return m_data; }
+
+    bool tripped() const { return !m_tripReason.isEmpty(); }
+    Status tripStatus() const { return m_tripStatus; }
+    const QString &tripReason() const { return m_tripReason; }
 
     // The next 8 bytes as a qint64, without consuming them.
     bool peek(qint64 *value) const
@@ -278,6 +464,9 @@ public:
         *value = qFromLittleEndian<qint64>(m_data);
         return true;
     }
+
+    // The next read starts a value of this type (0: nothing announced).
+    void announce(int typeId) { m_announced = typeId; }
 
     // Qt 6.4's operator>>(QDataStream &, QBitArray &) writes to read-only memory when the qint64
     // length it reads is negative, or so large that its "(length + 7) / 8" overflows.
@@ -289,29 +478,27 @@ public:
 protected:
     qint64 readData(char *data, qint64 maxSize) override
     {
-        if (m_trip != Trip::None)
+        if (tripped())
             return -1;
         const quintptr here = stackPosition();
         const quintptr used = here < m_stackOrigin ? m_stackOrigin - here : here - m_stackOrigin;
         if (used > StackBudget) {
-            m_trip = Trip::TooDeep;
+            refuse(Status::Malformed, QStringLiteral("nested too deeply"));
             return -1;
         }
         const qsizetype size = qsizetype(qMin<qint64>(maxSize, m_remaining));
-        // A QBitArray inside a user type reaches Qt's operator>> through QVariant::load(), which
-        // reads u32 type id (13), u8 null flag, then the qint64 length: that exact read sequence.
-        if (size == 8 && m_previousSize == 1 && m_secondPreviousSize == 4
-            && m_secondPreviousValue == quint32(QMetaType::QBitArray)
-            && !isSafeBitArrayLength(qFromLittleEndian<qint64>(m_data))) {
-            m_trip = Trip::BadBitArrayLength;
+        if (!checkRead(size))
             return -1;
-        }
         if (size > 0)
             std::memcpy(data, m_data, size_t(size));
-        m_secondPreviousSize = m_previousSize;
-        m_secondPreviousValue = m_previousValue;
-        m_previousSize = size;
-        m_previousValue = size == 4 ? qFromLittleEndian<quint32>(m_data) : 0;
+        if (m_data == m_patchAt && size == 8) {
+            qToLittleEndian(m_patch, data);
+            m_patchAt = nullptr;
+        }
+        for (qsizetype i = std::size(m_history) - 1; i > 0; --i)
+            m_history[i] = m_history[i - 1];
+        m_history[0] = {size, size == 1 ? quint64(uchar(*m_data))
+                                        : size == 4 ? quint64(qFromLittleEndian<quint32>(m_data)) : 0};
         m_data += size;
         m_remaining -= size;
         return size;
@@ -319,14 +506,180 @@ protected:
     qint64 writeData(const char *, qint64) override { return -1; }
 
 private:
+    struct Read
+    {
+        qsizetype size = 0;
+        quint64 value = 0; // of a 1- or 4-byte read, little-endian
+    };
+
+    // Stops feeding bytes: every read from now on fails, and so does the operator>> reading.
+    Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool refuse(Status status, const QString &reason)
+    {
+        m_tripStatus = status;
+        m_tripReason = reason;
+        return false;
+    }
+
+    // The bytes at `offset` from the current position as a QString in QDataStream's format (u32
+    // byte count, UTF-16), if they are all there; *end is where the string ends.
+    bool peekString(qsizetype offset, QString *string, qsizetype *end) const
+    {
+        if (m_remaining - offset < 4)
+            return false;
+        const quint32 bytes = qFromLittleEndian<quint32>(m_data + offset);
+        if (bytes == 0xffffffff) { // a null string
+            string->clear();
+            *end = offset + 4;
+            return true;
+        }
+        if (bytes % 2 != 0 || bytes > quint64(m_remaining - offset - 4))
+            return false; // Qt's operator>> fails on its own, before it uses the string
+        string->resize(qsizetype(bytes / 2));
+        qFromLittleEndian<char16_t>(m_data + offset + 4, bytes / 2, string->data());
+        *end = offset + 4 + qsizetype(bytes);
+        return true;
+    }
+
+    bool checkRead(qsizetype size)
+    {
+        int typeId = m_announced;
+        const bool inferred = typeId == 0;
+        m_announced = 0;
+        if (inferred && m_history[0].size == 1 && m_history[0].value <= 1 && m_history[1].size == 4)
+            typeId = int(m_history[1].value); // after QVariant::load()'s type id and null flag
+        if (typeId != 0 && !checkValueStart(typeId, inferred))
+            return false;
+
+        // A QDateTime reads qint64 julian day, quint32 msecs, qint8 spec; with spec Qt::TimeZone
+        // (3) a QTimeZone follows: the QString id, and for a custom zone the string
+        // "OffsetFromUtc" and then the id. Qt's operators read that sequence for a QDateTime
+        // anywhere, also as a plain member of a user type, so the check is made on the reads.
+        // A user type that reads the same sequence and then a string that is not a time-zone id
+        // is refused too: an accepted cost, documented in doc/payloads.md.
+        if (size == 4 && m_history[0].size == 1 && m_history[0].value == Qt::TimeZone
+            && m_history[1].size == 4 && m_history[2].size == 8) {
+            // An incomplete string fails in Qt's operator>>, which then uses an empty id: the
+            // system time zone.
+            QString id;
+            qsizetype end = 0;
+            bool complete = peekString(0, &id, &end);
+            if (complete && id == QLatin1StringView("OffsetFromUtc"))
+                complete = peekString(end, &id, &end);
+            if (complete && !isSafeTimeZoneId(id)) {
+                id.truncate(64);
+                return refuse(Status::Malformed, QStringLiteral("holds a QDateTime whose time zone id '%1' is "
+                                                              "not a known time zone").arg(id));
+            }
+        }
+        return true;
+    }
+
+    // At the first read of a value of type typeId; `inferred` from QVariant::load()'s reads, which
+    // a user type's own reads can match by coincidence.
+    bool checkValueStart(int typeId, bool inferred)
+    {
+        switch (typeId) {
+        case QMetaType::QBitArray: {
+            qint64 length = 0;
+            if (m_remaining >= 8)
+                length = qFromLittleEndian<qint64>(m_data);
+            if (!isSafeBitArrayLength(length))
+                return refuse(Status::Malformed, QStringLiteral("holds a QBitArray with an impossible length"));
+            return true;
+        }
+        case QMetaType::QEasingCurve:
+            return checkEasingCurve(inferred);
+        case QMetaType::QCborValue:
+        case QMetaType::QCborArray:
+        case QMetaType::QCborMap: {
+            if (m_remaining < 4)
+                return true;
+            const quint32 length = qFromLittleEndian<quint32>(m_data);
+            if (length == 0xffffffff || length > quint64(m_remaining - 4))
+                return true; // Qt's operator>> fails on its own, before it parses anything
+            if (!isCompleteCbor(QByteArrayView(m_data + 4, length))) {
+                return refuse(Status::Malformed, QStringLiteral("holds CBOR that is incomplete, malformed or "
+                                                              "nested more than %1 levels deep")
+                                                       .arg(MaxNestingDepth));
+            }
+            return true;
+        }
+        case QMetaType::QPolygon:
+        case QMetaType::QPolygonF: {
+            // A QList<QPoint> or QList<QPointF>: Qt reserves from the count.
+            const quint64 pointSize = typeId == QMetaType::QPolygon ? 8 : 16;
+            if (m_remaining >= 4 && qFromLittleEndian<quint32>(m_data) * pointSize > quint64(m_remaining - 4)) {
+                return refuse(Status::Malformed, QStringLiteral("holds a polygon that claims more points than "
+                                                              "there are bytes"));
+            }
+            return true;
+        }
+        default:
+            if (inferred && QMetaType::isRegistered(typeId)) {
+                if (const char *why = whyRefused(typeId)) {
+                    return refuse(Status::UnknownType, QStringLiteral("holds a value of type '%1', which receivers "
+                                                                    "refuse: %2")
+                                                             .arg(QLatin1StringView(QMetaType(typeId).name()),
+                                                                  QLatin1StringView(why)));
+                }
+            }
+            return true;
+        }
+    }
+
+    // Qt 6.4 reads u8 type, u64 function address, bool hasConfig, and with a config: double
+    // period, amplitude, overshoot, a QList<QPointF> and a QList<TCBPoint> (a QPointF and three
+    // doubles), each reserved from its u32 count.
+    bool checkEasingCurve(bool inferred)
+    {
+        const auto bad = [this](const QString &why) {
+            return refuse(Status::Malformed, QStringLiteral("holds a QEasingCurve that %1").arg(why));
+        };
+        if (m_remaining < 10)
+            return true; // Qt's operator>> fails on its own
+        const quint8 type = quint8(*m_data);
+        if (type == QEasingCurve::Custom) {
+            return refuse(Status::UnknownType, QStringLiteral("holds a QEasingCurve with a custom easing function "
+                                                            "(a function of the sending process), which "
+                                                            "receivers refuse"));
+        }
+        if (type > LastStreamableEasingType)
+            return bad(QStringLiteral("has an unknown curve type %1").arg(type));
+        const quint64 function = qFromLittleEndian<quint64>(m_data + 1);
+        if (function != 0 && function != localEasingFunction(type)) {
+            if (inferred) { // in a user type: a coincidence is possible, never change its bytes
+                return refuse(Status::UnknownType, QStringLiteral("holds a QEasingCurve inside a user type, with "
+                                                                "the address of an easing function in the "
+                                                                "sending process, which Qt 6.4 would call "
+                                                                "(send the curve outside your type)"));
+            }
+            m_patchAt = m_data + 1;
+            m_patch = localEasingFunction(type);
+        }
+        if (m_data[9] == 0)
+            return true; // no config
+        qsizetype offset = 10 + 3 * 8;
+        for (quint64 elementSize : {16, 40}) {
+            if (m_remaining - offset < 4)
+                return true; // truncated: Qt's operator>> fails before it reserves
+            const quint64 count = qFromLittleEndian<quint32>(m_data + offset);
+            offset += 4;
+            if (count * elementSize > quint64(m_remaining - offset))
+                return bad(QStringLiteral("claims %1 points, more than the bytes left").arg(count));
+            offset += qsizetype(count * elementSize);
+        }
+        return true;
+    }
+
     const char *m_data;
     qsizetype m_remaining;
     quintptr m_stackOrigin;
-    Trip m_trip = Trip::None;
-    qsizetype m_previousSize = 0;
-    quint32 m_previousValue = 0;
-    qsizetype m_secondPreviousSize = 0;
-    quint32 m_secondPreviousValue = 0;
+    Status m_tripStatus = Status::Ok;
+    QString m_tripReason;
+    int m_announced = 0;
+    const char *m_patchAt = nullptr;
+    quint64 m_patch = 0;
+    Read m_history[3];
 };
 
 // Reads a value in QMetaType::save()'s format for its type (see the comment at the top). Hostile
@@ -346,8 +699,10 @@ public:
     // Whether this process can read a value of this type at all; sets the error if not.
     bool checkReadable(QMetaType type)
     {
-        if (isPointerOrVoid(type) || type.id() == QMetaType::QVariant || !type.hasRegisteredDataStreamOperators())
+        if (isPointerOrVoid(type) || type.id() == QMetaType::QVariant || !type.hasRegisteredDataStreamOperators()
+            || whyRefused(type.id())) {
             return failUnreadable(type);
+        }
         return true;
     }
 
@@ -369,6 +724,8 @@ public:
         case QMetaType::QBitArray:
             return readBitArray(value);
         default:
+            if (QByteArrayView(type.name()).startsWith("QList<"))
+                return readSequence(type, value, depth);
             return readLeaf(type, value);
         }
     }
@@ -391,14 +748,8 @@ private:
     // After a read failed (stream status not Ok).
     Q_DECL_COLD_FUNCTION Q_NEVER_INLINE bool failStream()
     {
-        switch (m_device.trip()) {
-        case GuardedDevice::Trip::TooDeep:
-            return fail(Status::Malformed, QStringLiteral("nested too deeply"));
-        case GuardedDevice::Trip::BadBitArrayLength:
-            return fail(Status::Malformed, QStringLiteral("holds a QBitArray with an impossible length"));
-        case GuardedDevice::Trip::None:
-            break;
-        }
+        if (m_device.tripped())
+            return fail(m_device.tripStatus(), m_device.tripReason());
         if (m_stream.status() == QDataStream::ReadPastEnd)
             return fail(Status::Malformed, QStringLiteral("truncated (a value needs more bytes than are left)"));
         return fail(Status::Malformed, QStringLiteral("corrupt data (or a value of a type that is not "
@@ -414,6 +765,12 @@ private:
         }
         if (type.id() == QMetaType::QVariant) // QVariant::fromValue(QVariant) is the variant itself
             return fail(Status::Malformed, QStringLiteral("a QVariant holding a QVariant is never sent"));
+        // A valid encoding maybe, from an honest sender, of a type this process does not accept:
+        // "unknown" like a type without stream operators, not "malformed".
+        if (const char *why = whyRefused(type.id())) {
+            return fail(Status::UnknownType, QStringLiteral("type '%1' is refused by receivers: %2")
+                                                     .arg(shown, QLatin1StringView(why)));
+        }
         // Registered here, but without stream operators: fixable on this side, so "unknown".
         return fail(Status::UnknownType, QStringLiteral("type '%1' cannot be read in this process: it "
                                                         "has no QDataStream operators here").arg(shown));
@@ -531,6 +888,40 @@ private:
         return readLeaf(QMetaType::fromType<QBitArray>(), value);
     }
 
+    // A QList<T> of a registered element type (such as QList<Reading>) in Qt's format: u32 count,
+    // the elements. Qt's operator>> would reserve() the count before reading any element; here
+    // the count is checked against the bytes left (an element takes at least one), nothing is
+    // reserved, and every element is read as a value of its own type (so that a QList of
+    // QEasingCurve or QDateTime gets the same checks as one of them alone).
+    bool readSequence(QMetaType type, QVariant &value, int depth)
+    {
+        if (depth >= MaxNestingDepth)
+            return tooDeep();
+        QVariant list(type);
+        QSequentialIterable iterable;
+        if (list.metaType() != type
+            || !QMetaType::view(type, list.data(), QMetaType::fromType<QSequentialIterable>(), &iterable)) {
+            return readLeaf(type, value); // no view registered: Qt's reader, under the device's guard
+        }
+        const QMetaSequence sequence = iterable.metaContainer();
+        const QMetaType elementType = sequence.valueMetaType();
+        if (!sequence.canAddValueAtEnd() || !elementType.isValid())
+            return readLeaf(type, value);
+        if (!checkReadable(elementType))
+            return false;
+        quint32 count = 0;
+        if (!readCount(&count, 1))
+            return false;
+        QVariant element;
+        for (quint32 i = 0; i < count; ++i) {
+            if (!readValue(elementType, element, depth + 1))
+                return false;
+            sequence.addValueAtEnd(list.data(), element.constData());
+        }
+        value = std::move(list);
+        return true;
+    }
+
     // Qt's operator>> for everything else, guarded by the device.
     bool readLeaf(QMetaType type, QVariant &value)
     {
@@ -539,7 +930,10 @@ private:
             return fail(Status::UnknownType, QStringLiteral("type '%1' cannot be default-constructed in "
                                                             "this process").arg(printable(type.name())));
         }
-        if (!type.load(m_stream, leaf.data()))
+        m_device.announce(type.id());
+        const bool loaded = type.load(m_stream, leaf.data());
+        m_device.announce(0); // in case the operator read nothing
+        if (!loaded)
             return failUnreadable(type);
         if (!streamOk())
             return false;

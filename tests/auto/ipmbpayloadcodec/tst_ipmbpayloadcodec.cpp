@@ -22,10 +22,18 @@
 #include <QtCore/qtimezone.h>
 #include <QtCore/qurl.h>
 #include <QtCore/quuid.h>
+#include <QtCore/qfileinfo.h>
+#include <QtCore/qsemaphore.h>
+#include <QtCore/qtemporarydir.h>
 #include <QtTest/qtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <limits>
 #include <random>
+#include <thread>
 
 // Hostile rows make Qt's own operator>> (in a user type) reserve() up to 32 GiB. Plain malloc
 // just fails (and Qt carries on without the reservation), but AddressSanitizer aborts by default
@@ -95,6 +103,42 @@ struct NoStreamStruct
 };
 Q_DECLARE_METATYPE(NoStreamStruct)
 
+// A user type with a QDateTime member read by Qt's operator directly, not through a QVariant.
+struct Stamped
+{
+    QDateTime when;
+    QString note;
+    friend bool operator==(const Stamped &a, const Stamped &b) { return a.when == b.when && a.note == b.note; }
+};
+QDataStream &operator<<(QDataStream &stream, const Stamped &s) { return stream << s.when << s.note; }
+QDataStream &operator>>(QDataStream &stream, Stamped &s) { return stream >> s.when >> s.note; }
+Q_DECLARE_METATYPE(Stamped)
+
+// A user type that does what doc/payloads.md asks: it checks a count against the bytes that the
+// device says are left before it reserves anything.
+struct CountChecked
+{
+    QList<double> values;
+    static inline qint64 seenAvailable = -1;
+    friend bool operator==(const CountChecked &a, const CountChecked &b) { return a.values == b.values; }
+};
+QDataStream &operator<<(QDataStream &stream, const CountChecked &c) { return stream << c.values; }
+QDataStream &operator>>(QDataStream &stream, CountChecked &c)
+{
+    quint32 count = 0;
+    stream >> count;
+    CountChecked::seenAvailable = stream.device()->bytesAvailable();
+    if (count > CountChecked::seenAvailable / 8) {
+        stream.setStatus(QDataStream::ReadCorruptData);
+        return stream;
+    }
+    c.values.resize(count);
+    for (double &value : c.values)
+        stream >> value;
+    return stream;
+}
+Q_DECLARE_METATYPE(CountChecked)
+
 namespace {
 
 QByteArray le32(quint32 value)
@@ -120,6 +164,67 @@ QByteArray streamed(const char *ascii)
         bytes.append('\0');
     }
     return bytes;
+}
+
+// Any QString as QDataStream writes it here.
+QByteArray streamedString(QStringView string)
+{
+    QByteArray bytes = le32(quint32(2 * string.size()));
+    for (QChar c : string) {
+        bytes.append(char(c.unicode() & 0xff));
+        bytes.append(char(c.unicode() >> 8));
+    }
+    return bytes;
+}
+
+// A QVariant in a stream: u32 type id, u8 null flag (then the value).
+QByteArray variantHeader(quint32 typeId)
+{
+    return le32(typeId) + '\0';
+}
+
+// A QEasingCurve as Qt 6.4 streams it: u8 type, u64 address of the easing function in the
+// sender, bool hasConfig (then the config).
+QByteArray easingCurveBytes(quint8 type, quint64 function, const QByteArray &config = {})
+{
+    QByteArray bytes(1, char(type));
+    bytes += le64(qint64(function));
+    bytes += char(config.isEmpty() ? 0 : 1);
+    bytes += config;
+    return bytes;
+}
+
+// The config of a BezierSpline or TCBSpline: period, amplitude, overshoot, two counted lists.
+QByteArray easingConfig(quint32 bezierCount, quint32 tcbCount)
+{
+    QByteArray bytes(3 * 8, '\0');
+    bytes += le32(bezierCount);
+    if (bezierCount < 100)
+        bytes += QByteArray(bezierCount * 16, '\0');
+    bytes += le32(tcbCount);
+    return bytes;
+}
+
+// A QDateTime in Qt 6.4's format with spec Qt::TimeZone and the given QTimeZone bytes.
+QByteArray dateTimeInZone(const QByteArray &zoneBytes)
+{
+    return le64(2459000) + le32(3600000) + char(Qt::TimeZone) + zoneBytes;
+}
+
+// A CBOR array header claiming `count` elements (major type 4, 32-bit length).
+QByteArray cborArrayClaiming(quint32 count)
+{
+    QByteArray bytes(1, char(0x9a));
+    bytes.resize(5);
+    qToBigEndian(count, bytes.data() + 1);
+    return bytes;
+}
+
+// A TestGadget whose QVariantMap `extra` holds one value: Qt's QVariant::load() reads it.
+QByteArray gadgetHolding(const QByteArray &variantBytes)
+{
+    return le32(0xffffffff) /* null name */ + le32(0) /* count */ + le32(0) /* samples */ + le32(1)
+            + streamed("k") + variantBytes;
 }
 
 QByteArray withName(QByteArrayView name, QByteArrayView valueBytes = {})
@@ -289,6 +394,19 @@ private Q_SLOTS:
     void deepNestingAttack();
     void randomBytes_data();
     void randomBytes();
+
+    void easingCurveFunction_data();
+    void easingCurveFunction();
+    void timeZoneId_data();
+    void timeZoneId();
+    void timeZoneIdAccepted_data();
+    void timeZoneIdAccepted();
+    void claimedCounts_data();
+    void claimedCounts();
+    void userContainers();
+    void cborAccepted_data();
+    void cborAccepted();
+    void userTypeSeesBytesAvailable();
 };
 
 void tst_IpmbPayloadCodec::initTestCase()
@@ -298,6 +416,13 @@ void tst_IpmbPayloadCodec::initTestCase()
     qRegisterMetaType<TestGadget>();
     qRegisterMetaType<NoStreamStruct>();
     qRegisterMetaType<TestGadget *>(); // so that the name "TestGadget*" resolves in unknownType()
+    qRegisterMetaType<Stamped>();
+    qRegisterMetaType<CountChecked>();
+    qRegisterMetaType<QList<double>>();
+    qRegisterMetaType<QList<TestGadget>>();
+    qRegisterMetaType<QList<QEasingCurve>>();
+    qRegisterMetaType<QList<QDateTime>>();
+    qRegisterMetaType<QList<QList<double>>>();
     QVERIFY(QMetaType::fromName("TestGadget").isValid());
     QVERIFY(!QMetaType::fromName("UnregisteredGadget").isValid());
 }
@@ -385,6 +510,27 @@ void tst_IpmbPayloadCodec::roundTrip_data()
     QTest::newRow("QRegularExpression")
             << QVariant(QRegularExpression(QStringLiteral("^a(b+)c$"), QRegularExpression::CaseInsensitiveOption));
     QTest::newRow("QEasingCurve") << QVariant(QEasingCurve(QEasingCurve::InOutQuad));
+    QTest::newRow("QEasingCurve-elastic") << QVariant([] {
+        QEasingCurve curve(QEasingCurve::OutElastic);
+        curve.setAmplitude(1.5);
+        curve.setPeriod(0.5);
+        return curve;
+    }());
+    QTest::newRow("QEasingCurve-bezier") << QVariant([] {
+        QEasingCurve curve(QEasingCurve::BezierSpline);
+        curve.addCubicBezierSegment(QPointF(0.1, 0.2), QPointF(0.3, 0.4), QPointF(1, 1));
+        return curve;
+    }());
+    QTest::newRow("QVariantList-QEasingCurve") << QVariant(QVariantList{QEasingCurve(QEasingCurve::OutBounce), 1});
+    QTest::newRow("QList<QEasingCurve>")
+            << QVariant::fromValue(QList<QEasingCurve>{QEasingCurve(QEasingCurve::InQuad), QEasingCurve()});
+    QTest::newRow("QList<double>") << QVariant::fromValue(QList<double>{1.5, -2, 3e300});
+    QTest::newRow("QList<double>-empty") << QVariant::fromValue(QList<double>());
+    QTest::newRow("QList<QList<double>>") << QVariant::fromValue(QList<QList<double>>{{1}, {}, {2, 3}});
+    QTest::newRow("QCborValue-tagged") << QVariant::fromValue(QCborValue(QCborArray{
+            QCborValue(QDateTime(QDate(2020, 1, 2), QTime(3, 4), Qt::UTC)), QCborValue(QUrl(QStringLiteral("a:b"))),
+            QCborValue(QString(5000, QLatin1Char('s'))), QCborValue(QByteArray(3000, 'b')),
+            QCborMap{{QStringLiteral("k"), QCborArray{1, 2.5, QCborMap{}}}}}));
     QTest::newRow("QVariantPair") << QVariant::fromValue(QVariantPair(1, QStringLiteral("one")));
     QTest::newRow("QByteArrayList") << QVariant::fromValue(QByteArrayList{"a", QByteArray(), ""});
     QTest::newRow("QChar") << QVariant(QChar(0x20ac));
@@ -550,6 +696,9 @@ void tst_IpmbPayloadCodec::encodeFailure_data()
     QTest::addColumn<QString>("mentions");
 
     QTest::newRow("QObject*") << QVariant::fromValue<QObject *>(this) << QStringLiteral("QObject*");
+    QEasingCurve custom;
+    custom.setCustomType([](qreal progress) { return progress * progress; });
+    QTest::newRow("QEasingCurve-custom") << QVariant(custom) << QStringLiteral("custom easing function");
     QTest::newRow("void*") << QVariant::fromValue<void *>(nullptr) << QStringLiteral("void*");
     QTest::newRow("gadget-pointer") << QVariant::fromValue<TestGadget *>(nullptr) << QStringLiteral("TestGadget*");
     QTest::newRow("struct-without-operators") << QVariant::fromValue(NoStreamStruct{3}) << QStringLiteral("NoStreamStruct");
@@ -949,6 +1098,291 @@ void tst_IpmbPayloadCodec::randomBytes()
         }
     }
     qDebug("%d of 10000 inputs decoded to some value", ok);
+}
+
+void tst_IpmbPayloadCodec::easingCurveFunction_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<Status>("status");
+
+    // Qt 6.4 writes the address of the curve's easing function in the sender, and its operator>>
+    // stores whatever address the bytes hold; valueForProgress() then calls it.
+    constexpr quint64 hostile = 0x4141414141414141;
+    const QByteArray inQuad = easingCurveBytes(QEasingCurve::InQuad, hostile);
+    QTest::newRow("top-level") << withName("QEasingCurve", inQuad) << Status::Ok;
+    QTest::newRow("in-QVariantList") << withName("QVariantList", le32(1) + variantHeader(QMetaType::QEasingCurve) + inQuad)
+                                     << Status::Ok;
+    QTest::newRow("in-QVariantMap")
+            << withName("QVariantMap", le32(1) + streamed("k") + variantHeader(QMetaType::QEasingCurve) + inQuad)
+            << Status::Ok;
+    QTest::newRow("in-QList<QEasingCurve>") << withName("QList<QEasingCurve>", le32(1) + inQuad) << Status::Ok;
+    // Inside a user type the device cannot tell Qt's reads from the user's own, so it never
+    // changes the bytes there: it refuses a foreign address instead.
+    QTest::newRow("in-user-type") << withName("TestGadget", gadgetHolding(variantHeader(QMetaType::QEasingCurve) + inQuad))
+                                  << Status::UnknownType;
+    QTest::newRow("custom-type") << withName("QEasingCurve", easingCurveBytes(QEasingCurve::Custom, hostile))
+                                 << Status::UnknownType;
+    QTest::newRow("custom-type-in-user-type")
+            << withName("TestGadget", gadgetHolding(variantHeader(QMetaType::QEasingCurve)
+                                                    + easingCurveBytes(QEasingCurve::Custom, hostile)))
+            << Status::UnknownType;
+    QTest::newRow("unknown-type-99") << withName("QEasingCurve", easingCurveBytes(99, 0)) << Status::Malformed;
+}
+
+void tst_IpmbPayloadCodec::easingCurveFunction()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(Status, status);
+
+    QuietMessages quiet;
+    const Decoded decoded = IpmbPayloadCodec::decode(bytes);
+    QCOMPARE(decoded.status, status);
+    if (status != Status::Ok) {
+        QVERIFY(decoded.errorString.contains(QStringLiteral("QEasingCurve")));
+        return;
+    }
+    QEasingCurve curve;
+    if (decoded.value.metaType() == QMetaType::fromType<QEasingCurve>())
+        curve = decoded.value.value<QEasingCurve>();
+    else if (decoded.value.metaType() == QMetaType::fromType<QList<QEasingCurve>>())
+        curve = decoded.value.value<QList<QEasingCurve>>().value(0);
+    else if (decoded.value.metaType() == QMetaType::fromType<QVariantList>())
+        curve = decoded.value.toList().value(0).value<QEasingCurve>();
+    else
+        curve = decoded.value.toMap().value(QStringLiteral("k")).value<QEasingCurve>();
+    // QEasingCurve's operator== compares the function addresses: this one must be this
+    // process's own easeInQuad, which is safe to call.
+    QVERIFY2(curve == QEasingCurve(QEasingCurve::InQuad), "the decoded curve calls an address from the bytes");
+    QCOMPARE(curve.valueForProgress(0.5), 0.25);
+}
+
+void tst_IpmbPayloadCodec::timeZoneId_data()
+{
+    QTest::addColumn<QString>("where");
+    QTest::addColumn<QString>("id");
+
+    // "<fifo>" is replaced by a path of ../ steps to a named pipe without a writer: Qt 6.4 opens
+    // "/usr/share/zoneinfo/" + id, and open() blocks there until someone writes.
+    const QStringList ids{QStringLiteral("<fifo>"), QStringLiteral("../../../../../../../../etc/passwd"),
+                          QStringLiteral("/etc/passwd"), QStringLiteral("Europe/../../../dev/zero"),
+                          QStringLiteral("Europe\\Berlin"), QString::fromLatin1("Europe/Berlin\0x", 15),
+                          QStringLiteral("Europe//Berlin"), QStringLiteral("Nowhere/Atlantis"),
+                          QStringLiteral("Europe/Berlin/")};
+    for (const char *where : {"top-level", "in-QVariantList", "in-QVariantMap", "in-QList<QDateTime>",
+                              "in-user-type-QVariant", "user-type-member", "custom-zone-id"}) {
+        for (const QString &id : ids)
+            QTest::addRow("%s:%s", where, qPrintable(QString(id).replace(QChar(0), QLatin1String("\\0"))))
+                    << QString::fromLatin1(where) << id;
+    }
+}
+
+// Where the QDateTime with this zone sits in a payload.
+static QByteArray payloadWithZone(const QString &where, const QString &id)
+{
+    const QByteArray zone = where == QLatin1String("custom-zone-id")
+            ? streamed("OffsetFromUtc") + streamedString(id) + le32(3600) + streamed("n") + streamed("a")
+                    + le32(0) + streamed("")
+            : streamedString(id);
+    const QByteArray dateTime = dateTimeInZone(zone);
+    if (where == QLatin1String("in-QVariantList"))
+        return withName("QVariantList", le32(1) + variantHeader(QMetaType::QDateTime) + dateTime);
+    if (where == QLatin1String("in-QVariantMap"))
+        return withName("QVariantMap", le32(1) + streamed("k") + variantHeader(QMetaType::QDateTime) + dateTime);
+    if (where == QLatin1String("in-QList<QDateTime>"))
+        return withName("QList<QDateTime>", le32(1) + dateTime);
+    if (where == QLatin1String("in-user-type-QVariant"))
+        return withName("TestGadget", gadgetHolding(variantHeader(QMetaType::QDateTime) + dateTime));
+    if (where == QLatin1String("user-type-member"))
+        return withName("Stamped", dateTime + streamed("note"));
+    return withName("QDateTime", dateTime);
+}
+
+void tst_IpmbPayloadCodec::timeZoneId()
+{
+    QFETCH(QString, where);
+    QFETCH(QString, id);
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString fifo = dir.filePath(QStringLiteral("fifo"));
+    if (id == QLatin1String("<fifo>")) {
+        QVERIFY(::mkfifo(QFile::encodeName(fifo).constData(), 0600) == 0);
+        id = QStringLiteral("../../../../../../../..") + fifo;
+    }
+    const QByteArray bytes = payloadWithZone(where, id);
+
+    // decode() runs on a thread of its own, so that a decode blocked in open() can be seen, and
+    // then released (opening the pipe for writing lets the blocked open() return).
+    Decoded decoded;
+    QSemaphore done;
+    std::thread worker([&] {
+        QuietMessages quiet;
+        decoded = IpmbPayloadCodec::decode(bytes);
+        done.release();
+    });
+    const bool finished = done.tryAcquire(1, 10000);
+    if (!finished) {
+        const int fd = ::open(QFile::encodeName(fifo).constData(), O_WRONLY);
+        if (fd >= 0)
+            ::close(fd);
+    }
+    worker.join();
+    QVERIFY2(finished, "decode() blocked: Qt opened a named pipe named by the payload");
+    QCOMPARE(decoded.status, Status::Malformed);
+    QVERIFY(!decoded.value.isValid());
+    QVERIFY2(decoded.errorString.contains(QStringLiteral("time zone")), qPrintable(decoded.errorString));
+}
+
+void tst_IpmbPayloadCodec::timeZoneIdAccepted_data()
+{
+    QTest::addColumn<QString>("where");
+    QTest::addColumn<QString>("id");
+
+    QStringList ids{QStringLiteral("UTC"), QStringLiteral("UTC+01:00"), QStringLiteral("UTC-09:00"), QString()};
+    for (const char *zone : {"Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/UTC", "Etc/GMT+5"}) {
+        if (QFileInfo::exists(QStringLiteral("/usr/share/zoneinfo/") + QLatin1String(zone))) // needs tzdata
+            ids.append(QString::fromLatin1(zone));
+    }
+    for (const char *where : {"top-level", "in-QVariantList", "in-QList<QDateTime>", "in-user-type-QVariant",
+                              "user-type-member"}) {
+        for (const QString &id : std::as_const(ids))
+            QTest::addRow("%s:%s", where, qPrintable(id)) << QString::fromLatin1(where) << id;
+    }
+    QTest::newRow("custom-zone-id:UTC+01:00") << QStringLiteral("custom-zone-id") << QStringLiteral("UTC+01:00");
+}
+
+void tst_IpmbPayloadCodec::timeZoneIdAccepted()
+{
+    QFETCH(QString, where);
+    QFETCH(QString, id);
+
+    const Decoded decoded = IpmbPayloadCodec::decode(payloadWithZone(where, id));
+    QVERIFY2(decoded.status == Status::Ok, qPrintable(decoded.errorString));
+}
+
+void tst_IpmbPayloadCodec::claimedCounts_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("mentions");
+
+    // Each of these makes Qt 6.4's own operator>> reserve() gigabytes from a count in the bytes;
+    // the codec must refuse the count first (its error names the check, not a failed allocation).
+    const QByteArray curveClaims = easingCurveBytes(QEasingCurve::BezierSpline, 0, easingConfig(0xffffffff, 0));
+    const QByteArray tcbClaims = easingCurveBytes(QEasingCurve::TCBSpline, 0, easingConfig(0, 0xffffffff));
+    const QString points = QStringLiteral("claims 4294967295 points");
+    QTest::newRow("QEasingCurve-bezier-64GiB") << withName("QEasingCurve", curveClaims) << points;
+    QTest::newRow("QEasingCurve-tcb-160GiB") << withName("QEasingCurve", tcbClaims) << points;
+    QTest::newRow("QEasingCurve-in-QVariantList")
+            << withName("QVariantList", le32(1) + variantHeader(QMetaType::QEasingCurve) + curveClaims) << points;
+    QTest::newRow("QEasingCurve-in-user-type")
+            << withName("TestGadget", gadgetHolding(variantHeader(QMetaType::QEasingCurve) + curveClaims)) << points;
+
+    const QString elements = QStringLiteral("claims 4294967295 elements");
+    QTest::newRow("QList<double>-32GiB") << withName("QList<double>", le32(0xffffffff) + le64(1)) << elements;
+    QTest::newRow("QList<TestGadget>") << withName("QList<TestGadget>", le32(0xffffffff) + le64(1)) << elements;
+    QTest::newRow("QList<QList<double>>-inner")
+            << withName("QList<QList<double>>", le32(1) + le32(0xffffffff) + le64(1)) << elements;
+    QTest::newRow("QList<double>-in-QVariantList")
+            << withName("QVariantList", le32(1) + variantHeader(QMetaType::User) + le32(13) + "QList<double>"
+                                        + le32(0xffffffff) + le64(1))
+            << elements;
+
+    // Qt's QCborValue::fromCbor() reserves up to a million elements (16 MiB) per claimed
+    // container before reading it, 1024 containers deep: 5 KiB ask for 16 GiB.
+    QByteArray cbor;
+    for (int i = 0; i < 1000; ++i)
+        cbor += cborArrayClaiming(0xfffff);
+    const QByteArray cborValue = le32(quint32(cbor.size())) + cbor;
+    const QString incomplete = QStringLiteral("CBOR that is incomplete");
+    QTest::newRow("QCborValue-nested-claims") << withName("QCborValue", cborValue) << incomplete;
+    QTest::newRow("QCborArray-nested-claims") << withName("QCborArray", cborValue) << incomplete;
+    QByteArray cborMap(1, char(0xba));
+    cborMap.resize(5);
+    qToBigEndian(quint32(0xfffff), cborMap.data() + 1);
+    cborMap += QByteArray(1, char(0x01)) + cbor;
+    QTest::newRow("QCborMap-claims") << withName("QCborMap", le32(quint32(cborMap.size())) + cborMap) << incomplete;
+    QTest::newRow("QCborValue-in-QVariantList")
+            << withName("QVariantList", le32(1) + variantHeader(QMetaType::QCborValue) + cborValue) << incomplete;
+    QTest::newRow("QCborValue-in-user-type")
+            << withName("TestGadget", gadgetHolding(variantHeader(QMetaType::QCborValue) + cborValue)) << incomplete;
+    // 100000 nested tags: Qt recurses for each.
+    const QByteArray tags = QByteArray(100000, char(0xc6)) + char(0x01);
+    QTest::newRow("QCborValue-deep-tags") << withName("QCborValue", le32(quint32(tags.size())) + tags) << incomplete;
+    // A complete document, nested deeper than the codec's limit.
+    const QByteArray deep = QByteArray(300, char(0x81)) + char(0x01);
+    QTest::newRow("QCborValue-300-deep") << withName("QCborValue", le32(quint32(deep.size())) + deep)
+                                         << QStringLiteral("nested more than 256 levels");
+}
+
+void tst_IpmbPayloadCodec::claimedCounts()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, mentions);
+
+    QuietMessages quiet;
+    QElapsedTimer timer;
+    timer.start();
+    const Decoded decoded = IpmbPayloadCodec::decode(bytes);
+    QCOMPARE(decoded.status, Status::Malformed);
+    QVERIFY(!decoded.value.isValid());
+    QVERIFY2(decoded.errorString.contains(mentions), qPrintable(decoded.errorString));
+    QVERIFY2(timer.elapsed() < 5000, "a claimed size must not cost time in proportion");
+}
+
+void tst_IpmbPayloadCodec::userContainers()
+{
+    // A registered QList of a user type is read here element by element, each as a value of its
+    // own type: the same result as Qt's operator>>, without its reserve().
+    const QList<TestGadget> gadgets{sampleGadget(), TestGadget(), sampleGadget()};
+    const Decoded decoded = IpmbPayloadCodec::decode(encoded(QVariant::fromValue(gadgets)));
+    QCOMPARE(decoded.status, Status::Ok);
+    QCOMPARE(decoded.value.value<QList<TestGadget>>(), gadgets);
+
+    // An element that cannot be read fails the list.
+    const QByteArray badElement = withName("QList<TestGadget>", le32(1) + le32(7));
+    QCOMPARE(IpmbPayloadCodec::decode(badElement).status, Status::Malformed);
+}
+
+void tst_IpmbPayloadCodec::cborAccepted_data()
+{
+    QTest::addColumn<QByteArray>("cbor");
+
+    // Encodings QCborValue::toCbor() never writes, but other CBOR writers do: the walk must pass them.
+    QTest::newRow("indefinite-array") << QByteArray::fromHex("9f0102ff");
+    QTest::newRow("indefinite-map") << QByteArray::fromHex("bf6161 01 6162 9f ff ff").replace(' ', "");
+    QTest::newRow("chunked-text") << QByteArray::fromHex("7f6161626263ff");
+    QTest::newRow("chunked-bytes") << QByteArray::fromHex("5f41014102ff");
+    QTest::newRow("tag-of-tag") << QByteArray::fromHex("d9d9f7c074323031332d30332d32315432303a30343a30305a");
+    QTest::newRow("float16") << QByteArray::fromHex("f93c00");
+    QTest::newRow("256-deep") << QByteArray(255, char(0x81)) + char(0x01);
+}
+
+void tst_IpmbPayloadCodec::cborAccepted()
+{
+    QFETCH(QByteArray, cbor);
+
+    QCborParserError error;
+    const QCborValue expected = QCborValue::fromCbor(cbor, &error);
+    QCOMPARE(error.error, QCborError::NoError);
+    const Decoded decoded = IpmbPayloadCodec::decode(withName("QCborValue", le32(quint32(cbor.size())) + cbor));
+    QVERIFY2(decoded.status == Status::Ok, qPrintable(decoded.errorString));
+    QCOMPARE(decoded.value.value<QCborValue>(), expected);
+}
+
+void tst_IpmbPayloadCodec::userTypeSeesBytesAvailable()
+{
+    // After the count, 16 bytes are left: the device must say so, so that the type can refuse
+    // a count those bytes cannot hold before it allocates.
+    const Decoded good = IpmbPayloadCodec::decode(withName("CountChecked", le32(2) + le64(1) + le64(2)));
+    QCOMPARE(good.status, Status::Ok);
+    QCOMPARE(CountChecked::seenAvailable, 16);
+
+    QElapsedTimer timer;
+    timer.start();
+    const Decoded hostile = IpmbPayloadCodec::decode(withName("CountChecked", le32(0xffffffff) + le64(1)));
+    QCOMPARE(hostile.status, Status::Malformed);
+    QCOMPARE(CountChecked::seenAvailable, 8);
+    QVERIFY(timer.elapsed() < 5000);
 }
 
 QTEST_MAIN(tst_IpmbPayloadCodec)
