@@ -191,8 +191,8 @@ void IpmbEndpoint::join()
         d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: %1").arg(why)));
         return;
     }
-    if (d->m_token.size() > 0xFFFF) {
-        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: the token exceeds 65535 bytes")));
+    if (d->m_token.size() > IpmbProtocol::MaxTokenBytes) {
+        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: the token exceeds %1 bytes").arg(IpmbProtocol::MaxTokenBytes)));
         return;
     }
     d->startJoin();

@@ -114,8 +114,12 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
                                                  .arg(h.bodyLength).arg(maxBody));
     if (h.type != FrameType::Message && (h.senderLength || h.selectorLength || h.attachmentLength))
         return fail<Header>(errorString, QStringLiteral("section lengths in a control frame"));
-    if (h.senderLength > MaxSectionLength || h.selectorLength > MaxSectionLength)
-        return fail<Header>(errorString, QStringLiteral("sender or selector section too long"));
+    if (h.senderLength > MaxSenderBlockBytes)
+        return fail<Header>(errorString, QStringLiteral("sender block of %1 bytes exceeds the limit of %2")
+                                                 .arg(h.senderLength).arg(MaxSenderBlockBytes));
+    if (h.selectorLength > MaxSelectorBytes)
+        return fail<Header>(errorString, QStringLiteral("selector of %1 bytes exceeds the limit of %2")
+                                                 .arg(h.selectorLength).arg(MaxSelectorBytes));
     if (h.type != FrameType::Message && h.handleCount != 0)
         return fail<Header>(errorString, QStringLiteral("handles in a control frame"));
     if (h.handleCount > MaxHandles)
@@ -127,6 +131,9 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     if (h.payloadOffset() > h.bodyLength)
         return fail<Header>(errorString, QStringLiteral("sections (%1 bytes) exceed the body (%2 bytes)")
                                                  .arg(h.payloadOffset()).arg(h.bodyLength));
+    if (h.bodyLength - h.payloadOffset() > MaxPayload)
+        return fail<Header>(errorString, QStringLiteral("payload of %1 bytes exceeds the limit of %2")
+                                                 .arg(h.bodyLength - h.payloadOffset()).arg(MaxPayload));
     return h;
 }
 
@@ -148,8 +155,8 @@ void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &labe
 {
     QByteArray body;
     append<quint32>(body, 0); // features
-    append<quint16>(body, quint16(qMin(token.size(), qsizetype(0xFFFF))));
-    body.append(token.left(0xFFFF));
+    append<quint16>(body, quint16(qMin<qsizetype>(token.size(), MaxTokenBytes)));
+    body.append(token.left(MaxTokenBytes));
     IpmbSelectorCodec::appendLabel(body, label);
     appendControlFrame(out, FrameType::Hello, body, version);
 }

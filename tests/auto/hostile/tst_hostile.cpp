@@ -9,9 +9,13 @@
 
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
+#include "ipmbselectorcodec_p.h"
 
+#include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qdir.h>
 #include <QtTest/qtest.h>
+
+#include <cstring>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +30,8 @@ private Q_SLOTS:
     void otherUserRacesTheElection();
     void unsafeBusDirectory_data();
     void unsafeBusDirectory();
+    void largestMessage_data();
+    void largestMessage();
 };
 
 // The address a squatter aims at: the one this user's endpoints use for `bus`.
@@ -107,6 +113,135 @@ void tst_Hostile::unsafeBusDirectory()
     QVERIFY(!peer.waitFor("state UnjoinedState").isEmpty());
     QCOMPARE(QDir(runtime.filePath(QStringLiteral("elsewhere"))).entryList(QDir::NoDotAndDotDot | QDir::AllEntries),
              QStringList());
+}
+
+// A raw endpoint: connected, Hello sent and Welcome read. InvalidSocket on failure.
+static IpmbPlatform::Socket rawJoin(const QString &bus, const QString &label)
+{
+    const IpmbPlatform::Socket socket = connectRaw(bus);
+    if (socket == IpmbPlatform::InvalidSocket)
+        return socket;
+    QByteArray hello;
+    IpmbProtocol::appendHello(hello, QByteArray(), IpmbLabel{label});
+    const IpmbPlatform::IoSlice slice {hello.constData(), hello.size()};
+    IpmbPlatform::write(socket, &slice, 1);
+    QByteArray welcome;
+    const bool ok = QTest::qWaitFor([&] {
+        char buffer[256];
+        const IpmbPlatform::IoResult r = IpmbPlatform::read(socket, buffer, sizeof(buffer));
+        if (r.status == IpmbPlatform::IoStatus::Ok)
+            welcome.append(buffer, r.bytes);
+        return welcome.size() >= IpmbProtocol::HeaderSize + 12;
+    }, 10000);
+    if (!ok) {
+        IpmbPlatform::closeSocket(socket);
+        return IpmbPlatform::InvalidSocket;
+    }
+    return socket;
+}
+
+// Writes all of `bytes` (and `handles` with the first byte), waiting for room; false if the peer
+// closed the connection first.
+static bool writeAll(IpmbPlatform::Socket socket, QByteArrayView bytes, const QList<qintptr> &handles = {})
+{
+    qsizetype done = 0;
+    bool handlesSent = handles.isEmpty();
+    QDeadlineTimer deadline(60000);
+    while (done < bytes.size() && !deadline.hasExpired()) {
+        const IpmbPlatform::IoSlice slice {bytes.data() + done, bytes.size() - done};
+        const IpmbPlatform::IoResult r = handlesSent ? IpmbPlatform::write(socket, &slice, 1)
+                                                     : IpmbPlatform::write(socket, &slice, 1, handles.constData(),
+                                                                           int(handles.size()));
+        if (r.status == IpmbPlatform::IoStatus::Ok) {
+            done += qsizetype(r.bytes);
+            handlesSent = true;
+        } else if (r.status == IpmbPlatform::IoStatus::WouldBlock) {
+            IpmbPlatform::PollEntry entry {socket, false, true, false, false};
+            IpmbPlatform::poll(&entry, 1, 100);
+        } else {
+            return false;
+        }
+    }
+    return done == bytes.size();
+}
+
+// Whether the controller closed `socket` (reading and discarding what it sends until then).
+static bool closedByPeer(IpmbPlatform::Socket socket, int msecs = 10000)
+{
+    return QTest::qWaitFor([&] {
+        char buffer[4096];
+        return IpmbPlatform::read(socket, buffer, sizeof(buffer)).status == IpmbPlatform::IoStatus::Closed;
+    }, msecs);
+}
+
+// A Message frame as an endpoint writes it, with a QByteArray payload whose section is
+// `payloadSection` bytes long.
+static QByteArray messageFrame(const IpmbSelector &selector, qint64 payloadSection)
+{
+    QByteArray selectorBytes;
+    IpmbSelectorCodec::appendSelector(selectorBytes, selector);
+    IpmbProtocol::Header header;
+    header.type = IpmbProtocol::FrameType::Message;
+    header.selectorLength = quint32(selectorBytes.size());
+    header.bodyLength = quint32(selectorBytes.size() + payloadSection);
+    QByteArray frame(IpmbProtocol::HeaderSize + header.bodyLength, '\0');
+    IpmbProtocol::writeHeader(frame.data(), header);
+    std::memcpy(frame.data() + IpmbProtocol::HeaderSize, selectorBytes.constData(), size_t(selectorBytes.size()));
+    std::memcpy(frame.data() + IpmbProtocol::HeaderSize + selectorBytes.size(), "\x0aQByteArray", 11);
+    return frame;
+}
+
+// Hole 2: a message of the largest size the controller accepted grew over the limit when the
+// controller put the sender block in front, and every receiver dropped its connection, losing the
+// messages behind it. Now the sections are limited one by one, so that whatever the controller
+// accepts fits the receivers' limit, and a frame over them costs its sender its connection only.
+void tst_Hostile::largestMessage_data()
+{
+    QTest::addColumn<qint64>("payloadSection");
+    QTest::addColumn<bool>("delivered");
+    QTest::addRow("body of the largest frame") << qint64(-1) << false;
+    QTest::addRow("largest payload") << qint64(IpmbProtocol::MaxPayload) << true;
+}
+
+void tst_Hostile::largestMessage()
+{
+    QFETCH(qint64, payloadSection);
+    QFETCH(bool, delivered);
+    const QString bus = uniqueBusName();
+    // The large message goes to `big`; the messages of a well-behaved sender to both.
+    Peer controller, receiver, big, sender;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(receiver.join(bus, QStringLiteral("r")));
+    QVERIFY(big.join(bus, QStringLiteral("big")));
+    QVERIFY(sender.join(bus, QStringLiteral("s")));
+    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("raw"));
+    QVERIFY(raw != IpmbPlatform::InvalidSocket);
+
+    const IpmbSelector toReceiver = IpmbSelector::unicast(IpmbLabelOp("big"));
+    QByteArray selectorBytes;
+    IpmbSelectorCodec::appendSelector(selectorBytes, toReceiver);
+    if (payloadSection < 0)
+        payloadSection = IpmbProtocol::MaxMessageBody - selectorBytes.size();
+    const QByteArray frame = messageFrame(toReceiver, payloadSection);
+    // The controller may close the connection before it has read everything.
+    const bool written = writeAll(raw, frame);
+    sender.command("flood unicast r 100 16");
+    receiver.command("expect 100");
+    QVERIFY(!receiver.waitFor("got 100").isEmpty());
+    if (delivered) {
+        QVERIFY(written);
+        const QByteArray line = big.waitFor("received");
+        QVERIFY2(line.startsWith("received type=QByteArray status=PayloadOk value=bytes:"
+                                 + QByteArray::number(payloadSection - 11)), line.constData());
+    } else {
+        QVERIFY(closedByPeer(raw));
+    }
+    sender.command("send unicast big 0 str after");
+    QCOMPARE(field(big.waitFor("received"), "value"), QByteArray("after"));
+    QVERIFY2(!receiver.hasPrinted("state ReconnectingState"), "a receiver lost its connection");
+    QVERIFY2(!big.hasPrinted("state ReconnectingState"), "the large message's receiver lost its connection");
+    QVERIFY(!controller.hasPrinted("state ReconnectingState"));
+    IpmbPlatform::closeSocket(raw);
 }
 
 QTEST_MAIN(tst_Hostile)

@@ -74,7 +74,12 @@ void tst_IpmbProtocol::rejectedHeaders_data()
     QTest::addRow("sender+selector beyond body")
             << make([&](QByteArray &b) { put32(b, 12, 60); put32(b, 16, 41); }) << QStringLiteral("exceed the body");
     QTest::addRow("huge selector") << make([&](QByteArray &b) { put32(b, 8, 3 * 1024 * 1024); put32(b, 16, 2 * 1024 * 1024); })
-                                   << QStringLiteral("too long");
+                                   << QStringLiteral("selector of 2097152 bytes exceeds the limit");
+    QTest::addRow("huge sender block") << make([&](QByteArray &b) { put32(b, 8, 3 * 1024 * 1024); put32(b, 12, 262671); })
+                                       << QStringLiteral("sender block of 262671 bytes exceeds the limit of 262670");
+    // The payload is what remains of the body: its limit is checked apart from the body's.
+    QTest::addRow("payload over its limit") << make([&](QByteArray &b) { put32(b, 8, MaxPayload + 1); })
+                                            << QStringLiteral("payload of 268435457 bytes exceeds the limit");
     QTest::addRow("handles without attachment bytes") << make([&](QByteArray &b) { b[24] = 1; })
                                                       << QStringLiteral("attachment section");
     QTest::addRow("attachment bytes without handles") << make([&](QByteArray &b) { put32(b, 20, 4); })
