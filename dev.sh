@@ -5,6 +5,7 @@
 #   ./dev.sh asan    the same tests in an AddressSanitizer/UBSan build (build-asan/)
 #   ./dev.sh build   install what is missing and build only
 #   ./dev.sh bench [--quick]   build (RelWithDebInfo) and run the benchmarks, see doc/performance.md
+#   ./dev.sh fuzz [seconds]    run each libFuzzer target (tests/fuzz) that long, default 60 (build-fuzz/, clang)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -36,6 +37,50 @@ build() {
     cmake --build "$dir" -j"$JOBS"
 }
 
+# ./dev.sh fuzz: clang with libFuzzer, ASan and UBSan (not needed by the other commands).
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+FUZZ_TARGETS=(frame selector labelop payload)
+
+# Runs each fuzz target for $1 seconds over a working copy of its seed corpus (build-fuzz/corpus);
+# fails if any of them crashes, and says where the crashing input is.
+fuzz() {
+    local seconds=${1:-60} dir=build-fuzz failed=0 t
+    PACKAGES+=("${FUZZ_PACKAGES[@]}")
+    install_missing
+    log "configuring $dir (clang, libFuzzer, ASan, UBSan)"
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+          -DIPMBQT_BUILD_FUZZERS=ON -DIPMBQT_BUILD_EXAMPLES=OFF >/dev/null
+    log "building the fuzz targets"
+    cmake --build "$dir" -j"$JOBS" --target "${FUZZ_TARGETS[@]/#/fuzz_}"
+    local summary
+    summary=$(printf '%-9s %12s %7s %7s  %s' target executions cov ft crashes)
+    for t in "${FUZZ_TARGETS[@]}"; do
+        local corpus=$dir/corpus/$t artifacts=$dir/crashes/$t/ out=$dir/fuzz-$t.log rc=0 dirs
+        mkdir -p "$corpus" "$artifacts"
+        cp -n tests/fuzz/corpus/$t/* "$corpus"/
+        dirs=("$corpus") # new inputs go to the first
+        [ -d tests/fuzz/regressions/$t ] && dirs+=(tests/fuzz/regressions/$t)
+        log "fuzzing $t for ${seconds}s (log: $out)"
+        # Low memory limits: an allocation sized by an unchecked count is a failure, not a slow run.
+        "$dir/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=512 -malloc_limit_mb=256 \
+            -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts" \
+            "${dirs[@]}" >"$out" 2>&1 || rc=$?
+        local execs cov ft crash=0
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -n1)
+        cov=$(grep -o 'cov: [0-9]*' "$out" | tail -n1 | cut -d' ' -f2)
+        ft=$(grep -o 'ft: [0-9]*' "$out" | tail -n1 | cut -d' ' -f2)
+        if [ "$rc" -ne 0 ]; then
+            crash=1 failed=1
+            tail -n 60 "$out" >&2
+            grep 'Test unit written to' "$out" >&2 || echo "$t: exit code $rc, no input written" >&2
+        fi
+        summary+=$(printf '\n%-9s %12s %7s %7s  %s' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$crash")
+    done
+    log "fuzzing summary (${seconds}s per target)"
+    echo "$summary"
+    [ "$failed" -eq 0 ] || { echo "a fuzz target crashed: add the input to tests/fuzz/regressions/<target>/" >&2; return 1; }
+}
+
 run_tests() {
     local dir=$1
     log "testing $dir"
@@ -52,5 +97,6 @@ case "${1:-}" in
            BUILD_TYPE=RelWithDebInfo build "$BUILD_DIR" -DIPMBQT_BUILD_BENCHMARKS=ON
            log "benchmarking; results go to $BUILD_DIR/bench/results.json"
            "$BUILD_DIR/tests/benchmarks/ipmbqt_bench" --output "$BUILD_DIR/bench/results.json" "$@" ;;
-    *) echo "usage: $0 demo|test|asan|build|bench [--quick]" >&2; exit 2 ;;
+    fuzz)  fuzz "${2:-60}" ;;
+    *) echo "usage: $0 demo|test|asan|build|bench [--quick]|fuzz [seconds]" >&2; exit 2 ;;
 esac
