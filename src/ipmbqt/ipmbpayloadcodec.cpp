@@ -44,9 +44,13 @@
     its input (unbounded recursion, reserve() of a claimed count, QBitArray lengths that crash Qt
     6.4, unknown type ids silently read as null), so QVariantList/Map/Hash/Pair, QStringList,
     QByteArrayList, QBitArray and every QVariant inside them are read here, in exactly Qt's format,
-    with every count checked against the bytes left; Qt's operators only read the leaves. Values of
-    other types (user types, JSON, ...) go through QMetaType::load() on a device that stops feeding
-    bytes when the stack gets deep (see StackBudget).
+    with every count checked against the bytes left; so are registered QList<T> containers. Qt's
+    operators only read the leaves and user types, through a device (GuardedDevice) that stops
+    feeding bytes when the stack gets deep (see StackBudget), or when the bytes that Qt 6.4 is
+    about to read would make it call a function address from the bytes (QEasingCurve), open a file
+    named by them (a QDateTime's time-zone id) or reserve from a count they do not back (CBOR,
+    QEasingCurve, QPolygon). Types whose operators no such check makes safe are refused
+    (whyRefused()). doc/payloads.md lists every type and what happens to it.
 */
 
 namespace IpmbPayloadCodec {
