@@ -11,6 +11,8 @@ using namespace IpmbPlatform;
 // own, read into directly and forwarded by reference.
 static constexpr qsizetype ReadBufferSize = 256 * 1024;
 static constexpr qsizetype LargeFrame = 64 * 1024;
+// A large frame's buffer starts at this size (or what has arrived) and doubles as it fills.
+static constexpr qsizetype LargeFrameStep = 1024 * 1024;
 // A growable write chunk is closed at this size so that written memory can be released.
 static constexpr qsizetype MaxChunk = 1024 * 1024;
 
@@ -32,12 +34,13 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
             m_spareLarge = std::move(m_large);
         m_large = QByteArray();
         m_largeFilled = 0;
+        m_largeTotal = 0;
         m_largeDelivered = false;
     }
-    if (!m_large.isEmpty()) {
-        if (m_largeFilled < m_large.size())
+    if (m_largeTotal > 0) {
+        if (m_largeFilled < m_largeTotal)
             return false;
-        // The header was checked when the buffer was allocated.
+        // The header was checked when the frame began.
         frame->header = *IpmbProtocol::parseHeader(m_large.constData(), nullptr);
         frame->body = QByteArrayView(m_large.constData() + IpmbProtocol::HeaderSize,
                                      m_large.size() - IpmbProtocol::HeaderSize);
@@ -56,6 +59,12 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         *needMore = false;
         return false;
     }
+    if (header->bodyLength > m_maxBody) {
+        m_errorString = QStringLiteral("a frame of %1 bytes where at most %2 may come now")
+                                .arg(header->bodyLength).arg(m_maxBody);
+        *needMore = false;
+        return false;
+    }
     const qint64 total = header->frameLength();
     if (available >= total) {
         frame->header = *header;
@@ -66,12 +75,16 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         return takeHandles(frame);
     }
     if (total > LargeFrame) {
-        if (m_spareLarge.capacity() >= total) {
+        // Its own buffer, which fill() grows as the bytes arrive: what the header claims is not
+        // allocated before the peer has sent it.
+        m_largeTotal = qsizetype(total);
+        const qsizetype initial = available;
+        if (m_spareLarge.capacity() >= initial) {
             m_large = std::move(m_spareLarge);
-            m_large.resize(qsizetype(total));
+            m_large.resize(initial);
         } else {
             m_spareLarge = QByteArray();
-            m_large = QByteArray(qsizetype(total), Qt::Uninitialized);
+            m_large = QByteArray(initial, Qt::Uninitialized);
         }
         std::memcpy(m_large.data(), at, size_t(available));
         m_largeFilled = available;
@@ -112,14 +125,25 @@ void IpmbConnection::keep(const Frame &frame)
         m_inBegin -= qsizetype(frame.header.frameLength()); // the bytes are still there
 }
 
-IoResult IpmbConnection::fill()
+IoResult IpmbConnection::fill(qint64 *growthBudget)
 {
     QList<qintptr> handles;
     const auto adopt = [&] {
         for (qintptr h : std::as_const(handles))
             m_inHandles.push_back(IpmbNativeHandle::adopt(h));
     };
-    if (!m_large.isEmpty()) {
+    m_waitsForMemory = false;
+    if (m_largeTotal > 0) {
+        if (m_largeFilled == m_large.size()) {
+            // Grow geometrically (few copies), from what arrived, never past the frame's end.
+            const qsizetype grown = qMin<qint64>(m_largeTotal, m_large.size() + qMax(m_large.size(), LargeFrameStep));
+            if (grown - m_large.size() > *growthBudget) {
+                m_waitsForMemory = true;
+                return {IoStatus::WouldBlock, 0, {}};
+            }
+            *growthBudget -= grown - m_large.size();
+            m_large.resize(grown);
+        }
         const qsizetype wanted = m_large.size() - m_largeFilled;
         const IoResult r = read(m_socket, m_large.data() + m_largeFilled, wanted, &handles);
         adopt();
@@ -201,14 +225,19 @@ IoResult IpmbConnection::flush()
     qint64 written = 0;
     while (!m_out.empty()) {
         // Handles ride with the write that contains their frame's first byte (or an earlier one),
-        // at most MaxHandlesPerWrite per write: a group that does not fit ends the write before
-        // its frame.
+        // at most MaxHandlesPerWrite per write and at most that many ahead of their frames in all
+        // (the reader holds those until their frames arrive, and drops a peer that sends more):
+        // a group that does not fit ends the write before its frame.
+        while (!m_handlesAhead.empty() && m_handlesAhead.front().offset < m_written) {
+            m_handlesAheadCount -= m_handlesAhead.front().count;
+            m_handlesAhead.pop_front();
+        }
         qintptr handles[MaxHandlesPerWrite];
         int handleCount = 0;
         size_t groups = 0;
         qint64 limit = std::numeric_limits<qint64>::max();
         for (const HandleGroup &group : m_outHandles) {
-            if (handleCount + group.handles.size() > MaxHandlesPerWrite) {
+            if (m_handlesAheadCount + handleCount + group.handles.size() > MaxHandlesPerWrite) {
                 limit = group.offset - m_written;
                 break;
             }
@@ -236,10 +265,17 @@ IoResult IpmbConnection::flush()
         }
         // The handles went with these bytes (early for frames not fully written: the reader
         // keeps them until their frame is complete).
-        m_outHandles.erase(m_outHandles.begin(), m_outHandles.begin() + qsizetype(groups));
-        m_outHandleCount -= handleCount;
         written += r.bytes;
         m_written += r.bytes;
+        for (size_t i = 0; i < groups; ++i) {
+            const HandleGroup &group = m_outHandles[i];
+            if (group.offset >= m_written) {
+                m_handlesAhead.push_back({group.offset, group.handles.size()});
+                m_handlesAheadCount += group.handles.size();
+            }
+        }
+        m_outHandles.erase(m_outHandles.begin(), m_outHandles.begin() + qsizetype(groups));
+        m_outHandleCount -= handleCount;
         qint64 left = r.bytes;
         while (!m_out.empty()) {
             Chunk &front = m_out.front();

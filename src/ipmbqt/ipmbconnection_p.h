@@ -47,6 +47,25 @@ public:
     };
 
     enum class ReadStatus { Ok, Closed, Failed };
+
+    // The largest frame body this connection takes now (a controller allows only a Hello before
+    // the Hello): a longer one is a protocol error before anything is allocated for it.
+    void setMaxBodyLength(qint64 length) { m_maxBody = length; }
+    // Whether the read buffer holds the beginning of a frame whose end has not arrived.
+    bool inFrame() const { return m_largeTotal > 0 || m_inEnd > m_inBegin; }
+    // Memory held for a large frame being received (its buffer grows with what arrives).
+    qint64 heldFrameBytes() const { return m_largeTotal > 0 ? m_large.size() : 0; }
+    // The last readFrames() stopped because the frame's buffer could not grow within its growth budget.
+    bool waitsForMemory() const { return m_waitsForMemory; }
+    // Frames completed so far, and the length of the unfinished one when its header is known (a
+    // large frame), else 0: a caller that wants to time out unfinished frames needs both.
+    quint64 framesReceived() const { return m_framesReceived; }
+    qint64 unfinishedFrameLength() const { return m_largeTotal; }
+    // Handles that may arrive ahead of their frame: a writer sends a frame's handles with the
+    // write of its first byte or an earlier one, at most MaxHandlesPerWrite ahead in all (flush()
+    // keeps to that), plus those of the frame being received. More is a protocol error: a peer
+    // must not make the reader hold descriptors that no frame claims.
+    static constexpr qsizetype MaxHandlesAhead = IpmbPlatform::MaxHandlesPerWrite + IpmbProtocol::MaxHandles;
     // What a frame handler did with a frame: Consumed, Stop (consumed, and the connection is being
     // dropped), or Keep (not consumed: it comes first again at the next readFrames()).
     enum class Action { Consumed, Stop, Keep };
@@ -56,9 +75,12 @@ public:
     // Stop or Keep. Failed means a malformed frame or an OS error; errorString() says which.
     // It stops reading once the handles received in this call reach `handleBudget`: each open one
     // costs a descriptor, and one read can add up to MaxHandlesPerRead more.
+    // The buffer of a large frame grows as its bytes arrive, by at most `growthBudget` bytes in
+    // this call (then waitsForMemory() says so).
     template <typename Handler>
     ReadStatus readFrames(Handler &&handler, qint64 budget = 4 * 1024 * 1024,
-                          qsizetype handleBudget = std::numeric_limits<qsizetype>::max());
+                          qsizetype handleBudget = std::numeric_limits<qsizetype>::max(),
+                          qint64 growthBudget = std::numeric_limits<qint64>::max());
     static constexpr int MaxHandlesPerRead = 253; // SCM_MAX_FD: the kernel's limit per message
     QString errorString() const { return m_errorString; }
     // Keep the buffer of a delivered large frame (up to MaxSpareLarge bytes) for the next one,
@@ -82,7 +104,7 @@ private:
     bool takeHandles(Frame *frame);
     void keep(const Frame &frame);
     void consume(const Frame &frame);
-    IpmbPlatform::IoResult fill();
+    IpmbPlatform::IoResult fill(qint64 *growthBudget);
 
     IpmbPlatform::Socket m_socket;
     QString m_errorString;
@@ -90,8 +112,12 @@ private:
     QByteArray m_in;            // read buffer
     qsizetype m_inBegin = 0;
     qsizetype m_inEnd = 0;
-    QByteArray m_large;         // a frame larger than the read buffer, being filled
+    QByteArray m_large;         // a frame larger than the read buffer, being filled; grows as it fills
     qsizetype m_largeFilled = 0;
+    qsizetype m_largeTotal = 0; // its header's frame length; 0 when there is none
+    qint64 m_maxBody = IpmbProtocol::MaxMessageBody;
+    quint64 m_framesReceived = 0;
+    bool m_waitsForMemory = false;
     bool m_largeDelivered = false;
     bool m_reuseLarge = false;
     QByteArray m_spareLarge;    // a delivered m_large nobody else held (m_reuseLarge)
@@ -115,11 +141,19 @@ private:
     };
     std::deque<HandleGroup> m_outHandles;
     qsizetype m_outHandleCount = 0;
+    struct SentAhead
+    {
+        qint64 offset;          // stream position of their frame, not yet written
+        qsizetype count;
+    };
+    std::deque<SentAhead> m_handlesAhead;   // handles written before their frame's first byte
+    qsizetype m_handlesAheadCount = 0;
     qint64 m_written = 0;       // stream position: bytes written so far
 };
 
 template <typename Handler>
-IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 budget, qsizetype handleBudget)
+IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 budget, qsizetype handleBudget,
+                                                     qint64 growthBudget)
 {
     qint64 consumed = 0;
     qsizetype handles = 0;
@@ -127,6 +161,7 @@ IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 
         Frame frame;
         bool needMore = false;
         while (nextFrame(&frame, &needMore)) {
+            ++m_framesReceived;
             consumed += frame.header.frameLength();
             handles += frame.header.handleCount;
             const Action action = handler(static_cast<const Frame &>(frame));
@@ -139,13 +174,20 @@ IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 
         }
         if (!needMore)
             return ReadStatus::Failed; // malformed; m_errorString is set
+        if (qsizetype(m_inHandles.size()) > MaxHandlesAhead) {
+            m_errorString = QStringLiteral("%1 handles arrived ahead of their frames (at most %2 may)")
+                                    .arg(m_inHandles.size()).arg(MaxHandlesAhead);
+            return ReadStatus::Failed;
+        }
         if (consumed >= budget || handles + qsizetype(m_inHandles.size()) >= handleBudget)
             return ReadStatus::Ok;
         // Nothing more to read now: the caller's poll() says when there is (saves a read that
         // would only fail with EAGAIN, per message when they come one at a time).
         if (std::exchange(m_drained, false))
             return ReadStatus::Ok;
-        const IpmbPlatform::IoResult r = fill();
+        const IpmbPlatform::IoResult r = fill(&growthBudget);
+        if (m_waitsForMemory)
+            return ReadStatus::Ok;
         switch (r.status) {
         case IpmbPlatform::IoStatus::Ok:
             break;

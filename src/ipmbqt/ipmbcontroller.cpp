@@ -7,12 +7,12 @@
 #include <QtCore/qthread.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <limits>
 #include <cstring>
 
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
-
-static constexpr int HelloTimeoutMsecs = 5000;
 
 struct IpmbController::Peer
 {
@@ -30,6 +30,8 @@ struct IpmbController::Peer
     IpmbLabel label;
     QByteArray senderBlock;      // inserted in front of every message this peer sends
     quint64 dropped = 0;         // messages for this peer dropped since the last Dropped notice
+    quint64 framesSeen = 0;      // connection.framesReceived() at the last look
+    qint64 frameStart = -1;      // m_clock ms since which its unfinished frame has been read; -1: none
 
     // Most senders use one selector over and over: keep its decoding and its matches.
     QByteArray lastSelectorBytes;
@@ -79,10 +81,16 @@ void IpmbController::run()
     std::vector<PollEntry> entries;
     while (!m_stopping.load(std::memory_order_relaxed)) {
         entries.clear();
-        entries.push_back({m_listener.socket, true, false, false, false});
+        const bool accepting = m_acceptPausedUntil < 0 || m_clock.elapsed() >= m_acceptPausedUntil;
+        entries.push_back({m_listener.socket, accepting, false, false, false});
         entries.push_back({m_waker.socket(), true, false, false, false});
-        for (const auto &peer : m_peers)
-            entries.push_back({peer->connection.socket(), !peer->parked, peer->connection.bytesToWrite() > 0, false, false});
+        // A sender whose large frame waits for memory is not read until some is free.
+        m_heldFrameBytes = heldFrameBytes();
+        const bool memoryFree = m_heldFrameBytes < MaxHeldFrameBytes;
+        for (const auto &peer : m_peers) {
+            const bool read = !peer->parked && (memoryFree || !peer->connection.waitsForMemory());
+            entries.push_back({peer->connection.socket(), read, peer->connection.bytesToWrite() > 0, false, false});
+        }
         if (!IpmbPlatform::poll(entries.data(), int(entries.size()), pollTimeout()))
             break;
         if (entries[1].readable)
@@ -100,6 +108,7 @@ void IpmbController::run()
             if (!peer->dead && peer->endpointId == 0 && peer->helloDeadline.hasExpired())
                 dropPeer(*peer, QStringLiteral("no Hello within %1 ms").arg(HelloTimeoutMsecs), true);
         }
+        dropUnfinishedFrames();
         expireBuffered();
         flushAll();
         // Senders waiting for room try again now that queues have moved (or receivers became stuck).
@@ -135,35 +144,70 @@ int IpmbController::pollTimeout() const
     }
     for (const Buffered &b : m_buffered)
         timeout = qMin(timeout, b.deadline.remainingTime());
+    const qint64 now = m_clock.elapsed();
+    for (const auto &peer : m_peers) {
+        if (const qint64 deadline = frameDeadline(*peer); deadline >= 0)
+            timeout = qMin(timeout, deadline - now + 1);
+    }
+    if (m_acceptPausedUntil >= 0)
+        timeout = qMin(timeout, m_acceptPausedUntil - now);
     return int(qMax<qint64>(timeout, 0));
 }
 
 void IpmbController::acceptPeers()
 {
+    m_acceptPausedUntil = -1;
     for (;;) {
-        const Socket socket = acceptFrom(m_listener.socket);
-        if (socket == InvalidSocket)
+        IpmbErrorInfo error;
+        const Socket socket = acceptFrom(m_listener.socket, &error);
+        if (socket == InvalidSocket) {
+            if (!error.isError())
+                return;
+            // Out of descriptors: the connection waits in the backlog (its endpoint retries until
+            // its join timeout). Rest instead of spinning on a listener that stays readable.
+            warn("cannot accept a connection: %s", qPrintable(error.message));
+            m_acceptPausedUntil = m_clock.elapsed() + AcceptPauseMsecs;
             return;
+        }
         auto peer = std::make_unique<Peer>(socket);
         peer->helloDeadline.setRemainingTime(HelloTimeoutMsecs);
+        // Before its Hello, a connection may send nothing larger than a Hello.
+        peer->connection.setMaxBodyLength(IpmbProtocol::MaxControlBody);
         if (!peerCredentials(socket, &peer->credentials)) {
-            qCWarning(lcIpmbController, "closing a connection without peer credentials");
+            warn("closing a connection without peer credentials");
             continue;
         }
+        qsizetype pending = 0;
+        Peer *oldest = nullptr;
+        for (const auto &p : m_peers) {
+            if (!p->dead && p->endpointId == 0) {
+                ++pending;
+                if (!oldest)
+                    oldest = p.get();
+            }
+        }
+        if (pending >= MaxPendingHellos)
+            dropPeer(*oldest, QStringLiteral("%1 connections wait for their Hello; the oldest goes").arg(pending), true);
         Peer &added = *peer;
         m_peers.push_back(std::move(peer));
         if (added.credentials.uid != m_uid) {
             refuse(added, IpmbEndpoint::PermissionError,
                    IpmbEndpoint::tr("A process of uid %1 may not join a bus of uid %2")
                            .arg(added.credentials.uid).arg(m_uid));
+            continue;
         }
+        serve(added); // an endpoint sends its Hello with the connection: it is mostly here already
     }
 }
 
 void IpmbController::serve(Peer &peer)
 {
+    const qint64 heldBefore = peer.connection.heldFrameBytes();
     const auto status = peer.connection.readFrames(
-            [&](const IpmbConnection::Frame &frame) { return handleFrame(peer, frame); });
+            [&](const IpmbConnection::Frame &frame) { return handleFrame(peer, frame); },
+            4 * 1024 * 1024, std::numeric_limits<qsizetype>::max(), qMax<qint64>(0, MaxHeldFrameBytes - m_heldFrameBytes));
+    m_heldFrameBytes += peer.connection.heldFrameBytes() - heldBefore;
+    noteFrameProgress(peer);
     if (status == IpmbConnection::ReadStatus::Ok && peer.parked)
         return;
     if (peer.dead)
@@ -172,6 +216,55 @@ void IpmbController::serve(Peer &peer)
         dropPeer(peer, peer.connection.errorString(), false);
     else if (status == IpmbConnection::ReadStatus::Failed)
         dropPeer(peer, peer.connection.errorString(), true);
+}
+
+qint64 IpmbController::heldFrameBytes() const
+{
+    qint64 held = 0;
+    for (const auto &peer : m_peers)
+        held += peer->connection.heldFrameBytes();
+    return held;
+}
+
+// A frame that has begun must end in time: its sender's clock runs only while the controller reads
+// from it (not while it is parked or waits for memory), and restarts with every frame completed.
+void IpmbController::noteFrameProgress(Peer &peer)
+{
+    const quint64 frames = peer.connection.framesReceived();
+    if (!peer.connection.inFrame())
+        peer.frameStart = -1;
+    else if (peer.frameStart < 0 || frames != peer.framesSeen || peer.parked || peer.connection.waitsForMemory())
+        peer.frameStart = m_clock.elapsed();
+    peer.framesSeen = frames;
+}
+
+qint64 IpmbController::frameDeadline(const Peer &peer) const
+{
+    if (peer.dead || peer.frameStart < 0 || peer.parked || peer.connection.waitsForMemory())
+        return -1;
+    return peer.frameStart + FrameTimeoutMsecs + peer.connection.unfinishedFrameLength() * 1000 / MinFrameBytesPerSecond;
+}
+
+void IpmbController::dropUnfinishedFrames()
+{
+    const qint64 now = m_clock.elapsed();
+    for (const auto &peer : m_peers) {
+        if (const qint64 deadline = frameDeadline(*peer); deadline >= 0 && now > deadline) {
+            dropPeer(*peer, QStringLiteral("a frame stayed unfinished for %1 ms").arg(now - peer->frameStart), true);
+        }
+    }
+}
+
+void IpmbController::warn(const char *format, ...)
+{
+    QString note;
+    if (!m_warnings.allow(&note))
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    const QString message = QString::vasprintf(format, arguments);
+    va_end(arguments);
+    qCWarning(lcIpmbController, "%s%s", qPrintable(message), qPrintable(note));
 }
 
 IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnection::Frame &frame)
@@ -233,6 +326,7 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
         return IpmbConnection::Action::Stop;
     }
     peer.endpointId = m_nextEndpointId++;
+    peer.connection.setMaxBodyLength(IpmbProtocol::MaxMessageBody);
     peer.label = hello->label;
     peer.senderBlock = IpmbProtocol::senderBlock(peer.endpointId, peer.credentials.pid,
                                                  peer.credentials.uid, peer.label);
@@ -246,7 +340,7 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
 
 void IpmbController::refuse(Peer &peer, IpmbEndpoint::Error error, const QString &reason)
 {
-    qCWarning(lcIpmbController, "refusing pid %lld: %s", peer.credentials.pid, qPrintable(reason));
+    warn("refusing pid %lld: %s", peer.credentials.pid, qPrintable(reason));
     IpmbProtocol::appendRefuse(peer.connection.tail(), error, reason);
     peer.connection.flush();
     peer.dead = true; // closed once this pass is over; the Refuse is already in the kernel
@@ -295,8 +389,7 @@ IpmbController::Room IpmbController::roomIn(Peer &to)
     if (hasRoom(to))
         return Room::Yes;
     if (!to.stuck && m_clock.elapsed() - to.lastProgress > StallTimeoutMsecs) {
-        qCWarning(lcIpmbController, "endpoint %u (pid %lld) reads nothing: dropping messages for it",
-                  to.endpointId, to.credentials.pid);
+        warn("endpoint %u (pid %lld) reads nothing: dropping messages for it", to.endpointId, to.credentials.pid);
         to.stuck = true;
     }
     return to.stuck ? Room::Stuck : Room::Full;
@@ -511,8 +604,7 @@ void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
     if (peer.dead)
         return;
     if (warn)
-        qCWarning(lcIpmbController, "dropping endpoint %u (pid %lld): %s", peer.endpointId,
-                  peer.credentials.pid, qPrintable(reason));
+        this->warn("dropping endpoint %u (pid %lld): %s", peer.endpointId, peer.credentials.pid, qPrintable(reason));
     else
         qCDebug(lcIpmbController, "endpoint %u (pid %lld) left: %s", peer.endpointId,
                 peer.credentials.pid, qPrintable(reason));

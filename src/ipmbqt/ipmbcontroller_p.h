@@ -14,6 +14,7 @@
 //
 
 #include "ipmbconnection_p.h"
+#include "ipmblogging_p.h"
 #include "ipmbplatform_p.h"
 
 #include <QtCore/qbytearray.h>
@@ -47,6 +48,19 @@ public:
     // Handles queued for one receiver count against the process's descriptor limit too.
     static constexpr qsizetype QueueHandleLimit = 1024;
     static constexpr int MaxBuffered = 4096;
+    // Budgets for what a peer can make the controller hold (doc/concepts.md, "Limits and budgets").
+    // A connection must send its Hello within HelloTimeoutMsecs, and at most MaxPendingHellos may
+    // wait for theirs (the oldest goes first). A frame must be complete within FrameTimeoutMsecs
+    // plus its length at MinFrameBytesPerSecond of the time the controller reads from its sender.
+    // Large frames being received hold at most MaxHeldFrameBytes in all: room for the largest
+    // frame from two senders at once; beyond that their senders wait.
+    static constexpr int HelloTimeoutMsecs = 5000;
+    static constexpr int MaxPendingHellos = 128;
+    static constexpr int FrameTimeoutMsecs = 5000;
+    static constexpr qint64 MinFrameBytesPerSecond = 16 * 1024 * 1024;
+    static constexpr qint64 MaxHeldFrameBytes = 2 * IpmbProtocol::MaxMessageBody;
+    // After accept() failed for want of descriptors, the listener rests this long.
+    static constexpr int AcceptPauseMsecs = 100;
     static constexpr qint64 MaxBufferedBytes = 64 * 1024 * 1024;
     static constexpr qsizetype MaxBufferedHandles = 1024;
 
@@ -79,6 +93,11 @@ private:
     void forgetBuffered(const Buffered &buffered);
     void flushAll();
     void dropPeer(Peer &peer, const QString &reason, bool warn);
+    void noteFrameProgress(Peer &peer);
+    qint64 frameDeadline(const Peer &peer) const;
+    void dropUnfinishedFrames();
+    qint64 heldFrameBytes() const;
+    void warn(const char *format, ...) Q_ATTRIBUTE_FORMAT_PRINTF(2, 3);
     void removeDeadPeers();
     int pollTimeout() const;
 
@@ -97,6 +116,9 @@ private:
     std::deque<Buffered> m_buffered;
     qint64 m_bufferedBytes = 0;
     qsizetype m_bufferedHandles = 0;
+    qint64 m_heldFrameBytes = 0;      // heldFrameBytes() as of the last look
+    qint64 m_acceptPausedUntil = -1;  // m_clock ms
+    IpmbLogLimiter m_warnings;
 };
 
 #endif // IPMBCONTROLLER_P_H

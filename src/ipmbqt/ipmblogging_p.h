@@ -19,4 +19,24 @@ Q_DECLARE_LOGGING_CATEGORY(lcIpmbEndpoint)
 Q_DECLARE_LOGGING_CATEGORY(lcIpmbController)
 Q_DECLARE_LOGGING_CATEGORY(lcIpmbTransport)
 
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qstring.h>
+
+// Warnings caused by peers go through one of these, so that a flood of bad input cannot fill the
+// disk: at most MaxPerSecond per second, and the next one after a quiet spell says how many were
+// left out. One per thread (the controller's, an endpoint's I/O thread): not thread-safe.
+class IpmbLogLimiter
+{
+public:
+    static constexpr int MaxPerSecond = 10;
+
+    // Whether to log now. *note is empty, or says how many warnings were left out before this one.
+    bool allow(QString *note);
+
+private:
+    QElapsedTimer m_window;
+    int m_inWindow = 0;
+    quint64 m_suppressed = 0;
+};
+
 #endif // IPMBLOGGING_P_H

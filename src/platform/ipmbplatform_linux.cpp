@@ -274,14 +274,14 @@ void closeListener(Listener *listener)
     *listener = Listener();
 }
 
-Socket acceptFrom(Socket listener)
+Socket acceptFrom(Socket listener, IpmbErrorInfo *error)
 {
     int fd;
     do {
         fd = ::accept4(int(listener), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        qCWarning(lcIpmbTransport, "accept failed: %s", qPrintable(qt_error_string(errno)));
+    if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK && error)
+        *error = fromErrno(errno, QStringLiteral("accept"));
     return fd < 0 ? InvalidSocket : Socket(fd);
 }
 

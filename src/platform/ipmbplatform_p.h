@@ -78,8 +78,9 @@ IPMBQT_AUTOTEST_EXPORT ListenStatus listenOn(const QByteArray &address, Listener
 // the lock.
 IPMBQT_AUTOTEST_EXPORT void closeListener(Listener *listener);
 
-// Accepts one pending connection (non-blocking); InvalidSocket when there is none.
-IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener);
+// Accepts one pending connection (non-blocking); InvalidSocket when there is none, or when it
+// failed (then *error says why: ResourceError when this process is out of descriptors).
+IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener, IpmbErrorInfo *error = nullptr);
 
 IPMBQT_AUTOTEST_EXPORT bool peerCredentials(Socket socket, Credentials *credentials);
 
@@ -99,9 +100,9 @@ void closeHandle(qintptr handle);
 // A new handle to the same kernel object, or -1 with a readable reason (errno kept on POSIX).
 qintptr duplicateHandle(qintptr handle, QString *errorString);
 // Raises this process's limit of open handles as far as it may (the soft limit to the hard one).
-void raiseHandleLimit();
+IPMBQT_AUTOTEST_EXPORT void raiseHandleLimit();
 // How many handles this process may have open at once (the soft RLIMIT_NOFILE on Linux).
-qint64 handleLimit();
+IPMBQT_AUTOTEST_EXPORT qint64 handleLimit();
 
 // Waits for readiness of a few sockets. Entries with neither flag set are ignored.
 struct PollEntry

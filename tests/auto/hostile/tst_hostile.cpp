@@ -13,10 +13,14 @@
 
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qdir.h>
+#include <QtCore/qfile.h>
 #include <QtTest/qtest.h>
+
+#include <vector>
 
 #include <cstring>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +36,11 @@ private Q_SLOTS:
     void unsafeBusDirectory();
     void largestMessage_data();
     void largestMessage();
+    void manyIdleConnections();
+    void handlesWithoutFrames();
+    void largeFramesBeforeHello();
+    void unfinishedFrames_data();
+    void unfinishedFrames();
 };
 
 // The address a squatter aims at: the one this user's endpoints use for `bus`.
@@ -242,6 +251,176 @@ void tst_Hostile::largestMessage()
     QVERIFY2(!big.hasPrinted("state ReconnectingState"), "the large message's receiver lost its connection");
     QVERIFY(!controller.hasPrinted("state ReconnectingState"));
     IpmbPlatform::closeSocket(raw);
+}
+
+// A field of /proc/<pid>/status in KiB (VmRSS, VmSize), or -1.
+static qint64 statusKiB(qint64 pid, const QByteArray &field)
+{
+    QFile file(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!file.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : file.readAll().split('\n')) {
+        if (line.startsWith(field + ':'))
+            return line.mid(field.size() + 1).trimmed().split(' ').value(0).toLongLong();
+    }
+    return -1;
+}
+
+// Hole 6: IpmbPlatform::poll() ignored every entry past 1,024, so about 1,019 joined idle
+// connections made every new endpoint time out. Now a bus takes as many as the controller has
+// descriptors for.
+void tst_Hostile::manyIdleConnections()
+{
+    IpmbPlatform::raiseHandleLimit();
+    constexpr int Connections = 1100;
+    QVERIFY2(IpmbPlatform::handleLimit() > Connections + 64, "this test needs more open files (ulimit -n)");
+    const QString bus = uniqueBusName();
+    Peer controller, early;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(early.join(bus, QStringLiteral("early")));
+    std::vector<IpmbPlatform::Socket> idle;
+    for (int i = 0; i < Connections; ++i) {
+        const IpmbPlatform::Socket socket = rawJoin(bus, QStringLiteral("idle"));
+        QVERIFY2(socket != IpmbPlatform::InvalidSocket, qPrintable(QStringLiteral("connection %1 was not welcomed").arg(i)));
+        idle.push_back(socket);
+    }
+    Peer late;
+    QVERIFY2(late.join(bus, QStringLiteral("late")), "an endpoint could not join a bus with 1,100 idle endpoints");
+    early.command("send unicast late 0 str hello-late");
+    QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("hello-late"));
+    for (IpmbPlatform::Socket socket : idle)
+        IpmbPlatform::closeSocket(socket);
+}
+
+// Hole 7: a peer sent descriptors without frames to claim them (79 writes of 253 each), the
+// controller kept them all until it ran out of descriptors, and then lost a legitimate endpoint's.
+// Now a reader holds at most MaxHandlesAhead descriptors that no complete frame claims, and drops
+// a peer that sends more.
+void tst_Hostile::handlesWithoutFrames()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, sender, receiver;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(sender.join(bus, QStringLiteral("s")));
+    QVERIFY(receiver.join(bus, QStringLiteral("r")));
+    controller.command("fdcount");
+    const int baseline = controller.waitFor("fdcount").mid(8).toInt();
+    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("hoarder"));
+    QVERIFY(raw != IpmbPlatform::InvalidSocket);
+
+    // The header of a frame that never ends, then one byte of it with each batch of descriptors.
+    IpmbProtocol::Header header;
+    header.type = IpmbProtocol::FrameType::Message;
+    header.bodyLength = 1024 * 1024;
+    QByteArray start(IpmbProtocol::HeaderSize, Qt::Uninitialized);
+    IpmbProtocol::writeHeader(start.data(), header);
+    QVERIFY(writeAll(raw, start));
+    int pipe[2];
+    QVERIFY(::pipe2(pipe, O_CLOEXEC) == 0);
+    const QList<qintptr> batch(IpmbPlatform::MaxHandlesPerWrite, qintptr(pipe[0]));
+    int sent = 0;
+    for (int i = 0; i < 79; ++i) {
+        if (!writeAll(raw, "x", batch))
+            break;
+        ++sent;
+    }
+    ::close(pipe[0]);
+    ::close(pipe[1]);
+    QVERIFY2(closedByPeer(raw), qPrintable(QStringLiteral("the controller kept a connection that sent %1 descriptors "
+                                                          "without frames").arg(sent * IpmbPlatform::MaxHandlesPerWrite)));
+    IpmbPlatform::closeSocket(raw);
+    // The controller let go of them, and a well-behaved sender's descriptors still arrive.
+    QTRY_VERIFY_WITH_TIMEOUT(([&] {
+                                 controller.command("fdcount");
+                                 return controller.waitFor("fdcount").mid(8).toInt() <= baseline;
+                             }()),
+                             10000);
+    sender.command("sendfds unicast r 0 8 1");
+    QCOMPARE(receiver.waitFor("fds"), QByteArray("fds ok=1 n=8"));
+    Peer late;
+    QVERIFY(late.join(bus, QStringLiteral("late")));
+}
+
+// Hole 8, first half: the reader allocated the length a header declared as soon as the header
+// arrived, before the Hello: 40 connections reserved 10 GB of the controller's address space.
+// Now nothing larger than a Hello may come before the Hello, and a large frame's buffer grows
+// with the bytes that arrive.
+void tst_Hostile::largeFramesBeforeHello()
+{
+    const QString bus = uniqueBusName();
+    Peer controller, a, b;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(a.join(bus, QStringLiteral("a")));
+    QVERIFY(b.join(bus, QStringLiteral("b")));
+    const qint64 before = statusKiB(controller.pid(), "VmSize");
+    IpmbProtocol::Header header;
+    header.type = IpmbProtocol::FrameType::Message;
+    header.bodyLength = 200 * 1024 * 1024;  // a valid Message, after a Hello
+    QByteArray bytes(IpmbProtocol::HeaderSize + 64 * 1024, '\0');
+    IpmbProtocol::writeHeader(bytes.data(), header);
+    std::vector<IpmbPlatform::Socket> sockets;
+    for (int i = 0; i < 40; ++i) {
+        sockets.push_back(connectRaw(bus));
+        QVERIFY(sockets.back() != IpmbPlatform::InvalidSocket);
+        QVERIFY(writeAll(sockets.back(), bytes));
+    }
+    // A message through the controller: it has read what the 40 sent by then.
+    a.command("send unicast b 0 str after");
+    QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
+    const qint64 grown = statusKiB(controller.pid(), "VmSize") - before;
+    QVERIFY2(grown < 256 * 1024, qPrintable(QStringLiteral("the controller's address space grew by %1 MiB").arg(grown / 1024)));
+    for (IpmbPlatform::Socket socket : sockets) {
+        QVERIFY(closedByPeer(socket));
+        IpmbPlatform::closeSocket(socket);
+    }
+}
+
+// Hole 8, second half: nothing timed out a frame left unfinished after the Hello (a few bytes of a
+// header, or all but one byte of a large frame), so peers held the controller's memory as long as
+// they liked. Now a frame must end within HelloTimeoutMsecs plus its length at 16 MiB/s of the
+// time the controller reads its sender, and the memory goes back.
+void tst_Hostile::unfinishedFrames_data()
+{
+    QTest::addColumn<int>("connections");
+    QTest::addColumn<qint64>("frameLength");   // 0: a few bytes of a header
+    QTest::addRow("a few bytes of a header") << 50 << qint64(0);
+    QTest::addRow("all but a byte of 64 MiB") << 3 << qint64(64 * 1024 * 1024);
+}
+
+void tst_Hostile::unfinishedFrames()
+{
+    QFETCH(int, connections);
+    QFETCH(qint64, frameLength);
+    const QString bus = uniqueBusName();
+    Peer controller, a, b;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(a.join(bus, QStringLiteral("a")));
+    QVERIFY(b.join(bus, QStringLiteral("b")));
+    const qint64 before = statusKiB(controller.pid(), "VmRSS");
+    QByteArray bytes;
+    if (frameLength == 0) {
+        bytes = QByteArray("IPMB\x02\x00\x04");
+    } else {
+        bytes = messageFrame(IpmbSelector::unicast(IpmbLabelOp("b")), frameLength);
+        bytes.chop(1);
+    }
+    std::vector<IpmbPlatform::Socket> sockets;
+    for (int i = 0; i < connections; ++i) {
+        sockets.push_back(rawJoin(bus, QStringLiteral("slow")));
+        QVERIFY(sockets.back() != IpmbPlatform::InvalidSocket);
+        QVERIFY(writeAll(sockets.back(), bytes));
+    }
+    a.command("send unicast b 0 str meanwhile");
+    QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("meanwhile"));
+    for (IpmbPlatform::Socket socket : sockets) {
+        QVERIFY2(closedByPeer(socket, 30000), "an unfinished frame kept its connection open");
+        IpmbPlatform::closeSocket(socket);
+    }
+    // The memory they held is given back.
+    a.command("send unicast b 0 str after");
+    QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
+    const qint64 grown = statusKiB(controller.pid(), "VmRSS") - before;
+    QVERIFY2(grown < 32 * 1024, qPrintable(QStringLiteral("the controller's RSS grew by %1 MiB").arg(grown / 1024)));
 }
 
 QTEST_MAIN(tst_Hostile)
