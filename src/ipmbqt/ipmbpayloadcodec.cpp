@@ -69,7 +69,12 @@ constexpr int MaxNestingDepth = 256;
 // of QVariantLists ...), with no limit of their own. The device stops feeding bytes once a decode
 // has used this much stack, which makes every enclosing operator>> fail and unwind. It is far
 // above what MaxNestingDepth levels of our own reader need, and far below any thread's stack.
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer's redzones make every frame several times larger.
+constexpr quintptr StackBudget = 4 * 512 * 1024;
+#else
 constexpr quintptr StackBudget = 512 * 1024;
+#endif
 
 void configure(QDataStream &stream)
 {
@@ -608,6 +613,19 @@ private:
             }
             return true;
         }
+        case QMetaType::QVariantList:
+        case QMetaType::QStringList:
+        case QMetaType::QByteArrayList: {
+            // Read by ValueReader with checked counts, but by Qt's readArrayBasedContainer() inside
+            // a user type, which reserves from the count: an element takes at least 5 or 4 bytes.
+            const quint64 minSize = typeId == QMetaType::QVariantList ? 5 : 4;
+            const quint64 count = m_remaining >= 4 ? qFromLittleEndian<quint32>(m_data) : 0;
+            if (count * minSize > quint64(m_remaining - 4)) {
+                return refuse(Status::Malformed, QStringLiteral("a container claims %1 elements, but only %2 "
+                                                                "bytes are left").arg(count).arg(m_remaining - 4));
+            }
+            return true;
+        }
         case QMetaType::QPolygon:
         case QMetaType::QPolygonF: {
             // A QList<QPoint> or QList<QPointF>: Qt reserves from the count.
@@ -897,7 +915,7 @@ private:
     // the count is checked against the bytes left (an element takes at least one), nothing is
     // reserved, and every element is read as a value of its own type (so that a QList of
     // QEasingCurve or QDateTime gets the same checks as one of them alone).
-    bool readSequence(QMetaType type, QVariant &value, int depth)
+    Q_NEVER_INLINE bool readSequence(QMetaType type, QVariant &value, int depth)
     {
         if (depth >= MaxNestingDepth)
             return tooDeep();
@@ -926,8 +944,9 @@ private:
         return true;
     }
 
-    // Qt's operator>> for everything else, guarded by the device.
-    bool readLeaf(QMetaType type, QVariant &value)
+    // Qt's operator>> for everything else, guarded by the device. Not inlined, like
+    // readSequence(): their locals would grow the frame of every level of the recursion.
+    Q_NEVER_INLINE bool readLeaf(QMetaType type, QVariant &value)
     {
         QVariant leaf(type);
         if (leaf.metaType() != type) {
