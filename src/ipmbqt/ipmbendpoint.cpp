@@ -14,6 +14,7 @@
 #include <QtCore/qthread.h>
 
 #include <algorithm>
+#include <cstdarg>
 #include <atomic>
 #include <cstring>
 #include <limits>
@@ -118,10 +119,12 @@ IpmbEndpoint::IpmbEndpoint(QObject *parent)
 {
 }
 
+// Leaves the bus without a signal: slots connected to an endpoint being destroyed may belong to an
+// owner that is being destroyed too. Messages still waiting are dropped.
 IpmbEndpoint::~IpmbEndpoint()
 {
     Q_D(IpmbEndpoint);
-    d->stop();
+    d->stop(IpmbEndpointPrivate::Signals::None);
 }
 
 QString IpmbEndpoint::identifier() const { return d_func()->m_identifier; }
@@ -166,9 +169,27 @@ void IpmbEndpoint::setJoinTimeout(int msecs) { d_func()->m_joinTimeout = qMax(ms
 
 IpmbEndpoint::State IpmbEndpoint::state() const { return d_func()->m_state; }
 bool IpmbEndpoint::isController() const { return d_func()->m_isController; }
-IpmbEndpoint::Error IpmbEndpoint::error() const { return d_func()->m_error.code; }
-QString IpmbEndpoint::errorString() const { return d_func()->m_error.message; }
-void IpmbEndpoint::clearError() { d_func()->m_error = IpmbErrorInfo(); }
+// The error may be set by send() or receive() in any thread: it is read and written under the lock.
+IpmbEndpoint::Error IpmbEndpoint::error() const
+{
+    Q_D(const IpmbEndpoint);
+    QMutexLocker locker(&d->m_mutex);
+    return d->m_error.code;
+}
+
+QString IpmbEndpoint::errorString() const
+{
+    Q_D(const IpmbEndpoint);
+    QMutexLocker locker(&d->m_mutex);
+    return d->m_error.message;
+}
+
+void IpmbEndpoint::clearError()
+{
+    Q_D(IpmbEndpoint);
+    QMutexLocker locker(&d->m_mutex);
+    d->m_error = IpmbErrorInfo();
+}
 quint64 IpmbEndpoint::droppedMessageCount() const { return d_func()->m_droppedTotal; }
 
 /*!
@@ -217,8 +238,12 @@ bool IpmbEndpoint::waitForJoined(int msecs)
     Q_D(IpmbEndpoint);
     if (d->m_state == JoinedState)
         return true;
-    if (d->m_state == UnjoinedState)
+    if (d->m_state == UnjoinedState) {
+        // After a join that failed, error() already says why; otherwise there was no join().
+        if (error() == NoError)
+            d->setError(IpmbErrorInfo(DisconnectedError, tr("waitForJoined: the endpoint is not joining (call join() first)")));
         return false;
+    }
     QDeadlineTimer deadline(msecs);
     {
         QMutexLocker locker(&d->m_mutex);
@@ -427,8 +452,11 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
     while (d->m_inbox.empty()) {
         if (!std::exchange(deadlineSet, true) && msecs >= 0)
             deadline.setRemainingTime(msecs);
-        if (d->m_ioState == IpmbEndpoint::UnjoinedState)
-            return std::nullopt;  // nothing can come
+        if (d->m_ioState == IpmbEndpoint::UnjoinedState) {
+            locker.unlock();  // nothing can come
+            d->setError(IpmbErrorInfo(DisconnectedError, tr("receive: the endpoint is not joined")));
+            return std::nullopt;
+        }
         if (d->canReadDirectlyLocked()) {
             d->readDirectly(locker, deadline);
             if (d->m_inbox.empty() && deadline.hasExpired())
@@ -472,12 +500,20 @@ void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
         d->m_bytesWrittenConnections = qMax(0, d->m_bytesWrittenConnections - 1);
 }
 
+// Any thread may fail (send(), receive()): the error is set under the lock, so that the calling
+// thread reads it at once, and errorOccurred() is emitted in the endpoint's thread.
 void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
 {
     Q_Q(IpmbEndpoint);
-    m_error = error;
+    {
+        QMutexLocker locker(&m_mutex);
+        m_error = error;
+    }
     qCDebug(lcIpmbEndpoint) << "error:" << error.code << error.message;
-    Q_EMIT q->errorOccurred(error.code);
+    if (QThread::currentThread() == q->thread())
+        Q_EMIT q->errorOccurred(error.code);
+    else
+        QMetaObject::invokeMethod(q, [q, code = error.code] { Q_EMIT q->errorOccurred(code); }, Qt::QueuedConnection);
 }
 
 void IpmbEndpointPrivate::startJoin()
@@ -508,7 +544,7 @@ void IpmbEndpointPrivate::startJoin()
     Q_EMIT q->stateChanged(m_state);
 }
 
-void IpmbEndpointPrivate::stop()
+void IpmbEndpointPrivate::stop(Signals emitting)
 {
     if (m_ioThread) {
         m_stopping = true;
@@ -517,7 +553,15 @@ void IpmbEndpointPrivate::stop()
         delete m_ioThread;
         m_ioThread = nullptr;
     }
-    syncFromIo();
+    if (emitting == Signals::All) {
+        syncFromIo();
+        return;
+    }
+    QMutexLocker locker(&m_mutex);
+    m_ioStateChanges.clear();
+    m_inbox.clear();
+    m_state = m_ioState;
+    m_isController = m_ioIsController;
 }
 
 // Applies what the I/O thread published, and emits the signals for it, in the endpoint's thread.
@@ -1012,7 +1056,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     if (!sameBytes(m_lastSenderBytes, senderBytes)) {
         const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
         if (!sender) {
-            qCWarning(lcIpmbEndpoint, "ignoring a message with a malformed sender block: %s", qPrintable(why));
+            warn("ignoring a message with a malformed sender block: %s", qPrintable(why));
             return;
         }
         m_lastSenderBytes = senderBytes.toByteArray();
@@ -1041,7 +1085,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adoptReceived(frame.handles.at(i));
         const bool secondPayload = kind == char(IpmbProtocol::AttachmentKind::PayloadRegion) && !payloadRegion.isNull();
         if (!IpmbProtocol::isRegion(kind) || region.isNull() || secondPayload) {
-            qCWarning(lcIpmbEndpoint, "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
+            warn("ignoring a message with a bad attachment %lld: %s", qlonglong(i),
                       secondPayload ? "a second payload region" : qPrintable(region.errorString()));
             return;
         }
@@ -1060,7 +1104,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     if (!payloadRegion.isNull()) {
         const std::optional<qint64> length = IpmbProtocol::parseRegionPayloadLength(payloadSection, &why);
         if (!length || *length > payloadRegion.size()) {
-            qCWarning(lcIpmbEndpoint, "ignoring a message with a bad payload region: %s",
+            warn("ignoring a message with a bad payload region: %s",
                       length ? "its payload is larger than the region" : qPrintable(why));
             return;
         }
@@ -1095,9 +1139,11 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     }
     if (payload.status != IpmbPayloadCodec::Status::Ok) {
         data->payloadErrorString = payload.errorString;
+        // Once per type name, for the first MaxWarnedTypes names: a sender may make up any number.
         if (!m_warnedTypes.contains(payload.typeName)) {
-            m_warnedTypes.insert(payload.typeName);
-            qCWarning(lcIpmbEndpoint, "received an undecodable payload: %s", qPrintable(payload.errorString));
+            if (m_warnedTypes.size() < MaxWarnedTypes)
+                m_warnedTypes.insert(payload.typeName);
+            warn("received an undecodable payload: %s", qPrintable(payload.errorString));
         }
     }
     const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
@@ -1106,6 +1152,19 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     m_inbox.push_back({std::move(message), size, handles});
     m_inboxBytes += size;
     m_inboxHandles += handles;
+}
+
+// Warnings about what a peer sent: rate-limited (the read role holds m_warnings).
+void IpmbEndpointPrivate::warn(const char *format, ...)
+{
+    QString note;
+    if (!m_warnings.allow(&note))
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    const QString message = QString::vasprintf(format, arguments);
+    va_end(arguments);
+    qCWarning(lcIpmbEndpoint, "%s%s", qPrintable(message), qPrintable(note));
 }
 
 void IpmbEndpointPrivate::drainOutput(int msecs)

@@ -17,6 +17,7 @@
 #include "ipmbconnection_p.h"
 #include "ipmbcontroller_p.h"
 #include "ipmberror_p.h"
+#include "ipmblogging_p.h"
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 
@@ -73,8 +74,9 @@ public:
 
     // Endpoint thread.
     void startJoin();
-    void stop();
-    void setError(const IpmbErrorInfo &error);
+    enum class Signals { All, None };
+    void stop(Signals emitting = Signals::All);
+    void setError(const IpmbErrorInfo &error);  // any thread
     void syncFromIo();
     bool sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles);
 
@@ -85,7 +87,6 @@ public:
     int m_joinTimeout = 10000;
     IpmbEndpoint::State m_state = IpmbEndpoint::UnjoinedState;
     bool m_isController = false;
-    IpmbErrorInfo m_error;
     quint64 m_droppedTotal = 0;
     std::atomic<int> m_receiverConnections {0};
     std::atomic<int> m_bytesWrittenConnections {0};
@@ -96,6 +97,7 @@ public:
 
     // Shared; guarded by m_mutex.
     mutable QMutex m_mutex;
+    IpmbErrorInfo m_error;              // set by any thread (send(), receive()), see setError()
     QWaitCondition m_ioStateChanged;
     QWaitCondition m_inboxChanged;
     QWaitCondition m_written;
@@ -176,7 +178,10 @@ public:
     IpmbProtocol::Sender m_lastSender;
     QByteArray m_lastSelectorBytes;
     IpmbSelector m_lastSelector;
-    QSet<QByteArray> m_warnedTypes;
+    static constexpr int MaxWarnedTypes = 64;
+    QSet<QByteArray> m_warnedTypes;     // undecodable payload types warned about, the first 64
+    IpmbLogLimiter m_warnings;
+    void warn(const char *format, ...) Q_ATTRIBUTE_FORMAT_PRINTF(2, 3);
     IpmbPayloadBuffers m_payloadBuffers;
 
     // I/O thread only, again.

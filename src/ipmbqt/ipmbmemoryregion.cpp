@@ -282,7 +282,7 @@ static std::shared_ptr<IpmbRegionMapping> acquireMapping(const IpmbNativeHandle 
     return identify(handle, &info, error) ? mapRegion(handle, info, error) : nullptr;
 }
 
-static qint32 addToCount(const IpmbRegionMapping &mapping, int delta);
+static qint64 addToCount(const IpmbRegionMapping &mapping, int delta);
 
 // --- IpmbMemoryRegionPrivate -------------------------------------------------------------------
 
@@ -347,13 +347,15 @@ IpmbMemoryRegion IpmbMemoryRegionPrivate::adoptReceived(const IpmbNativeHandle &
 
 // Every change of a reference count goes through here. Sequentially consistent, with the waiter
 // count read after it: see waitForReleased() for the other half.
-static qint32 addToCount(const IpmbRegionMapping &mapping, int delta)
+static qint64 addToCount(const IpmbRegionMapping &mapping, int delta)
 {
     Header *header = mapping.header;
-    const qint32 after = header->refCount.fetch_add(delta) + delta;
-    if (after < 0) {
-        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu: reference count went below zero (%d)",
-                  static_cast<unsigned long long>(mapping.id), int(after));
+    // The count lives in memory that every holder, a hostile sender included, can write: it may be
+    // anything, and the atomic wraps; the sum is computed wide so that it cannot overflow here.
+    const qint64 after = qint64(header->refCount.fetch_add(delta)) + delta;
+    if (after < 0 || after > std::numeric_limits<qint32>::max()) {
+        qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu: reference count out of range (%lld)",
+                  static_cast<unsigned long long>(mapping.id), static_cast<long long>(after));
     }
     if (delta < 0 && after <= 1 && header->waiters.load() > 0)
         IpmbPlatform::wakeAddressWaiters(&header->refCount);

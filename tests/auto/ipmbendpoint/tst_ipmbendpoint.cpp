@@ -11,7 +11,10 @@
 #include <QtTest/qsignalspy.h>
 #include <QtTest/qtest.h>
 
+#include <QtCore/qthread.h>
+
 #include <atomic>
+#include <memory>
 #include <thread>
 
 using namespace IpmbTest;
@@ -33,6 +36,9 @@ private Q_SLOTS:
     void badPayloads();
     void controllerHandsOverOnLeave();
     void failoverWhileEventLoopBusy();
+    void misuseSaysWhy();
+    void sendFailingInAnotherThread();
+    void destructionEmitsNothing();
 };
 
 static void configure(IpmbEndpoint &endpoint, const QString &bus, const QString &label)
@@ -266,3 +272,82 @@ void tst_IpmbEndpoint::failoverWhileEventLoopBusy()
 
 QTEST_MAIN(tst_IpmbEndpoint)
 #include "tst_ipmbendpoint.moc"
+
+// Hole 10 of the issue "Trust": waiting for a join that was never started, or receiving on an
+// unjoined endpoint, returned at once with error() still NoError.
+void tst_IpmbEndpoint::misuseSaysWhy()
+{
+    IpmbEndpoint endpoint;
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    QVERIFY(!endpoint.waitForJoined(10));
+    QCOMPARE(endpoint.error(), IpmbEndpoint::DisconnectedError);
+    QVERIFY2(endpoint.errorString().contains(QStringLiteral("join()")), qPrintable(endpoint.errorString()));
+    QCOMPARE(errors.size(), 1);
+    endpoint.clearError();
+    QVERIFY(!endpoint.receive(10));
+    QCOMPARE(endpoint.error(), IpmbEndpoint::DisconnectedError);
+    QVERIFY2(endpoint.errorString().contains(QStringLiteral("not joined")), qPrintable(endpoint.errorString()));
+    QCOMPARE(errors.size(), 2);
+}
+
+// Hole 11: send() is callable from any thread, but when it failed it wrote the endpoint's error
+// without a lock and emitted errorOccurred() in the calling thread. Now the error is set under the
+// endpoint's lock (readable at once in the calling thread) and the signal is emitted in the
+// endpoint's thread.
+void tst_IpmbEndpoint::sendFailingInAnotherThread()
+{
+    IpmbEndpoint endpoint;
+    std::atomic<int> emittedElsewhere {0};
+    QThread *const home = endpoint.thread();
+    connect(&endpoint, &IpmbEndpoint::errorOccurred, &endpoint,
+            [&](IpmbEndpoint::Error) {
+                if (QThread::currentThread() != home)
+                    ++emittedElsewhere;
+            }, Qt::DirectConnection);
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    std::atomic<bool> allFailed {true};
+    IpmbEndpoint::Error seenThere = IpmbEndpoint::NoError;
+    std::thread worker([&] {
+        for (int i = 0; i < 200; ++i) {
+            if (endpoint.send(IpmbSelector::unicast(IpmbLabelOp("x")), i))
+                allFailed = false;
+        }
+        seenThere = endpoint.error();  // the caller reads why at once
+    });
+    for (int i = 0; i < 2000; ++i)
+        (void)endpoint.error();  // meanwhile the endpoint's thread reads it too
+    worker.join();
+    QVERIFY(allFailed);
+    QCOMPARE(seenThere, IpmbEndpoint::DisconnectedError);
+    QTRY_COMPARE(errors.size(), 200);
+    QCOMPARE(emittedElsewhere.load(), 0);
+    QCOMPARE(endpoint.error(), IpmbEndpoint::DisconnectedError);
+}
+
+// Hole 11: the destructor left the bus and emitted stateChanged(), and messageReceived() for the
+// messages still waiting, to slots of an owner whose destructor may have run already.
+void tst_IpmbEndpoint::destructionEmitsNothing()
+{
+    auto endpoint = std::make_unique<IpmbEndpoint>();
+    configure(*endpoint, uniqueBusName(), QStringLiteral("self"));
+    endpoint->join();
+    QVERIFY(endpoint->waitForJoined());
+    // Messages to itself that nobody takes: they wait in the inbox.
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(endpoint->send(IpmbSelector::unicast(IpmbLabelOp("self")), i));
+    QVERIFY(endpoint->waitForBytesWritten());
+    int emitted = 0;
+    bool destroying = false;
+    const auto count = [&] {
+        if (destroying)
+            ++emitted;
+    };
+    connect(endpoint.get(), &IpmbEndpoint::stateChanged, this, count);
+    connect(endpoint.get(), &IpmbEndpoint::errorOccurred, this, count);
+    connect(endpoint.get(), &IpmbEndpoint::controllerChanged, this, count);
+    // Receiving by signal is enabled only now: the messages are delivered from the event loop...
+    connect(endpoint.get(), &IpmbEndpoint::messageReceived, this, count);
+    destroying = true;  // ...which does not run before the endpoint is gone.
+    endpoint.reset();
+    QCOMPARE(emitted, 0);
+}

@@ -51,6 +51,9 @@ public:
         m_isController = field(line, "controller") == "1";
         return !line.isEmpty();
     }
+    // Keeps the peer's stderr (its warnings) for errorOutput() instead of forwarding it; call before start().
+    void captureErrors() { m_process.setProcessChannelMode(QProcess::SeparateChannels); }
+    QByteArray errorOutput() { return m_errors += m_process.readAllStandardError(); }
     QByteArray waitFor(const QByteArray &prefix, int msecs = 20000) { return m_output.waitForLine(prefix, msecs); }
     bool hasPrinted(const QByteArray &prefix) { return m_output.hasLine(prefix); }
     void command(const QByteArray &line) { m_process.write(line + '\n'); }
@@ -75,6 +78,7 @@ public:
 private:
     QProcess m_process;
     PeerOutput m_output;
+    QByteArray m_errors;
     bool m_isController = false;
 };
 
