@@ -575,6 +575,7 @@ void IpmbController::expireBuffered()
 
 void IpmbController::flushAll()
 {
+    qint64 queued = 0;
     for (const auto &peer : m_peers) {
         if (peer->dead)
             continue;
@@ -596,6 +597,16 @@ void IpmbController::flushAll()
             dropPeer(*peer, QStringLiteral("the peer closed the connection"), false);
         else if (r.status == IoStatus::Failed)
             dropPeer(*peer, r.error.message, true);
+        queued += peer->connection.bytesToWrite();
+    }
+    // Once queues (a stopped receiver's, say) and large frames that held megabytes are gone, give
+    // the memory back: the allocator would keep it for this process otherwise.
+    const qint64 held = queued + m_heldFrameBytes;
+    if (held >= MemoryEpisodeBytes) {
+        m_memoryEpisode = true;
+    } else if (m_memoryEpisode && held < MemoryEpisodeBytes / 8) {
+        m_memoryEpisode = false;
+        releaseFreeMemory();
     }
 }
 

@@ -59,6 +59,9 @@ public:
     static constexpr int FrameTimeoutMsecs = 5000;
     static constexpr qint64 MinFrameBytesPerSecond = 16 * 1024 * 1024;
     static constexpr qint64 MaxHeldFrameBytes = 2 * IpmbProtocol::MaxMessageBody;
+    // When queues and frames being received held this much, freed memory is given back to the
+    // system once they are down to an eighth of it.
+    static constexpr qint64 MemoryEpisodeBytes = 4 * 1024 * 1024;
     // After accept() failed for want of descriptors, the listener rests this long.
     static constexpr int AcceptPauseMsecs = 100;
     static constexpr qint64 MaxBufferedBytes = 64 * 1024 * 1024;
@@ -118,6 +121,7 @@ private:
     qsizetype m_bufferedHandles = 0;
     qint64 m_heldFrameBytes = 0;      // heldFrameBytes() as of the last look
     qint64 m_acceptPausedUntil = -1;  // m_clock ms
+    bool m_memoryEpisode = false;     // queues or frames held MemoryEpisodeBytes since the last release
     IpmbLogLimiter m_warnings;
 };
 

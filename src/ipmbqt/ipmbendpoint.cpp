@@ -31,6 +31,8 @@ static constexpr qsizetype SendHandleLimit = 1024;
 static constexpr qint64 InboxByteLimit = 64 * 1024 * 1024;
 static constexpr size_t InboxCountLimit = 100000;
 static constexpr qsizetype InboxHandleLimit = 1024;  // lower where the process may open few (startJoin())
+// Once the inbox held this much, freed memory goes back to the system when it has drained.
+static constexpr qint64 InboxReleaseBytes = 4 * 1024 * 1024;
 // Frames larger than this are queued by reference instead of being copied.
 static constexpr qsizetype ShareThreshold = 64 * 1024;
 // A message sent this soon after the last write is left to the I/O thread, which then writes
@@ -919,6 +921,20 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
                 locker.relock();
                 releaseReadRoleLocked();
             }
+            // An inbox that held megabytes (its thread fell behind) leaves them with the allocator
+            // once drained: give them back, after a whole interval at rest (the last batches are
+            // still being freed when it first looks empty).
+            if (m_inboxPeakBytes >= InboxReleaseBytes)
+                m_inboxEpisode = true;
+            m_inboxPeakBytes = m_inboxBytes;
+            const bool quiet = m_inboxBytes < InboxReleaseBytes / 8;
+            const bool release = m_inboxEpisode && quiet && m_inboxWasQuiet;
+            m_inboxWasQuiet = quiet;
+            if (release)
+                m_inboxEpisode = false;
+            locker.unlock();
+            if (release)
+                IpmbPlatform::releaseFreeMemory();
         }
         if (!m_welcomed && joinDeadline.hasExpired()) {
             failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
@@ -1152,6 +1168,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     m_inbox.push_back({std::move(message), size, handles});
     m_inboxBytes += size;
     m_inboxHandles += handles;
+    m_inboxPeakBytes = qMax(m_inboxPeakBytes, m_inboxBytes);
 }
 
 // Warnings about what a peer sent: rate-limited (the read role holds m_warnings).

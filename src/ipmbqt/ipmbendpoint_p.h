@@ -116,6 +116,9 @@ public:
     std::deque<Received> m_inbox;
     // Of the messages in m_inbox and in batches syncFromIo() is delivering, for the read pause:
     qint64 m_inboxBytes = 0;           // frame (and region payload) bytes
+    qint64 m_inboxPeakBytes = 0;       // the most since the last look (releasing memory)
+    bool m_inboxEpisode = false;       // it held InboxReleaseBytes since memory was last released
+    bool m_inboxWasQuiet = false;      // it was nearly empty at the last look
     qsizetype m_inboxHandles = 0;      // open handles
     qsizetype m_inboxHandleLimit = 1024; // set by startJoin() from the process's descriptor limit
     bool m_readingPaused = false;

@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
@@ -411,6 +412,13 @@ void raiseHandleLimit()
         if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
             qCDebug(lcIpmbTransport, "cannot raise RLIMIT_NOFILE: %s", qPrintable(qt_error_string(errno)));
     }
+}
+
+void releaseFreeMemory()
+{
+    // glibc keeps freed memory in its arenas (the controller's and each I/O thread's have one of
+    // their own) and returns only the top of the main heap by itself.
+    ::malloc_trim(0);
 }
 
 qint64 handleLimit()

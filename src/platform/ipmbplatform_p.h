@@ -101,6 +101,10 @@ void closeHandle(qintptr handle);
 qintptr duplicateHandle(qintptr handle, QString *errorString);
 // Raises this process's limit of open handles as far as it may (the soft limit to the hard one).
 IPMBQT_AUTOTEST_EXPORT void raiseHandleLimit();
+// Gives memory that this process has freed back to the system, where the allocator keeps it (a
+// queue that held megabytes for a stopped receiver leaves them behind otherwise). Not cheap: call it
+// once an episode is over, not per message.
+IPMBQT_AUTOTEST_EXPORT void releaseFreeMemory();
 // How many handles this process may have open at once (the soft RLIMIT_NOFILE on Linux).
 IPMBQT_AUTOTEST_EXPORT qint64 handleLimit();
 

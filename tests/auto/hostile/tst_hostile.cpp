@@ -13,9 +13,12 @@
 #include "ipmbprotocol_p.h"
 #include "ipmbselectorcodec_p.h"
 
+#include <QtCore/qdatastream.h>
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qdir.h>
+#include <QtCore/qeasingcurve.h>
 #include <QtCore/qfile.h>
+#include <QtCore/qtemporarydir.h>
 #include <QtTest/qtest.h>
 
 #include <vector>
@@ -45,6 +48,10 @@ private Q_SLOTS:
     void unfinishedFrames_data();
     void unfinishedFrames();
     void manyUnknownTypes();
+    void hostilePayloads_data();
+    void hostilePayloads();
+    void stoppedReceiverMemory_data();
+    void stoppedReceiverMemory();
     void regionCountNearItsLimit();
 };
 
@@ -258,6 +265,14 @@ void tst_Hostile::largestMessage()
     IpmbPlatform::closeSocket(raw);
 }
 
+// Sanitizers hold freed memory in a quarantine and map shadow memory: the memory figures of a
+// sanitizer build say nothing about the code, so the tests check them only in a plain build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+static constexpr bool MemoryFiguresMeaningful = false;
+#else
+static constexpr bool MemoryFiguresMeaningful = true;
+#endif
+
 // A field of /proc/<pid>/status in KiB (VmRSS, VmSize), or -1.
 static qint64 statusKiB(qint64 pid, const QByteArray &field)
 {
@@ -383,7 +398,7 @@ void tst_Hostile::largeFramesBeforeHello()
     a.command("send unicast b 0 str after");
     QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
     const qint64 grown = statusKiB(controller.pid(), "VmSize") - before;
-    QVERIFY2(grown < 256 * 1024, qPrintable(QStringLiteral("the controller's address space grew by %1 MiB").arg(grown / 1024)));
+    QVERIFY2(!MemoryFiguresMeaningful || grown < 256 * 1024, qPrintable(QStringLiteral("the controller's address space grew by %1 MiB").arg(grown / 1024)));
     for (IpmbPlatform::Socket socket : sockets) {
         QVERIFY(closedByPeer(socket));
         IpmbPlatform::closeSocket(socket);
@@ -435,7 +450,7 @@ void tst_Hostile::unfinishedFrames()
     a.command("send unicast b 0 str after");
     QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
     const qint64 grown = statusKiB(controller.pid(), "VmRSS") - before;
-    QVERIFY2(grown < 32 * 1024, qPrintable(QStringLiteral("the controller's RSS grew by %1 MiB").arg(grown / 1024)));
+    QVERIFY2(!MemoryFiguresMeaningful || grown < 32 * 1024, qPrintable(QStringLiteral("the controller's RSS grew by %1 MiB").arg(grown / 1024)));
 }
 
 // Hole 9, first half: a receiver kept every undecodable type name it had warned about, and
@@ -509,6 +524,148 @@ void tst_Hostile::regionCountNearItsLimit()
     QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
     QVERIFY(!controller.hasPrinted("state ReconnectingState"));
     IpmbPlatform::closeSocket(raw);
+}
+
+// A payload section as the codec writes one, with the value bytes written by `write` on a stream
+// set up as the codec's (doc/payloads.md, "Wire format").
+template <typename Write>
+static QByteArray payloadSection(const QByteArray &typeName, Write write)
+{
+    QByteArray bytes;
+    bytes.append(char(typeName.size()));
+    bytes.append(typeName);
+    QByteArray value;
+    QDataStream stream(&value, QIODevice::WriteOnly);
+    stream.setVersion(QDataStream::Qt_6_4);
+    stream.setByteOrder(QDataStream::LittleEndian);
+    write(stream);
+    return bytes + value;
+}
+
+// Holes 3, 4 and 5, across processes: a multicast of one hostile payload reached every receiver.
+// A QDateTime whose time-zone id led to a named pipe hung each receiver's I/O thread in open();
+// a QEasingCurve made the receiver call a function pointer from the bytes; a count from the
+// bytes became an allocation of tens of GB. Now each receiver reports the payload as unreadable
+// (or, for the curve, uses its own function) and goes on.
+void tst_Hostile::hostilePayloads_data()
+{
+    QTest::addColumn<QByteArray>("payload");
+    QTest::addColumn<QByteArray>("expected");  // start of the "received" line
+    static QTemporaryDir fifoDir;               // outlives the rows
+    const QByteArray fifo = QFile::encodeName(fifoDir.filePath(QStringLiteral("zone")));
+    ::mkfifo(fifo.constData(), 0600);
+    QTest::addRow("time zone id leading to a fifo")
+            << payloadSection("QDateTime", [&](QDataStream &out) {
+                   out << qint64(2460000) << quint32(0) << qint8(Qt::TimeZone)
+                       << QString::fromUtf8("../../../../../../.." + fifo);
+               })
+            << QByteArray("received type=QDateTime status=PayloadMalformed");
+    QTest::addRow("easing curve with a function pointer")
+            << payloadSection("QEasingCurve", [](QDataStream &out) {
+                   out << quint8(QEasingCurve::InQuad) << quint64(0x414141414141) << false;
+               })
+            << QByteArray("received type=QEasingCurve status=PayloadOk value=curve:0.25");
+    QTest::addRow("easing curve claiming 4G points")
+            << payloadSection("QEasingCurve", [](QDataStream &out) {
+                   out << quint8(QEasingCurve::BezierSpline) << quint64(0) << true << 0.3 << 1.0 << 1.70158
+                       << quint32(0xFFFFFFFF);
+               })
+            << QByteArray("received type=QEasingCurve status=PayloadMalformed");
+}
+
+void tst_Hostile::hostilePayloads()
+{
+    QFETCH(QByteArray, payload);
+    QFETCH(QByteArray, expected);
+    const QString bus = uniqueBusName();
+    Peer controller, sender;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(sender.join(bus, QStringLiteral("s")));
+    Peer receivers[3];
+    for (Peer &receiver : receivers)
+        QVERIFY(receiver.join(bus, QStringLiteral("r")));
+    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("hostile"));
+    QVERIFY(raw != IpmbPlatform::InvalidSocket);
+    QByteArray selector;
+    IpmbSelectorCodec::appendSelector(selector, IpmbSelector::multicast(IpmbLabelOp("r")));
+    IpmbProtocol::Header header;
+    header.type = IpmbProtocol::FrameType::Message;
+    header.selectorLength = quint32(selector.size());
+    header.bodyLength = quint32(selector.size() + payload.size());
+    QByteArray frame(IpmbProtocol::HeaderSize, Qt::Uninitialized);
+    IpmbProtocol::writeHeader(frame.data(), header);
+    QVERIFY(writeAll(raw, frame + selector + payload));
+    for (Peer &receiver : receivers) {
+        const QByteArray line = receiver.waitFor("received", 10000);
+        QVERIFY2(line.startsWith(expected), line.constData());
+    }
+    sender.command("send multicast r 0 str after");
+    for (Peer &receiver : receivers)
+        QCOMPARE(field(receiver.waitFor("received", 10000), "value"), QByteArray("after"));
+    IpmbPlatform::closeSocket(raw);
+}
+
+// Hole 12: with one receiver stopped under a flood, the controller's process peaked at 53-59 MiB
+// and stayed at 45-54 MiB after the episode, against the documented 16 MiB plus one message per
+// stuck receiver. The controller keeps to that bound; the endpoint that shares its process has an
+// inbox of its own, which the documentation now counts; and both give freed memory back to the
+// system once the episode is over (the 4 KiB row kept 21 MiB before).
+void tst_Hostile::stoppedReceiverMemory_data()
+{
+    QTest::addColumn<int>("size");
+    QTest::addColumn<int>("count");     // four times the controller's queue limit, or more
+    QTest::addColumn<QByteArray>("to");
+    QTest::addColumn<int>("bound");     // MiB over the baseline at the peak
+    // The controller: 16 MiB for the stopped receiver, plus one message, plus slack.
+    QTest::addRow("16 B") << 16 << 1000000 << QByteArray("unicast stuck") << 24;
+    QTest::addRow("4 KiB") << 4096 << 16000 << QByteArray("unicast stuck") << 24;
+    // The endpoint in the controller's process ("ctl") receives too, and its inbox holds what its
+    // thread has not taken yet (100,000 messages or 64 MiB at most; some 20 MiB at 16 B).
+    QTest::addRow("16 B, with the controller's endpoint") << 16 << 1000000 << QByteArray("multicast stuck||ctl") << 56;
+    QTest::addRow("4 KiB, with the controller's endpoint") << 4096 << 16000 << QByteArray("multicast stuck||ctl") << 56;
+}
+
+void tst_Hostile::stoppedReceiverMemory()
+{
+    QFETCH(int, size);
+    QFETCH(int, count);
+    QFETCH(QByteArray, to);
+    QFETCH(int, bound);
+    const QString bus = uniqueBusName();
+    Peer controller, stuck, sender;
+    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(stuck.join(bus, QStringLiteral("stuck")));
+    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    // A first, smaller flood that the receiver takes: the baseline includes whatever an ordinary
+    // flood leaves allocated.
+    stuck.command("expect 20000");
+    sender.command("flood unicast stuck 20000 " + QByteArray::number(size));
+    QVERIFY(!stuck.waitFor("got 20000", 60000).isEmpty());
+    QVERIFY(!sender.waitFor("sent").isEmpty());
+    const qint64 baseline = statusKiB(controller.pid(), "VmRSS");
+    stuck.signal(SIGSTOP);
+    sender.command("flood " + to + ' ' + QByteArray::number(count) + ' ' + QByteArray::number(size));
+    qint64 peak = 0;
+    QVERIFY(QTest::qWaitFor([&] {
+        peak = qMax(peak, statusKiB(controller.pid(), "VmRSS"));
+        return sender.hasPrinted("sent");
+    }, 120000));
+    stuck.signal(SIGCONT);
+    QVERIFY(!stuck.waitFor("dropped", 30000).isEmpty());
+    sender.command("send unicast stuck 0 str after");
+    QTRY_VERIFY_WITH_TIMEOUT(stuck.hasPrinted("received"), 30000);
+    qint64 after = 0;
+    const bool returned = QTest::qWaitFor([&] {
+        after = statusKiB(controller.pid(), "VmRSS");
+        return after - baseline <= 8 * 1024;
+    }, 5000);
+    qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after", baseline / 1024,
+          (peak - baseline) / 1024, (after - baseline) / 1024);
+    if (!MemoryFiguresMeaningful)
+        return;
+    QVERIFY2(peak - baseline <= bound * 1024,
+             qPrintable(QStringLiteral("the peak was %1 MiB over the baseline").arg((peak - baseline) / 1024)));
+    QVERIFY2(returned, qPrintable(QStringLiteral("%1 MiB over the baseline after the episode").arg((after - baseline) / 1024)));
 }
 
 QTEST_MAIN(tst_Hostile)

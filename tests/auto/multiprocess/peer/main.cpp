@@ -4,6 +4,7 @@
 //   joined controller=<0|1> pid=<pid>        state <StateName>
 //   error <ErrorName> <errorString>          dropped <n>
 //   received type=<name> status=<status> value=<text> from=<pid> uid=<uid> label=<a,b> handles=<n>
+//                                            (value: a QEasingCurve's is "curve:<valueForProgress(0.5)>")
 //   pipe-read <text>                         (the answer through a pipe sent with "sendpipe")
 //   fds ok=<0|1> n=<n>                       (a message from "sendfds" checked)
 //   regions ok=<0|1>                         (a message from "sendregions" checked)
@@ -38,6 +39,8 @@
 //       "filled sent=<k> error=<Error> fds=<open descriptors> reason=<errorString>", then drain
 //   registryflood <labelop> <count> <size> <window>: send <count> frames in regions from an
 //       IpmbMemoryRegistry, at most <window> unacknowledged; receivers check and acknowledge them
+//   resetframes: forget unacknowledged registryflood frames (acks lost in a failover), print
+//       "frames-reset inflight=<n> bad=<n>" (the soak driver sends it before each registryflood)
 //   sendqshm <labelop> <text>: create a QSharedMemory segment holding <text> and send its key
 //   waitreleased <ms>: IpmbMemoryRegion::waitForReleased() on the last region sent; prints
 //       "released ok=<0|1>"
@@ -76,6 +79,7 @@
 #include <QtCore/qtimer.h>
 
 #include <QtCore/qdir.h>
+#include <QtCore/qeasingcurve.h>
 
 #include <atomic>
 #include <cstddef>
@@ -445,6 +449,9 @@ int main(int argc, char **argv)
             value = QByteArray::number(p.x) + ',' + QByteArray::number(p.y) + ',' + p.name.toUtf8();
         } else if (m.payload().metaType() == QMetaType::fromType<QByteArray>()) {
             value = "bytes:" + QByteArray::number(m.payload().toByteArray().size());
+        } else if (m.payload().metaType() == QMetaType::fromType<QEasingCurve>()) {
+            // Calls the curve: a function pointer taken from the bytes would crash here.
+            value = "curve:" + QByteArray::number(m.payload().value<QEasingCurve>().valueForProgress(0.5));
         } else if (const QString text = m.payload().toString(); text.size() > 1 && text == QString(text.size(), Smiley)) {
             value = "smileys:" + QByteArray::number(text.size());
         } else if (const QVariantList list = m.payload().toList(); list.size() == 2 && list.at(1) == QVariant(7)
@@ -678,6 +685,10 @@ int main(int argc, char **argv)
                 + " countattenth=" + QByteArray::number(countAtTenth)
                 + " shmemgrowth=" + QByteArray::number(residentKiB("RssShmem") - shmemAtTenth)
                 + " anongrowth=" + QByteArray::number(residentKiB("RssAnon") - anonAtTenth));
+        } else if (w.value(0) == "resetframes") {
+            say("frames-reset inflight=" + QByteArray::number(framesInFlight) + " bad=" + QByteArray::number(badFrames));
+            framesInFlight = 0;
+            badFrames = 0;
         } else if (w.value(0) == "sendqshm" && w.size() >= 3) {
             auto segment = std::make_unique<QSharedMemory>(QUuid::createUuid().toString(QUuid::WithoutBraces));
             if (!segment->create(4096))
