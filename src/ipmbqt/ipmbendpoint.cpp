@@ -234,6 +234,9 @@ void IpmbEndpoint::leave()
 /*!
     Blocks until the endpoint is joined, joining fails, or \a msecs pass. Returns whether the
     endpoint is joined; the signals of the transition have been emitted when it returns.
+
+    Called without a join() in progress it returns false at once: error() then says why joining
+    failed, or is DisconnectedError if join() was never called.
 */
 bool IpmbEndpoint::waitForJoined(int msecs)
 {
@@ -439,8 +442,9 @@ bool IpmbEndpoint::waitForBytesWritten(int msecs)
 
 /*!
     Takes the next received message, waiting up to \a msecs for one (-1 waits forever). Safe to
-    call from any thread. Returns std::nullopt on timeout, and at once when the endpoint is not
-    joined (or leaves while this waits) and no message is left.
+    call from any thread. Returns std::nullopt on timeout (error() unchanged), and at once when the
+    endpoint is not joined (or leaves while this waits) and no message is left (DisconnectedError;
+    errorOccurred() is emitted in the endpoint's thread).
 
     While it waits, the calling thread reads and decodes arriving messages itself, which saves a
     thread wake-up per message.
