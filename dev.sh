@@ -6,6 +6,7 @@
 #   ./dev.sh build   install what is missing and build only
 #   ./dev.sh bench [--quick]   build (RelWithDebInfo) and run the benchmarks, see doc/performance.md
 #   ./dev.sh fuzz [seconds]    run each libFuzzer target (tests/fuzz) that long, default 60 (build-fuzz/, clang)
+#   ./dev.sh soak [minutes]    build, then 6 processes of mixed traffic, a controller kill a minute, RSS/fds sampled (default 10)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -98,5 +99,8 @@ case "${1:-}" in
            log "benchmarking; results go to $BUILD_DIR/bench/results.json"
            "$BUILD_DIR/tests/benchmarks/ipmbqt_bench" --output "$BUILD_DIR/bench/results.json" "$@" ;;
     fuzz)  fuzz "${2:-60}" ;;
-    *) echo "usage: $0 demo|test|asan|build|bench [--quick]|fuzz [seconds]" >&2; exit 2 ;;
+    soak)  build "$BUILD_DIR"
+           log "soak run, ${2:-10} minutes; results go to $BUILD_DIR/soak/results.json"
+           "$BUILD_DIR/tests/soak/ipmbqt_soak" --minutes "${2:-10}" --output "$BUILD_DIR/soak/results.json" ;;
+    *) echo "usage: $0 demo|test|asan|build|bench [--quick]|fuzz [seconds]|soak [minutes]" >&2; exit 2 ;;
 esac
