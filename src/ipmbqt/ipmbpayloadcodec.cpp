@@ -345,6 +345,10 @@ bool isSafeTimeZoneId(QStringView id)
 {
     if (id.isEmpty())
         return true; // Qt takes the system time zone
+    // What Qt writes for an invalid zone (a custom zone Qt refused, say), and reads back as one
+    // without looking anything up: refusing it would refuse the re-encoding of a value we accepted.
+    if (id == QLatin1StringView("-No Time Zone Specified!"))
+        return true;
     if (id.size() > 64)
         return false;
     QByteArray latin1(id.size(), Qt::Uninitialized);
