@@ -3,6 +3,7 @@
 #   ./dev.sh demo    install what is missing, build, run the demo
 #   ./dev.sh test    install what is missing, build, run every test with ctest
 #   ./dev.sh asan    the same tests in an AddressSanitizer/UBSan build (build-asan/)
+#   ./dev.sh tsan    the same tests in a ThreadSanitizer build (build-tsan/, Qt false positives: tests/tsan.supp)
 #   ./dev.sh build   install what is missing and build only
 #   ./dev.sh bench [--quick]   build (RelWithDebInfo) and run the benchmarks, see doc/performance.md
 #   ./dev.sh fuzz [seconds]    run each libFuzzer target (tests/fuzz) that long, default 60 (build-fuzz/, clang)
@@ -93,6 +94,10 @@ case "${1:-}" in
     build) build "$BUILD_DIR" ;;
     test)  build "$BUILD_DIR"; run_tests "$BUILD_DIR" ;;
     asan)  BUILD_TYPE=Debug build build-asan -DIPMBQT_SANITIZE=ON; run_tests build-asan ;;
+    tsan)  BUILD_TYPE=RelWithDebInfo build build-tsan -DIPMBQT_TSAN=ON -DIPMBQT_BUILD_EXAMPLES=ON
+           # Any report fails its test; helper processes inherit TSAN_OPTIONS from the environment.
+           TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 exitcode=66 second_deadlock_stack=1 history_size=4 allocator_may_return_null=1 ${TSAN_OPTIONS:-}" \
+               run_tests build-tsan ;;
     demo)  build "$BUILD_DIR"; log "running the demo"; "$BUILD_DIR/examples/solar/solar" ;;
     bench) shift
            BUILD_TYPE=RelWithDebInfo build "$BUILD_DIR" -DIPMBQT_BUILD_BENCHMARKS=ON
@@ -102,5 +107,5 @@ case "${1:-}" in
     soak)  build "$BUILD_DIR"
            log "soak run, ${2:-10} minutes; results go to $BUILD_DIR/soak/results.json"
            "$BUILD_DIR/tests/soak/ipmbqt_soak" --minutes "${2:-10}" --output "$BUILD_DIR/soak/results.json" ;;
-    *) echo "usage: $0 demo|test|asan|build|bench [--quick]|fuzz [seconds]|soak [minutes]" >&2; exit 2 ;;
+    *) echo "usage: $0 demo|test|asan|tsan|build|bench [--quick]|fuzz [seconds]|soak [minutes]" >&2; exit 2 ;;
 esac
