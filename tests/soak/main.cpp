@@ -15,8 +15,11 @@
 //   RSS: median of the samples in the first minute after warm-up vs. median of its last minute
 //        (the last sample of a survivor is taken after the traffic has stopped): growth must
 //        be within 10 % of the baseline + 8 MiB;
-//   fds: minimum over the same two windows (in-flight handles make single samples noisy): growth
-//        must be at most +16.
+//   fds: minimum over the same two windows (in-flight handles make single samples noisy): the
+//        descriptors other than region memfds may grow by at most 16; region memfds
+//        (memfd:ipmbqt-region) come and go with the bounded mapping cache and payload pool
+//        (doc/memory.md: 128 idle mappings, 64 pooled regions), so they are held to that bound
+//        plus 64 in flight (256) instead.
 // Also: after each kill every survivor must rejoin and the replacement join (within 20 s), and
 // messages must be delivered before the next kill; no helper may exit on its own or stall (a
 // command unanswered for 120 s). Results: a table per minute on stdout, JSON in --output.
@@ -46,6 +49,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #ifndef IPMBQT_PEER
 #error "IPMBQT_PEER must name the helper (ipmbqt_test_peer)"
@@ -57,6 +61,10 @@ constexpr int Slots = 6;
 constexpr double RssGrowthFraction = 0.10;
 constexpr double RssGrowthSlackMiB = 8.0;
 constexpr int FdGrowthMax = 16;
+// Region descriptors (memfd:ipmbqt-region) come and go with the mapping cache (at most 128 idle
+// mappings) and the sender's payload pool (at most 64 regions), doc/memory.md: they are judged
+// against that bound plus 64 in flight, not by their growth.
+constexpr int RegionFdBound = 128 + 64 + 64;
 constexpr double RejoinWithinS = 20.0;
 constexpr double StallS = 120.0;
 
@@ -67,6 +75,7 @@ struct Sample
     qint64 anonKiB;
     qint64 shmemKiB;
     int fds;
+    int regionFds; // of fds: memfd:ipmbqt-region
 };
 
 struct Peer
@@ -104,6 +113,7 @@ struct Peer
     quint64 frames = 0, framesBad = 0; // registryflood (as sender: frames acknowledged by the receiver)
     quint64 commands = 0;
     QList<QByteArray> errors;
+    std::map<QByteArray, int> errorKinds;
     std::vector<Sample> samples;
 
     bool alive() const { return endT < 0; }
@@ -183,9 +193,11 @@ public:
         std::printf("soak: samples every %.0f s; warm-up %.0f s per process; judged if measured >= %.0f s after it\n",
                     m_sampleInterval, m_warmup, m_minMeasured);
         std::printf("soak: thresholds: RSS growth <= %.0f %% of baseline + %.0f MiB (median of first minute after "
-                    "warm-up vs. last minute); fds growth <= +%d (minimum of the same windows); survivors rejoin "
+                    "warm-up vs. last minute); descriptors other than region memfds: growth <= +%d (minimum of the "
+                    "same windows); region memfds (mapping cache + payload pool): at most %d; survivors rejoin "
                     "within %.0f s of each kill; messages delivered after every kill; no helper stalls %.0f s\n",
-                    RssGrowthFraction * 100, RssGrowthSlackMiB, FdGrowthMax, RejoinWithinS, StallS);
+                    RssGrowthFraction * 100, RssGrowthSlackMiB, FdGrowthMax, RegionFdBound, RejoinWithinS, StallS);
+        std::printf("soak: even slots receive with receive() in a thread, odd slots through messageReceived()\n");
         std::printf("soak: helper stderr in %s/peer-<n>.log\n", qPrintable(m_logDir));
         std::fflush(stdout);
         m_clock.start();
@@ -232,10 +244,14 @@ private:
         });
         // A generous watchdog: the run, plus time to shut down.
         const int watchdog = int((m_duration + 600) * 1000);
-        process->start(QStringLiteral(IPMBQT_PEER),
-                       {QStringLiteral("--bus"), m_bus, QStringLiteral("--label"),
-                        QString::fromLatin1(p->label() + ",soak"), QStringLiteral("--receive-thread"),
-                        QStringLiteral("--watchdog"), QString::number(watchdog)});
+        // Even slots take messages with receive() in a thread (the direct-read path), odd slots
+        // through messageReceived().
+        QStringList arguments {QStringLiteral("--bus"), m_bus, QStringLiteral("--label"),
+                               QString::fromLatin1(p->label() + ",soak"), QStringLiteral("--watchdog"),
+                               QString::number(watchdog)};
+        if (slot % 2 == 0)
+            arguments << QStringLiteral("--receive-thread");
+        process->start(QStringLiteral(IPMBQT_PEER), arguments);
         process->waitForStarted(10000);
         p->pid = process->processId();
         m_live[slot] = p;
@@ -297,6 +313,7 @@ private:
                 p->errors.append(QByteArray::number(t, 'f', 1) + "s " + line);
             // Each distinct line is printed once, then counted (a receive thread that starts
             // before join() repeats "receive: the endpoint is not joined" until it has joined).
+            ++p->errorKinds[line];
             if (m_errorKinds[line]++ == 0) {
                 std::printf("   [%6.1fs] helper %d (slot %d, pid %lld): %s (first of its kind)\n", t, p->id, p->slot,
                             p->pid, line.constData());
@@ -472,7 +489,16 @@ private:
         s.rssKiB = statusKiB(text, "VmRSS");
         s.anonKiB = statusKiB(text, "RssAnon");
         s.shmemKiB = statusKiB(text, "RssShmem");
-        s.fds = int(QDir(QStringLiteral("/proc/%1/fd").arg(p->pid)).entryList(QDir::Files | QDir::System).size());
+        const QString fdDir = QStringLiteral("/proc/%1/fd/").arg(p->pid);
+        const QStringList fds = QDir(fdDir).entryList(QDir::Files | QDir::System);
+        s.fds = int(fds.size());
+        s.regionFds = 0;
+        for (const QString &fd : fds) {
+            char target[256];
+            const ssize_t n = ::readlink(QFile::encodeName(fdDir + fd).constData(), target, sizeof(target) - 1);
+            if (n > 0 && QByteArrayView(target, n).startsWith("/memfd:ipmbqt-region"))
+                ++s.regionFds;
+        }
         if (s.rssKiB < 0)
             return false;
         p->samples.push_back(s);
@@ -583,8 +609,12 @@ private:
     {
         QJsonArray processes;
         std::printf("\nper process (RSS MiB and fds: baseline = first minute after warm-up, end = last minute)\n");
-        std::printf("%3s %4s %8s %7s %7s %7s %8s %8s %8s %6s %5s %5s %5s %10s  %s\n", "id", "slot", "pid", "start",
-                    "end", "fate", "rss0", "rss1", "rssMiB/m", "limit", "fd0", "fd1", "anon+", "delivered", "verdict");
+        std::printf("(fd0/fd1: all descriptors, minimum of each window; oth0/oth1: the same without region memfds, "
+                    "judged <= +%d; regmax: most region memfds, judged <= %d; errs: error lines)\n",
+                    FdGrowthMax, RegionFdBound);
+        std::printf("%3s %4s %8s %7s %7s %7s %8s %8s %8s %6s %5s %5s %5s %5s %6s %5s %6s %10s  %s\n", "id", "slot", "pid",
+                    "start", "end", "fate", "rss0", "rss1", "rssMiB/m", "limit", "fd0", "fd1", "oth0", "oth1", "regmax",
+                    "anon+", "errs", "delivered", "verdict");
         int judged = 0, judgedSurvivors = 0;
         for (const auto &pp : m_peers) {
             Peer *p = pp.get();
@@ -594,7 +624,7 @@ private:
             const double roleEnd = p->controllerSinceT >= 0 ? p->controllerSinceT : 1e18;
             const double warmEnd = start + m_warmup;
             std::vector<double> rss0, rss1, anon0, anon1;
-            int fd0 = INT_MAX, fd1 = INT_MAX;
+            int fd0 = INT_MAX, fd1 = INT_MAX, other0 = INT_MAX, other1 = INT_MAX, regionMax = 0;
             const Sample *first = nullptr, *last = nullptr;
             double lastT = -1;
             for (const Sample &s : p->samples) {
@@ -608,6 +638,7 @@ private:
                     rss0.push_back(s.rssKiB);
                     anon0.push_back(s.anonKiB);
                     fd0 = std::min(fd0, s.fds);
+                    other0 = std::min(other0, s.fds - s.regionFds);
                     if (!first)
                         first = &s;
                 }
@@ -615,9 +646,12 @@ private:
                     rss1.push_back(s.rssKiB);
                     anon1.push_back(s.anonKiB);
                     fd1 = std::min(fd1, s.fds);
+                    other1 = std::min(other1, s.fds - s.regionFds);
                 }
-                if (s.t >= warmEnd)
+                if (s.t >= warmEnd) {
                     last = &s;
+                    regionMax = std::max(regionMax, s.regionFds);
+                }
             }
             const bool measurable = first && last && last->t - first->t >= m_minMeasured;
             const double base = median(rss0) / 1024, fin = median(rss1) / 1024;
@@ -645,8 +679,10 @@ private:
                 QStringList why;
                 if (fin - base > limit)
                     why << QStringLiteral("RSS +%1 MiB > %2").arg(fin - base, 0, 'f', 1).arg(limit, 0, 'f', 1);
-                if (fd1 - fd0 > FdGrowthMax)
-                    why << QStringLiteral("fds +%1 > %2").arg(fd1 - fd0).arg(FdGrowthMax);
+                if (other1 - other0 > FdGrowthMax)
+                    why << QStringLiteral("non-region fds +%1 > %2").arg(other1 - other0).arg(FdGrowthMax);
+                if (regionMax > RegionFdBound)
+                    why << QStringLiteral("region fds up to %1 > %2").arg(regionMax).arg(RegionFdBound);
                 pass = why.isEmpty();
                 verdict = pass ? QStringLiteral("flat") : QStringLiteral("GROWS: ") + why.join(u", ");
                 if (!pass)
@@ -654,13 +690,16 @@ private:
                                               .arg(p->pid).arg(why.join(u", ")));
             }
             const char *fate = p->killedByUs ? "killed" : p->unexpectedExit ? "EXITED" : "alive";
-            std::printf("%3d %4d %8lld %7.1f %7.1f %7s %8.1f %8.1f %8.2f %6.1f %5s %5s %5.1f %10llu  %s\n", p->id,
-                        p->slot, p->pid, start, p->killedByUs || p->unexpectedExit ? p->endT : endT, fate,
+            int errorLines = 0;
+            for (const auto &kind : p->errorKinds)
+                errorLines += kind.second;
+            auto num = [measurable](int v) { return measurable ? QByteArray::number(v) : QByteArray("-"); };
+            std::printf("%3d %4d %8lld %7.1f %7.1f %7s %8.1f %8.1f %8.2f %6.1f %5s %5s %5s %5s %6s %5.1f %6d %10llu  %s\n",
+                        p->id, p->slot, p->pid, start, p->killedByUs || p->unexpectedExit ? p->endT : endT, fate,
                         measurable ? base : 0.0, measurable ? fin : 0.0, slope, measurable ? limit : 0.0,
-                        measurable ? qPrintable(QString::number(fd0)) : "-",
-                        measurable ? qPrintable(QString::number(fd1)) : "-",
-                        measurable ? (median(anon1) - median(anon0)) / 1024 : 0.0, p->delivered(),
-                        qPrintable(verdict));
+                        num(fd0).constData(), num(fd1).constData(), num(other0).constData(), num(other1).constData(),
+                        num(regionMax).constData(), measurable ? (median(anon1) - median(anon0)) / 1024 : 0.0,
+                        errorLines, p->delivered(), qPrintable(verdict));
             QJsonObject o;
             o[u"id"] = p->id;
             o[u"slot"] = p->slot;
@@ -685,6 +724,9 @@ private:
                 o[u"anon_growth_mib"] = (median(anon1) - median(anon0)) / 1024;
                 o[u"fds_baseline"] = fd0;
                 o[u"fds_end"] = fd1;
+                o[u"non_region_fds_baseline"] = other0;
+                o[u"non_region_fds_end"] = other1;
+                o[u"region_fds_max"] = regionMax;
             }
             QJsonObject received;
             received[u"flood"] = double(p->flood);
@@ -701,9 +743,13 @@ private:
             o[u"received"] = received;
             QJsonArray samples;
             for (const Sample &s : p->samples)
-                samples.append(QJsonArray{std::round(s.t * 10) / 10, double(s.rssKiB), double(s.anonKiB),
+                samples.append(QJsonArray{std::round(s.t * 10) / 10, double(s.rssKiB), double(s.anonKiB), s.regionFds,
                                           double(s.shmemKiB), s.fds});
-            o[u"samples_t_rssKiB_anonKiB_shmemKiB_fds"] = samples;
+            o[u"samples_t_rssKiB_anonKiB_regionfds_shmemKiB_fds"] = samples;
+            QJsonObject kinds;
+            for (const auto &[line, n] : p->errorKinds)
+                kinds[QString::fromUtf8(line)] = n;
+            o[u"error_kinds"] = kinds;
             QJsonArray errors;
             for (const QByteArray &e : std::as_const(p->errors))
                 errors.append(QString::fromUtf8(e));
@@ -833,6 +879,7 @@ private:
         root[u"thresholds"] = QJsonObject{{QStringLiteral("rss_growth_fraction"), RssGrowthFraction},
                                           {QStringLiteral("rss_growth_slack_mib"), RssGrowthSlackMiB},
                                           {QStringLiteral("fd_growth_max"), FdGrowthMax},
+                                          {QStringLiteral("region_fd_bound"), RegionFdBound},
                                           {QStringLiteral("rejoin_within_s"), RejoinWithinS},
                                           {QStringLiteral("stall_s"), StallS}};
         root[u"kills"] = kills;
@@ -863,9 +910,9 @@ private:
             std::printf("FAILURE: %s\n", qPrintable(f));
         std::printf("results: %s\n", qPrintable(m_output));
         std::printf("SOAK %s: %.1f min, %d kills, %llu messages delivered, %d processes judged; RSS growth <= %.0f %% + %.0f MiB, "
-                    "fds growth <= %d\n",
+                    "non-region fds growth <= %d, region fds <= %d\n",
                     pass ? "PASS" : "FAIL", m_duration / 60, int(m_kills.size()), totalDelivered(), judged,
-                    RssGrowthFraction * 100, RssGrowthSlackMiB, FdGrowthMax);
+                    RssGrowthFraction * 100, RssGrowthSlackMiB, FdGrowthMax, RegionFdBound);
         std::fflush(stdout);
     }
 
