@@ -7,7 +7,6 @@
 #include <QtCore/qthread.h>
 
 #include <algorithm>
-#include <cstdarg>
 #include <limits>
 #include <cstring>
 
@@ -165,7 +164,7 @@ void IpmbController::acceptPeers()
                 return;
             // Out of descriptors: the connection waits in the backlog (its endpoint retries until
             // its join timeout). Rest instead of spinning on a listener that stays readable.
-            warn("cannot accept a connection: %s", qPrintable(error.message));
+            m_warnings.warn(lcIpmbController(), "cannot accept a connection: %s", qPrintable(error.message));
             m_acceptPausedUntil = m_clock.elapsed() + AcceptPauseMsecs;
             return;
         }
@@ -174,7 +173,7 @@ void IpmbController::acceptPeers()
         // Before its Hello, a connection may send nothing larger than a Hello.
         peer->connection.setMaxBodyLength(IpmbProtocol::MaxControlBody);
         if (!peerCredentials(socket, &peer->credentials)) {
-            warn("closing a connection without peer credentials");
+            m_warnings.warn(lcIpmbController(), "closing a connection without peer credentials");
             continue;
         }
         qsizetype pending = 0;
@@ -255,17 +254,6 @@ void IpmbController::dropUnfinishedFrames()
     }
 }
 
-void IpmbController::warn(const char *format, ...)
-{
-    QString note;
-    if (!m_warnings.allow(&note))
-        return;
-    va_list arguments;
-    va_start(arguments, format);
-    const QString message = QString::vasprintf(format, arguments);
-    va_end(arguments);
-    qCWarning(lcIpmbController, "%s%s", qPrintable(message), qPrintable(note));
-}
 
 IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnection::Frame &frame)
 {
@@ -340,7 +328,7 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
 
 void IpmbController::refuse(Peer &peer, IpmbEndpoint::Error error, const QString &reason)
 {
-    warn("refusing pid %lld: %s", peer.credentials.pid, qPrintable(reason));
+    m_warnings.warn(lcIpmbController(), "refusing pid %lld: %s", peer.credentials.pid, qPrintable(reason));
     IpmbProtocol::appendRefuse(peer.connection.tail(), error, reason);
     peer.connection.flush();
     peer.dead = true; // closed once this pass is over; the Refuse is already in the kernel
@@ -389,7 +377,8 @@ IpmbController::Room IpmbController::roomIn(Peer &to)
     if (hasRoom(to))
         return Room::Yes;
     if (!to.stuck && m_clock.elapsed() - to.lastProgress > StallTimeoutMsecs) {
-        warn("endpoint %u (pid %lld) reads nothing: dropping messages for it", to.endpointId, to.credentials.pid);
+        m_warnings.warn(lcIpmbController(), "endpoint %u (pid %lld) reads nothing: dropping messages for it",
+                        to.endpointId, to.credentials.pid);
         to.stuck = true;
     }
     return to.stuck ? Room::Stuck : Room::Full;
@@ -615,7 +604,8 @@ void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
     if (peer.dead)
         return;
     if (warn)
-        this->warn("dropping endpoint %u (pid %lld): %s", peer.endpointId, peer.credentials.pid, qPrintable(reason));
+        m_warnings.warn(lcIpmbController(), "dropping endpoint %u (pid %lld): %s", peer.endpointId,
+                        peer.credentials.pid, qPrintable(reason));
     else
         qCDebug(lcIpmbController, "endpoint %u (pid %lld) left: %s", peer.endpointId,
                 peer.credentials.pid, qPrintable(reason));

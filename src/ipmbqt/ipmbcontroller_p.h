@@ -100,7 +100,6 @@ private:
     qint64 frameDeadline(const Peer &peer) const;
     void dropUnfinishedFrames();
     qint64 heldFrameBytes() const;
-    void warn(const char *format, ...) Q_ATTRIBUTE_FORMAT_PRINTF(2, 3);
     void removeDeadPeers();
     int pollTimeout() const;
 

@@ -14,7 +14,6 @@
 #include <QtCore/qthread.h>
 
 #include <algorithm>
-#include <cstdarg>
 #include <atomic>
 #include <cstring>
 #include <limits>
@@ -1076,7 +1075,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     if (!sameBytes(m_lastSenderBytes, senderBytes)) {
         const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
         if (!sender) {
-            warn("ignoring a message with a malformed sender block: %s", qPrintable(why));
+            m_warnings.warn(lcIpmbEndpoint(), "ignoring a message with a malformed sender block: %s", qPrintable(why));
             return;
         }
         m_lastSenderBytes = senderBytes.toByteArray();
@@ -1105,7 +1104,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adoptReceived(frame.handles.at(i));
         const bool secondPayload = kind == char(IpmbProtocol::AttachmentKind::PayloadRegion) && !payloadRegion.isNull();
         if (!IpmbProtocol::isRegion(kind) || region.isNull() || secondPayload) {
-            warn("ignoring a message with a bad attachment %lld: %s", qlonglong(i),
+            m_warnings.warn(lcIpmbEndpoint(), "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
                       secondPayload ? "a second payload region" : qPrintable(region.errorString()));
             return;
         }
@@ -1124,7 +1123,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     if (!payloadRegion.isNull()) {
         const std::optional<qint64> length = IpmbProtocol::parseRegionPayloadLength(payloadSection, &why);
         if (!length || *length > payloadRegion.size()) {
-            warn("ignoring a message with a bad payload region: %s",
+            m_warnings.warn(lcIpmbEndpoint(), "ignoring a message with a bad payload region: %s",
                       length ? "its payload is larger than the region" : qPrintable(why));
             return;
         }
@@ -1163,7 +1162,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         if (!m_warnedTypes.contains(payload.typeName)) {
             if (m_warnedTypes.size() < MaxWarnedTypes)
                 m_warnedTypes.insert(payload.typeName);
-            warn("received an undecodable payload: %s", qPrintable(payload.errorString));
+            m_warnings.warn(lcIpmbEndpoint(), "received an undecodable payload: %s", qPrintable(payload.errorString));
         }
     }
     const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
@@ -1175,18 +1174,6 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     m_inboxPeakBytes = qMax(m_inboxPeakBytes, m_inboxBytes);
 }
 
-// Warnings about what a peer sent: rate-limited (the read role holds m_warnings).
-void IpmbEndpointPrivate::warn(const char *format, ...)
-{
-    QString note;
-    if (!m_warnings.allow(&note))
-        return;
-    va_list arguments;
-    va_start(arguments, format);
-    const QString message = QString::vasprintf(format, arguments);
-    va_end(arguments);
-    qCWarning(lcIpmbEndpoint, "%s%s", qPrintable(message), qPrintable(note));
-}
 
 void IpmbEndpointPrivate::drainOutput(int msecs)
 {

@@ -184,7 +184,6 @@ public:
     static constexpr int MaxWarnedTypes = 64;
     QSet<QByteArray> m_warnedTypes;     // undecodable payload types warned about, the first 64
     IpmbLogLimiter m_warnings;
-    void warn(const char *format, ...) Q_ATTRIBUTE_FORMAT_PRINTF(2, 3);
     IpmbPayloadBuffers m_payloadBuffers;
 
     // I/O thread only, again.

@@ -1,26 +1,33 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmblogging_p.h"
 
+#include <cstdarg>
+
 // Warnings are on by default; enable the rest with QT_LOGGING_RULES="ipmbqt.*.debug=true".
 Q_LOGGING_CATEGORY(lcIpmbEndpoint, "ipmbqt.endpoint", QtWarningMsg)
 Q_LOGGING_CATEGORY(lcIpmbController, "ipmbqt.controller", QtWarningMsg)
 Q_LOGGING_CATEGORY(lcIpmbTransport, "ipmbqt.transport", QtWarningMsg)
 
-bool IpmbLogLimiter::allow(QString *note)
+void IpmbLogLimiter::warn(const QLoggingCategory &category, const char *format, ...)
 {
-    note->clear();
+    if (!category.isWarningEnabled())
+        return;
     if (!m_window.isValid() || m_window.elapsed() >= 1000) {
         m_window.start();
         m_inWindow = 0;
     }
     if (m_inWindow >= MaxPerSecond) {
         ++m_suppressed;
-        return false;
+        return;
     }
     ++m_inWindow;
+    va_list arguments;
+    va_start(arguments, format);
+    QString message = QString::vasprintf(format, arguments);
+    va_end(arguments);
     if (m_suppressed > 0) {
-        *note = QStringLiteral(" (%1 similar warnings were left out before this one)").arg(m_suppressed);
+        message += QStringLiteral(" (%1 similar warnings were left out before this one)").arg(m_suppressed);
         m_suppressed = 0;
     }
-    return true;
+    qCWarning(category, "%s", qPrintable(message));
 }

@@ -30,8 +30,8 @@ class IpmbLogLimiter
 public:
     static constexpr int MaxPerSecond = 10;
 
-    // Whether to log now. *note is empty, or says how many warnings were left out before this one.
-    bool allow(QString *note);
+    // Logs a warning (printf-style format) in `category` unless the limit is reached.
+    void warn(const QLoggingCategory &category, const char *format, ...) Q_ATTRIBUTE_FORMAT_PRINTF(3, 4);
 
 private:
     QElapsedTimer m_window;

@@ -195,21 +195,42 @@ static bool closedByPeer(IpmbPlatform::Socket socket, int msecs = 10000)
     }, msecs);
 }
 
-// A Message frame as an endpoint writes it, with a QByteArray payload whose section is
-// `payloadSection` bytes long.
-static QByteArray messageFrame(const IpmbSelector &selector, qint64 payloadSection)
+// A Message frame as an endpoint writes it: `attachments` has one kind byte per handle, and
+// `payload` is the payload section.
+static QByteArray messageFrame(const IpmbSelector &selector, QByteArrayView payload, const QByteArray &attachments = {})
 {
     QByteArray selectorBytes;
     IpmbSelectorCodec::appendSelector(selectorBytes, selector);
     IpmbProtocol::Header header;
     header.type = IpmbProtocol::FrameType::Message;
     header.selectorLength = quint32(selectorBytes.size());
-    header.bodyLength = quint32(selectorBytes.size() + payloadSection);
-    QByteArray frame(IpmbProtocol::HeaderSize + header.bodyLength, '\0');
+    header.attachmentLength = quint32(attachments.size());
+    header.handleCount = quint16(attachments.size());
+    header.bodyLength = quint32(selectorBytes.size() + attachments.size() + payload.size());
+    QByteArray frame(IpmbProtocol::HeaderSize, Qt::Uninitialized);
     IpmbProtocol::writeHeader(frame.data(), header);
-    std::memcpy(frame.data() + IpmbProtocol::HeaderSize, selectorBytes.constData(), size_t(selectorBytes.size()));
-    std::memcpy(frame.data() + IpmbProtocol::HeaderSize + selectorBytes.size(), "\x0aQByteArray", 11);
+    frame.reserve(IpmbProtocol::HeaderSize + header.bodyLength);
+    frame.append(selectorBytes).append(attachments).append(payload);
     return frame;
+}
+
+// The header of a Message frame of `bodyLength` bytes (no selector: the body never comes).
+static QByteArray messageHeader(quint32 bodyLength)
+{
+    IpmbProtocol::Header header;
+    header.type = IpmbProtocol::FrameType::Message;
+    header.bodyLength = bodyLength;
+    QByteArray bytes(IpmbProtocol::HeaderSize, Qt::Uninitialized);
+    IpmbProtocol::writeHeader(bytes.data(), header);
+    return bytes;
+}
+
+// The payload section of a QByteArray of `size` - 11 zero bytes.
+static QByteArray byteArrayPayload(qint64 size)
+{
+    QByteArray bytes(size, '\0');
+    std::memcpy(bytes.data(), "\x0aQByteArray", 11);
+    return bytes;
 }
 
 // Hole 2: a message of the largest size the controller accepted grew over the limit when the
@@ -231,10 +252,7 @@ void tst_Hostile::largestMessage()
     const QString bus = uniqueBusName();
     // The large message goes to `big`; the messages of a well-behaved sender to both.
     Peer controller, receiver, big, sender;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(receiver.join(bus, QStringLiteral("r")));
-    QVERIFY(big.join(bus, QStringLiteral("big")));
-    QVERIFY(sender.join(bus, QStringLiteral("s")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {receiver, "r"}, {big, "big"}, {sender, "s"}}));
     const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("raw"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
 
@@ -243,7 +261,7 @@ void tst_Hostile::largestMessage()
     IpmbSelectorCodec::appendSelector(selectorBytes, toReceiver);
     if (payloadSection < 0)
         payloadSection = IpmbProtocol::MaxMessageBody - selectorBytes.size();
-    const QByteArray frame = messageFrame(toReceiver, payloadSection);
+    const QByteArray frame = messageFrame(toReceiver, byteArrayPayload(payloadSection));
     // The controller may close the connection before it has read everything.
     const bool written = writeAll(raw, frame);
     sender.command("flood unicast r 100 16");
@@ -296,8 +314,7 @@ void tst_Hostile::manyIdleConnections()
     QVERIFY2(IpmbPlatform::handleLimit() > Connections + 64, "this test needs more open files (ulimit -n)");
     const QString bus = uniqueBusName();
     Peer controller, early;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(early.join(bus, QStringLiteral("early")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {early, "early"}}));
     std::vector<IpmbPlatform::Socket> idle;
     for (int i = 0; i < Connections; ++i) {
         const IpmbPlatform::Socket socket = rawJoin(bus, QStringLiteral("idle"));
@@ -320,21 +337,14 @@ void tst_Hostile::handlesWithoutFrames()
 {
     const QString bus = uniqueBusName();
     Peer controller, sender, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(sender.join(bus, QStringLiteral("s")));
-    QVERIFY(receiver.join(bus, QStringLiteral("r")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {sender, "s"}, {receiver, "r"}}));
     controller.command("fdcount");
     const int baseline = controller.waitFor("fdcount").mid(8).toInt();
     const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("hoarder"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
 
     // The header of a frame that never ends, then one byte of it with each batch of descriptors.
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.bodyLength = 1024 * 1024;
-    QByteArray start(IpmbProtocol::HeaderSize, Qt::Uninitialized);
-    IpmbProtocol::writeHeader(start.data(), header);
-    QVERIFY(writeAll(raw, start));
+    QVERIFY(writeAll(raw, messageHeader(1024 * 1024)));
     int pipe[2];
     QVERIFY(::pipe2(pipe, O_CLOEXEC) == 0);
     const QList<qintptr> batch(IpmbPlatform::MaxHandlesPerWrite, qintptr(pipe[0]));
@@ -379,15 +389,10 @@ void tst_Hostile::largeFramesBeforeHello()
 {
     const QString bus = uniqueBusName();
     Peer controller, a, b;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(a.join(bus, QStringLiteral("a")));
-    QVERIFY(b.join(bus, QStringLiteral("b")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "a"}, {b, "b"}}));
     const qint64 before = statusKiB(controller.pid(), "VmSize");
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.bodyLength = 200 * 1024 * 1024;  // a valid Message, after a Hello
-    QByteArray bytes(IpmbProtocol::HeaderSize + 64 * 1024, '\0');
-    IpmbProtocol::writeHeader(bytes.data(), header);
+    // A valid Message header, after a Hello, and some of its body.
+    const QByteArray bytes = messageHeader(200 * 1024 * 1024) + QByteArray(64 * 1024, '\0');
     std::vector<IpmbPlatform::Socket> sockets;
     for (int i = 0; i < 40; ++i) {
         sockets.push_back(connectRaw(bus));
@@ -423,15 +428,13 @@ void tst_Hostile::unfinishedFrames()
     QFETCH(qint64, frameLength);
     const QString bus = uniqueBusName();
     Peer controller, a, b;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(a.join(bus, QStringLiteral("a")));
-    QVERIFY(b.join(bus, QStringLiteral("b")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "a"}, {b, "b"}}));
     const qint64 before = statusKiB(controller.pid(), "VmRSS");
     QByteArray bytes;
     if (frameLength == 0) {
         bytes = QByteArray("IPMB\x02\x00\x04");
     } else {
-        bytes = messageFrame(IpmbSelector::unicast(IpmbLabelOp("b")), frameLength);
+        bytes = messageFrame(IpmbSelector::unicast(IpmbLabelOp("b")), byteArrayPayload(frameLength));
         bytes.chop(1);
     }
     std::vector<IpmbPlatform::Socket> sockets;
@@ -467,18 +470,9 @@ void tst_Hostile::manyUnknownTypes()
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     constexpr int Names = 20000;
     QByteArray frames;
-    QByteArray selector;
-    IpmbSelectorCodec::appendSelector(selector, IpmbSelector::unicast(IpmbLabelOp("r")));
     for (int i = 0; i < Names; ++i) {
         const QByteArray name = "made.up.Type" + QByteArray::number(i);
-        IpmbProtocol::Header header;
-        header.type = IpmbProtocol::FrameType::Message;
-        header.selectorLength = quint32(selector.size());
-        header.bodyLength = quint32(selector.size() + 1 + name.size());
-        const qsizetype at = frames.size();
-        frames.resize(at + IpmbProtocol::HeaderSize);
-        IpmbProtocol::writeHeader(frames.data() + at, header);
-        frames += selector + char(name.size()) + name;
+        frames += messageFrame(IpmbSelector::unicast(IpmbLabelOp("r")), char(name.size()) + name);
     }
     QVERIFY(writeAll(raw, frames));
     const QByteArray last = receiver.waitFor("received type=made.up.Type" + QByteArray::number(Names - 1), 60000);
@@ -495,28 +489,17 @@ void tst_Hostile::regionCountNearItsLimit()
 {
     const QString bus = uniqueBusName();
     Peer controller, a, b;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(a.join(bus, QStringLiteral("r,a")));
-    QVERIFY(b.join(bus, QStringLiteral("r,b")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "r,a"}, {b, "r,b"}}));
     const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("forger"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     IpmbMemoryRegion region = IpmbMemoryRegion::create(4096);
     QVERIFY(!region.isNull());
     std::memcpy(region.data(), "from-sender", 12);
     IpmbMemoryRegionPrivate::addReferences(region, std::numeric_limits<qint32>::max() - 1);  // what a forger writes
-    QByteArray selector;
-    IpmbSelectorCodec::appendSelector(selector, IpmbSelector::multicast(IpmbLabelOp("r")));
     QByteArray payload;
     QVERIFY(IpmbPayloadCodec::encode(QStringLiteral("region"), payload));
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.selectorLength = quint32(selector.size());
-    header.attachmentLength = 1;
-    header.handleCount = 1;
-    header.bodyLength = quint32(selector.size() + 1 + payload.size());
-    QByteArray frame(IpmbProtocol::HeaderSize, Qt::Uninitialized);
-    IpmbProtocol::writeHeader(frame.data(), header);
-    frame += selector + char(IpmbProtocol::AttachmentKind::MemoryRegion) + payload;
+    const QByteArray frame = messageFrame(IpmbSelector::multicast(IpmbLabelOp("r")), payload,
+                                          QByteArray(1, char(IpmbProtocol::AttachmentKind::MemoryRegion)));
     QVERIFY(writeAll(raw, frame, {region.nativeHandle().handle()}));
     QVERIFY(!a.waitFor("region ok=1").isEmpty());
     QVERIFY(!b.waitFor("region ok=1").isEmpty());
@@ -579,22 +562,13 @@ void tst_Hostile::hostilePayloads()
     QFETCH(QByteArray, expected);
     const QString bus = uniqueBusName();
     Peer controller, sender;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(sender.join(bus, QStringLiteral("s")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {sender, "s"}}));
     Peer receivers[3];
     for (Peer &receiver : receivers)
         QVERIFY(receiver.join(bus, QStringLiteral("r")));
     const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("hostile"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
-    QByteArray selector;
-    IpmbSelectorCodec::appendSelector(selector, IpmbSelector::multicast(IpmbLabelOp("r")));
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.selectorLength = quint32(selector.size());
-    header.bodyLength = quint32(selector.size() + payload.size());
-    QByteArray frame(IpmbProtocol::HeaderSize, Qt::Uninitialized);
-    IpmbProtocol::writeHeader(frame.data(), header);
-    QVERIFY(writeAll(raw, frame + selector + payload));
+    QVERIFY(writeAll(raw, messageFrame(IpmbSelector::multicast(IpmbLabelOp("r")), payload)));
     for (Peer &receiver : receivers) {
         const QByteArray line = receiver.waitFor("received", 10000);
         QVERIFY2(line.startsWith(expected), line.constData());
@@ -634,9 +608,7 @@ void tst_Hostile::stoppedReceiverMemory()
     QFETCH(int, bound);
     const QString bus = uniqueBusName();
     Peer controller, stuck, sender;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(stuck.join(bus, QStringLiteral("stuck")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(joinAll(bus, {{controller, "ctl"}, {stuck, "stuck"}, {sender, "sender"}}));
     // A first, smaller flood that the receiver takes: the baseline includes whatever an ordinary
     // flood leaves allocated.
     stuck.command("expect 20000");

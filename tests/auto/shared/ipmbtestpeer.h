@@ -17,6 +17,9 @@
 #include <QtCore/qstandardpaths.h>
 #include <QtCore/qtemporarydir.h>
 
+#include <initializer_list>
+#include <utility>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -85,6 +88,17 @@ private:
 inline quint64 countField(const QByteArray &line, const QByteArray &key)
 {
     return field(line, key).toULongLong();
+}
+
+// Starts each peer on `bus` with its label, in order (so the first hosts the controller), and
+// waits until each has joined.
+inline bool joinAll(const QString &bus, std::initializer_list<std::pair<Peer &, const char *>> peers)
+{
+    for (const auto &[peer, label] : peers) {
+        if (!peer.join(bus, QString::fromUtf8(label)))
+            return false;
+    }
+    return true;
 }
 
 // The address of `bus` for this user (doc/protocol.md, "Transport").
