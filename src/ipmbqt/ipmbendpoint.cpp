@@ -506,7 +506,9 @@ void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
 }
 
 // Any thread may fail (send(), receive()): the error is set under the lock, so that the calling
-// thread reads it at once, and errorOccurred() is emitted in the endpoint's thread.
+// thread reads it at once, and errorOccurred() is emitted in the endpoint's thread. Errors of other
+// threads are reported by one emission per turn of that thread's event loop, with the latest
+// error: a worker that fails in a loop must not fill the event queue.
 void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
 {
     Q_Q(IpmbEndpoint);
@@ -515,10 +517,14 @@ void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
         m_error = error;
     }
     qCDebug(lcIpmbEndpoint) << "error:" << error.code << error.message;
-    if (QThread::currentThread() == q->thread())
+    if (QThread::currentThread() == q->thread()) {
         Q_EMIT q->errorOccurred(error.code);
-    else
-        QMetaObject::invokeMethod(q, [q, code = error.code] { Q_EMIT q->errorOccurred(code); }, Qt::QueuedConnection);
+    } else if (!m_errorSignalPosted.exchange(true)) {
+        QMetaObject::invokeMethod(q, [this, q] {
+            m_errorSignalPosted = false;
+            Q_EMIT q->errorOccurred(q->error());
+        }, Qt::QueuedConnection);
+    }
 }
 
 void IpmbEndpointPrivate::startJoin()

@@ -90,6 +90,7 @@ public:
     quint64 m_droppedTotal = 0;
     std::atomic<int> m_receiverConnections {0};
     std::atomic<int> m_bytesWrittenConnections {0};
+    std::atomic<bool> m_errorSignalPosted {false};  // an errorOccurred() for another thread's error
     // Payloads of at least this many encoded bytes travel in a region (0: never).
     qint64 m_payloadRegionThreshold = 16 * 1024;
     IpmbPayloadRegionPool m_payloadRegions;     // thread-safe

@@ -293,7 +293,7 @@ void tst_IpmbEndpoint::misuseSaysWhy()
 // Hole 11: send() is callable from any thread, but when it failed it wrote the endpoint's error
 // without a lock and emitted errorOccurred() in the calling thread. Now the error is set under the
 // endpoint's lock (readable at once in the calling thread) and the signal is emitted in the
-// endpoint's thread.
+// endpoint's thread, once per turn of its event loop however often the worker failed.
 void tst_IpmbEndpoint::sendFailingInAnotherThread()
 {
     IpmbEndpoint endpoint;
@@ -319,7 +319,11 @@ void tst_IpmbEndpoint::sendFailingInAnotherThread()
     worker.join();
     QVERIFY(allFailed);
     QCOMPARE(seenThere, IpmbEndpoint::DisconnectedError);
-    QTRY_COMPARE(errors.size(), 200);
+    // At least one emission; a worker failing in a loop is reported once per event-loop turn,
+    // not with an event per failure.
+    QTRY_VERIFY(!errors.isEmpty());
+    QVERIFY(errors.size() <= 200);
+    QCOMPARE(errors.constLast().at(0).value<IpmbEndpoint::Error>(), IpmbEndpoint::DisconnectedError);
     QCOMPARE(emittedElsewhere.load(), 0);
     QCOMPARE(endpoint.error(), IpmbEndpoint::DisconnectedError);
 }

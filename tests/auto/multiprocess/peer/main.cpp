@@ -482,7 +482,7 @@ int main(int argc, char **argv)
 
     std::atomic<bool> done {false};
     std::vector<std::thread> receivers;
-    if (parser.isSet(QStringLiteral("receive-thread"))) {
+    const auto startReceivers = [&] {
         for (int i = 0; i < qMax(1, parser.value(QStringLiteral("receive-threads")).toInt()); ++i) {
             receivers.emplace_back([&] {
                 while (!done) {
@@ -495,7 +495,8 @@ int main(int argc, char **argv)
                 }
             });
         }
-    } else {
+    };
+    if (!parser.isSet(QStringLiteral("receive-thread"))) {
         QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, [&](const IpmbMessage &m) {
             onMessage(m);
             checkExpect();
@@ -758,6 +759,9 @@ int main(int argc, char **argv)
     });
 
     endpoint.join();
+    // Only now: receive() on an endpoint that is not joining returns at once (DisconnectedError).
+    if (parser.isSet(QStringLiteral("receive-thread")))
+        startReceivers();
     const int result = app.exec();
     done = true;
     for (std::thread &receiver : receivers)
