@@ -96,7 +96,7 @@ case "${1:-}" in
     asan)  BUILD_TYPE=Debug build build-asan -DIPMBQT_SANITIZE=ON; run_tests build-asan ;;
     tsan)  BUILD_TYPE=RelWithDebInfo build build-tsan -DIPMBQT_TSAN=ON -DIPMBQT_BUILD_EXAMPLES=ON
            # Any report fails its test; helper processes inherit TSAN_OPTIONS from the environment.
-           TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 exitcode=66 second_deadlock_stack=1 history_size=7 allocator_may_return_null=1 ${TSAN_OPTIONS:-}" \
+           TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 exitcode=66 second_deadlock_stack=1 history_size=4 allocator_may_return_null=1 ${TSAN_OPTIONS:-}" \
                run_tests build-tsan ;;
     demo)  build "$BUILD_DIR"; log "running the demo"; "$BUILD_DIR/examples/solar/solar" ;;
     bench) shift
