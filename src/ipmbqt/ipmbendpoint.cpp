@@ -69,13 +69,20 @@ static constexpr qint64 DirectHoldLongNsecs = 100 * 1000 * 1000;
     first connection to messageReceived()).
 */
 
+// Whether the user's last copy of `bytes` is gone. An acquire load of the count orders that copy's
+// reads (in any thread) before our writes; a relaxed isDetached() and a fence would do the same,
+// but ThreadSanitizer does not model fences and would report a race.
+static bool isOnlyHolder(QByteArray &bytes)
+{
+    const QArrayData *d = bytes.data_ptr().d_ptr();
+    return d && d->ref_.loadAcquire() == 1;
+}
+
 QByteArray IpmbPayloadBuffers::take(qsizetype size)
 {
     for (auto it = m_buffers.begin(); it != m_buffers.end(); ++it) {
         const qsizetype capacity = it->capacity();
-        if (it->isDetached() && capacity >= size && capacity / 2 <= size) {
-            // The user's last copy is gone; order its reads before our writes.
-            std::atomic_thread_fence(std::memory_order_acquire);
+        if (capacity >= size && capacity / 2 <= size && isOnlyHolder(*it)) {
             QByteArray bytes = std::move(*it);
             m_buffers.erase(it);
             bytes.resize(size);

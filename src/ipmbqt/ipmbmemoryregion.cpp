@@ -633,9 +633,14 @@ bool IpmbMemoryRegion::unlock()
     IpmbMemoryRegionPrivate *root = d->root();
     const bool wasLocked = root->m_lockedByUs.exchange(false);
     IpmbMemoryRegionErrorInfo error;
+    if (!wasLocked) {
+        // Nobody in this process holds it: the lock is not ours to touch.
+        d->setError(IpmbMemoryRegionErrorInfo(
+                LockError, QCoreApplication::translate("IpmbMemoryRegion", "The region is not locked by this process")));
+        return false;
+    }
     if (!IpmbPlatform::unlockProcessShared(root->m_mapping->header->lock, &error)) {
-        if (wasLocked)
-            root->m_lockedByUs.store(true);  // another thread of ours holds it
+        root->m_lockedByUs.store(true);  // another thread of ours holds it
         d->setError(error);
         return false;
     }
