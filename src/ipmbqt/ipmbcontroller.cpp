@@ -7,8 +7,8 @@
 #include <QtCore/qthread.h>
 
 #include <algorithm>
-#include <limits>
 #include <cstring>
+#include <limits>
 
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
@@ -202,9 +202,10 @@ void IpmbController::acceptPeers()
 void IpmbController::serve(Peer &peer)
 {
     const qint64 heldBefore = peer.connection.heldFrameBytes();
+    const qint64 growthBudget = qMax<qint64>(0, MaxHeldFrameBytes - m_heldFrameBytes);
     const auto status = peer.connection.readFrames(
             [&](const IpmbConnection::Frame &frame) { return handleFrame(peer, frame); },
-            4 * 1024 * 1024, std::numeric_limits<qsizetype>::max(), qMax<qint64>(0, MaxHeldFrameBytes - m_heldFrameBytes));
+            4 * 1024 * 1024, std::numeric_limits<qsizetype>::max(), growthBudget);
     m_heldFrameBytes += peer.connection.heldFrameBytes() - heldBefore;
     noteFrameProgress(peer);
     if (status == IpmbConnection::ReadStatus::Ok && peer.parked)
@@ -253,7 +254,6 @@ void IpmbController::dropUnfinishedFrames()
         }
     }
 }
-
 
 IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnection::Frame &frame)
 {

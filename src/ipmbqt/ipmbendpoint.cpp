@@ -221,7 +221,8 @@ void IpmbEndpoint::join()
         return;
     }
     if (d->m_token.size() > IpmbProtocol::MaxTokenBytes) {
-        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: the token exceeds %1 bytes").arg(IpmbProtocol::MaxTokenBytes)));
+        d->setError(IpmbErrorInfo(InvalidArgumentError,
+                                  tr("join: the token exceeds %1 bytes").arg(IpmbProtocol::MaxTokenBytes)));
         return;
     }
     d->startJoin();
@@ -252,7 +253,8 @@ bool IpmbEndpoint::waitForJoined(int msecs)
     if (d->m_state == UnjoinedState) {
         // After a join that failed, error() already says why; otherwise there was no join().
         if (error() == NoError)
-            d->setError(IpmbErrorInfo(DisconnectedError, tr("waitForJoined: the endpoint is not joining (call join() first)")));
+            d->setError(IpmbErrorInfo(DisconnectedError,
+                                      tr("waitForJoined: the endpoint is not joining (call join() first)")));
         return false;
     }
     QDeadlineTimer deadline(msecs);
@@ -839,11 +841,13 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
             // Checked before a byte (the token!) goes out.
             if (controller.uid != currentUserId()) {
                 closeSocket(socket);
+                const bool first = !foreign.isError();  // tried again every few ms: warn once
                 foreign = IpmbErrorInfo(IpmbEndpoint::PermissionError,
                                         IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
                                                          "(uid %2, pid %3)")
                                                 .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
-                qCWarning(lcIpmbEndpoint, "%s", qPrintable(foreign.message));
+                if (first)
+                    qCWarning(lcIpmbEndpoint, "%s", qPrintable(foreign.message));
                 break;
             }
             return socket;
