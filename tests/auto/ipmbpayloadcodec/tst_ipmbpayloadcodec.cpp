@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbpayloadcodec_p.h"
+#include "payloadstatus.h"
 
 #include <QtCore/qbitarray.h>
 #include <QtCore/qcborarray.h>
@@ -51,17 +52,6 @@ using IpmbPayloadCodec::Status;
 
 Q_DECLARE_METATYPE(IpmbPayloadCodec::Status)
 
-namespace IpmbPayloadCodec {
-char *toString(Status status)
-{
-    switch (status) {
-    case Status::Ok: return qstrdup("Ok");
-    case Status::UnknownType: return qstrdup("UnknownType");
-    case Status::Malformed: return qstrdup("Malformed");
-    }
-    return qstrdup("?");
-}
-} // namespace IpmbPayloadCodec
 
 // A user type as the docs tell users to write one: a gadget with QDataStream operators declared
 // before Q_DECLARE_METATYPE, registered with qRegisterMetaType() in initTestCase().

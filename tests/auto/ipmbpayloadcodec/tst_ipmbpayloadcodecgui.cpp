@@ -2,6 +2,7 @@
 // The codec in a process that links QtGui: QtGui's type ids become readable, and the types whose
 // Qt 6.4 stream operators are unsafe on hostile bytes must be refused (see doc/payloads.md).
 #include "ipmbpayloadcodec_p.h"
+#include "payloadstatus.h"
 
 #include <QtCore/qdatastream.h>
 #include <QtCore/qelapsedtimer.h>
@@ -31,17 +32,6 @@
 using IpmbPayloadCodec::Decoded;
 using IpmbPayloadCodec::Status;
 
-namespace IpmbPayloadCodec {
-char *toString(Status status)
-{
-    switch (status) {
-    case Status::Ok: return qstrdup("Ok");
-    case Status::UnknownType: return qstrdup("UnknownType");
-    case Status::Malformed: return qstrdup("Malformed");
-    }
-    return qstrdup("?");
-}
-} // namespace IpmbPayloadCodec
 
 // A user type that holds a QVariant: Qt's QVariant::load() reads it, under the codec's device.
 struct Holder
