@@ -3,6 +3,7 @@
 // that speak the wire protocol (this test process). Each test reproduces one hole that an outside
 // check found (the issue "Trust") and checks that the offender gets nothing and the bus goes on.
 
+#include "ipmbprocstatus.h"
 #include "ipmbtestpeer.h"
 
 #include <IpmbQt/IpmbEndpoint>
@@ -291,19 +292,6 @@ static constexpr bool MemoryFiguresMeaningful = false;
 static constexpr bool MemoryFiguresMeaningful = true;
 #endif
 
-// A field of /proc/<pid>/status in KiB (VmRSS, VmSize), or -1.
-static qint64 statusKiB(qint64 pid, const QByteArray &field)
-{
-    QFile file(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!file.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : file.readAll().split('\n')) {
-        if (line.startsWith(field + ':'))
-            return line.mid(field.size() + 1).trimmed().split(' ').value(0).toLongLong();
-    }
-    return -1;
-}
-
 // Hole 6: IpmbPlatform::poll() ignored every entry past 1,024, so about 1,019 joined idle
 // connections made every new endpoint time out. Now a bus takes as many as the controller has
 // descriptors for.
@@ -390,7 +378,7 @@ void tst_Hostile::largeFramesBeforeHello()
     const QString bus = uniqueBusName();
     Peer controller, a, b;
     QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "a"}, {b, "b"}}));
-    const qint64 before = statusKiB(controller.pid(), "VmSize");
+    const qint64 before = procStatusKiB(controller.pid(), "VmSize");
     // A valid Message header, after a Hello, and some of its body.
     const QByteArray bytes = messageHeader(200 * 1024 * 1024) + QByteArray(64 * 1024, '\0');
     std::vector<IpmbPlatform::Socket> sockets;
@@ -402,7 +390,7 @@ void tst_Hostile::largeFramesBeforeHello()
     // A message through the controller: it has read what the 40 sent by then.
     a.command("send unicast b 0 str after");
     QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
-    const qint64 grown = statusKiB(controller.pid(), "VmSize") - before;
+    const qint64 grown = procStatusKiB(controller.pid(), "VmSize") - before;
     QVERIFY2(!MemoryFiguresMeaningful || grown < 256 * 1024, qPrintable(QStringLiteral("the controller's address space grew by %1 MiB").arg(grown / 1024)));
     for (IpmbPlatform::Socket socket : sockets) {
         QVERIFY(closedByPeer(socket));
@@ -429,7 +417,7 @@ void tst_Hostile::unfinishedFrames()
     const QString bus = uniqueBusName();
     Peer controller, a, b;
     QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "a"}, {b, "b"}}));
-    const qint64 before = statusKiB(controller.pid(), "VmRSS");
+    const qint64 before = procStatusKiB(controller.pid(), "VmRSS");
     QByteArray bytes;
     if (frameLength == 0) {
         bytes = QByteArray("IPMB\x02\x00\x04");
@@ -452,7 +440,7 @@ void tst_Hostile::unfinishedFrames()
     // The memory they held is given back.
     a.command("send unicast b 0 str after");
     QCOMPARE(field(b.waitFor("received"), "value"), QByteArray("after"));
-    const qint64 grown = statusKiB(controller.pid(), "VmRSS") - before;
+    const qint64 grown = procStatusKiB(controller.pid(), "VmRSS") - before;
     QVERIFY2(!MemoryFiguresMeaningful || grown < 32 * 1024, qPrintable(QStringLiteral("the controller's RSS grew by %1 MiB").arg(grown / 1024)));
 }
 
@@ -615,12 +603,12 @@ void tst_Hostile::stoppedReceiverMemory()
     sender.command("flood unicast stuck 20000 " + QByteArray::number(size));
     QVERIFY(!stuck.waitFor("got 20000", 60000).isEmpty());
     QVERIFY(!sender.waitFor("sent").isEmpty());
-    const qint64 baseline = statusKiB(controller.pid(), "VmRSS");
+    const qint64 baseline = procStatusKiB(controller.pid(), "VmRSS");
     stuck.signal(SIGSTOP);
     sender.command("flood " + to + ' ' + QByteArray::number(count) + ' ' + QByteArray::number(size));
     qint64 peak = 0;
     QVERIFY(QTest::qWaitFor([&] {
-        peak = qMax(peak, statusKiB(controller.pid(), "VmRSS"));
+        peak = qMax(peak, procStatusKiB(controller.pid(), "VmRSS"));
         return sender.hasPrinted("sent");
     }, 120000));
     stuck.signal(SIGCONT);
@@ -629,7 +617,7 @@ void tst_Hostile::stoppedReceiverMemory()
     QTRY_VERIFY_WITH_TIMEOUT(stuck.hasPrinted("received"), 30000);
     qint64 after = 0;
     const bool returned = QTest::qWaitFor([&] {
-        after = statusKiB(controller.pid(), "VmRSS");
+        after = procStatusKiB(controller.pid(), "VmRSS");
         return after - baseline <= 8 * 1024;
     }, 5000);
     qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after", baseline / 1024,

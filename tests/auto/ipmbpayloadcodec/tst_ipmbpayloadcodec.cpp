@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbpayloadcodec_p.h"
-#include "payloadstatus.h"
+#include "payloadcodectest.h"
 
 #include <QtCore/qbitarray.h>
 #include <QtCore/qcborarray.h>
@@ -130,13 +130,6 @@ QDataStream &operator>>(QDataStream &stream, CountChecked &c)
 Q_DECLARE_METATYPE(CountChecked)
 
 namespace {
-
-QByteArray le32(quint32 value)
-{
-    QByteArray bytes(4, Qt::Uninitialized);
-    qToLittleEndian(value, bytes.data());
-    return bytes;
-}
 
 QByteArray le64(qint64 value)
 {

@@ -2,7 +2,7 @@
 // The codec in a process that links QtGui: QtGui's type ids become readable, and the types whose
 // Qt 6.4 stream operators are unsafe on hostile bytes must be refused (see doc/payloads.md).
 #include "ipmbpayloadcodec_p.h"
-#include "payloadstatus.h"
+#include "payloadcodectest.h"
 
 #include <QtCore/qdatastream.h>
 #include <QtCore/qelapsedtimer.h>
@@ -44,13 +44,6 @@ QDataStream &operator>>(QDataStream &stream, Holder &h) { return stream >> h.val
 Q_DECLARE_METATYPE(Holder)
 
 namespace {
-
-QByteArray le32(quint32 value)
-{
-    QByteArray bytes(4, Qt::Uninitialized);
-    qToLittleEndian(value, bytes.data());
-    return bytes;
-}
 
 // What Qt itself writes for a value, in the codec's stream settings (encode() refuses these).
 QByteArray qtStreamed(const QVariant &value)

@@ -4,6 +4,9 @@
 // case is repeated, and the repetitions are interleaved (rep 1 of every case, then rep 2, ...) so
 // that a noisy minute on the machine does not land on one case only. The targets of the issue are
 // ratios of medians measured in this same run.
+
+#include "ipmbprocstatus.h"
+
 #include <QtCore/qcommandlineparser.h>
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qdatetime.h>
@@ -217,19 +220,6 @@ public:
 private:
     std::vector<std::unique_ptr<Helper>> m_helpers;
 };
-
-// Reads "VmHWM:   1234 kB" style fields of /proc/<pid>/status, in KiB.
-qint64 procStatusKiB(qint64 pid, const QByteArray &field)
-{
-    QFile file(u"/proc/%1/status"_s.arg(pid));
-    if (!file.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : file.readAll().split('\n')) {
-        if (line.startsWith(field + ':'))
-            return line.mid(field.size() + 1).trimmed().split(' ').value(0).toLongLong();
-    }
-    return -1;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cases
@@ -497,12 +487,12 @@ Measurement runFlood(const Case &c, qint64 size)
                                       &m.error);
     if (!sender)
         return m;
-    const qint64 before = procStatusKiB(controller->pid(), "VmHWM");
+    const qint64 before = IpmbTest::procStatusKiB(controller->pid(), "VmHWM");
     ::kill(pid_t(receiver->pid()), SIGSTOP);
     sender->command("warm");
     sender->command("go");
     const std::optional<QByteArray> sent = sender->waitFor("sent", options.floodMs + 60000, &m.error);
-    const qint64 after = procStatusKiB(controller->pid(), "VmHWM");
+    const qint64 after = IpmbTest::procStatusKiB(controller->pid(), "VmHWM");
     ::kill(pid_t(receiver->pid()), SIGCONT);
     if (!sent)
         return m;

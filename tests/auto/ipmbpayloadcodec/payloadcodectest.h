@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#ifndef PAYLOADSTATUS_H
-#define PAYLOADSTATUS_H
+#ifndef PAYLOADCODECTEST_H
+#define PAYLOADCODECTEST_H
 
-// QCOMPARE prints a decode status by name (both payload codec tests).
+// What both payload codec test programs share: QCOMPARE prints a decode status by name, and
+// le32() writes the u32 fields of hand-made payloads.
 
 #include "ipmbpayloadcodec_p.h"
 
 #include <QtCore/qbytearray.h>
+#include <QtCore/qendian.h>
 
 namespace IpmbPayloadCodec {
 inline char *toString(Status status)
@@ -20,4 +22,11 @@ inline char *toString(Status status)
 }
 } // namespace IpmbPayloadCodec
 
-#endif // PAYLOADSTATUS_H
+inline QByteArray le32(quint32 value)
+{
+    QByteArray bytes(4, Qt::Uninitialized);
+    qToLittleEndian(value, bytes.data());
+    return bytes;
+}
+
+#endif // PAYLOADCODECTEST_H
