@@ -173,7 +173,15 @@ void IpmbEndpoint::setToken(const QByteArray &token)
 }
 
 int IpmbEndpoint::joinTimeout() const { return d_func()->m_joinTimeout; }
-void IpmbEndpoint::setJoinTimeout(int msecs) { d_func()->m_joinTimeout = qMax(msecs, 0); }
+void IpmbEndpoint::setJoinTimeout(int msecs)
+{
+    Q_D(IpmbEndpoint);
+    msecs = qMax(msecs, 0);
+    if (d->m_joinTimeout == msecs)
+        return;
+    d->m_joinTimeout = msecs;
+    Q_EMIT joinTimeoutChanged(msecs);
+}
 
 IpmbEndpoint::State IpmbEndpoint::state() const { return d_func()->m_state; }
 bool IpmbEndpoint::isController() const { return d_func()->m_isController; }
@@ -192,11 +200,13 @@ QString IpmbEndpoint::errorString() const
     return d->m_error.message;
 }
 
+// Like QSerialPort::clearError(): a reset of a set error is a change that bindings to error and
+// errorString must see, so it emits errorOccurred(NoError).
 void IpmbEndpoint::clearError()
 {
     Q_D(IpmbEndpoint);
-    QMutexLocker locker(&d->m_mutex);
-    d->m_error = IpmbErrorInfo();
+    if (error() != NoError)
+        d->setError(IpmbErrorInfo());
 }
 quint64 IpmbEndpoint::droppedMessageCount() const { return d_func()->m_droppedTotal; }
 
@@ -285,6 +295,10 @@ bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 bool IpmbEndpoint::send(const IpmbMessage &message)
 {
     Q_D(IpmbEndpoint);
+    if (!message.selector().isValid()) {
+        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("send: %1").arg(message.selector().errorString())));
+        return false;
+    }
     // Handles first, then the regions' memfds; one attachment byte each says which is which.
     QList<IpmbNativeHandle> handles = message.handles();
     QByteArray attachments(handles.size(), char(IpmbProtocol::AttachmentKind::Handle));
@@ -525,7 +539,8 @@ void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
         QMutexLocker locker(&m_mutex);
         m_error = error;
     }
-    qCDebug(lcIpmbEndpoint) << "error:" << error.code << error.message;
+    if (error.code != IpmbEndpoint::NoError)
+        qCDebug(lcIpmbEndpoint) << "error:" << error.code << error.message;
     if (QThread::currentThread() == q->thread()) {
         Q_EMIT q->errorOccurred(error.code);
     } else if (!m_errorSignalPosted.exchange(true)) {

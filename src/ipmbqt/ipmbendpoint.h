@@ -21,9 +21,13 @@ class IPMBQT_EXPORT IpmbEndpoint : public QObject
     Q_PROPERTY(QString identifier READ identifier WRITE setIdentifier NOTIFY identifierChanged)
     Q_PROPERTY(IpmbLabel label READ label WRITE setLabel NOTIFY labelChanged)
     Q_PROPERTY(QByteArray token READ token WRITE setToken NOTIFY tokenChanged)
+    Q_PROPERTY(int joinTimeout READ joinTimeout WRITE setJoinTimeout NOTIFY joinTimeoutChanged)
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
+    Q_PROPERTY(bool joined READ isJoined NOTIFY stateChanged)
     Q_PROPERTY(bool controller READ isController NOTIFY controllerChanged)
+    // errorOccurred() is also emitted, with NoError, when clearError() resets a set error.
     Q_PROPERTY(Error error READ error NOTIFY errorOccurred)
+    Q_PROPERTY(QString errorString READ errorString NOTIFY errorOccurred)
 
 public:
     enum State { UnjoinedState, JoiningState, JoinedState, ReconnectingState };
@@ -70,8 +74,8 @@ public:
 
     bool waitForJoined(int msecs = 10000);
 
-    bool send(const IpmbSelector &selector, const QVariant &payload);
-    bool send(const IpmbMessage &message);
+    Q_INVOKABLE bool send(const IpmbSelector &selector, const QVariant &payload);
+    Q_INVOKABLE bool send(const IpmbMessage &message);
 
     // Blocking receive for worker threads; see the class documentation for how it shares
     // messages with messageReceived().
@@ -92,6 +96,7 @@ Q_SIGNALS:
     void identifierChanged(const QString &identifier);
     void labelChanged(const IpmbLabel &label);
     void tokenChanged(const QByteArray &token);
+    void joinTimeoutChanged(int msecs);
     void stateChanged(IpmbEndpoint::State state);
     void joined();
     void controllerChanged(bool isController);

@@ -152,6 +152,15 @@ QStringList IpmbLabel::toStringList() const
 }
 
 /*!
+    Returns the names, sorted, joined by \c{", "}: \c{"gpu0, renderer"}. QML calls this
+    function when it shows a label as text.
+*/
+QString IpmbLabel::toString() const
+{
+    return d->names.join(u", ");
+}
+
+/*!
     \fn bool IpmbLabel::operator==(const IpmbLabel &lhs, const IpmbLabel &rhs)
     Returns \c true if \a lhs and \a rhs hold the same names.
 */
@@ -217,3 +226,5 @@ QDataStream &operator>>(QDataStream &in, IpmbLabel &label)
     return in;
 }
 #endif
+
+#include "moc_ipmblabel.cpp"

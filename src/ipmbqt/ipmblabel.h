@@ -5,6 +5,7 @@
 #include "ipmbqtglobal.h"
 
 #include <QtCore/qmetatype.h>
+#include <QtCore/qobjectdefs.h>
 #include <QtCore/qshareddata.h>
 #include <QtCore/qstringlist.h>
 
@@ -19,6 +20,11 @@ class IpmbLabelData;
 
 class IPMBQT_EXPORT IpmbLabel
 {
+    Q_GADGET
+    Q_PROPERTY(QStringList names READ toStringList)
+    Q_PROPERTY(qsizetype size READ size)
+    Q_PROPERTY(bool empty READ isEmpty)
+
 public:
     IpmbLabel();
     IpmbLabel(std::initializer_list<QString> names);
@@ -33,12 +39,14 @@ public:
 
     bool isEmpty() const;
     qsizetype size() const;
-    bool contains(const QString &name) const;
+    Q_INVOKABLE bool contains(const QString &name) const;
 
     void insert(const QString &name);
     void remove(const QString &name);
 
     QStringList toStringList() const;
+    // The names joined by ", " (QML uses this when a label is shown as text).
+    Q_INVOKABLE QString toString() const;
 
     friend IPMBQT_EXPORT bool operator==(const IpmbLabel &lhs, const IpmbLabel &rhs);
     friend bool operator!=(const IpmbLabel &lhs, const IpmbLabel &rhs) { return !(lhs == rhs); }

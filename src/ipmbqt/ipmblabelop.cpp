@@ -903,3 +903,5 @@ QDataStream &operator>>(QDataStream &in, IpmbLabelOp &op)
     return in;
 }
 #endif
+
+#include "moc_ipmblabelop.cpp"

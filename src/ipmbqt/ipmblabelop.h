@@ -6,6 +6,7 @@
 
 #include <QtCore/qlist.h>
 #include <QtCore/qmetatype.h>
+#include <QtCore/qobjectdefs.h>
 #include <QtCore/qshareddata.h>
 #include <QtCore/qstring.h>
 
@@ -21,8 +22,14 @@ class IpmbLabelOpData;
 
 class IPMBQT_EXPORT IpmbLabelOp
 {
+    Q_GADGET
+    Q_PROPERTY(Kind kind READ kind)
+    Q_PROPERTY(QString name READ name)
+    Q_PROPERTY(QString text READ toString)
+
 public:
     enum class Kind { False, True, Leaf, Not, And, Or };
+    Q_ENUM(Kind)
 
     IpmbLabelOp();
     explicit IpmbLabelOp(const QString &name);
@@ -42,9 +49,9 @@ public:
     QString name() const;
     QList<IpmbLabelOp> operands() const;
 
-    bool matches(const IpmbLabel &label) const;
+    Q_INVOKABLE bool matches(const IpmbLabel &label) const;
 
-    QString toString() const;
+    Q_INVOKABLE QString toString() const;
     static std::optional<IpmbLabelOp> fromString(const QString &text, QString *errorString = nullptr);
 
     friend IPMBQT_EXPORT IpmbLabelOp operator!(const IpmbLabelOp &op);

@@ -42,8 +42,9 @@ using Header = IpmbMemoryRegionHeader;
     \section1 Thread safety
 
     The class is reentrant. The lock is held per thread, so lock() also serialises the threads of
-    one process. Copies share one error state: error() reports the last failed operation on any
-    of them.
+    one process. Each copy has its own error state: error() reports the last failed operation on
+    this copy (or the create(), fromHandle() or map() that returned it), whatever other copies in
+    other threads do.
 
     \sa IpmbNativeHandle
 */
@@ -310,20 +311,6 @@ IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
         sweepMappings();  // the last holder anywhere: its cached mapping may go now
 }
 
-void IpmbMemoryRegionPrivate::setError(const IpmbMemoryRegionErrorInfo &error)
-{
-    QMutexLocker locker(&m_errorMutex);
-    m_error = error.code;
-    m_errorString = error.message;
-}
-
-void IpmbMemoryRegionPrivate::clearError()
-{
-    QMutexLocker locker(&m_errorMutex);
-    m_error = IpmbMemoryRegion::NoError;
-    m_errorString.clear();
-}
-
 void IpmbMemoryRegionPrivate::becomeRoot(std::shared_ptr<IpmbRegionMapping> mapping)
 {
     m_data = mapping->data();
@@ -341,7 +328,7 @@ IpmbMemoryRegion IpmbMemoryRegionPrivate::adoptReceived(const IpmbNativeHandle &
     if (std::shared_ptr<IpmbRegionMapping> mapping = acquireMapping(handle, &error))
         dd->becomeRoot(std::move(mapping));
     else
-        dd->setError(error);
+        region.setError(error.code, error.message);
     return region;
 }
 
@@ -429,21 +416,20 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
     auto *dd = new IpmbMemoryRegionPrivate;
     IpmbMemoryRegion region(dd);
     if (size <= 0 || size > std::numeric_limits<qsizetype>::max() - Header::Size) {
-        dd->setError(IpmbMemoryRegionErrorInfo(
-                OutOfRangeError,
-                QCoreApplication::translate("IpmbMemoryRegion", "Cannot create a region of %1 bytes").arg(size)));
+        region.setError(OutOfRangeError,
+                        QCoreApplication::translate("IpmbMemoryRegion", "Cannot create a region of %1 bytes").arg(size));
         return region;
     }
     IpmbMemoryRegionErrorInfo error;
     const IpmbNativeHandle handle = IpmbNativeHandle::adopt(IpmbPlatform::createSharedMemory(Header::Size + size, &error));
     IpmbPlatform::SharedMemoryInfo info;
     if (handle.isNull() || !IpmbPlatform::sharedMemoryInfo(handle.handle(), &info, &error)) {
-        dd->setError(error);
+        region.setError(error.code, error.message);
         return region;
     }
     void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size + size, &error);
     if (!base) {
-        dd->setError(error);
+        region.setError(error.code, error.message);
         return region;
     }
     auto mapping = std::make_shared<IpmbRegionMapping>(handle, base, size, info);
@@ -454,7 +440,7 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
     header->size = quint64(size);
     header->refCount.store(1, std::memory_order_relaxed);
     if (!IpmbPlatform::initProcessSharedLock(header->lock, &error)) {
-        dd->setError(error);
+        region.setError(error.code, error.message);
         return region;
     }
     // Cached, so that the region reuses this mapping when it comes back to this process.
@@ -483,7 +469,7 @@ IpmbMemoryRegion IpmbMemoryRegion::fromHandle(const IpmbNativeHandle &handle)
     if (identify(handle, &info, &error))
         mapping = mapRegion(handle, info, &error);
     if (!mapping) {
-        dd->setError(error);
+        region.setError(error.code, error.message);
         return region;
     }
     addToCount(*mapping, +1);
@@ -548,30 +534,28 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
     auto *dd = new IpmbMemoryRegionPrivate;
     IpmbMemoryRegion view(dd);
     if (isNull()) {
-        dd->setError(IpmbMemoryRegionErrorInfo(InvalidHandleError, nullRegionMessage()));
+        view.setError(InvalidHandleError, nullRegionMessage());
         return view;
     }
     if (offset < 0 || length <= 0 || offset > d->m_size || length > d->m_size - offset) {
-        dd->setError(IpmbMemoryRegionErrorInfo(
-                OutOfRangeError,
-                QCoreApplication::translate("IpmbMemoryRegion",
-                                            "Cannot map %1 bytes at offset %2 of a region of %3 bytes")
-                        .arg(length).arg(offset).arg(d->m_size)));
+        view.setError(OutOfRangeError,
+                      QCoreApplication::translate("IpmbMemoryRegion",
+                                                  "Cannot map %1 bytes at offset %2 of a region of %3 bytes")
+                              .arg(length).arg(offset).arg(d->m_size));
         return view;
     }
     IpmbMemoryRegionPrivate *root = d->root();
     if (root->m_mapping->handle.isNull()) {
-        dd->setError(IpmbMemoryRegionErrorInfo(
-                InvalidHandleError,
-                QCoreApplication::translate("IpmbMemoryRegion",
-                                            "Cannot map a view: the region's native handle was released")));
+        view.setError(InvalidHandleError,
+                      QCoreApplication::translate("IpmbMemoryRegion",
+                                                  "Cannot map a view: the region's native handle was released"));
         return view;
     }
     const qsizetype absolute = d->m_offset + offset;
     IpmbMemoryRegionErrorInfo error;
     void *address = IpmbPlatform::mapSharedMemory(root->m_mapping->handle.handle(), Header::Size + absolute, length, &error);
     if (!address) {
-        dd->setError(error);
+        view.setError(error.code, error.message);
         return view;
     }
     dd->m_parent = QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate>(root);
@@ -583,13 +567,16 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
     return view;
 }
 
-// lock() and unlock() on a null region: a private just to carry the error.
 bool IpmbMemoryRegion::failOnNullRegion()
 {
-    if (!d)
-        d = new IpmbMemoryRegionPrivate;
-    d->setError(IpmbMemoryRegionErrorInfo(LockError, nullRegionMessage()));
+    setError(LockError, nullRegionMessage());
     return false;
+}
+
+void IpmbMemoryRegion::setError(Error error, const QString &errorString)
+{
+    m_error = error;
+    m_errorString = errorString;
 }
 
 /*!
@@ -609,7 +596,7 @@ bool IpmbMemoryRegion::lock()
     bool ownerDied = false;
     IpmbMemoryRegionErrorInfo error;
     if (!IpmbPlatform::lockProcessShared(root->m_mapping->header->lock, &ownerDied, &error)) {
-        d->setError(error);
+        setError(error.code, error.message);
         return false;
     }
     root->m_lockedByUs.store(true);
@@ -619,7 +606,7 @@ bool IpmbMemoryRegion::lock()
                   "recovered, but the data it protects may be inconsistent",
                   static_cast<unsigned long long>(root->m_id));
     }
-    d->clearError();
+    clearError();
     return true;
 }
 
@@ -635,16 +622,15 @@ bool IpmbMemoryRegion::unlock()
     IpmbMemoryRegionErrorInfo error;
     if (!wasLocked) {
         // Nobody in this process holds it: the lock is not ours to touch.
-        d->setError(IpmbMemoryRegionErrorInfo(
-                LockError, QCoreApplication::translate("IpmbMemoryRegion", "The region is not locked by this process")));
+        setError(LockError, QCoreApplication::translate("IpmbMemoryRegion", "The region is not locked by this process"));
         return false;
     }
     if (!IpmbPlatform::unlockProcessShared(root->m_mapping->header->lock, &error)) {
         root->m_lockedByUs.store(true);  // another thread of ours holds it
-        d->setError(error);
+        setError(error.code, error.message);
         return false;
     }
-    d->clearError();
+    clearError();
     return true;
 }
 
@@ -711,15 +697,13 @@ quint64 IpmbMemoryRegion::id() const
 }
 
 /*!
-    Returns the error of the last failed operation on this region or any of its copies, or of the
-    create(), fromHandle() or map() that made it. A successful lock() or unlock() clears it.
+    Returns the error of the last failed operation on this copy of the region, or of the create(),
+    fromHandle() or map() that returned it. A successful lock() or unlock() clears it. A copy
+    starts with the error state of the region it was copied from.
 */
 IpmbMemoryRegion::Error IpmbMemoryRegion::error() const
 {
-    if (!d)
-        return NoError;
-    QMutexLocker locker(&d->m_errorMutex);
-    return d->m_error;
+    return m_error;
 }
 
 /*!
@@ -727,19 +711,15 @@ IpmbMemoryRegion::Error IpmbMemoryRegion::error() const
 */
 QString IpmbMemoryRegion::errorString() const
 {
-    if (!d)
-        return {};
-    QMutexLocker locker(&d->m_errorMutex);
-    return d->m_errorString;
+    return m_errorString;
 }
 
 /*!
-    Resets error() to NoError and errorString() to empty, for this region and its copies.
+    Resets error() to NoError and errorString() to empty, for this copy of the region.
 */
 void IpmbMemoryRegion::clearError()
 {
-    if (d)
-        d->clearError();
+    setError(NoError, QString());
 }
 
 /*!

@@ -21,6 +21,12 @@ QT_END_NAMESPACE
 class IPMBQT_EXPORT IpmbMemoryRegion
 {
     Q_GADGET
+    Q_PROPERTY(bool null READ isNull)
+    Q_PROPERTY(qsizetype size READ size)
+    Q_PROPERTY(quint64 id READ id)
+    Q_PROPERTY(int refCount READ refCount)
+    Q_PROPERTY(Error error READ error)
+    Q_PROPERTY(QString errorString READ errorString)
 
 public:
     enum Error {
@@ -39,7 +45,12 @@ public:
     IpmbMemoryRegion &operator=(const IpmbMemoryRegion &other);
     IpmbMemoryRegion &operator=(IpmbMemoryRegion &&other) noexcept;
     ~IpmbMemoryRegion();
-    void swap(IpmbMemoryRegion &other) noexcept { d.swap(other.d); }
+    void swap(IpmbMemoryRegion &other) noexcept
+    {
+        d.swap(other.d);
+        std::swap(m_error, other.m_error);
+        m_errorString.swap(other.m_errorString);
+    }
 
     static IpmbMemoryRegion create(qsizetype size);
     static IpmbMemoryRegion fromHandle(const IpmbNativeHandle &handle);
@@ -71,8 +82,12 @@ private:
     friend class IpmbMemoryRegionPrivate;
     explicit IpmbMemoryRegion(IpmbMemoryRegionPrivate *dd);
     bool failOnNullRegion();
+    void setError(Error error, const QString &errorString);
 
     QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate> d;
+    // Each copy has its own error state, so that copies used in different threads do not share it.
+    Error m_error = NoError;
+    QString m_errorString;
 };
 
 Q_DECLARE_SHARED(IpmbMemoryRegion)

@@ -128,8 +128,6 @@ public:
 
     // Makes this private a root of `mapping` that holds one reference (already counted).
     void becomeRoot(std::shared_ptr<IpmbRegionMapping> mapping);
-    void setError(const IpmbMemoryRegionErrorInfo &error);
-    void clearError();
 
     std::shared_ptr<IpmbRegionMapping> m_mapping;   // root only
     uchar *m_data = nullptr;                        // first user byte of this root or view
@@ -140,10 +138,6 @@ public:
     bool m_holdsReference = false;                  // root only
     std::atomic<bool> m_lockedByUs = false;         // root only: this process holds the lock
     QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate> m_parent;  // views only
-
-    mutable QMutex m_errorMutex;                    // copies in several threads share the error
-    IpmbMemoryRegion::Error m_error = IpmbMemoryRegion::NoError;
-    QString m_errorString;
 };
 
 #endif // IPMBMEMORYREGION_P_H

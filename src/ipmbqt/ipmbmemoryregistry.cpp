@@ -45,14 +45,24 @@ public:
     explicit IpmbMemoryRegistryPrivate(IpmbMemoryRegistry *q) : q_ptr(q) { }
 
     void refresh();
+    void setError(IpmbMemoryRegistry::Error error, const QString &errorString);
 
     IpmbMemoryRegistry *q_ptr;
     std::vector<PooledRegion> m_pool;
     int m_expiryInterval = 10000;
     QTimer m_maintainTimer;
     QTimer m_watchTimer;
+    IpmbMemoryRegistry::Error m_error = IpmbMemoryRegistry::NoError;
     QString m_errorString;
 };
+
+void IpmbMemoryRegistryPrivate::setError(IpmbMemoryRegistry::Error error, const QString &errorString)
+{
+    Q_Q(IpmbMemoryRegistry);
+    m_error = error;
+    m_errorString = errorString;
+    Q_EMIT q->errorOccurred(error);
+}
 
 // Notes which regions became free since the last look, and says so.
 void IpmbMemoryRegistryPrivate::refresh()
@@ -86,7 +96,9 @@ IpmbMemoryRegistry::~IpmbMemoryRegistry() = default;
 /*!
     Returns a region of at least \a minSize bytes tagged \a tag: a free pooled one of at most
     twice that size (the smallest such), or a new one. Returns a null region, with the reason in
-    errorString(), if a new region cannot be created.
+    errorString(), if a new region cannot be created: error() is then ResourceError when the
+    system is out of memory, address space or descriptors, and OutOfRangeError for a size below 1.
+    errorOccurred() is emitted too.
 */
 IpmbMemoryRegion IpmbMemoryRegistry::alloc(qsizetype minSize, const QString &tag)
 {
@@ -106,7 +118,11 @@ IpmbMemoryRegion IpmbMemoryRegistry::alloc(qsizetype minSize, const QString &tag
     }
     IpmbMemoryRegion region = IpmbMemoryRegion::create(minSize);
     if (region.isNull()) {
-        d->m_errorString = region.errorString();
+        const IpmbMemoryRegion::Error cause = region.error();
+        d->setError(cause == IpmbMemoryRegion::ResourceError   ? ResourceError
+                            : cause == IpmbMemoryRegion::OutOfRangeError ? OutOfRangeError
+                                                                          : UnknownError,
+                    region.errorString());
         return region;
     }
     d->m_pool.push_back({region, tag, true, {}});
@@ -152,13 +168,40 @@ int IpmbMemoryRegistry::expiryInterval() const
 void IpmbMemoryRegistry::setExpiryInterval(int msecs)
 {
     Q_D(IpmbMemoryRegistry);
-    d->m_expiryInterval = qMax(msecs, 0);
+    msecs = qMax(msecs, 0);
+    if (d->m_expiryInterval == msecs)
+        return;
+    d->m_expiryInterval = msecs;
     d->m_maintainTimer.setInterval(qMax(d->m_expiryInterval, 1));
+    Q_EMIT expiryIntervalChanged(msecs);
 }
 
+/*!
+    Returns the error of the last alloc() that failed, or NoError.
+    \sa errorString(), clearError()
+*/
+IpmbMemoryRegistry::Error IpmbMemoryRegistry::error() const
+{
+    return d_func()->m_error;
+}
+
+/*!
+    Returns a readable description of error(); empty when there is none.
+*/
 QString IpmbMemoryRegistry::errorString() const
 {
     return d_func()->m_errorString;
+}
+
+/*!
+    Resets error() to NoError and errorString() to empty. Like QSerialPort::clearError(), it
+    emits errorOccurred() with NoError if an error was set, so that bindings see the change.
+*/
+void IpmbMemoryRegistry::clearError()
+{
+    Q_D(IpmbMemoryRegistry);
+    if (d->m_error != NoError)
+        d->setError(NoError, QString());
 }
 
 void IpmbMemoryRegistry::connectNotify(const QMetaMethod &signal)

@@ -14,9 +14,20 @@ class IpmbMemoryRegistryPrivate;
 class IPMBQT_EXPORT IpmbMemoryRegistry : public QObject
 {
     Q_OBJECT
-    Q_PROPERTY(int expiryInterval READ expiryInterval WRITE setExpiryInterval)
+    Q_PROPERTY(int expiryInterval READ expiryInterval WRITE setExpiryInterval NOTIFY expiryIntervalChanged)
+    // errorOccurred() is also emitted, with NoError, when clearError() resets a set error.
+    Q_PROPERTY(Error error READ error NOTIFY errorOccurred)
+    Q_PROPERTY(QString errorString READ errorString NOTIFY errorOccurred)
 
 public:
+    enum Error {
+        NoError,
+        ResourceError,
+        OutOfRangeError,
+        UnknownError
+    };
+    Q_ENUM(Error)
+
     explicit IpmbMemoryRegistry(QObject *parent = nullptr);
     ~IpmbMemoryRegistry() override;
 
@@ -29,10 +40,14 @@ public:
     int expiryInterval() const;
     void setExpiryInterval(int msecs);
 
+    Error error() const;
     QString errorString() const;
+    void clearError();
 
 Q_SIGNALS:
     void regionFreed(const IpmbMemoryRegion &region, const QString &tag);
+    void expiryIntervalChanged(int msecs);
+    void errorOccurred(IpmbMemoryRegistry::Error error);
 
 protected:
     void connectNotify(const QMetaMethod &signal) override;

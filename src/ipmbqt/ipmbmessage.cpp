@@ -42,9 +42,17 @@ void IpmbMessage::setPayload(const QVariant &payload) { d->payload = payload; }
 QList<IpmbNativeHandle> IpmbMessage::handles() const { return d->handles; }
 void IpmbMessage::setHandles(const QList<IpmbNativeHandle> &handles) { d->handles = handles; }
 void IpmbMessage::addHandle(const IpmbNativeHandle &handle) { d->handles.append(handle); }
+/*!
+    Returns the number of kernel handles attached to the message; handles() returns them.
+*/
+qsizetype IpmbMessage::handleCount() const { return d->handles.size(); }
 QList<IpmbMemoryRegion> IpmbMessage::regions() const { return d->regions; }
 void IpmbMessage::setRegions(const QList<IpmbMemoryRegion> &regions) { d->regions = regions; }
 void IpmbMessage::addRegion(const IpmbMemoryRegion &region) { d->regions.append(region); }
+/*!
+    Returns the number of shared-memory regions attached to the message; regions() returns them.
+*/
+qsizetype IpmbMessage::regionCount() const { return d->regions.size(); }
 IpmbMessage::PayloadStatus IpmbMessage::payloadStatus() const { return d->payloadStatus; }
 QByteArray IpmbMessage::payloadTypeName() const { return d->payloadTypeName; }
 QString IpmbMessage::payloadErrorString() const { return d->payloadErrorString; }

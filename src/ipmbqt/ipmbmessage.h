@@ -28,6 +28,10 @@ class IPMBQT_EXPORT IpmbMessage
     Q_PROPERTY(qint64 senderPid READ senderPid CONSTANT)
     Q_PROPERTY(qint64 senderUid READ senderUid CONSTANT)
     Q_PROPERTY(IpmbLabel senderLabel READ senderLabel CONSTANT)
+    Q_PROPERTY(quint32 senderId READ senderId CONSTANT)
+    Q_PROPERTY(QString payloadErrorString READ payloadErrorString CONSTANT)
+    Q_PROPERTY(qsizetype handleCount READ handleCount CONSTANT)
+    Q_PROPERTY(qsizetype regionCount READ regionCount CONSTANT)
 
 public:
     enum PayloadStatus { PayloadOk, PayloadUnknownType, PayloadMalformed };
@@ -51,12 +55,14 @@ public:
     QList<IpmbNativeHandle> handles() const;
     void setHandles(const QList<IpmbNativeHandle> &handles);
     void addHandle(const IpmbNativeHandle &handle);
+    qsizetype handleCount() const;
 
     // Shared-memory regions that travel with the message without a copy: the receiver maps the
     // same memory. Handles and regions together: at most 64.
     QList<IpmbMemoryRegion> regions() const;
     void setRegions(const QList<IpmbMemoryRegion> &regions);
     void addRegion(const IpmbMemoryRegion &region);
+    qsizetype regionCount() const;
 
     // Received messages only: whether the payload could be decoded here, and the type it carried.
     PayloadStatus payloadStatus() const;

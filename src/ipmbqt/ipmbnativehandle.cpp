@@ -96,3 +96,5 @@ QDebug operator<<(QDebug debug, const IpmbNativeHandle &handle)
     return debug;
 }
 #endif
+
+#include "moc_ipmbnativehandle.cpp"

@@ -6,6 +6,7 @@
 
 #include <QtCore/qhashfunctions.h>
 #include <QtCore/qmetatype.h>
+#include <QtCore/qobjectdefs.h>
 #include <QtCore/qshareddata.h>
 
 class IpmbNativeHandleData;
@@ -18,6 +19,10 @@ QT_END_NAMESPACE
 // closed when the last copy goes; nothing is ever duplicated implicitly.
 class IPMBQT_EXPORT IpmbNativeHandle
 {
+    Q_GADGET
+    Q_PROPERTY(bool null READ isNull)
+    Q_PROPERTY(qintptr handle READ handle)
+
 public:
     using Native = qintptr;
     static constexpr Native InvalidNative = -1;

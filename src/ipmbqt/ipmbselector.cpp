@@ -13,6 +13,7 @@ public:
     IpmbSelector::Mode mode = IpmbSelector::Unicast;
     IpmbLabelOp op;
     std::chrono::milliseconds ttl{0};
+    QString errorString; // set by fromString() on a syntax error: the selector is invalid
 };
 
 namespace {
@@ -118,6 +119,43 @@ IpmbSelector IpmbSelector::multicast(const IpmbLabelOp &op, std::chrono::millise
 }
 
 /*!
+    Returns a selector with \a mode and \a ttl whose label op is parsed from \a labelOp with
+    IpmbLabelOp::fromString(), for example \c{"renderer && !gpu0"}.
+
+    If \a labelOp has a syntax error, the selector is invalid: isValid() returns \c false,
+    errorString() says what is wrong and where, the label op matches no endpoint, and
+    IpmbEndpoint::send() refuses the selector with IpmbEndpoint::InvalidArgumentError. This is how
+    QML's \c{Selector.unicast("...")} reports a mistake instead of sending to nobody.
+*/
+IpmbSelector IpmbSelector::fromString(Mode mode, const QString &labelOp, std::chrono::milliseconds ttl)
+{
+    QString why;
+    if (const std::optional<IpmbLabelOp> op = IpmbLabelOp::fromString(labelOp, &why))
+        return IpmbSelector(mode, *op, ttl);
+    IpmbSelector invalid(mode, IpmbLabelOp::matchNone(), ttl);
+    invalid.d->errorString = QStringLiteral("invalid label op \"%1\": %2").arg(labelOp, why);
+    return invalid;
+}
+
+/*!
+    Returns \c false if the selector came from fromString() with a label op that does not parse.
+    \sa errorString()
+*/
+bool IpmbSelector::isValid() const
+{
+    return d->errorString.isEmpty();
+}
+
+/*!
+    Returns why the selector is invalid, or an empty string if it is valid.
+    \sa isValid()
+*/
+QString IpmbSelector::errorString() const
+{
+    return d->errorString;
+}
+
+/*!
     Returns the delivery mode.
 */
 IpmbSelector::Mode IpmbSelector::mode() const
@@ -148,6 +186,7 @@ IpmbLabelOp IpmbSelector::labelOp() const
 void IpmbSelector::setLabelOp(const IpmbLabelOp &op)
 {
     d->op = op;
+    d->errorString.clear();
 }
 
 /*!
@@ -171,12 +210,14 @@ void IpmbSelector::setTtl(std::chrono::milliseconds ttl)
 
 /*!
     \fn bool IpmbSelector::operator==(const IpmbSelector &lhs, const IpmbSelector &rhs)
-    Returns \c true if \a lhs and \a rhs have the same mode, ttl and (structurally) label op.
+    Returns \c true if \a lhs and \a rhs have the same mode, ttl and (structurally) label op,
+    and are both valid or both invalid for the same reason.
 */
 bool operator==(const IpmbSelector &lhs, const IpmbSelector &rhs)
 {
     return lhs.d == rhs.d
-            || (lhs.d->mode == rhs.d->mode && lhs.d->ttl == rhs.d->ttl && lhs.d->op == rhs.d->op);
+            || (lhs.d->mode == rhs.d->mode && lhs.d->ttl == rhs.d->ttl && lhs.d->op == rhs.d->op
+                && lhs.d->errorString == rhs.d->errorString);
 }
 
 /*!

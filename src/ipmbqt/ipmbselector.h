@@ -21,6 +21,11 @@ class IpmbSelectorData;
 class IPMBQT_EXPORT IpmbSelector
 {
     Q_GADGET
+    Q_PROPERTY(Mode mode READ mode WRITE setMode)
+    Q_PROPERTY(IpmbLabelOp labelOp READ labelOp WRITE setLabelOp)
+    Q_PROPERTY(qint64 ttl READ ttlMsecs WRITE setTtlMsecs)
+    Q_PROPERTY(bool valid READ isValid)
+    Q_PROPERTY(QString errorString READ errorString)
 
 public:
     enum Mode { Unicast, Multicast };
@@ -42,6 +47,14 @@ public:
     static IpmbSelector multicast(const IpmbLabelOp &op,
                                   std::chrono::milliseconds ttl = std::chrono::milliseconds(0));
 
+    // Parses labelOp with IpmbLabelOp::fromString(); on a syntax error the selector is invalid
+    // (matches nothing, send() refuses it) and errorString() says why, as QUrl does.
+    static IpmbSelector fromString(Mode mode, const QString &labelOp,
+                                   std::chrono::milliseconds ttl = std::chrono::milliseconds(0));
+
+    bool isValid() const;
+    QString errorString() const;
+
     Mode mode() const;
     void setMode(Mode mode);
 
@@ -56,6 +69,9 @@ public:
     friend bool operator!=(const IpmbSelector &lhs, const IpmbSelector &rhs) { return !(lhs == rhs); }
 
 private:
+    qint64 ttlMsecs() const { return qint64(ttl().count()); }
+    void setTtlMsecs(qint64 msecs) { setTtl(std::chrono::milliseconds(msecs)); }
+
     QSharedDataPointer<IpmbSelectorData> d;
 };
 

@@ -39,6 +39,8 @@ private Q_SLOTS:
     void misuseSaysWhy();
     void sendFailingInAnotherThread();
     void destructionEmitsNothing();
+    void propertiesNotify();
+    void invalidSelectorIsRefused();
 };
 
 static void configure(IpmbEndpoint &endpoint, const QString &bus, const QString &label)
@@ -287,7 +289,7 @@ void tst_IpmbEndpoint::misuseSaysWhy()
     QVERIFY(!endpoint.receive(10));
     QCOMPARE(endpoint.error(), IpmbEndpoint::DisconnectedError);
     QVERIFY2(endpoint.errorString().contains(QStringLiteral("not joined")), qPrintable(endpoint.errorString()));
-    QCOMPARE(errors.size(), 2);
+    QCOMPARE(errors.size(), 3); // the error, the reset by clearError(), the second error
 }
 
 // Hole 11: send() is callable from any thread, but when it failed it wrote the endpoint's error
@@ -354,4 +356,58 @@ void tst_IpmbEndpoint::destructionEmitsNothing()
     destroying = true;  // ...which does not run before the endpoint is gone.
     endpoint.reset();
     QCOMPARE(emitted, 0);
+}
+
+// What a QML binding sees: every property a UI binds to notifies, and a reset of the error is a
+// change too (errorOccurred(NoError), as QSerialPort::clearError() does).
+void tst_IpmbEndpoint::propertiesNotify()
+{
+    IpmbEndpoint endpoint;
+    const QMetaObject *mo = endpoint.metaObject();
+    for (const char *name : {"identifier", "label", "token", "joinTimeout", "state", "joined",
+                             "controller", "error", "errorString"}) {
+        const QMetaProperty property = mo->property(mo->indexOfProperty(name));
+        QVERIFY2(property.isValid(), name);
+        QVERIFY2(property.hasNotifySignal(), name);
+    }
+    QVERIFY(mo->indexOfMethod("send(IpmbSelector,QVariant)") >= 0);
+    QCOMPARE(mo->method(mo->indexOfMethod("send(IpmbSelector,QVariant)")).methodType(), QMetaMethod::Method);
+
+    QSignalSpy timeouts(&endpoint, &IpmbEndpoint::joinTimeoutChanged);
+    QVERIFY(endpoint.setProperty("joinTimeout", 2500));
+    endpoint.setJoinTimeout(2500);
+    QCOMPARE(timeouts.size(), 1);
+    QCOMPARE(timeouts.at(0).at(0).toInt(), 2500);
+    QCOMPARE(endpoint.property("joinTimeout").toInt(), 2500);
+
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    endpoint.clearError();
+    QCOMPARE(errors.size(), 0); // nothing to reset
+    endpoint.join();            // no identifier
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(endpoint.property("error").value<IpmbEndpoint::Error>(), IpmbEndpoint::InvalidArgumentError);
+    QVERIFY(!endpoint.property("errorString").toString().isEmpty());
+    endpoint.clearError();
+    QCOMPARE(errors.size(), 2);
+    QCOMPARE(errors.at(1).at(0).value<IpmbEndpoint::Error>(), IpmbEndpoint::NoError);
+    QVERIFY(endpoint.property("errorString").toString().isEmpty());
+}
+
+// A selector parsed from text with a mistake (QML's Selector.unicast("...")) must not be a silent
+// no-op: send() refuses it and says what is wrong.
+void tst_IpmbEndpoint::invalidSelectorIsRefused()
+{
+    IpmbEndpoint endpoint;
+    configure(endpoint, uniqueBusName(), QStringLiteral("earth"));
+    endpoint.join();
+    QVERIFY(endpoint.waitForJoined());
+    const IpmbSelector selector = IpmbSelector::fromString(IpmbSelector::Unicast, QStringLiteral("earth &&"));
+    QVERIFY(!selector.isValid());
+    QSignalSpy errors(&endpoint, &IpmbEndpoint::errorOccurred);
+    QVERIFY(!endpoint.send(selector, QStringLiteral("hello")));
+    QCOMPARE(endpoint.error(), IpmbEndpoint::InvalidArgumentError);
+    QVERIFY2(endpoint.errorString().contains(QStringLiteral("earth &&")), qPrintable(endpoint.errorString()));
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(endpoint.state(), IpmbEndpoint::JoinedState); // nothing else lost
+    QVERIFY(endpoint.send(IpmbSelector::fromString(IpmbSelector::Unicast, QStringLiteral("earth || moon")), QStringLiteral("hello")));
 }

@@ -102,6 +102,7 @@ private Q_SLOTS:
     void notARegion_data();
     void notARegion();
     void lockUnlock();
+    void errorBelongsToTheCopy();
     void destroyedWhileLocked();
 
     // Across processes.
@@ -811,11 +812,9 @@ void tst_IpmbMemoryRegion::lockUnlock()
     QCOMPARE(region.error(), IpmbMemoryRegion::NoError);  // success clears the last error
     QVERIFY(!region.unlock());
     QCOMPARE(region.error(), IpmbMemoryRegion::LockError);
-    const IpmbMemoryRegion copy = region;
-    QCOMPARE(copy.error(), IpmbMemoryRegion::LockError);  // copies share the error state
     region.clearError();
-    QCOMPARE(copy.error(), IpmbMemoryRegion::NoError);
-    QVERIFY(copy.errorString().isEmpty());
+    QCOMPARE(region.error(), IpmbMemoryRegion::NoError);
+    QVERIFY(region.errorString().isEmpty());
 
     QVERIFY(view.lock());
     QVERIFY(!region.lock());
@@ -974,6 +973,38 @@ void tst_IpmbMemoryRegion::holderKilledWhileLocked()
 
     // The killed holder never released its reference (doc/memory.md).
     QCOMPARE(region.refCount(), 2);
+}
+
+// A failed operation sets the error of the copy it was called on only: copies used by other
+// threads do not see (or race on) each other's errors.
+void tst_IpmbMemoryRegion::errorBelongsToTheCopy()
+{
+    IpmbMemoryRegion region = IpmbMemoryRegion::create(64);
+    QVERIFY2(!region.isNull(), qPrintable(region.errorString()));
+    IpmbMemoryRegion copy = region;
+    QVERIFY(!copy.unlock()); // not locked
+    QCOMPARE(copy.error(), IpmbMemoryRegion::LockError);
+    QCOMPARE(region.error(), IpmbMemoryRegion::NoError);
+    QVERIFY(region.errorString().isEmpty());
+
+    const IpmbMemoryRegion copyOfFailed = copy; // a copy starts with the error of its source
+    QCOMPARE(copyOfFailed.error(), IpmbMemoryRegion::LockError);
+    copy.clearError();
+    QCOMPARE(copy.error(), IpmbMemoryRegion::NoError);
+    QCOMPARE(copyOfFailed.error(), IpmbMemoryRegion::LockError);
+
+    copy.swap(region);
+    QCOMPARE(region.error(), IpmbMemoryRegion::NoError);
+
+    // The gadget properties QML reads.
+    const QMetaObject &mo = IpmbMemoryRegion::staticMetaObject;
+    auto read = [&mo](const IpmbMemoryRegion &r, const char *name) {
+        return mo.property(mo.indexOfProperty(name)).readOnGadget(&r);
+    };
+    QCOMPARE(read(copyOfFailed, "error").value<IpmbMemoryRegion::Error>(), IpmbMemoryRegion::LockError);
+    QCOMPARE(read(region, "size").value<qsizetype>(), qsizetype(64));
+    QCOMPARE(read(region, "null").toBool(), false);
+    QCOMPARE(read(region, "refCount").toInt(), 1); // copies in one process share one reference
 }
 
 QTEST_MAIN(tst_IpmbMemoryRegion)

@@ -19,6 +19,7 @@ private Q_SLOTS:
     void busyWhileAnotherProcessHolds();
     void maintainReleasesIdleRegions();
     void regionFreedSignal();
+    void errorModel();
 };
 
 void tst_IpmbMemoryRegistry::reusesOnlyFreeRegions()
@@ -110,6 +111,31 @@ void tst_IpmbMemoryRegistry::regionFreedSignal()
     QVERIFY(freed.wait(5000));
     QCOMPARE(freed.at(0).at(0).value<IpmbMemoryRegion>().id(), id);
     QCOMPARE(freed.at(0).at(1).toString(), QStringLiteral("frames"));
+}
+
+// The same error model as IpmbEndpoint: error(), errorString(), errorOccurred(), and a reset that
+// notifies.
+void tst_IpmbMemoryRegistry::errorModel()
+{
+    IpmbMemoryRegistry registry;
+    QSignalSpy errors(&registry, &IpmbMemoryRegistry::errorOccurred);
+    QCOMPARE(registry.error(), IpmbMemoryRegistry::NoError);
+    QVERIFY(registry.alloc(0).isNull());
+    QCOMPARE(registry.error(), IpmbMemoryRegistry::OutOfRangeError);
+    QVERIFY(!registry.errorString().isEmpty());
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(errors.at(0).at(0).value<IpmbMemoryRegistry::Error>(), IpmbMemoryRegistry::OutOfRangeError);
+    QVERIFY(!registry.alloc(64).isNull()); // a success does not clear it: the error says what failed last
+    QCOMPARE(registry.error(), IpmbMemoryRegistry::OutOfRangeError);
+    registry.clearError();
+    QCOMPARE(registry.error(), IpmbMemoryRegistry::NoError);
+    QCOMPARE(errors.size(), 2);
+    QVERIFY(registry.property("errorString").toString().isEmpty());
+
+    QSignalSpy expiry(&registry, &IpmbMemoryRegistry::expiryIntervalChanged);
+    registry.setExpiryInterval(500);
+    registry.setExpiryInterval(500);
+    QCOMPARE(expiry.size(), 1);
 }
 
 QTEST_MAIN(tst_IpmbMemoryRegistry)

@@ -158,6 +158,7 @@ private Q_SLOTS:
     void debugOutput_data();
     void debugOutput();
     void metaObject();
+    void fromString();
 
     // IpmbSelectorCodec (private)
     void goldenEncoding_data();
@@ -438,6 +439,36 @@ void tst_IpmbSelector::metaObject()
     const IpmbSelector selector = IpmbSelector::multicast(leaf("a"), 1ms);
     QCOMPARE(QVariant::fromValue(selector).value<IpmbSelector>(), selector);
     QCOMPARE(QVariant::fromValue(selector), QVariant::fromValue(IpmbSelector::multicast(leaf("a"), 1ms)));
+}
+
+// The text form QML uses; a syntax error gives an invalid selector that says why (as QUrl does).
+void tst_IpmbSelector::fromString()
+{
+    const IpmbSelector valid = IpmbSelector::fromString(IpmbSelector::Multicast, QStringLiteral("a && !b"), 5ms);
+    QVERIFY(valid.isValid());
+    QVERIFY(valid.errorString().isEmpty());
+    QCOMPARE(valid, IpmbSelector::multicast(leaf("a") && !leaf("b"), 5ms));
+
+    const IpmbSelector invalid = IpmbSelector::fromString(IpmbSelector::Unicast, QStringLiteral("a &&"));
+    QVERIFY(!invalid.isValid());
+    QVERIFY2(invalid.errorString().contains(QStringLiteral("a &&")), qPrintable(invalid.errorString()));
+    QVERIFY(!invalid.labelOp().matches(IpmbLabel{QStringLiteral("a")}));
+    QVERIFY(invalid != IpmbSelector::unicast(IpmbLabelOp::matchNone()));
+    IpmbSelector repaired = invalid;
+    repaired.setLabelOp(leaf("a"));
+    QVERIFY(repaired.isValid());
+    QVERIFY(!invalid.isValid());
+
+    // Readable as a gadget, as QML reads it.
+    const QMetaObject &mo = IpmbSelector::staticMetaObject;
+    auto read = [&mo](const IpmbSelector &s, const char *name) {
+        return mo.property(mo.indexOfProperty(name)).readOnGadget(&s);
+    };
+    QCOMPARE(read(valid, "mode").value<IpmbSelector::Mode>(), IpmbSelector::Multicast);
+    QCOMPARE(read(valid, "ttl").toLongLong(), 5);
+    QCOMPARE(read(valid, "labelOp").value<IpmbLabelOp>().toString(), QStringLiteral("a && !b"));
+    QCOMPARE(read(invalid, "valid").toBool(), false);
+    QCOMPARE(read(invalid, "errorString").toString(), invalid.errorString());
 }
 
 void tst_IpmbSelector::goldenEncoding_data()
