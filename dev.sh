@@ -8,6 +8,7 @@
 #   ./dev.sh bench [--quick]   build (RelWithDebInfo) and run the benchmarks, see doc/performance.md
 #   ./dev.sh fuzz [seconds]    run each libFuzzer target (tests/fuzz) that long, default 60 (build-fuzz/, clang)
 #   ./dev.sh soak [minutes]    build, then 6 processes of mixed traffic, a controller kill a minute, RSS/fds sampled (default 10)
+#   ./dev.sh docs    the API reference with qdoc (build-docs/doc/html, build-docs/doc/ipmbqt.qch); fails on any qdoc warning
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -88,6 +89,26 @@ fuzz() {
     [ "$failed" -eq 0 ] || { echo "a fuzz target crashed: add the input to tests/fuzz/regressions/<target>/" >&2; return 1; }
 }
 
+# ./dev.sh docs: qdoc and qhelpgenerator (qt6-documentation-tools; qdoc parses C++ with libclang),
+# cmark-gfm for the guides of doc/*.md (not needed by the other commands).
+DOCS_PACKAGES=(qt6-documentation-tools cmark-gfm)
+
+# The docs need no build of the library, only a configured tree (generated headers, include
+# paths) and the small doctool; the docs target fails on any qdoc warning and on any public
+# symbol without documentation (doc/reference/CMakeLists.txt).
+docs() {
+    local dir=build-docs
+    PACKAGES+=("${DOCS_PACKAGES[@]}")
+    install_missing
+    log "configuring $dir (IPMBQT_BUILD_DOCS=ON)"
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} \
+          -DIPMBQT_BUILD_DOCS=ON -DIPMBQT_BUILD_TESTS=OFF -DIPMBQT_BUILD_EXAMPLES=OFF >/dev/null
+    log "building the API reference"
+    cmake --build "$dir" -j"$JOBS" --target docs
+    log "HTML: $dir/doc/html/index.html"
+    log "Qt Help: $dir/doc/ipmbqt.qch (Qt Creator: Preferences > Help > Documentation > Add)"
+}
+
 run_tests() {
     local dir=$1
     log "testing $dir"
@@ -109,8 +130,9 @@ case "${1:-}" in
            log "benchmarking; results go to $BUILD_DIR/bench/results.json"
            "$BUILD_DIR/tests/benchmarks/ipmbqt_bench" --output "$BUILD_DIR/bench/results.json" "$@" ;;
     fuzz)  fuzz "${2:-60}" ;;
+    docs)  docs ;;
     soak)  build "$BUILD_DIR"
            log "soak run, ${2:-10} minutes; results go to $BUILD_DIR/soak/results.json"
            "$BUILD_DIR/tests/soak/ipmbqt_soak" --minutes "${2:-10}" --output "$BUILD_DIR/soak/results.json" ;;
-    *) echo "usage: $0 demo|test|asan|tsan|build|bench [--quick]|fuzz [seconds]|soak [minutes]" >&2; exit 2 ;;
+    *) echo "usage: $0 demo|test|asan|tsan|build|bench [--quick]|fuzz [seconds]|soak [minutes]|docs" >&2; exit 2 ;;
 esac
