@@ -51,6 +51,8 @@ static constexpr qint64 DirectHoldLongNsecs = 100 * 1000 * 1000;
 
 /*!
     \class IpmbEndpoint
+    \inmodule IpmbQt
+    \inheaderfile IpmbQt/IpmbEndpoint
     \brief One participant of an IpmbQt message bus.
 
     Set an identifier (the bus name) and a label, call join(), and send messages routed by
@@ -122,11 +124,85 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
 
 IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
 
+/*!
+    \enum IpmbEndpoint::State
+
+    Where the endpoint is in joining its bus; see the \l {guides/protocol.html}{protocol guide}
+    for the state machine.
+
+    \value UnjoinedState Not on a bus: before join(), after leave(), or after joining failed.
+    \value JoiningState join() was called; waiting for the election and the controller's welcome.
+    \value JoinedState On the bus: messages can be sent and received.
+    \value ReconnectingState The controller's process went away; the endpoint takes part in
+           electing a new one. Messages sent meanwhile are kept and sent once joined again; if no
+           controller appears within joinTimeout() the endpoint gives up with TimeoutError.
+*/
+
+/*!
+    \enum IpmbEndpoint::Error
+
+    What went wrong; errorString() has the details. See the
+    \l {guides/concepts.html}{concepts guide} for when each happens.
+
+    \value NoError No error.
+    \value TimeoutError No controller answered within joinTimeout(), or none took over within it
+           after a failover.
+    \value DisconnectedError The endpoint is not joined (send(), receive(), waitForJoined()
+           without join()).
+    \value VersionMismatchError The bus speaks another protocol version; errorString() names
+           both.
+    \value TokenMismatchError The bus has another token().
+    \value PermissionError The bus directory is not safe to use (another user's, open to others,
+           a symlink), or only a controller of another user answered.
+    \value PayloadTooLargeError The encoded payload is larger than 256 MiB; move bulk data in an
+           IpmbMemoryRegion.
+    \value QueueFullError 64 MiB or 1,024 kernel handles already wait for the controller: wait
+           in waitForBytesWritten(), or send again on bytesWritten().
+    \value InvalidArgumentError An empty identifier, a label or token over the limits, an
+           invalid selector, a payload that cannot be streamed, or too many attachments.
+    \value ProtocolError The other side broke the wire protocol.
+    \value ResourceError The system is out of a resource (memory, descriptors).
+    \value UnknownError Any other operating-system error.
+*/
+
+/*!
+    \fn void IpmbEndpoint::joined()
+
+    Emitted in the endpoint's thread when the endpoint has joined its bus, and again after each
+    failover that it survived.
+*/
+
+/*!
+    \fn void IpmbEndpoint::messageReceived(const IpmbMessage &message)
+
+    Emitted in the endpoint's thread for each \a message this endpoint receives. While at least
+    one connection to this signal exists, it takes messages before receive() does; messages that
+    arrived while nothing was connected are delivered when the first connection is made.
+*/
+
+/*!
+    \fn void IpmbEndpoint::messagesDropped(quint64 count)
+
+    Emitted in the endpoint's thread when the controller had to drop \a count messages for this
+    endpoint because it read nothing for a second (it was declared stuck). The running total is
+    droppedMessageCount(). See "Delivery promises" in the \l {guides/concepts.html}{concepts guide}.
+*/
+
+/*!
+    Constructs an unjoined endpoint with the given \a parent. Set identifier() and label(), then
+    call join().
+*/
 IpmbEndpoint::IpmbEndpoint(QObject *parent)
     : QObject(parent), d_ptr(std::make_unique<IpmbEndpointPrivate>(this))
 {
 }
 
+/*!
+    \fn IpmbEndpoint::~IpmbEndpoint()
+
+    Destroys the endpoint. It leaves the bus without emitting any signal (slots connected to it
+    may belong to an owner that is being destroyed too); messages still waiting in it are dropped.
+*/
 // Leaves the bus without a signal: slots connected to an endpoint being destroyed may belong to an
 // owner that is being destroyed too. Messages still waiting are dropped.
 IpmbEndpoint::~IpmbEndpoint()
@@ -135,6 +211,13 @@ IpmbEndpoint::~IpmbEndpoint()
     d->stop(IpmbEndpointPrivate::Signals::None);
 }
 
+/*!
+    \property IpmbEndpoint::identifier
+    \brief the name of the bus, such as \c com.example.editor.
+
+    Only endpoints of the same user with the same identifier meet. A change takes effect at the
+    next join(); join() fails with InvalidArgumentError while it is empty.
+*/
 QString IpmbEndpoint::identifier() const { return d_func()->m_identifier; }
 
 void IpmbEndpoint::setIdentifier(const QString &identifier)
@@ -148,6 +231,13 @@ void IpmbEndpoint::setIdentifier(const QString &identifier)
     Q_EMIT identifierChanged(identifier);
 }
 
+/*!
+    \property IpmbEndpoint::label
+    \brief the label that describes this endpoint on the bus, such as \c {{"renderer", "gpu0"}}.
+
+    Senders pick receivers with an IpmbSelector whose IpmbLabelOp matches labels. A change takes
+    effect at the next join().
+*/
 IpmbLabel IpmbEndpoint::label() const { return d_func()->m_label; }
 
 void IpmbEndpoint::setLabel(const IpmbLabel &label)
@@ -161,6 +251,15 @@ void IpmbEndpoint::setLabel(const IpmbLabel &label)
     Q_EMIT labelChanged(label);
 }
 
+/*!
+    \property IpmbEndpoint::token
+    \brief an optional shared secret of the bus (at most 64 KiB).
+
+    Endpoints whose token differs from the controller's are refused with TokenMismatchError (the
+    controller compares in constant time). It keeps apart programs that happen to use the same
+    identifier; it is no boundary within one user, whose processes can do anything the bus's own
+    endpoints can (\l {guides/concepts.html}{concepts guide}, "Security").
+*/
 QByteArray IpmbEndpoint::token() const { return d_func()->m_token; }
 
 void IpmbEndpoint::setToken(const QByteArray &token)
@@ -172,6 +271,13 @@ void IpmbEndpoint::setToken(const QByteArray &token)
     Q_EMIT tokenChanged(token);
 }
 
+/*!
+    \property IpmbEndpoint::joinTimeout
+    \brief how long, in milliseconds, join() may take before it fails with TimeoutError, and
+    how long a lost controller may take to be replaced before the endpoint gives up.
+
+    The default is 10 seconds; negative values are taken as 0.
+*/
 int IpmbEndpoint::joinTimeout() const { return d_func()->m_joinTimeout; }
 void IpmbEndpoint::setJoinTimeout(int msecs)
 {
@@ -183,8 +289,43 @@ void IpmbEndpoint::setJoinTimeout(int msecs)
     Q_EMIT joinTimeoutChanged(msecs);
 }
 
+/*!
+    \property IpmbEndpoint::state
+    \brief where the endpoint is in joining its bus.
+
+    stateChanged() reports every transition, in the endpoint's thread, even those of a failover
+    that was over before that thread got to process it.
+*/
+
+/*!
+    \fn bool IpmbEndpoint::isJoined() const
+
+    Returns \c true if the endpoint is on its bus: state() is JoinedState.
+*/
+
+/*!
+    \property IpmbEndpoint::controller
+    \brief whether this endpoint's process hosts the bus controller.
+
+    The controller (the router) runs on a thread of its own in the process of the first endpoint
+    that joined; after a failover, of the one that won the election. Nothing needs to be done
+    about it: this is for information and tests.
+*/
 IpmbEndpoint::State IpmbEndpoint::state() const { return d_func()->m_state; }
 bool IpmbEndpoint::isController() const { return d_func()->m_isController; }
+/*!
+    \property IpmbEndpoint::error
+    \brief the last error, or NoError.
+
+    send() and receive() may fail in any thread: the error is set at once for the calling thread
+    to read, and errorOccurred() follows in the endpoint's thread (once per turn of its event
+    loop, with the latest error). clearError() resets it.
+*/
+
+/*!
+    \property IpmbEndpoint::errorString
+    \brief a readable description of error(); empty when there is none.
+*/
 // The error may be set by send() or receive() in any thread: it is read and written under the lock.
 IpmbEndpoint::Error IpmbEndpoint::error() const
 {
@@ -200,6 +341,12 @@ QString IpmbEndpoint::errorString() const
     return d->m_error.message;
 }
 
+/*!
+    \fn void IpmbEndpoint::clearError()
+
+    Resets error() to NoError and errorString() to empty. Like QSerialPort::clearError(), it
+    emits errorOccurred() with NoError if an error was set, so that bindings see the change.
+*/
 // Like QSerialPort::clearError(): a reset of a set error is a change that bindings to error and
 // errorString must see, so it emits errorOccurred(NoError).
 void IpmbEndpoint::clearError()
@@ -208,6 +355,10 @@ void IpmbEndpoint::clearError()
     if (error() != NoError)
         d->setError(IpmbErrorInfo());
 }
+/*!
+    Returns how many messages for this endpoint the controller dropped because its queue was
+    full: the sum of all messagesDropped() counts since join().
+*/
 quint64 IpmbEndpoint::droppedMessageCount() const { return d_func()->m_droppedTotal; }
 
 /*!
@@ -279,6 +430,16 @@ bool IpmbEndpoint::waitForJoined(int msecs)
     return d->m_state == JoinedState;
 }
 
+/*!
+    Sends \a payload to the endpoints that \a selector picks; the same as
+    send(IpmbMessage(selector, payload)).
+
+    Returns \c true once the message is queued for the controller; it never blocks on a slow
+    receiver. Returns \c false and sets error() when the endpoint is not joined
+    (DisconnectedError), the selector is invalid or the payload cannot be streamed
+    (InvalidArgumentError), the payload is larger than 256 MiB (PayloadTooLargeError), or the
+    queue to the controller is full (QueueFullError). May be called from any thread.
+*/
 bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 {
     return send(IpmbMessage(selector, payload));
@@ -290,7 +451,8 @@ bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 
     send() does not wait for the receivers, with one exception: a payload of 16 KiB or more, while
     the receivers are so far behind that all of this endpoint's shared-memory payload regions are
-    in flight, waits up to a millisecond for one to come back (see doc/memory.md).
+    in flight, waits up to a millisecond for one to come back (see the
+    \l {guides/memory.html}{shared memory guide}).
 */
 bool IpmbEndpoint::send(const IpmbMessage &message)
 {
@@ -430,6 +592,10 @@ qsizetype IpmbEndpointPrivate::queuedHandlesLocked() const
     return m_unconnectedHandles + (m_connection ? m_connection->handlesToWrite() : 0);
 }
 
+/*!
+    Returns the number of bytes of sent messages that still wait to be written to the
+    controller; like QIODevice::bytesToWrite(). Safe to call from any thread.
+*/
 qint64 IpmbEndpoint::bytesToWrite() const
 {
     Q_D(const IpmbEndpoint);
@@ -505,6 +671,9 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
     return std::move(received.message);
 }
 
+/*!
+    \reimp
+*/
 void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
 {
     Q_D(IpmbEndpoint);
@@ -518,6 +687,9 @@ void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
     }
 }
 
+/*!
+    \reimp
+*/
 void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
 {
     Q_D(IpmbEndpoint);

@@ -11,6 +11,8 @@
 
 /*!
     \class IpmbMemoryRegistry
+    \inmodule IpmbQt
+    \inheaderfile IpmbQt/IpmbMemoryRegistry
     \brief A pool of memory regions that reuses those every receiver has let go of.
 
     A producer that sends a frame 60 times a second should not create a region per frame: a new
@@ -25,7 +27,7 @@
     was in use becomes free again (the pool then looks every 10 ms while the signal is connected).
 
     A receiver killed while it held a region never releases its reference; such a region stays
-    busy and is never reused (see doc/memory.md). The registry is not thread-safe: use it from
+    busy and is never reused (see the \l {guides/memory.html}{shared memory guide}). The registry is not thread-safe: use it from
     the thread it lives in.
 */
 
@@ -81,6 +83,34 @@ void IpmbMemoryRegistryPrivate::refresh()
         Q_EMIT q->regionFreed(pooled.region, pooled.tag);
 }
 
+/*!
+    \enum IpmbMemoryRegistry::Error
+
+    Why the last alloc() failed.
+
+    \value NoError No error.
+    \value ResourceError The system is out of memory, address space or descriptors.
+    \value OutOfRangeError The size asked for is below 1.
+    \value UnknownError Any other failure to create a region; errorString() says which.
+*/
+
+/*!
+    \fn void IpmbMemoryRegistry::regionFreed(const IpmbMemoryRegion &region, const QString &tag)
+
+    Emitted when \a region, pooled with \a tag, becomes free again: every receiver dropped it
+    and no copy is left in this process but the pool's. A producer can then alloc() the next
+    frame without creating a region. While this signal is connected, the pool looks every 10 ms.
+*/
+
+/*!
+    \fn void IpmbMemoryRegistry::errorOccurred(IpmbMemoryRegistry::Error error)
+
+    Emitted when alloc() fails with \a error, and with NoError when clearError() resets an error.
+*/
+
+/*!
+    Constructs an empty registry with the given \a parent.
+*/
 IpmbMemoryRegistry::IpmbMemoryRegistry(QObject *parent)
     : QObject(parent), d_ptr(std::make_unique<IpmbMemoryRegistryPrivate>(this))
 {
@@ -91,6 +121,10 @@ IpmbMemoryRegistry::IpmbMemoryRegistry(QObject *parent)
     connect(&d->m_watchTimer, &QTimer::timeout, this, [d] { d->refresh(); });
 }
 
+/*!
+    Destroys the registry and drops the pool's references to its regions. Regions still held
+    elsewhere (copies in this process, receivers) stay valid until those let go.
+*/
 IpmbMemoryRegistry::~IpmbMemoryRegistry() = default;
 
 /*!
@@ -148,11 +182,17 @@ void IpmbMemoryRegistry::maintain()
         d->m_maintainTimer.stop();
 }
 
+/*!
+    Returns the number of regions in the pool, busy or free.
+*/
 int IpmbMemoryRegistry::count() const
 {
     return int(d_func()->m_pool.size());
 }
 
+/*!
+    Returns the number of pooled regions that are free now: alloc() could hand them out.
+*/
 int IpmbMemoryRegistry::freeCount() const
 {
     const auto &pool = d_func()->m_pool;
@@ -160,6 +200,14 @@ int IpmbMemoryRegistry::freeCount() const
                              [](const PooledRegion &p) { return IpmbMemoryRegionPrivate::isFree(p.region); }));
 }
 
+/*!
+    \property IpmbMemoryRegistry::expiryInterval
+    \brief how long, in milliseconds, a pooled region may stay free before maintain() releases
+    it.
+
+    The default is 10 seconds; negative values are taken as 0. The registry also runs maintain()
+    on its own at this interval while it holds regions.
+*/
 int IpmbMemoryRegistry::expiryInterval() const
 {
     return d_func()->m_expiryInterval;
@@ -177,7 +225,10 @@ void IpmbMemoryRegistry::setExpiryInterval(int msecs)
 }
 
 /*!
-    Returns the error of the last alloc() that failed, or NoError.
+    \property IpmbMemoryRegistry::error
+    \brief the error of the last alloc() that failed, or NoError.
+
+    The notifier errorOccurred() is also emitted, with NoError, when clearError() resets it.
     \sa errorString(), clearError()
 */
 IpmbMemoryRegistry::Error IpmbMemoryRegistry::error() const
@@ -186,7 +237,8 @@ IpmbMemoryRegistry::Error IpmbMemoryRegistry::error() const
 }
 
 /*!
-    Returns a readable description of error(); empty when there is none.
+    \property IpmbMemoryRegistry::errorString
+    \brief a readable description of error(); empty when there is none.
 */
 QString IpmbMemoryRegistry::errorString() const
 {
@@ -204,6 +256,9 @@ void IpmbMemoryRegistry::clearError()
         d->setError(NoError, QString());
 }
 
+/*!
+    \reimp
+*/
 void IpmbMemoryRegistry::connectNotify(const QMetaMethod &signal)
 {
     Q_D(IpmbMemoryRegistry);
