@@ -49,7 +49,10 @@ bool lineDeclares(const QString &line, const QString &name)
     if (name.isEmpty() || !(name.at(0).isLetter() || name.at(0) == u'_' || name.at(0) == u'~'))
         return line.contains(name);
     const QString word = name.startsWith(u'~') ? name.mid(1) : name;
-    return line.contains(QRegularExpression(u"\\b"_s + QRegularExpression::escape(word) + u"\\b"_s));
+    const QChar last = word.back();
+    const bool wordEnd = last.isLetterOrNumber() || last == u'_'; // not "operator=="
+    return line.contains(QRegularExpression(u"\\b"_s + QRegularExpression::escape(word)
+                                            + (wordEnd ? u"\\b"_s : QString())));
 }
 
 enum class Access { Public, Protected, Private };
