@@ -23,7 +23,6 @@ class IPMBQT_EXPORT IpmbEndpoint : public QObject
     Q_PROPERTY(QByteArray token READ token WRITE setToken NOTIFY tokenChanged)
     Q_PROPERTY(int joinTimeout READ joinTimeout WRITE setJoinTimeout NOTIFY joinTimeoutChanged)
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
-    Q_PROPERTY(bool joined READ isJoined NOTIFY stateChanged)
     Q_PROPERTY(bool controller READ isController NOTIFY controllerChanged)
     // errorOccurred() is also emitted, with NoError, when clearError() resets a set error.
     Q_PROPERTY(Error error READ error NOTIFY errorOccurred)

@@ -364,7 +364,7 @@ void tst_IpmbEndpoint::propertiesNotify()
 {
     IpmbEndpoint endpoint;
     const QMetaObject *mo = endpoint.metaObject();
-    for (const char *name : {"identifier", "label", "token", "joinTimeout", "state", "joined",
+    for (const char *name : {"identifier", "label", "token", "joinTimeout", "state",
                              "controller", "error", "errorString"}) {
         const QMetaProperty property = mo->property(mo->indexOfProperty(name));
         QVERIFY2(property.isValid(), name);
