@@ -36,6 +36,7 @@ void sortAndDeduplicate(QStringList &names)
 /*!
     \class IpmbLabel
     \inmodule IpmbQt
+    \inheaderfile IpmbQt/IpmbLabel
     \brief An unordered set of strings describing an endpoint, such as
     \c{{"renderer", "gpu0"}}.
 
@@ -91,6 +92,26 @@ IpmbLabel::~IpmbLabel() = default;
     Swaps this label with \a other. This operation is very fast and never fails.
 */
 
+/*!
+    \property IpmbLabel::empty
+    \brief whether the label holds no names.
+
+    \sa isEmpty()
+*/
+
+/*!
+    \property IpmbLabel::size
+    \brief the number of names in the label.
+
+    \sa size()
+*/
+
+/*!
+    \property IpmbLabel::names
+    \brief the names of the label, sorted in ascending QString order.
+
+    Read-only, for QML; C++ code calls toStringList().
+*/
 /*!
     Returns \c true if the label holds no names.
 */

@@ -447,6 +447,7 @@ private:
 /*!
     \class IpmbLabelOp
     \inmodule IpmbQt
+    \inheaderfile IpmbQt/IpmbLabelOp
     \brief A boolean expression over an IpmbLabel, used by IpmbSelector to pick receivers.
 
     An op is \c true or \c false, a leaf that is true when the label contains a
@@ -545,6 +546,26 @@ IpmbLabelOp IpmbLabelOp::matchNone()
     return op;
 }
 
+/*!
+    \property IpmbLabelOp::kind
+    \brief the kind of the root node of this op.
+
+    \sa kind()
+*/
+
+/*!
+    \property IpmbLabelOp::name
+    \brief the name a Kind::Leaf op looks for; empty for other kinds.
+
+    \sa name()
+*/
+
+/*!
+    \property IpmbLabelOp::text
+    \brief the text form of this op, which fromString() parses back into an equal op.
+
+    Read-only, for QML; C++ code calls toString().
+*/
 /*!
     Returns the kind of the root node of this op.
 */

@@ -18,6 +18,8 @@ using Header = IpmbMemoryRegionHeader;
 
 /*!
     \class IpmbMemoryRegion
+    \inmodule IpmbQt
+    \inheaderfile IpmbQt/IpmbMemoryRegion
     \brief A block of shared memory that several processes map at once, without copying.
 
     create() makes a new region (a sealed memfd on Linux) of the given number of bytes, filled with
@@ -394,6 +396,39 @@ IpmbMemoryRegion::IpmbMemoryRegion(IpmbMemoryRegion &&other) noexcept = default;
 IpmbMemoryRegion &IpmbMemoryRegion::operator=(const IpmbMemoryRegion &other) = default;
 IpmbMemoryRegion &IpmbMemoryRegion::operator=(IpmbMemoryRegion &&other) noexcept = default;
 /*!
+    \fn IpmbMemoryRegion::IpmbMemoryRegion(const IpmbMemoryRegion &other)
+
+    Constructs a copy of \a other that refers to the same mapping (explicitly shared: writes
+    through one copy are seen through all). The cross-process refCount() does not change: it
+    counts holders per process, not copies.
+*/
+
+/*!
+    \fn IpmbMemoryRegion::IpmbMemoryRegion(IpmbMemoryRegion &&other)
+
+    Move-constructs a region from \a other.
+*/
+
+/*!
+    \fn IpmbMemoryRegion &IpmbMemoryRegion::operator=(const IpmbMemoryRegion &other)
+
+    Makes this object refer to the mapping of \a other and returns a reference to it. The region
+    held before is unmapped and released if this was its last copy.
+*/
+
+/*!
+    \fn IpmbMemoryRegion &IpmbMemoryRegion::operator=(IpmbMemoryRegion &&other)
+
+    Move-assigns \a other to this region and returns a reference to it.
+*/
+
+/*!
+    \fn void IpmbMemoryRegion::swap(IpmbMemoryRegion &other)
+
+    Swaps this region with \a other. This operation is very fast and never fails.
+*/
+
+/*!
     Destroys this copy. The last copy of a region unmaps it and releases its reference.
 */
 IpmbMemoryRegion::~IpmbMemoryRegion() = default;
@@ -477,6 +512,19 @@ IpmbMemoryRegion IpmbMemoryRegion::fromHandle(const IpmbNativeHandle &handle)
     return region;
 }
 
+/*!
+    \property IpmbMemoryRegion::null
+    \brief whether this region maps nothing.
+
+    \sa isNull()
+*/
+
+/*!
+    \property IpmbMemoryRegion::size
+    \brief the number of bytes data() points at.
+
+    \sa size()
+*/
 /*!
     Returns true if this region maps nothing: default-constructed, or a failed create(),
     fromHandle() or map().
@@ -635,6 +683,12 @@ bool IpmbMemoryRegion::unlock()
 }
 
 /*!
+    \property IpmbMemoryRegion::refCount
+    \brief the number of holders of the region in all processes (a snapshot).
+
+    \sa refCount()
+*/
+/*!
     Returns the number of holders of the region in all processes, as recorded in its header; 0 for
     a null region. The value is a snapshot: other processes may change it at any time.
 */
@@ -687,6 +741,12 @@ IpmbNativeHandle IpmbMemoryRegion::nativeHandle() const
 }
 
 /*!
+    \property IpmbMemoryRegion::id
+    \brief the number that identifies the region's kernel object in every process.
+
+    \sa id()
+*/
+/*!
     Returns a number that identifies the region's kernel object, equal in every process that maps
     it (the inode number of the memfd on Linux); 0 for a null region. Two regions with the same
     id() share their memory.
@@ -696,6 +756,17 @@ quint64 IpmbMemoryRegion::id() const
     return isNull() ? 0 : d->m_id;
 }
 
+/*!
+    \property IpmbMemoryRegion::error
+    \brief the error of the last failed operation on this copy, or NoError.
+
+    \sa error()
+*/
+
+/*!
+    \property IpmbMemoryRegion::errorString
+    \brief a readable description of error(); empty when there is none.
+*/
 /*!
     Returns the error of the last failed operation on this copy of the region, or of the create(),
     fromHandle() or map() that returned it. A successful lock() or unlock() clears it. A copy
@@ -723,6 +794,13 @@ void IpmbMemoryRegion::clearError()
 }
 
 /*!
+    \fn bool IpmbMemoryRegion::operator!=(const IpmbMemoryRegion &lhs, const IpmbMemoryRegion &rhs)
+
+    Returns \c true if \a lhs and \a rhs do not refer to the same bytes.
+*/
+/*!
+    \fn bool IpmbMemoryRegion::operator==(const IpmbMemoryRegion &lhs, const IpmbMemoryRegion &rhs)
+
     Returns true if \a lhs and \a rhs are both null, or refer to the same bytes of the same kernel
     object (same id(), offset and size), even through different mappings.
 */
@@ -735,7 +813,8 @@ bool operator==(const IpmbMemoryRegion &lhs, const IpmbMemoryRegion &rhs)
 
 /*!
     \relates IpmbMemoryRegion
-    Returns the hash of \a region, consistent with operator==().
+    Returns the hash of \a region, consistent with operator==(), using \a seed to seed the
+    calculation.
 */
 size_t qHash(const IpmbMemoryRegion &region, size_t seed) noexcept
 {
@@ -746,6 +825,11 @@ size_t qHash(const IpmbMemoryRegion &region, size_t seed) noexcept
 }
 
 #ifndef QT_NO_DEBUG_STREAM
+/*!
+    \relates IpmbMemoryRegion
+
+    Writes \a region to \a debug, for logging.
+*/
 QDebug operator<<(QDebug debug, const IpmbMemoryRegion &region)
 {
     QDebugStateSaver saver(debug);

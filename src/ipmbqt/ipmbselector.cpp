@@ -37,6 +37,7 @@ QSharedDataPointer<IpmbSelectorData> sharedDefaultSelector()
 /*!
     \class IpmbSelector
     \inmodule IpmbQt
+    \inheaderfile IpmbQt/IpmbSelector
     \brief Says which endpoints receive a message: an IpmbLabelOp, a delivery mode and a ttl.
 
     The controller matches the selector's labelOp() against the label of every endpoint.
@@ -138,6 +139,19 @@ IpmbSelector IpmbSelector::fromString(Mode mode, const QString &labelOp, std::ch
 }
 
 /*!
+    \property IpmbSelector::valid
+    \brief whether the selector can be sent.
+
+    \c false only for a selector from fromString() whose label op does not parse; it matches
+    nothing and IpmbEndpoint::send() refuses it with IpmbEndpoint::InvalidArgumentError.
+    \sa isValid()
+*/
+
+/*!
+    \property IpmbSelector::errorString
+    \brief why the selector is invalid; empty if it is valid.
+*/
+/*!
     Returns \c false if the selector came from fromString() with a label op that does not parse.
     \sa errorString()
 */
@@ -156,6 +170,10 @@ QString IpmbSelector::errorString() const
 }
 
 /*!
+    \property IpmbSelector::mode
+    \brief the delivery mode: one matching endpoint (Unicast) or every one (Multicast).
+*/
+/*!
     Returns the delivery mode.
 */
 IpmbSelector::Mode IpmbSelector::mode() const
@@ -173,6 +191,12 @@ void IpmbSelector::setMode(Mode mode)
 }
 
 /*!
+    \property IpmbSelector::labelOp
+    \brief the label op that the labels of the receivers must match.
+
+    Setting it makes an invalid selector valid again.
+*/
+/*!
     Returns the label op that endpoints' labels must match.
 */
 IpmbLabelOp IpmbSelector::labelOp() const
@@ -189,6 +213,16 @@ void IpmbSelector::setLabelOp(const IpmbLabelOp &op)
     d->errorString.clear();
 }
 
+/*!
+    \property IpmbSelector::ttl
+    \brief how long, in milliseconds, the controller keeps a message that matches no endpoint
+    yet.
+
+    With 0 (the default) such a message is dropped at once; with a ttl it waits for a matching
+    endpoint to join in time (within the controller's budget, see the
+    \l {guides/concepts.html}{concepts guide}). Clamped to [0, 0xFFFFFFFF]. C++ code uses ttl()
+    and setTtl() with std::chrono::milliseconds.
+*/
 /*!
     Returns how long the controller keeps a message that matched no endpoint yet.
 */
