@@ -48,6 +48,22 @@ QVariantMap IpmbQmlSharedImage::describe(const QImage &image)
             {QStringLiteral("format"), int(image.format())}};
 }
 
+void IpmbQmlSharedImage::setSource(IpmbQmlEndpoint *source)
+{
+    if (m_source == source)
+        return;
+    disconnect(m_sourceConnection);
+    m_source = source;
+    if (source) {
+        m_sourceConnection = connect(source->endpoint(), &IpmbEndpoint::messageReceived, this,
+                                     [this](const IpmbMessage &message) {
+            if (message.regionCount() > 0 && message.payload().toMap().contains(QStringLiteral("width")))
+                setMessage(message);
+        });
+    }
+    Q_EMIT sourceChanged();
+}
+
 // The description comes from another process: every number is checked against the region before
 // a QImage is laid over the memory, so that a lying sender cannot make the upload read past it.
 void IpmbQmlSharedImage::setMessage(const IpmbMessage &message)

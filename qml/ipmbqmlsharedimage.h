@@ -2,11 +2,13 @@
 #ifndef IPMBQMLSHAREDIMAGE_H
 #define IPMBQMLSHAREDIMAGE_H
 
+#include "ipmbqmlendpoint.h"
 #include "ipmbqtqml_export.h"
 
 #include <IpmbQt/ipmbmemoryregion.h>
 #include <IpmbQt/ipmbmessage.h>
 
+#include <QtCore/qpointer.h>
 #include <QtCore/qsize.h>
 #include <QtCore/qvariantmap.h>
 #include <QtGui/qimage.h>
@@ -20,7 +22,9 @@ class IPMBQTQML_EXPORT IpmbQmlSharedImage : public QQuickItem
 {
     Q_OBJECT
     QML_NAMED_ELEMENT(SharedImage)
+    Q_PROPERTY(IpmbQmlEndpoint *source READ source WRITE setSource NOTIFY sourceChanged)
     Q_PROPERTY(IpmbMessage message READ message WRITE setMessage NOTIFY messageChanged)
+    Q_PROPERTY(QVariant payload READ payload NOTIFY messageChanged)
     Q_PROPERTY(QSize imageSize READ imageSize NOTIFY imageSizeChanged)
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorStringChanged)
 
@@ -28,8 +32,13 @@ public:
     explicit IpmbQmlSharedImage(QQuickItem *parent = nullptr);
     ~IpmbQmlSharedImage() override;
 
+    // Every message of `source` whose payload describes an image, taken in C++: a message that
+    // reaches JavaScript holds its regions until the garbage collector runs (doc/qml.md).
+    IpmbQmlEndpoint *source() const { return m_source; }
+    void setSource(IpmbQmlEndpoint *source);
     IpmbMessage message() const { return m_message; }
     void setMessage(const IpmbMessage &message);
+    QVariant payload() const { return m_message.payload(); }
     QSize imageSize() const { return m_image.size(); }
     QString errorString() const { return m_errorString; }
 
@@ -38,6 +47,7 @@ public:
     static QVariantMap describe(const QImage &image);
 
 Q_SIGNALS:
+    void sourceChanged();
     void messageChanged();
     void imageSizeChanged();
     void errorStringChanged();
@@ -48,6 +58,8 @@ protected:
 private:
     void setErrorString(const QString &errorString);
 
+    QPointer<IpmbQmlEndpoint> m_source;
+    QMetaObject::Connection m_sourceConnection;
     IpmbMessage m_message;
     QImage m_image;        // wraps the region's memory; keeps a copy of the region alive
     bool m_imageChanged = false;
