@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DQMLCHECK=... -P installcheck.cmake
+# Installs the build into a scratch prefix, then uses it as a user would: `import IpmbQt` with
+# QML_IMPORT_PATH only, and an example configured and built on its own with find_package(IpmbQt).
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+
+function(run)
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+    endif()
+    set(output "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+file(GLOB_RECURSE qmldirs ${prefix}/qmldir)
+list(FILTER qmldirs INCLUDE REGEX "/IpmbQt/qmldir$")
+if(NOT qmldirs)
+    message(FATAL_ERROR "no IpmbQt/qmldir installed under ${prefix}")
+endif()
+list(GET qmldirs 0 qmldir)
+get_filename_component(module_dir ${qmldir} DIRECTORY)
+get_filename_component(import_dir ${module_dir} DIRECTORY)
+message(STATUS "installed QML module: ${module_dir}")
+
+string(RANDOM LENGTH 12 suffix)
+run(${CMAKE_COMMAND} -E env QML_IMPORT_PATH=${import_dir} QT_QPA_PLATFORM=offscreen
+    ${QMLCHECK} ${SOURCE_DIR}/tests/auto/install/installed.qml ${suffix})
+message(STATUS "import IpmbQt from the prefix: ${output}")
+
+# An example with the QML module's C++ library, built alone against the prefix.
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/shared-frames -B ${WORK_DIR}/example -G Ninja
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/example -j2)
+run(${CMAKE_COMMAND} -E env QT_QPA_PLATFORM=offscreen ${WORK_DIR}/example/shared-frames-producer --help)
+message(STATUS "examples/shared-frames built alone against ${prefix}")
