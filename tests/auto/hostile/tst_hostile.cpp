@@ -615,10 +615,12 @@ void tst_Hostile::stoppedReceiverMemory()
     QVERIFY(!stuck.waitFor("dropped", 30000).isEmpty());
     sender.command("send unicast stuck 0 str after");
     QTRY_VERIFY_WITH_TIMEOUT(stuck.hasPrinted("received"), 30000);
+    // Back to the baseline within a bound far below the 45-54 MiB kept before the fix: 12 MiB, as
+    // a full parallel ctest run once left 8.x MiB (heap fragments malloc_trim cannot return).
     qint64 after = 0;
     const bool returned = QTest::qWaitFor([&] {
         after = procStatusKiB(controller.pid(), "VmRSS");
-        return after - baseline <= 8 * 1024;
+        return after - baseline <= 12 * 1024;
     }, 5000);
     qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after", baseline / 1024,
           (peak - baseline) / 1024, (after - baseline) / 1024);
