@@ -79,6 +79,35 @@ TestCase {
         compare(testCase.last.payload.echo, "who are you")
     }
 
+    Component {
+        id: otherEndpoint
+        Endpoint {
+            identifier: TestBus.identifier
+            label: ["other"]
+            joinTimeout: 5000
+        }
+    }
+
+    // A wrong token is refused with a readable reason, through the same error properties.
+    function test_wrongToken() {
+        const other = createTemporaryObject(otherEndpoint, testCase, { token: "not the bus's" })
+        verify(other)
+        tryCompare(other, "error", Endpoint.TokenMismatchError, 10000)
+        verify(other.errorString.length > 0)
+        compare(other.state, Endpoint.UnjoinedState)
+    }
+
+    // active: false leaves the bus, true joins again.
+    function test_active() {
+        const other = createTemporaryObject(otherEndpoint, testCase)
+        tryCompare(other, "state", Endpoint.JoinedState, 10000)
+        other.active = false
+        tryCompare(other, "state", Endpoint.UnjoinedState, 10000)
+        other.active = true
+        tryCompare(other, "state", Endpoint.JoinedState, 10000)
+        compare(endpoint.state, Endpoint.JoinedState) // the others stay
+    }
+
     function test_parseError() {
         const selector = Selector.unicast("echo &&")
         verify(!selector.valid)
