@@ -74,6 +74,9 @@
 
     Check \c valid before sending when the text comes from the user.
 
+    Selector also holds the delivery modes that \l {selector.mode} takes: \c Selector.Unicast
+    and \c Selector.Multicast.
+
     \sa {Endpoint::send()}{Endpoint.send()}, selector, labelOp, IpmbSelector::fromString()
 */
 

@@ -17,6 +17,7 @@ class IPMBQTQML_EXPORT IpmbQmlSelector : public QObject
     Q_OBJECT
     QML_NAMED_ELEMENT(Selector)
     QML_SINGLETON
+    QML_EXTENDED_NAMESPACE(IpmbSelector) // Selector.Unicast, Selector.Multicast
 
 public:
     explicit IpmbQmlSelector(QObject *parent = nullptr) : QObject(parent) { }

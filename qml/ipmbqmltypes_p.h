@@ -73,4 +73,18 @@ QML_FOREIGN_NAMESPACE(IpmbMessage)
 QML_NAMED_ELEMENT(Message)
 }
 
+// LabelOp.Leaf, LabelOp.And, ... (labelOp.kind).
+namespace IpmbQmlLabelOpEnums {
+Q_NAMESPACE
+QML_FOREIGN_NAMESPACE(IpmbLabelOp)
+QML_NAMED_ELEMENT(LabelOp)
+}
+
+// MemoryRegion.NoError, MemoryRegion.LockError, ... (memoryRegion.error).
+namespace IpmbQmlMemoryRegionEnums {
+Q_NAMESPACE
+QML_FOREIGN_NAMESPACE(IpmbMemoryRegion)
+QML_NAMED_ELEMENT(MemoryRegion)
+}
+
 #endif // IPMBQMLTYPES_P_H

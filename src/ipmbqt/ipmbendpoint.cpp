@@ -181,6 +181,16 @@ IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
 */
 
 /*!
+    \fn void IpmbEndpoint::errorOccurred(IpmbEndpoint::Error error)
+
+    Emitted in the endpoint's thread when an operation fails with \a error; errorString() says
+    why. A failure in another thread (send() or receive() there) is reported here once per turn
+    of the endpoint's event loop, with the latest error. clearError() emits it with NoError when
+    it resets a set error, so that bindings to \l error and \l errorString update. Arguments
+    that join() or send() refuse at once are reported before the call returns.
+*/
+
+/*!
     \fn void IpmbEndpoint::messagesDropped(quint64 count)
 
     Emitted in the endpoint's thread when the controller had to drop \a count messages for this

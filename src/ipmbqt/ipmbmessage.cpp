@@ -192,7 +192,15 @@ IpmbMessage::~IpmbMessage() = default;
     \property IpmbMessage::payloadTypeName
     \brief the name of the payload's type as it was sent.
 
-    Set in received messages; with PayloadUnknownType it tells which type to register.
+    Set in received messages; with PayloadUnknownType it tells which type to register. The
+    property is a QString, so that QML reads it as text; payloadTypeName() returns the bytes.
+*/
+
+/*!
+    \fn QByteArray IpmbMessage::payloadTypeName() const
+
+    Returns the name of the payload's type as it was sent (the QMetaType name), as
+    QMetaType::name() spells it. Set in received messages.
 */
 
 /*!

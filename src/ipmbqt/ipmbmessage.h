@@ -24,7 +24,8 @@ class IPMBQT_EXPORT IpmbMessage
     Q_PROPERTY(IpmbSelector selector READ selector CONSTANT)
     Q_PROPERTY(QVariant payload READ payload CONSTANT)
     Q_PROPERTY(PayloadStatus payloadStatus READ payloadStatus CONSTANT)
-    Q_PROPERTY(QByteArray payloadTypeName READ payloadTypeName CONSTANT)
+    // Text for QML (a QByteArray would arrive there as an ArrayBuffer).
+    Q_PROPERTY(QString payloadTypeName READ payloadTypeNameText CONSTANT)
     Q_PROPERTY(qint64 senderPid READ senderPid CONSTANT)
     Q_PROPERTY(qint64 senderUid READ senderUid CONSTANT)
     Q_PROPERTY(IpmbLabel senderLabel READ senderLabel CONSTANT)
@@ -80,6 +81,7 @@ public:
 
 private:
     friend class IpmbMessageData;
+    QString payloadTypeNameText() const { return QString::fromLatin1(payloadTypeName()); }
     explicit IpmbMessage(IpmbMessageData *data);
     QSharedDataPointer<IpmbMessageData> d;
 };

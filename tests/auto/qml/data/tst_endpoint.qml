@@ -73,8 +73,10 @@ TestCase {
         compare(message.senderPid, TestBus.echoPid)
         compare(message.senderLabel.names, ["echo"])
         verify(message.senderLabel.contains("echo"))
-        compare(message.selector.mode, 1) // Multicast, as the echo peer sends its answers
+        compare(message.selector.mode, Selector.Multicast) // as the echo peer sends its answers
         compare(message.selector.labelOp.text, "qmltest")
+        compare(message.selector.labelOp.kind, LabelOp.Leaf)
+        compare(message.payloadTypeName, "QVariantMap")
         compare(message.regionCount, 0)
         compare(testCase.last.payload.echo, "who are you")
     }
