@@ -31,7 +31,8 @@ message(STATUS "import IpmbQt from the prefix: ${output}")
 
 # An example with the QML module's C++ library, built alone against the prefix.
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/shared-frames -B ${WORK_DIR}/example -G Ninja
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix})
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix}
+    "-DCMAKE_CXX_FLAGS=${EXAMPLE_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${EXAMPLE_FLAGS}")
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/example -j2)
 run(${CMAKE_COMMAND} -E env QT_QPA_PLATFORM=offscreen ${WORK_DIR}/example/shared-frames-producer --help)
 message(STATUS "examples/shared-frames built alone against ${prefix}")
