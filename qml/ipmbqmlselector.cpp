@@ -25,22 +25,11 @@
     \section2 Label-op syntax
 
     A label op is a boolean expression over names: a name is true for the labels that contain
-    it. The grammar, where \c{&&} binds tighter than \c{||} and both are left-associative, is
-    that of IpmbLabelOp::fromString():
-
-    \badcode
-    expr    := and ('||' and)*
-    and     := unary ('&&' unary)*
-    unary   := '!' unary | primary
-    primary := 'true' | 'false' | NAME | STRING | '(' expr ')'
-    \endcode
-
-    A NAME is a run of the characters \c{A-Z a-z 0-9 _ . : / @ + -} other than \c true and
-    \c false. Any other name (with a space, say, or one that is \c true) is written as a
-    double-quoted STRING in which \c{\"} and \c{\\} are the only escapes; in a QML string
-    literal that is \c {Selector.unicast('"main window"')}. Whitespace between tokens is
-    ignored. The text may be at most 65536 characters long, and the op it describes at most 64
-    levels deep: a name is one level, and each \c{!}, \c{&&} and \c{||} adds one.
+    it; \c{!}, \c{&&} (binding tighter) and \c{||} combine them, with parentheses, and \c true
+    and \c false stand for every label and none. The exact grammar, the characters a name may
+    have without quotes and the limits (65536 characters, 64 levels) are those of
+    IpmbLabelOp::fromString(), which these functions call. In a QML string literal a quoted name
+    is written \c {Selector.unicast('"main window"')}.
 
     \table
     \header \li Text \li Matches
