@@ -84,8 +84,9 @@
     \qmlproperty string Endpoint::identifier
 
     The name of the bus, such as \c {"com.example.editor"}. Only endpoints of the same user
-    with the same identifier meet. A change takes effect at the next join; joining with an
-    empty identifier fails with \c Endpoint.InvalidArgumentError.
+    with the same identifier meet. A change takes effect at the next join. While it is empty an
+    \l active endpoint waits for it; an explicit join() with an empty identifier fails with
+    \c Endpoint.InvalidArgumentError.
 
     \sa IpmbEndpoint::identifier
 */
@@ -126,8 +127,9 @@
     \qmlproperty bool Endpoint::active
 
     Whether the endpoint should be on its bus; \c true by default. While it is \c true, the
-    endpoint joins when the component is complete, and when \l active becomes \c true while it
-    is unjoined. Setting it to \c false leaves the bus. A join that failed is not retried until
+    endpoint joins when the component is complete, when \l active becomes \c true while it is
+    unjoined, and when an empty \l identifier gets a value (an identifier bound to something
+    that arrives later is not an error). Setting it to \c false leaves the bus. A join that failed is not retried until
     \l active is set again or join() is called. join() and leave() do not change it.
 
     Set it to \c false to create an endpoint that joins later, for example once the user has
@@ -305,6 +307,7 @@ IpmbQmlEndpoint::IpmbQmlEndpoint(QObject *parent)
     : QObject(parent), m_endpoint(new IpmbEndpoint(this))
 {
     connect(m_endpoint, &IpmbEndpoint::identifierChanged, this, &IpmbQmlEndpoint::identifierChanged);
+    connect(m_endpoint, &IpmbEndpoint::identifierChanged, this, &IpmbQmlEndpoint::update);
     connect(m_endpoint, &IpmbEndpoint::labelChanged, this, &IpmbQmlEndpoint::labelChanged);
     connect(m_endpoint, &IpmbEndpoint::tokenChanged, this, &IpmbQmlEndpoint::tokenChanged);
     connect(m_endpoint, &IpmbEndpoint::joinTimeoutChanged, this, &IpmbQmlEndpoint::joinTimeoutChanged);
@@ -333,12 +336,13 @@ void IpmbQmlEndpoint::componentComplete()
     update();
 }
 
-// Joins once the component is complete (all bindings set) and active; leaves when made inactive.
+// Joins once the component is complete (all bindings set), active and has an identifier (one
+// bound to something that arrives later is not an error); leaves when made inactive.
 void IpmbQmlEndpoint::update()
 {
     if (!m_complete)
         return;
-    if (m_active && m_endpoint->state() == IpmbEndpoint::UnjoinedState)
+    if (m_active && m_endpoint->state() == IpmbEndpoint::UnjoinedState && !m_endpoint->identifier().isEmpty())
         m_endpoint->join();
     else if (!m_active && m_endpoint->state() != IpmbEndpoint::UnjoinedState)
         m_endpoint->leave();

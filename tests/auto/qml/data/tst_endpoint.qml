@@ -110,6 +110,18 @@ TestCase {
         compare(endpoint.state, Endpoint.JoinedState) // the others stay
     }
 
+    // An identifier that arrives after the component is complete: no error, then a join.
+    function test_identifierLater() {
+        const other = createTemporaryObject(otherEndpoint, testCase, { identifier: "" })
+        const otherErrors = createTemporaryObject(spyComponent, testCase, { target: other, signalName: "errorOccurred" })
+        compare(other.state, Endpoint.UnjoinedState)
+        other.identifier = TestBus.identifier
+        tryCompare(other, "state", Endpoint.JoinedState, 10000)
+        compare(otherErrors.count, 0)
+    }
+
+    Component { id: spyComponent; SignalSpy {} }
+
     function test_parseError() {
         const selector = Selector.unicast("echo &&")
         verify(!selector.valid)
