@@ -114,10 +114,10 @@ docs() {
 }
 
 run_tests() {
-    local dir=$1
+    local dir=$1; shift
     log "testing $dir"
     # Tests start helper processes; give each its own bounded time (see tests/CMakeLists.txt).
-    ctest --test-dir "$dir" --output-on-failure -j"$JOBS"
+    ctest --test-dir "$dir" --output-on-failure -j"$JOBS" "$@"
 }
 
 case "${1:-}" in
@@ -126,8 +126,12 @@ case "${1:-}" in
     asan)  BUILD_TYPE=Debug build build-asan -DIPMBQT_SANITIZE=ON; run_tests build-asan ;;
     tsan)  BUILD_TYPE=RelWithDebInfo build build-tsan -DIPMBQT_TSAN=ON -DIPMBQT_BUILD_EXAMPLES=ON
            # Any report fails its test; helper processes inherit TSAN_OPTIONS from the environment.
+           # Not the Qt Quick processes (tst_qml, tst_chat, tst_sharedframes, install_check): Qt Qml,
+           # Quick and Gui start threads of their own (QQmlThread, thread pools) whose locks are
+           # inside Debian's uninstrumented libraries, and every one of them reports. Those tests
+           # add no thread of ours that the others do not already run under TSan.
            TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 exitcode=66 second_deadlock_stack=1 history_size=4 allocator_may_return_null=1 ${TSAN_OPTIONS:-}" \
-               run_tests build-tsan ;;
+               run_tests build-tsan -E '^(tst_qml|tst_chat|tst_sharedframes|install_check)$' ;;
     demo)  build "$BUILD_DIR"; log "running the demo"; "$BUILD_DIR/examples/solar/solar" ;;
     bench) shift
            BUILD_TYPE=RelWithDebInfo build "$BUILD_DIR" -DIPMBQT_BUILD_BENCHMARKS=ON

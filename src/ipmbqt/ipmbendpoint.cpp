@@ -552,7 +552,10 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
                                   IpmbEndpoint::tr("send: %1 handles are waiting for the bus controller")
                                           .arg(queuedHandlesLocked()));
         } else if (!m_connection) {
-            m_unconnected.push_back({frame, handles});
+            // Copies, never shares, `frame`: it is the sending thread's reusable buffer (send()), and
+            // a buffer shared with the I/O thread would be released there inside Qt, where
+            // ThreadSanitizer cannot see the reference count that orders the two threads.
+            m_unconnected.push_back({QByteArray(frame.constData(), frame.size()), handles});
             m_unconnectedBytes += frame.size();
             m_unconnectedHandles += handles.size();
             return true;
@@ -563,7 +566,7 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
                 m_connection->appendShared(frame, 0);
                 frame = QByteArray(); // the queue owns it now
             } else {
-                m_connection->tail().append(frame);
+                m_connection->tail().append(QByteArrayView(frame)); // copied, as above
             }
             // A lone message goes out at once from this thread. Under load (the last write was
             // moments ago) the I/O thread is woken once and writes the whole backlog in one call.
