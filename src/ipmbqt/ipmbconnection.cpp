@@ -7,14 +7,7 @@
 
 using namespace IpmbPlatform;
 
-// Frames up to this size are cut out of the shared read buffer; larger ones get a buffer of their
-// own, read into directly and forwarded by reference.
-static constexpr qsizetype ReadBufferSize = 256 * 1024;
-static constexpr qsizetype LargeFrame = 64 * 1024;
-// A large frame's buffer starts at this size (or what has arrived) and doubles as it fills.
-static constexpr qsizetype LargeFrameStep = 1024 * 1024;
-// A growable write chunk is closed at this size so that written memory can be released.
-static constexpr qsizetype MaxChunk = 1024 * 1024;
+// Sizes and limits: IpmbLimits (ReadBufferBytes, LargeFrame, LargeFrameStep, WriteChunkBytes).
 
 IpmbConnection::IpmbConnection(Socket socket)
     : m_socket(socket)
@@ -30,7 +23,7 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
 {
     *needMore = true;
     if (m_largeDelivered) {
-        if (m_reuseLarge && m_large.isDetached() && m_large.capacity() <= MaxSpareLarge)
+        if (m_reuseLarge && m_large.isDetached() && m_large.capacity() <= IpmbLimits::MaxSpareLargeBuffer)
             m_spareLarge = std::move(m_large);
         m_large = QByteArray();
         m_largeFilled = 0;
@@ -74,7 +67,7 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         *needMore = false;
         return takeHandles(frame);
     }
-    if (total > LargeFrame) {
+    if (total > IpmbLimits::LargeFrame) {
         // Its own buffer, which fill() grows as the bytes arrive: what the header claims is not
         // allocated before the peer has sent it.
         m_largeTotal = qsizetype(total);
@@ -136,7 +129,7 @@ IoResult IpmbConnection::fill(qint64 *growthBudget)
     if (m_largeTotal > 0) {
         if (m_largeFilled == m_large.size()) {
             // Grow geometrically (few copies), from what arrived, never past the frame's end.
-            const qsizetype grown = qMin<qint64>(m_largeTotal, m_large.size() + qMax(m_large.size(), LargeFrameStep));
+            const qsizetype grown = qMin<qint64>(m_largeTotal, m_large.size() + qMax(m_large.size(), IpmbLimits::LargeFrameStep));
             if (grown - m_large.size() > *growthBudget) {
                 m_waitsForMemory = true;
                 return {IoStatus::WouldBlock, 0, {}};
@@ -154,10 +147,10 @@ IoResult IpmbConnection::fill(qint64 *growthBudget)
         return r;
     }
     if (m_in.isEmpty())
-        m_in = QByteArray(ReadBufferSize, Qt::Uninitialized);
+        m_in = QByteArray(IpmbLimits::ReadBufferBytes, Qt::Uninitialized);
     if (m_inBegin == m_inEnd) {
         m_inBegin = m_inEnd = 0;
-    } else if (m_in.size() - m_inEnd < LargeFrame) {
+    } else if (m_in.size() - m_inEnd < IpmbLimits::LargeFrame) {
         std::memmove(m_in.data(), m_in.constData() + m_inBegin, size_t(m_inEnd - m_inBegin));
         m_inEnd -= m_inBegin;
         m_inBegin = 0;
@@ -185,7 +178,7 @@ void IpmbConnection::pushChunk(Chunk &&chunk)
 
 QByteArray &IpmbConnection::tail()
 {
-    if (m_out.empty() || !m_out.back().growable || m_out.back().bytes.size() >= MaxChunk) {
+    if (m_out.empty() || !m_out.back().growable || m_out.back().bytes.size() >= IpmbLimits::WriteChunkBytes) {
         Chunk chunk;
         chunk.growable = true;
         // A written chunk's memory is reused: under load, fresh memory would cost page faults.
@@ -232,12 +225,12 @@ IoResult IpmbConnection::flush()
             m_handlesAheadCount -= m_handlesAhead.front().count;
             m_handlesAhead.pop_front();
         }
-        qintptr handles[MaxHandlesPerWrite];
+        qintptr handles[IpmbLimits::MaxHandlesPerIo];
         int handleCount = 0;
         size_t groups = 0;
         qint64 limit = std::numeric_limits<qint64>::max();
         for (const HandleGroup &group : m_outHandles) {
-            if (m_handlesAheadCount + handleCount + group.handles.size() > MaxHandlesPerWrite) {
+            if (m_handlesAheadCount + handleCount + group.handles.size() > IpmbLimits::MaxHandlesPerIo) {
                 limit = group.offset - m_written;
                 break;
             }
@@ -289,7 +282,7 @@ IoResult IpmbConnection::flush()
                 break;
             }
             left -= unwritten;
-            const bool reusable = front.growable && front.bytes.capacity() <= MaxChunk * 2;
+            const bool reusable = front.growable && front.bytes.capacity() <= IpmbLimits::WriteChunkBytes * 2;
             if (last && reusable) {
                 front.bytes.truncate(0); // keep the allocation for the next frames
                 front.begin = 0;

@@ -61,11 +61,8 @@ public:
     // large frame), else 0: a caller that wants to time out unfinished frames needs both.
     quint64 framesReceived() const { return m_framesReceived; }
     qint64 unfinishedFrameLength() const { return m_largeTotal; }
-    // Handles that may arrive ahead of their frame: a writer sends a frame's handles with the
-    // write of its first byte or an earlier one, at most MaxHandlesPerWrite ahead in all (flush()
-    // keeps to that), plus those of the frame being received. More is a protocol error: a peer
-    // must not make the reader hold descriptors that no frame claims.
-    static constexpr qsizetype MaxHandlesAhead = IpmbPlatform::MaxHandlesPerWrite + IpmbProtocol::MaxHandles;
+    // Handles may arrive ahead of their frame, IpmbLimits::MaxHandlesAhead at most (flush()
+    // keeps to that); more is a protocol error.
     // What a frame handler did with a frame: Consumed, Stop (consumed, and the connection is being
     // dropped), or Keep (not consumed: it comes first again at the next readFrames()).
     enum class Action { Consumed, Stop, Keep };
@@ -74,20 +71,18 @@ public:
     // and calls handler(const Frame &) -> Action for each complete frame, in order, until it says
     // Stop or Keep. Failed means a malformed frame or an OS error; errorString() says which.
     // It stops reading once the handles received in this call reach `handleBudget`: each open one
-    // costs a descriptor, and one read can add up to MaxHandlesPerRead more.
+    // costs a descriptor, and one read can add up to IpmbLimits::MaxHandlesPerIo more.
     // The buffer of a large frame grows as its bytes arrive, by at most `growthBudget` bytes in
     // this call (then waitsForMemory() says so).
     template <typename Handler>
-    ReadStatus readFrames(Handler &&handler, qint64 budget = 4 * 1024 * 1024,
+    ReadStatus readFrames(Handler &&handler, qint64 budget = IpmbLimits::ReadBudget,
                           qsizetype handleBudget = std::numeric_limits<qsizetype>::max(),
                           qint64 growthBudget = std::numeric_limits<qint64>::max());
-    static constexpr int MaxHandlesPerRead = 253; // SCM_MAX_FD: the kernel's limit per message
     QString errorString() const { return m_errorString; }
-    // Keep the buffer of a delivered large frame (up to MaxSpareLarge bytes) for the next one,
+    // Keep the buffer of a delivered large frame (up to IpmbLimits::MaxSpareLargeBuffer) for the next one,
     // when nobody else holds it by then: fresh memory costs a page fault per 4 KiB. For a reader
     // that copies payloads out (an endpoint); a controller shares frames into write queues.
     void setReusesLargeBuffers(bool reuse) { m_reuseLarge = reuse; }
-    static constexpr qsizetype MaxSpareLarge = 4 * 1024 * 1024;
 
     // The write queue. tail() is a buffer to append whole frames to; appendShared() queues a large
     // block by reference. Handles of a frame are queued with appendHandles() just before the frame.
@@ -115,7 +110,7 @@ private:
     QByteArray m_large;         // a frame larger than the read buffer, being filled; grows as it fills
     qsizetype m_largeFilled = 0;
     qsizetype m_largeTotal = 0; // its header's frame length; 0 when there is none
-    qint64 m_maxBody = IpmbProtocol::MaxMessageBody;
+    qint64 m_maxBody = IpmbLimits::MaxMessageBody;
     quint64 m_framesReceived = 0;
     bool m_waitsForMemory = false;
     bool m_largeDelivered = false;
@@ -174,9 +169,9 @@ IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 
         }
         if (!needMore)
             return ReadStatus::Failed; // malformed; m_errorString is set
-        if (qsizetype(m_inHandles.size()) > MaxHandlesAhead) {
+        if (qsizetype(m_inHandles.size()) > IpmbLimits::MaxHandlesAhead) {
             m_errorString = QStringLiteral("%1 handles arrived ahead of their frames (at most %2 may)")
-                                    .arg(m_inHandles.size()).arg(MaxHandlesAhead);
+                                    .arg(m_inHandles.size()).arg(IpmbLimits::MaxHandlesAhead);
             return ReadStatus::Failed;
         }
         if (consumed >= budget || handles + qsizetype(m_inHandles.size()) >= handleBudget)

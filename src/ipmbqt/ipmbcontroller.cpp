@@ -24,7 +24,7 @@ struct IpmbController::Peer
     bool dead = false;
     bool parked = false;         // not read from until the receivers of its next frame have room
     const Peer *waitingFor = nullptr;  // while parked: the full receiver it waits for
-    bool stuck = false;          // its queue is full and it read nothing for StallTimeoutMsecs
+    bool stuck = false;          // its queue is full and it read nothing for IpmbLimits::StallTimeoutMsecs
     qint64 lastProgress = 0;     // m_clock time at which its queue last moved
     IpmbLabel label;
     QByteArray senderBlock;      // inserted in front of every message this peer sends
@@ -85,7 +85,7 @@ void IpmbController::run()
         entries.push_back({m_waker.socket(), true, false, false, false});
         // A sender whose large frame waits for memory is not read until some is free.
         m_heldFrameBytes = heldFrameBytes();
-        const bool memoryFree = m_heldFrameBytes < MaxHeldFrameBytes;
+        const bool memoryFree = m_heldFrameBytes < IpmbLimits::MaxHeldFrameBytes;
         for (const auto &peer : m_peers) {
             const bool read = !peer->parked && (memoryFree || !peer->connection.waitsForMemory());
             entries.push_back({peer->connection.socket(), read, peer->connection.bytesToWrite() > 0, false, false});
@@ -105,7 +105,7 @@ void IpmbController::run()
             acceptPeers();
         for (const auto &peer : m_peers) {
             if (!peer->dead && peer->endpointId == 0 && peer->helloDeadline.hasExpired())
-                dropPeer(*peer, QStringLiteral("no Hello within %1 ms").arg(HelloTimeoutMsecs), true);
+                dropPeer(*peer, QStringLiteral("no Hello within %1 ms").arg(IpmbLimits::HelloTimeoutMsecs), true);
         }
         dropUnfinishedFrames();
         expireBuffered();
@@ -138,7 +138,7 @@ int IpmbController::pollTimeout() const
             if (!to || to->dead || to->stuck || hasRoom(*to))
                 timeout = 0;
             else
-                timeout = qMin<qint64>(timeout, to->lastProgress + StallTimeoutMsecs - m_clock.elapsed() + 1);
+                timeout = qMin<qint64>(timeout, to->lastProgress + IpmbLimits::StallTimeoutMsecs - m_clock.elapsed() + 1);
         }
     }
     for (const Buffered &b : m_buffered)
@@ -165,13 +165,13 @@ void IpmbController::acceptPeers()
             // Out of descriptors: the connection waits in the backlog (its endpoint retries until
             // its join timeout). Rest instead of spinning on a listener that stays readable.
             m_warnings.warn(lcIpmbController(), "cannot accept a connection: %s", qPrintable(error.message));
-            m_acceptPausedUntil = m_clock.elapsed() + AcceptPauseMsecs;
+            m_acceptPausedUntil = m_clock.elapsed() + IpmbLimits::AcceptPauseMsecs;
             return;
         }
         auto peer = std::make_unique<Peer>(socket);
-        peer->helloDeadline.setRemainingTime(HelloTimeoutMsecs);
+        peer->helloDeadline.setRemainingTime(IpmbLimits::HelloTimeoutMsecs);
         // Before its Hello, a connection may send nothing larger than a Hello.
-        peer->connection.setMaxBodyLength(IpmbProtocol::MaxControlBody);
+        peer->connection.setMaxBodyLength(IpmbLimits::MaxControlBody);
         if (!peerCredentials(socket, &peer->credentials)) {
             m_warnings.warn(lcIpmbController(), "closing a connection without peer credentials");
             continue;
@@ -185,7 +185,7 @@ void IpmbController::acceptPeers()
                     oldest = p.get();
             }
         }
-        if (pending >= MaxPendingHellos)
+        if (pending >= IpmbLimits::MaxPendingHellos)
             dropPeer(*oldest, QStringLiteral("%1 connections wait for their Hello; the oldest goes").arg(pending), true);
         Peer &added = *peer;
         m_peers.push_back(std::move(peer));
@@ -202,7 +202,7 @@ void IpmbController::acceptPeers()
 void IpmbController::serve(Peer &peer)
 {
     const qint64 heldBefore = peer.connection.heldFrameBytes();
-    const qint64 growthBudget = qMax<qint64>(0, MaxHeldFrameBytes - m_heldFrameBytes);
+    const qint64 growthBudget = qMax<qint64>(0, IpmbLimits::MaxHeldFrameBytes - m_heldFrameBytes);
     const auto status = peer.connection.readFrames(
             [&](const IpmbConnection::Frame &frame) { return handleFrame(peer, frame); },
             4 * 1024 * 1024, std::numeric_limits<qsizetype>::max(), growthBudget);
@@ -242,7 +242,7 @@ qint64 IpmbController::frameDeadline(const Peer &peer) const
 {
     if (peer.dead || peer.frameStart < 0 || peer.parked || peer.connection.waitsForMemory())
         return -1;
-    return peer.frameStart + FrameTimeoutMsecs + peer.connection.unfinishedFrameLength() * 1000 / MinFrameBytesPerSecond;
+    return peer.frameStart + IpmbLimits::FrameTimeoutMsecs + peer.connection.unfinishedFrameLength() * 1000 / IpmbLimits::MinFrameBytesPerSecond;
 }
 
 void IpmbController::dropUnfinishedFrames()
@@ -314,7 +314,7 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
         return IpmbConnection::Action::Stop;
     }
     peer.endpointId = m_nextEndpointId++;
-    peer.connection.setMaxBodyLength(IpmbProtocol::MaxMessageBody);
+    peer.connection.setMaxBodyLength(IpmbLimits::MaxMessageBody);
     peer.label = hello->label;
     peer.senderBlock = IpmbProtocol::senderBlock(peer.endpointId, peer.credentials.pid,
                                                  peer.credentials.uid, peer.label);
@@ -369,14 +369,14 @@ const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from
 // and reported to it with a Dropped frame), so that it cannot stall its senders for longer.
 bool IpmbController::hasRoom(const Peer &to)
 {
-    return to.connection.bytesToWrite() < QueueLimit && to.connection.handlesToWrite() < QueueHandleLimit;
+    return to.connection.bytesToWrite() < IpmbLimits::ReceiverQueueBytes && to.connection.handlesToWrite() < IpmbLimits::ReceiverQueueHandles;
 }
 
 IpmbController::Room IpmbController::roomIn(Peer &to)
 {
     if (hasRoom(to))
         return Room::Yes;
-    if (!to.stuck && m_clock.elapsed() - to.lastProgress > StallTimeoutMsecs) {
+    if (!to.stuck && m_clock.elapsed() - to.lastProgress > IpmbLimits::StallTimeoutMsecs) {
         m_warnings.warn(lcIpmbController(), "endpoint %u (pid %lld) reads nothing: dropping messages for it",
                         to.endpointId, to.credentials.pid);
         to.stuck = true;
@@ -504,8 +504,8 @@ void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame
     m_bufferedBytes += b.frame.size();
     m_bufferedHandles += b.handles.size();
     m_buffered.push_back(std::move(b));
-    while (m_buffered.size() > size_t(MaxBuffered) || m_bufferedBytes > MaxBufferedBytes
-           || m_bufferedHandles > MaxBufferedHandles) {
+    while (m_buffered.size() > size_t(IpmbLimits::TtlBufferMessages) || m_bufferedBytes > IpmbLimits::TtlBufferBytes
+           || m_bufferedHandles > IpmbLimits::TtlBufferHandles) {
         qCDebug(lcIpmbController, "ttl buffer full: dropping the oldest message");
         dropOldestBuffered();
     }
@@ -568,7 +568,7 @@ void IpmbController::flushAll()
     for (const auto &peer : m_peers) {
         if (peer->dead)
             continue;
-        if (peer->connection.bytesToWrite() < QueueLimit / 2) {
+        if (peer->connection.bytesToWrite() < IpmbLimits::ReceiverQueueBytes / 2) {
             peer->stuck = false;
             if (peer->dropped) {
                 qCDebug(lcIpmbController, "endpoint %u: %llu messages were dropped", peer->endpointId,
@@ -591,9 +591,9 @@ void IpmbController::flushAll()
     // Once queues (a stopped receiver's, say) and large frames that held megabytes are gone, give
     // the memory back: the allocator would keep it for this process otherwise.
     const qint64 held = queued + m_heldFrameBytes;
-    if (held >= MemoryEpisodeBytes) {
+    if (held >= IpmbLimits::MemoryEpisodeBytes) {
         m_memoryEpisode = true;
-    } else if (m_memoryEpisode && held < MemoryEpisodeBytes / 8) {
+    } else if (m_memoryEpisode && held < IpmbLimits::MemoryEpisodeBytes / 8) {
         m_memoryEpisode = false;
         releaseFreeMemory();
     }

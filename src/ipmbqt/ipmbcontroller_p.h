@@ -42,30 +42,7 @@ public:
 
     void start();
 
-    // Routing limits, from doc/protocol.md.
-    static constexpr qint64 QueueLimit = 16 * 1024 * 1024;
-    static constexpr int StallTimeoutMsecs = 1000;
-    // Handles queued for one receiver count against the process's descriptor limit too.
-    static constexpr qsizetype QueueHandleLimit = 1024;
-    static constexpr int MaxBuffered = 4096;
-    // Budgets for what a peer can make the controller hold (doc/concepts.md, "Limits and budgets").
-    // A connection must send its Hello within HelloTimeoutMsecs, and at most MaxPendingHellos may
-    // wait for theirs (the oldest goes first). A frame must be complete within FrameTimeoutMsecs
-    // plus its length at MinFrameBytesPerSecond of the time the controller reads from its sender.
-    // Large frames being received hold at most MaxHeldFrameBytes in all: room for the largest
-    // frame from two senders at once; beyond that their senders wait.
-    static constexpr int HelloTimeoutMsecs = 5000;
-    static constexpr int MaxPendingHellos = 128;
-    static constexpr int FrameTimeoutMsecs = 5000;
-    static constexpr qint64 MinFrameBytesPerSecond = 16 * 1024 * 1024;
-    static constexpr qint64 MaxHeldFrameBytes = 2 * IpmbProtocol::MaxMessageBody;
-    // When queues and frames being received held this much, freed memory is given back to the
-    // system once they are down to an eighth of it.
-    static constexpr qint64 MemoryEpisodeBytes = 4 * 1024 * 1024;
-    // After accept() failed for want of descriptors, the listener rests this long.
-    static constexpr int AcceptPauseMsecs = 100;
-    static constexpr qint64 MaxBufferedBytes = 64 * 1024 * 1024;
-    static constexpr qsizetype MaxBufferedHandles = 1024;
+    // Its queues, budgets and timeouts are in ipmblimits_p.h.
 
     // Turns the one reference per region that a sender adds for a message in flight into
     // `delta` more (one per extra receiver; -1 when nobody got it).

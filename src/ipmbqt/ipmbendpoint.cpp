@@ -21,33 +21,7 @@
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
 
-// send() fails with QueueFullError beyond this many bytes, or kernel handles, not yet taken by the
-// controller (queued handles are open descriptors here: without a limit a fast sender runs out).
-static constexpr qint64 SendQueueLimit = 64 * 1024 * 1024;
-static constexpr qsizetype SendHandleLimit = 1024;
-// The I/O thread stops reading while this much waits in the inbox (the controller then queues,
-// and past its own limit drops, with a Dropped notice).
-static constexpr qint64 InboxByteLimit = 64 * 1024 * 1024;
-static constexpr size_t InboxCountLimit = 100000;
-static constexpr qsizetype InboxHandleLimit = 1024;  // lower where the process may open few (startJoin())
-// Once the inbox held this much, freed memory goes back to the system when it has drained.
-static constexpr qint64 InboxReleaseBytes = 4 * 1024 * 1024;
-// Frames larger than this are queued by reference instead of being copied.
-static constexpr qsizetype ShareThreshold = 64 * 1024;
-// A message sent this soon after the last write is left to the I/O thread, which then writes
-// everything that piled up in one call; a message after a pause is written at once.
-static constexpr qint64 CoalesceWindowNsecs = 20000;
-// How long send() waits for a pooled payload region when all are in flight, before the payload
-// goes inline (doc/memory.md, "Large payloads").
-static constexpr int PayloadRegionWaitMsecs = 1;
-// Most bytes one read pass takes from the socket before the reader looks elsewhere.
-static constexpr qint64 ReadBudget = 4 * 1024 * 1024;
-// The read role (doc/concepts.md, "Who reads the socket"): after a thread in receive() read the
-// socket, the I/O thread stays off it this long, looking again every DirectPollMsecs meanwhile;
-// a receive() thread that held the role this long without a message lets it sleep instead.
-static constexpr qint64 DirectLingerNsecs = 5 * 1000 * 1000;
-static constexpr int DirectPollMsecs = 5;
-static constexpr qint64 DirectHoldLongNsecs = 100 * 1000 * 1000;
+// Queue limits and timings: ipmblimits_p.h.
 
 /*!
     \class IpmbEndpoint
@@ -96,12 +70,12 @@ QByteArray IpmbPayloadBuffers::take(qsizetype size)
 
 void IpmbPayloadBuffers::keep(const QByteArray &bytes)
 {
-    if (bytes.capacity() < MinSize)
+    if (bytes.capacity() < IpmbLimits::PayloadBufferMinBytes)
         return;
     qint64 total = bytes.capacity();
     for (const QByteArray &kept : m_buffers)
         total += kept.capacity();
-    if (int(m_buffers.size()) < MaxBuffers && total <= MaxBytes)
+    if (int(m_buffers.size()) < IpmbLimits::PayloadBuffersMax && total <= IpmbLimits::PayloadBuffersMaxBytes)
         m_buffers.push_back(bytes);
 }
 
@@ -391,9 +365,9 @@ void IpmbEndpoint::join()
         d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: %1").arg(why)));
         return;
     }
-    if (d->m_token.size() > IpmbProtocol::MaxTokenBytes) {
+    if (d->m_token.size() > IpmbLimits::MaxTokenBytes) {
         d->setError(IpmbErrorInfo(InvalidArgumentError,
-                                  tr("join: the token exceeds %1 bytes").arg(IpmbProtocol::MaxTokenBytes)));
+                                  tr("join: the token exceeds %1 bytes").arg(IpmbLimits::MaxTokenBytes)));
         return;
     }
     d->startJoin();
@@ -496,11 +470,11 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     frame.truncate(0);
     IpmbErrorInfo error;
     const QVariant payload = message.payload();
-    const bool mayUseRegion = d->m_payloadRegionThreshold > 0 && handles.size() < IpmbProtocol::MaxHandles;
+    const bool mayUseRegion = d->m_payloadRegionThreshold > 0 && handles.size() < IpmbLimits::MaxHandles;
     const qsizetype rawSize = mayUseRegion ? IpmbPayloadCodec::rawEncodedSize(payload) : -1;
     IpmbMemoryRegion payloadRegion;
-    if (rawSize >= d->m_payloadRegionThreshold && rawSize <= IpmbProtocol::MaxPayload)
-        payloadRegion = d->m_payloadRegions.alloc(rawSize, d->m_clock.nsecsElapsed(), PayloadRegionWaitMsecs);
+    if (rawSize >= d->m_payloadRegionThreshold && rawSize <= IpmbLimits::MaxPayload)
+        payloadRegion = d->m_payloadRegions.alloc(rawSize, d->m_clock.nsecsElapsed(), IpmbLimits::PayloadRegionWaitMsecs);
     if (!IpmbProtocol::appendMessage(frame, message.selector(), payloadRegion.isNull() ? payload : QVariant(),
                                      &error, attachments)) {
         d->setError(error);
@@ -513,7 +487,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         const QByteArrayView encoded = IpmbProtocol::messagePayload(frame);
         if (encoded.size() >= d->m_payloadRegionThreshold) {
             payloadRegion = d->m_payloadRegions.alloc(encoded.size(), d->m_clock.nsecsElapsed(),
-                                                         PayloadRegionWaitMsecs);
+                                                         IpmbLimits::PayloadRegionWaitMsecs);
             if (!payloadRegion.isNull()) {
                 std::memcpy(payloadRegion.data(), encoded.data(), size_t(encoded.size()));
                 IpmbProtocol::movePayloadToRegion(frame, encoded.size());
@@ -543,11 +517,11 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
         if (m_ioState == IpmbEndpoint::UnjoinedState) {
             error = IpmbErrorInfo(IpmbEndpoint::DisconnectedError,
                                   IpmbEndpoint::tr("send: the endpoint is not joined"));
-        } else if (queuedBytesLocked() >= SendQueueLimit) {
+        } else if (queuedBytesLocked() >= IpmbLimits::SendQueueBytes) {
             error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
                                   IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
                                           .arg(queuedBytesLocked()));
-        } else if (!handles.isEmpty() && queuedHandlesLocked() >= SendHandleLimit) {
+        } else if (!handles.isEmpty() && queuedHandlesLocked() >= IpmbLimits::SendQueueHandles) {
             error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
                                   IpmbEndpoint::tr("send: %1 handles are waiting for the bus controller")
                                           .arg(queuedHandlesLocked()));
@@ -562,7 +536,7 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
         } else {
             const bool wasIdle = m_connection->bytesToWrite() == 0;
             m_connection->appendHandles(handles);
-            if (frame.size() > ShareThreshold) {
+            if (frame.size() > IpmbLimits::ShareFrameBytes) {
                 m_connection->appendShared(frame, 0);
                 frame = QByteArray(); // the queue owns it now
             } else {
@@ -571,7 +545,7 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
             // A lone message goes out at once from this thread. Under load (the last write was
             // moments ago) the I/O thread is woken once and writes the whole backlog in one call.
             const qint64 now = m_clock.nsecsElapsed();
-            if (wasIdle && !m_flushScheduled && now - m_lastWrite > CoalesceWindowNsecs) {
+            if (wasIdle && !m_flushScheduled && now - m_lastWrite > IpmbLimits::CoalesceWindowNsecs) {
                 noteWrittenLocked(m_connection->flush().bytes);
                 m_lastWrite = now;
             }
@@ -749,10 +723,10 @@ void IpmbEndpointPrivate::startJoin()
     // limit as the controller does, and where that leaves little room, hold fewer (the I/O thread
     // holds at most the inbox's handles plus one read's worth, beside the process's own).
     IpmbPlatform::raiseHandleLimit();
-    const qint64 handleRoom = (IpmbPlatform::handleLimit() - 2 * IpmbConnection::MaxHandlesPerRead) / 2;
+    const qsizetype inboxHandleLimit = IpmbLimits::inboxHandleLimit(IpmbPlatform::handleLimit());
     {
         QMutexLocker locker(&m_mutex);
-        m_inboxHandleLimit = qsizetype(qBound<qint64>(16, handleRoom, InboxHandleLimit));
+        m_inboxHandleLimit = inboxHandleLimit;
         m_ioState = IpmbEndpoint::JoiningState;
         m_ioStateChanges.clear();
         m_ioError = IpmbErrorInfo();
@@ -859,7 +833,7 @@ void IpmbEndpointPrivate::syncFromIo()
 // Called when the user took messages: reading resumes once the inbox is half empty.
 void IpmbEndpointPrivate::resumeReadingLocked()
 {
-    if (m_readingPaused && m_inbox.size() < InboxCountLimit / 2 && m_inboxBytes < InboxByteLimit / 2
+    if (m_readingPaused && qint64(m_inbox.size()) < IpmbLimits::InboxMessages / 2 && m_inboxBytes < IpmbLimits::InboxBytes / 2
         && m_inboxHandles < m_inboxHandleLimit / 2) {
         m_readingPaused = false;
         m_waker.wake();
@@ -1110,13 +1084,13 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             m_ioSleepsLong = false;
             if (m_directReading) {
                 direct = true;
-                if (now - m_directSince < DirectHoldLongNsecs)
-                    timeout = DirectPollMsecs;
+                if (now - m_directSince < IpmbLimits::DirectHoldLongNsecs)
+                    timeout = IpmbLimits::DirectPollMsecs;
                 else
                     m_ioSleepsLong = true;
-            } else if (m_lastDirectRead >= 0 && now - m_lastDirectRead < DirectLingerNsecs) {
+            } else if (m_lastDirectRead >= 0 && now - m_lastDirectRead < IpmbLimits::DirectLingerNsecs) {
                 direct = true;
-                timeout = DirectPollMsecs;
+                timeout = IpmbLimits::DirectPollMsecs;
             }
             entries[0] = {connection->socket(), !m_readingPaused && !direct, connection->bytesToWrite() > 0,
                           false, false};
@@ -1129,7 +1103,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
         if (entries[1].readable)
             m_waker.drain();
         // Returns the memory of regions freed elsewhere that this process still maps idly.
-        if (const qint64 now = m_clock.nsecsElapsed(); now - m_lastMappingSweep >= MappingSweepInterval) {
+        if (const qint64 now = m_clock.nsecsElapsed(); now - m_lastMappingSweep >= IpmbLimits::MappingSweepNsecs) {
             m_lastMappingSweep = now;
             IpmbMemoryRegionPrivate::sweepMappings();
             m_payloadRegions.expire(now);
@@ -1144,10 +1118,10 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             // An inbox that held megabytes (its thread fell behind) leaves them with the allocator
             // once drained: give them back, after a whole interval at rest (the last batches are
             // still being freed when it first looks empty).
-            if (m_inboxPeakBytes >= InboxReleaseBytes)
+            if (m_inboxPeakBytes >= IpmbLimits::InboxReleaseBytes)
                 m_inboxEpisode = true;
             m_inboxPeakBytes = m_inboxBytes;
-            const bool quiet = m_inboxBytes < InboxReleaseBytes / 8;
+            const bool quiet = m_inboxBytes < IpmbLimits::InboxReleaseBytes / 8;
             const bool release = m_inboxEpisode && quiet && m_inboxWasQuiet;
             m_inboxWasQuiet = quiet;
             if (release)
@@ -1207,7 +1181,7 @@ bool IpmbEndpointPrivate::readConnection(IpmbConnection *connection, Outcome *ou
     const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
         stop = !handleFrame(frame, outcome);
         return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-    }, ReadBudget, handleBudget);
+    }, IpmbLimits::ReadBudget, handleBudget);
     {
         QMutexLocker locker(&m_mutex);
         if (!m_inbox.empty()) {
@@ -1216,7 +1190,7 @@ bool IpmbEndpointPrivate::readConnection(IpmbConnection *connection, Outcome *ou
             if (m_receiverConnections > 0)
                 postSyncLocked();
         }
-        m_readingPaused = m_inbox.size() >= InboxCountLimit || m_inboxBytes >= InboxByteLimit
+        m_readingPaused = qint64(m_inbox.size()) >= IpmbLimits::InboxMessages || m_inboxBytes >= IpmbLimits::InboxBytes
                 || m_inboxHandles >= m_inboxHandleLimit;
     }
     if (stop)
@@ -1350,7 +1324,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     // A large QByteArray payload is copied once, into a recycled buffer. Any other payload in a
     // region is copied out before it is decoded: the sender may still write the region.
     const qsizetype raw = IpmbPayloadCodec::rawByteArrayOffset(encoded);
-    if (raw > 0 && encoded.size() - raw >= IpmbPayloadBuffers::MinSize) {
+    if (raw > 0 && encoded.size() - raw >= IpmbLimits::PayloadBufferMinBytes) {
         QByteArray value = m_payloadBuffers.take(encoded.size() - raw);
         std::memcpy(value.data(), encoded.data() + raw, size_t(value.size()));
         m_payloadBuffers.keep(value);
@@ -1375,9 +1349,9 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     }
     if (payload.status != IpmbPayloadCodec::Status::Ok) {
         data->payloadErrorString = payload.errorString;
-        // Once per type name, for the first MaxWarnedTypes names: a sender may make up any number.
+        // Once per type name, for the first IpmbLimits::MaxWarnedTypes names: a sender may make up any number.
         if (!m_warnedTypes.contains(payload.typeName)) {
-            if (m_warnedTypes.size() < MaxWarnedTypes)
+            if (m_warnedTypes.size() < IpmbLimits::MaxWarnedTypes)
                 m_warnedTypes.insert(payload.typeName);
             m_warnings.warn(lcIpmbEndpoint(), "received an undecodable payload: %s", qPrintable(payload.errorString));
         }

@@ -43,9 +43,7 @@ QT_END_NAMESPACE
 class IpmbPayloadBuffers
 {
 public:
-    static constexpr qsizetype MinSize = 64 * 1024;
-    static constexpr int MaxBuffers = 64;   // as deep as the inbox (64 MiB) at 1 MiB
-    static constexpr qint64 MaxBytes = 64 * 1024 * 1024;
+    // Sizes and counts: IpmbLimits::PayloadBuffer*.
 
     // A buffer of exactly `size` bytes (contents undefined) that nobody else holds.
     QByteArray take(qsizetype size);
@@ -92,7 +90,7 @@ public:
     std::atomic<int> m_bytesWrittenConnections {0};
     std::atomic<bool> m_errorSignalPosted {false};  // an errorOccurred() for another thread's error
     // Payloads of at least this many encoded bytes travel in a region (0: never).
-    qint64 m_payloadRegionThreshold = 16 * 1024;
+    qint64 m_payloadRegionThreshold = IpmbLimits::PayloadRegionThresholdBytes;
     IpmbPayloadRegionPool m_payloadRegions;     // thread-safe
     QThread *m_ioThread = nullptr;
 
@@ -182,13 +180,11 @@ public:
     IpmbProtocol::Sender m_lastSender;
     QByteArray m_lastSelectorBytes;
     IpmbSelector m_lastSelector;
-    static constexpr int MaxWarnedTypes = 64;
-    QSet<QByteArray> m_warnedTypes;     // undecodable payload types warned about, the first 64
+    QSet<QByteArray> m_warnedTypes;     // undecodable payload types warned about (IpmbLimits::MaxWarnedTypes)
     IpmbLogLimiter m_warnings;
     IpmbPayloadBuffers m_payloadBuffers;
 
     // I/O thread only, again.
-    static constexpr qint64 MappingSweepInterval = 1000 * 1000 * 1000;  // ns
     qint64 m_lastMappingSweep = 0;      // m_clock time
     // Copies of the configuration taken by join(), so the I/O thread never reads m_label & co.
     QString m_ioIdentifier;

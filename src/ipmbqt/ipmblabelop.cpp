@@ -2,6 +2,7 @@
 #include "ipmblabelop.h"
 
 #include "ipmblabel.h"
+#include "ipmblimits_p.h"
 
 #include <QtCore/qdatastream.h>
 #include <QtCore/qdebug.h>
@@ -95,8 +96,6 @@ namespace {
 using Kind = IpmbLabelOp::Kind;
 using Ptr = IpmbLabelOpData::Ptr;
 
-constexpr qsizetype MaxTextLength = 64 * 1024;
-constexpr int MaxDepth = 64;
 
 // QVarLengthArray has no takeLast() in Qt 6.4.
 template <typename T, qsizetype Prealloc>
@@ -208,10 +207,10 @@ private:
 
     std::optional<IpmbLabelOp> parseAll()
     {
-        if (m_text.size() > MaxTextLength) {
+        if (m_text.size() > IpmbLimits::MaxOpTextLength) {
             fail(QStringLiteral("expression is %1 characters long, more than the limit of %2")
                          .arg(m_text.size())
-                         .arg(MaxTextLength));
+                         .arg(IpmbLimits::MaxOpTextLength));
             return std::nullopt;
         }
         if (!next())
@@ -245,7 +244,7 @@ private:
     bool failDepth(qsizetype position)
     {
         return fail(QStringLiteral("nesting depth exceeds %1 at position %2")
-                            .arg(MaxDepth)
+                            .arg(IpmbLimits::MaxOpDepth)
                             .arg(position));
     }
 
@@ -339,7 +338,7 @@ private:
     bool combine(Kind kind, Node &left, Node &&right, qsizetype position)
     {
         const int depth = std::max(left.depth, right.depth) + 1;
-        if (depth > MaxDepth)
+        if (depth > IpmbLimits::MaxOpDepth)
             return failDepth(position);
         left.op = kind == Kind::And ? (left.op && right.op) : (left.op || right.op);
         left.depth = depth;
@@ -377,7 +376,7 @@ private:
     {
         QVarLengthArray<qsizetype, 8> nots; // positions of the '!' prefixes, outermost first
         while (m_token == Token::Not) {
-            if (nots.size() >= MaxDepth - 1) // its operand adds at least one more level
+            if (nots.size() >= IpmbLimits::MaxOpDepth - 1) // its operand adds at least one more level
                 return failDepth(m_tokenStart);
             nots.append(m_tokenStart);
             if (!next())
@@ -386,7 +385,7 @@ private:
         if (!parsePrimary(out))
             return false;
         while (!nots.isEmpty()) {
-            if (out.depth + 1 > MaxDepth)
+            if (out.depth + 1 > IpmbLimits::MaxOpDepth)
                 return failDepth(nots.last());
             out.op = !out.op;
             ++out.depth;
@@ -409,7 +408,7 @@ private:
             return next();
         case Token::LParen: {
             const qsizetype open = m_tokenStart;
-            if (++m_parens > MaxDepth)
+            if (++m_parens > IpmbLimits::MaxOpDepth)
                 return failDepth(open);
             if (!next() || !parseOr(out))
                 return false;
@@ -610,7 +609,7 @@ bool IpmbLabelOp::matches(const IpmbLabel &label) const
         const IpmbLabelOpData *node;
         int step; // operands already evaluated
     };
-    QVarLengthArray<Frame, MaxDepth> stack;
+    QVarLengthArray<Frame, IpmbLimits::MaxOpDepth> stack;
     stack.append(Frame{d.constData(), 0});
     bool value = true;
     while (!stack.isEmpty()) {
@@ -673,7 +672,7 @@ QString IpmbLabelOp::toString() const
         int minPrecedence;
         Text text;
     };
-    QVarLengthArray<Item, MaxDepth> stack;
+    QVarLengthArray<Item, IpmbLimits::MaxOpDepth> stack;
     stack.append(Item{d.constData(), 0, Text::None});
     QString result;
     while (!stack.isEmpty()) {
@@ -792,7 +791,7 @@ IpmbLabelOp operator||(const IpmbLabelOp &lhs, const IpmbLabelOp &rhs)
 bool operator==(const IpmbLabelOp &lhs, const IpmbLabelOp &rhs)
 {
     using Pair = std::pair<const IpmbLabelOpData *, const IpmbLabelOpData *>;
-    QVarLengthArray<Pair, MaxDepth> stack;
+    QVarLengthArray<Pair, IpmbLimits::MaxOpDepth> stack;
     stack.append(Pair{lhs.d.constData(), rhs.d.constData()});
     while (!stack.isEmpty()) {
         const auto [a, b] = takeLast(stack);
@@ -845,7 +844,7 @@ QDebug operator<<(QDebug debug, const IpmbLabelOp &op)
 */
 QDataStream &operator<<(QDataStream &out, const IpmbLabelOp &op)
 {
-    QVarLengthArray<IpmbLabelOp, MaxDepth> stack;
+    QVarLengthArray<IpmbLabelOp, IpmbLimits::MaxOpDepth> stack;
     stack.append(op);
     while (!stack.isEmpty() && out.status() == QDataStream::Ok) {
         const IpmbLabelOp node = takeLast(stack);

@@ -16,7 +16,7 @@ void IpmbLogLimiter::warn(const QLoggingCategory &category, const char *format, 
         m_window.start();
         m_inWindow = 0;
     }
-    if (m_inWindow >= MaxPerSecond) {
+    if (m_inWindow >= IpmbLimits::WarningsPerSecond) {
         ++m_suppressed;
         return;
     }

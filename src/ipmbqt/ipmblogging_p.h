@@ -13,6 +13,8 @@
 // We mean it.
 //
 
+#include "ipmblimits_p.h"
+
 #include <QtCore/qloggingcategory.h>
 
 Q_DECLARE_LOGGING_CATEGORY(lcIpmbEndpoint)
@@ -23,12 +25,11 @@ Q_DECLARE_LOGGING_CATEGORY(lcIpmbTransport)
 #include <QtCore/qstring.h>
 
 // Warnings caused by peers go through one of these, so that a flood of bad input cannot fill the
-// disk: at most MaxPerSecond per second, and the next one after a quiet spell says how many were
+// disk: at most IpmbLimits::WarningsPerSecond per second, and the next one after a quiet spell says how many were
 // left out. One per thread (the controller's, an endpoint's I/O thread): not thread-safe.
 class IpmbLogLimiter
 {
 public:
-    static constexpr int MaxPerSecond = 10;
 
     // Logs a warning (printf-style format) in `category` unless the limit is reached.
     void warn(const QLoggingCategory &category, const char *format, ...) Q_ATTRIBUTE_FORMAT_PRINTF(3, 4);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbmemoryregion.h"
 #include "ipmbmemoryregion_p.h"
+#include "ipmblimits_p.h"
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qdeadlinetimer.h>
@@ -166,8 +167,6 @@ namespace {
 class MappingCache
 {
 public:
-    static constexpr int MaxIdle = 128;  // above a sender's payload pool (64)
-    static constexpr qint64 MaxIdleBytes = qint64(1) << 30;
 
     std::shared_ptr<IpmbRegionMapping> acquire(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error)
     {
@@ -252,7 +251,7 @@ private:
                 ++it;
             }
         }
-        while (idle > MaxIdle || idleBytes > MaxIdleBytes) {
+        while (idle > IpmbLimits::MappingCacheMaxIdle || idleBytes > IpmbLimits::MappingCacheMaxIdleBytes) {
             auto oldest = m_entries.end();
             for (auto it = m_entries.begin(); it != m_entries.end(); ++it) {
                 if (isIdle(*it) && (oldest == m_entries.end() || it->lastUse < oldest->lastUse))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbpayloadcodec_p.h"
+#include "ipmblimits_p.h"
 
 #include <QtCore/qbitarray.h>
 #include <QtCore/qcborstreamreader.h>
@@ -59,11 +60,9 @@ namespace {
 
 constexpr QByteArrayView ByteArrayName("QByteArray");
 constexpr QByteArrayView StringName("QString");
-constexpr qsizetype MaxNameLength = 255;
-
-// QVariantList/Map/Hash/Pair nested in one another: deeper payloads are refused by encode() and
-// decode(). Also the recursion depth of the reader below.
-constexpr int MaxNestingDepth = 256;
+// A type name's length and how deep QVariantList/Map/Hash/Pair may nest in one another (deeper
+// payloads are refused by encode() and decode(); also the recursion depth of the reader below):
+// IpmbLimits::MaxPayloadTypeNameBytes and MaxPayloadNesting.
 
 // Qt's operators recurse once per QVariant nested in a user type (a gadget holding a QVariantMap
 // of QVariantLists ...), with no limit of their own. The device stops feeding bytes once a decode
@@ -201,7 +200,7 @@ QString whyNotSendable(QMetaType type)
     if (streamable && type.id() < QMetaType::User)
         return {}; // built-in type names are short and ASCII
     const QByteArrayView name(type.name());
-    if (streamable && name.size() <= MaxNameLength && isPrintableAscii(name))
+    if (streamable && name.size() <= IpmbLimits::MaxPayloadTypeNameBytes && isPrintableAscii(name))
         return {};
 
     const QString shown = printable(name);
@@ -216,9 +215,9 @@ QString whyNotSendable(QMetaType type)
                               "(declare operator<<(QDataStream &, const %1 &) and operator>> before "
                               "Q_DECLARE_METATYPE(%1))").arg(shown);
     }
-    if (name.size() > MaxNameLength) {
+    if (name.size() > IpmbLimits::MaxPayloadTypeNameBytes) {
         return QStringLiteral("cannot send a value of type '%1': its type name is longer than %2 bytes")
-                .arg(shown).arg(MaxNameLength);
+                .arg(shown).arg(IpmbLimits::MaxPayloadTypeNameBytes);
     }
     if (!isPrintableAscii(name))
         return QStringLiteral("cannot send a value of type '%1': its type name is not printable ASCII").arg(shown);
@@ -233,9 +232,9 @@ QString whyNotSendable(const QVariant &value, int depth)
     if (!type.isValid())
         return {}; // a null QVariant, also fine as an element
     const auto elements = [&](const auto &container) -> QString {
-        if (depth >= MaxNestingDepth) {
+        if (depth >= IpmbLimits::MaxPayloadNesting) {
             return QStringLiteral("cannot send a payload nested deeper than %1 levels of QVariantList, "
-                                  "QVariantMap, QVariantHash and QVariantPair").arg(MaxNestingDepth);
+                                  "QVariantMap, QVariantHash and QVariantPair").arg(IpmbLimits::MaxPayloadNesting);
         }
         for (const QVariant &element : container) {
             QString why = whyNotSendable(element, depth + 1);
@@ -405,7 +404,7 @@ bool isCompleteCbor(QByteArrayView bytes)
                 return true;
             continue;
         }
-        if (depth + tags >= MaxNestingDepth)
+        if (depth + tags >= IpmbLimits::MaxPayloadNesting)
             return false;
         switch (reader.type()) {
         case QCborStreamReader::Tag:
@@ -613,7 +612,7 @@ private:
             if (!isCompleteCbor(QByteArrayView(m_data + 4, length))) {
                 return refuse(Status::Malformed, QStringLiteral("holds CBOR that is incomplete, malformed or "
                                                               "nested more than %1 levels deep")
-                                                       .arg(MaxNestingDepth));
+                                                       .arg(IpmbLimits::MaxPayloadNesting));
             }
             return true;
         }
@@ -768,7 +767,7 @@ private:
     {
         return fail(Status::Malformed, QStringLiteral("nested too deeply (more than %1 levels of "
                                                       "QVariantList, QVariantMap, QVariantHash and "
-                                                      "QVariantPair)").arg(MaxNestingDepth));
+                                                      "QVariantPair)").arg(IpmbLimits::MaxPayloadNesting));
     }
 
     // After a read failed (stream status not Ok).
@@ -838,7 +837,7 @@ private:
 
     bool readVariantList(QVariant &value, int depth)
     {
-        if (depth >= MaxNestingDepth)
+        if (depth >= IpmbLimits::MaxPayloadNesting)
             return tooDeep();
         quint32 count = 0;
         if (!readCount(&count, 5)) // an element is at least u32 type id, u8 null flag
@@ -856,7 +855,7 @@ private:
     template <typename Map>
     bool readMap(QVariant &value, int depth)
     {
-        if (depth >= MaxNestingDepth)
+        if (depth >= IpmbLimits::MaxPayloadNesting)
             return tooDeep();
         quint32 count = 0;
         if (!readCount(&count, 4 + 5)) // a key is at least its u32 length, a value as above
@@ -875,7 +874,7 @@ private:
 
     bool readPair(QVariant &value, int depth)
     {
-        if (depth >= MaxNestingDepth)
+        if (depth >= IpmbLimits::MaxPayloadNesting)
             return tooDeep();
         QVariantPair pair;
         if (!readVariant(pair.first, depth + 1) || !readVariant(pair.second, depth + 1))
@@ -921,7 +920,7 @@ private:
     // QEasingCurve or QDateTime gets the same checks as one of them alone).
     Q_NEVER_INLINE bool readSequence(QMetaType type, QVariant &value, int depth)
     {
-        if (depth >= MaxNestingDepth)
+        if (depth >= IpmbLimits::MaxPayloadNesting)
             return tooDeep();
         QVariant list(type);
         QSequentialIterable iterable;
@@ -977,7 +976,7 @@ private:
             return false;
         if (name.endsWith('\0'))
             name.chop(1);
-        if (name.isEmpty() || name.size() > MaxNameLength || !isPrintableAscii(name)) {
+        if (name.isEmpty() || name.size() > IpmbLimits::MaxPayloadTypeNameBytes || !isPrintableAscii(name)) {
             return fail(Status::Malformed, QStringLiteral("contains a value whose type name '%1' is not "
                                                           "valid").arg(printable(name)));
         }
@@ -1094,7 +1093,7 @@ Decoded decodeValue(Decoded &&result, QByteArrayView valueBytes, quintptr stackO
 
     Returns \c false and sets \a errorString when the value cannot be sent: a pointer type, a type
     without QDataStream operators, a QVariantList/QVariantMap/QVariantHash/QVariantPair that holds
-    such a value or is nested more than MaxNestingDepth levels deep. \a out is then left as it was;
+    such a value or is nested more than IpmbLimits::MaxPayloadNesting levels deep. \a out is then left as it was;
     it never receives partial output.
 */
 bool encode(const QVariant &value, QByteArray &out, QString *errorString)

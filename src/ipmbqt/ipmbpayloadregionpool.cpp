@@ -8,8 +8,8 @@
 // of it, or any that fits for the smallest size.
 static qsizetype regionSizeFor(qsizetype size)
 {
-    constexpr qsizetype Granule = 64 * 1024;
-    return qMax(IpmbPayloadRegionPool::MinRegionSize, (size + Granule - 1) / Granule * Granule);
+    constexpr qsizetype granule = IpmbLimits::PayloadRegionMinBytes;
+    return qMax(granule, (size + granule - 1) / granule * granule);
 }
 
 IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now, int waitMsecs)
@@ -27,7 +27,7 @@ IpmbMemoryRegion IpmbPayloadRegionPool::alloc(qsizetype size, qint64 now, int wa
 }
 
 // As alloc() without waiting; when the pool is busy and full, *oldestBusy (if given) is set to
-// the region handed out longest ago, but less than WaitAgeNsecs ago.
+// the region handed out longest ago, but less than IpmbLimits::PayloadRegionWaitAgeNsecs ago.
 IpmbMemoryRegion IpmbPayloadRegionPool::tryAlloc(qsizetype size, qint64 now, IpmbMemoryRegion *oldestBusy)
 {
     const qsizetype regionSize = regionSizeFor(size);
@@ -39,7 +39,7 @@ IpmbMemoryRegion IpmbPayloadRegionPool::tryAlloc(qsizetype size, qint64 now, Ipm
         pooledBytes += it->region.size();
         if (!IpmbMemoryRegionPrivate::isFree(it->region))
             continue;
-        if (it->region.size() >= size && (it->region.size() <= MinRegionSize || it->region.size() / 2 < size)) {
+        if (it->region.size() >= size && (it->region.size() <= IpmbLimits::PayloadRegionMinBytes || it->region.size() / 2 < size)) {
             it->lastUse = now;
             return it->region;
         }
@@ -49,11 +49,11 @@ IpmbMemoryRegion IpmbPayloadRegionPool::tryAlloc(qsizetype size, qint64 now, Ipm
         pooledBytes -= unused->region.size();
         m_pool.erase(unused);
     }
-    if (int(m_pool.size()) >= MaxRegions || pooledBytes + regionSize > MaxBytes) {
+    if (int(m_pool.size()) >= IpmbLimits::PayloadRegionsMax || pooledBytes + regionSize > IpmbLimits::PayloadRegionsMaxBytes) {
         if (oldestBusy) {
             const Pooled *oldest = nullptr;
             for (const Pooled &pooled : m_pool) {
-                if (now - pooled.lastUse < WaitAgeNsecs && (!oldest || pooled.lastUse < oldest->lastUse))
+                if (now - pooled.lastUse < IpmbLimits::PayloadRegionWaitAgeNsecs && (!oldest || pooled.lastUse < oldest->lastUse))
                     oldest = &pooled;
             }
             if (oldest)
@@ -86,11 +86,11 @@ void IpmbPayloadRegionPool::expireLocked(qint64 now)
     for (const IpmbMemoryRegion &region : m_setAside)
         setAsideBytes += region.size();
     for (auto it = m_pool.begin(); it != m_pool.end();) {
-        if (now - it->lastUse <= ExpiryNsecs) {
+        if (now - it->lastUse <= IpmbLimits::PayloadRegionExpiryNsecs) {
             ++it;
         } else if (isFree(it->region)) {
             it = m_pool.erase(it);
-        } else if (setAsideBytes + it->region.size() <= MaxBytes) {
+        } else if (setAsideBytes + it->region.size() <= IpmbLimits::PayloadRegionsMaxBytes) {
             setAsideBytes += it->region.size();
             m_setAside.push_back(std::move(it->region));
             it = m_pool.erase(it);

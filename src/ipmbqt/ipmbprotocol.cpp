@@ -108,22 +108,22 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     h.attachmentLength = get<quint32>(in + 20);
     h.handleCount = get<quint16>(in + 24);
 
-    const qint64 maxBody = h.type == FrameType::Message ? MaxMessageBody : MaxControlBody;
+    const qint64 maxBody = h.type == FrameType::Message ? IpmbLimits::MaxMessageBody : IpmbLimits::MaxControlBody;
     if (h.bodyLength > maxBody)
         return fail<Header>(errorString, QStringLiteral("body length %1 exceeds the limit of %2")
                                                  .arg(h.bodyLength).arg(maxBody));
     if (h.type != FrameType::Message && (h.senderLength || h.selectorLength || h.attachmentLength))
         return fail<Header>(errorString, QStringLiteral("section lengths in a control frame"));
-    if (h.senderLength > MaxSenderBlockBytes)
+    if (h.senderLength > IpmbLimits::MaxSenderBlockBytes)
         return fail<Header>(errorString, QStringLiteral("sender block of %1 bytes exceeds the limit of %2")
-                                                 .arg(h.senderLength).arg(MaxSenderBlockBytes));
-    if (h.selectorLength > MaxSelectorBytes)
+                                                 .arg(h.senderLength).arg(IpmbLimits::MaxSenderBlockBytes));
+    if (h.selectorLength > IpmbLimits::MaxSelectorBytes)
         return fail<Header>(errorString, QStringLiteral("selector of %1 bytes exceeds the limit of %2")
-                                                 .arg(h.selectorLength).arg(MaxSelectorBytes));
+                                                 .arg(h.selectorLength).arg(IpmbLimits::MaxSelectorBytes));
     if (h.type != FrameType::Message && h.handleCount != 0)
         return fail<Header>(errorString, QStringLiteral("handles in a control frame"));
-    if (h.handleCount > MaxHandles)
-        return fail<Header>(errorString, QStringLiteral("%1 handles exceed the limit of %2").arg(h.handleCount).arg(MaxHandles));
+    if (h.handleCount > IpmbLimits::MaxHandles)
+        return fail<Header>(errorString, QStringLiteral("%1 handles exceed the limit of %2").arg(h.handleCount).arg(IpmbLimits::MaxHandles));
     // One attachment byte per handle says what it is.
     if (h.attachmentLength != h.handleCount)
         return fail<Header>(errorString, QStringLiteral("attachment section of %1 bytes for %2 handles")
@@ -131,9 +131,9 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     if (h.payloadOffset() > h.bodyLength)
         return fail<Header>(errorString, QStringLiteral("sections (%1 bytes) exceed the body (%2 bytes)")
                                                  .arg(h.payloadOffset()).arg(h.bodyLength));
-    if (h.bodyLength - h.payloadOffset() > MaxPayload)
+    if (h.bodyLength - h.payloadOffset() > IpmbLimits::MaxPayload)
         return fail<Header>(errorString, QStringLiteral("payload of %1 bytes exceeds the limit of %2")
-                                                 .arg(h.bodyLength - h.payloadOffset()).arg(MaxPayload));
+                                                 .arg(h.bodyLength - h.payloadOffset()).arg(IpmbLimits::MaxPayload));
     return h;
 }
 
@@ -155,8 +155,8 @@ void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &labe
 {
     QByteArray body;
     append<quint32>(body, 0); // features
-    append<quint16>(body, quint16(qMin<qsizetype>(token.size(), MaxTokenBytes)));
-    body.append(token.left(MaxTokenBytes));
+    append<quint16>(body, quint16(qMin<qsizetype>(token.size(), IpmbLimits::MaxTokenBytes)));
+    body.append(token.left(IpmbLimits::MaxTokenBytes));
     IpmbSelectorCodec::appendLabel(body, label);
     appendControlFrame(out, FrameType::Hello, body, version);
 }
@@ -270,10 +270,10 @@ std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorStrin
 bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload,
                    IpmbErrorInfo *error, const QByteArray &attachments)
 {
-    if (attachments.size() > MaxHandles) {
+    if (attachments.size() > IpmbLimits::MaxHandles) {
         *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError,
                                IpmbEndpoint::tr("A message carries at most %1 handles and regions, not %2")
-                                       .arg(MaxHandles).arg(attachments.size()));
+                                       .arg(IpmbLimits::MaxHandles).arg(attachments.size()));
         return false;
     }
     // A sender mostly uses one selector over and over: check and encode it once per thread.
@@ -301,11 +301,11 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
         return false;
     }
     const qint64 payloadLength = out.size() - payloadStart;
-    if (payloadLength > MaxPayload) {
+    if (payloadLength > IpmbLimits::MaxPayload) {
         out.truncate(start);
         *error = IpmbErrorInfo(IpmbEndpoint::PayloadTooLargeError,
                                IpmbEndpoint::tr("The payload is %1 bytes; the limit is %2 bytes")
-                                       .arg(payloadLength).arg(MaxPayload));
+                                       .arg(payloadLength).arg(IpmbLimits::MaxPayload));
         return false;
     }
     Header h;
@@ -343,7 +343,7 @@ std::optional<qint64> parseRegionPayloadLength(QByteArrayView section, QString *
                                                         "in a region has %1 bytes, not 8").arg(section.size()));
     }
     const quint64 length = get<quint64>(section.data());
-    if (length > quint64(MaxPayload))
+    if (length > quint64(IpmbLimits::MaxPayload))
         return fail<qint64>(errorString, QStringLiteral("a payload of %1 bytes in a region is over the limit").arg(length));
     return qint64(length);
 }

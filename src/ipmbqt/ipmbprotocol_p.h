@@ -22,6 +22,8 @@
 #include "ipmbselector.h"
 #include "ipmbselectorcodec_p.h"
 
+#include "ipmblimits_p.h"
+
 #include <QtCore/qbytearray.h>
 #include <QtCore/qbytearrayview.h>
 #include <QtCore/qstring.h>
@@ -33,20 +35,7 @@ namespace IpmbProtocol {
 
 constexpr quint16 Version = 2;     // 2: attachment kind 3 (payload in a region)
 constexpr qsizetype HeaderSize = 28;
-// The limits of a frame, section by section (doc/protocol.md, "Limits"). Each section has its own,
-// and the limits of a whole frame are their sum, so that whatever the controller accepts from an
-// endpoint still fits every receiver's limit once the controller has put the sender block in front.
-constexpr qint64 MaxPayload = 256 * 1024 * 1024;
-constexpr int MaxHandles = 64;                      // kernel handles (and regions) per message
-constexpr qint64 MaxTokenBytes = 0xFFFF;
-constexpr qint64 MaxLabelBytes = 2 + qint64(IpmbSelectorCodec::MaxLabelNames) * (2 + IpmbSelectorCodec::MaxNameBytes);
-// Mode and ttl, then at most MaxOpNodes nodes of which none is larger than a leaf.
-constexpr qint64 MaxSelectorBytes = 5 + qint64(IpmbSelectorCodec::MaxOpNodes) * (3 + IpmbSelectorCodec::MaxNameBytes);
-constexpr qint64 MaxSenderBlockBytes = 12 + MaxLabelBytes;
-constexpr qint64 MaxMessageBody = MaxSenderBlockBytes + MaxSelectorBytes + MaxHandles + MaxPayload;
-// Hello is the largest control frame (features, token, label); Refuse, Welcome, Dropped are small.
-constexpr qint64 MaxControlBody = 4 + 2 + MaxTokenBytes + MaxLabelBytes;
-static_assert(MaxMessageBody <= 0xFFFFFFFF, "bodyLength is a u32");
+// The limits of each section of a frame are in ipmblimits_p.h (doc/protocol.md, "Limits").
 
 // What each handle of a Message is: one byte per handle in the attachment section.
 enum class AttachmentKind : quint8 { Handle = 1, MemoryRegion = 2, PayloadRegion = 3 };

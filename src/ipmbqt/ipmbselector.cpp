@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbselector.h"
+#include "ipmblimits_p.h"
 
 #include <QtCore/qdatastream.h>
 #include <QtCore/qdebug.h>
@@ -18,11 +19,10 @@ public:
 
 namespace {
 
-constexpr std::chrono::milliseconds::rep MaxTtl = 0xFFFFFFFF; // u32 on the wire
 
 std::chrono::milliseconds clampTtl(std::chrono::milliseconds ttl)
 {
-    return std::chrono::milliseconds(std::clamp<std::chrono::milliseconds::rep>(ttl.count(), 0, MaxTtl));
+    return std::chrono::milliseconds(std::clamp<std::chrono::milliseconds::rep>(ttl.count(), 0, IpmbLimits::MaxTtlMsecs));
 }
 
 QSharedDataPointer<IpmbSelectorData> sharedDefaultSelector()

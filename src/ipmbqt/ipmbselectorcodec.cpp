@@ -60,10 +60,10 @@ void appendString(QByteArray &out, const QString &text)
 // exponentially.
 void appendOp(QByteArray &out, const IpmbLabelOp &op)
 {
-    QVarLengthArray<IpmbLabelOp, MaxOpDepth> stack;
+    QVarLengthArray<IpmbLabelOp, IpmbLimits::MaxOpDepth> stack;
     stack.append(op);
     int written = 0;
-    while (!stack.isEmpty() && written <= MaxOpNodes) {
+    while (!stack.isEmpty() && written <= IpmbLimits::MaxOpNodes) {
         const IpmbLabelOp node = takeLast(stack);
         ++written;
         appendU8(out, quint8(node.kind()));
@@ -164,12 +164,12 @@ public:
         QByteArrayView bytes;
         if (!readU16(length, what, QLatin1String("length")))
             return false;
-        if (length > MaxNameBytes)
+        if (length > IpmbLimits::MaxNameBytes)
             return fail(QStringLiteral("%1 length %2 at byte %3 exceeds %4")
                                 .arg(describe(what, index))
                                 .arg(length)
                                 .arg(at)
-                                .arg(MaxNameBytes));
+                                .arg(IpmbLimits::MaxNameBytes));
         if (!readBytes(length, bytes, what, QLatin1String("bytes")))
             return false;
         std::optional<QString> decoded = decodeUtf8(bytes);
@@ -224,13 +224,13 @@ bool decodeOp(Reader &reader, int depth, int &nodes, IpmbLabelOp &op)
         return false;
     if (rawKind > quint8(Kind::Or))
         return reader.fail(QStringLiteral("unknown op kind %1 at byte %2").arg(rawKind).arg(at));
-    if (++nodes > MaxOpNodes)
+    if (++nodes > IpmbLimits::MaxOpNodes)
         return reader.fail(QStringLiteral("op has more than %1 nodes (at byte %2)")
-                                   .arg(MaxOpNodes)
+                                   .arg(IpmbLimits::MaxOpNodes)
                                    .arg(at));
-    if (depth > MaxOpDepth)
+    if (depth > IpmbLimits::MaxOpDepth)
         return reader.fail(QStringLiteral("op nesting depth exceeds %1 at byte %2")
-                                   .arg(MaxOpDepth)
+                                   .arg(IpmbLimits::MaxOpDepth)
                                    .arg(at));
     switch (Kind(rawKind)) {
     case Kind::False:
@@ -282,12 +282,12 @@ bool checkName(const QString &name, const QString &what, QString *errorString)
         return false;
     }
     const qsizetype bytes = name.toUtf8().size();
-    if (bytes > MaxNameBytes) {
+    if (bytes > IpmbLimits::MaxNameBytes) {
         if (errorString)
             *errorString = QStringLiteral("%1 %2 is %3 UTF-8 bytes, more than the limit of %4")
                                    .arg(what, shortQuoted(name))
                                    .arg(bytes)
-                                   .arg(MaxNameBytes);
+                                   .arg(IpmbLimits::MaxNameBytes);
         return false;
     }
     return true;
@@ -367,8 +367,8 @@ std::optional<IpmbLabel> IpmbSelectorCodec::decodeLabel(QByteArrayView bytes, QS
     quint16 count = 0;
     if (!reader.readU16(count, QLatin1String("name count")))
         return std::nullopt;
-    if (count > MaxLabelNames) {
-        reader.fail(QStringLiteral("name count %1 exceeds %2").arg(count).arg(MaxLabelNames));
+    if (count > IpmbLimits::MaxLabelNames) {
+        reader.fail(QStringLiteral("name count %1 exceeds %2").arg(count).arg(IpmbLimits::MaxLabelNames));
         return std::nullopt;
     }
     QStringList names;
@@ -427,11 +427,11 @@ std::optional<IpmbSelector> IpmbSelectorCodec::decodeSelector(QByteArrayView byt
 */
 bool IpmbSelectorCodec::fitsLimits(const IpmbLabel &label, QString *errorString)
 {
-    if (label.size() > MaxLabelNames) {
+    if (label.size() > IpmbLimits::MaxLabelNames) {
         if (errorString)
             *errorString = QStringLiteral("label: %1 names, more than the limit of %2")
                                    .arg(label.size())
-                                   .arg(MaxLabelNames);
+                                   .arg(IpmbLimits::MaxLabelNames);
         return false;
     }
     const QStringList names = label.toStringList();
@@ -458,22 +458,22 @@ bool IpmbSelectorCodec::fitsLimits(const IpmbSelector &selector, QString *errorS
         IpmbLabelOp op;
         int depth;
     };
-    QVarLengthArray<Item, MaxOpDepth> stack;
+    QVarLengthArray<Item, IpmbLimits::MaxOpDepth> stack;
     stack.append(Item{selector.labelOp(), 1});
     int nodes = 0;
     // Visits at most MaxOpNodes + 1 nodes, however large (or exponentially shared) the op is.
     while (!stack.isEmpty()) {
         const Item item = takeLast(stack);
-        if (++nodes > MaxOpNodes) {
+        if (++nodes > IpmbLimits::MaxOpNodes) {
             if (errorString)
                 *errorString = QStringLiteral("selector: label op has more than %1 nodes")
-                                       .arg(MaxOpNodes);
+                                       .arg(IpmbLimits::MaxOpNodes);
             return false;
         }
-        if (item.depth > MaxOpDepth) {
+        if (item.depth > IpmbLimits::MaxOpDepth) {
             if (errorString)
                 *errorString = QStringLiteral("selector: label op is nested more than %1 levels deep")
-                                       .arg(MaxOpDepth);
+                                       .arg(IpmbLimits::MaxOpDepth);
             return false;
         }
         if (item.op.kind() == Kind::Leaf

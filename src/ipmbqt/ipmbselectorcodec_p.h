@@ -14,6 +14,7 @@
 //
 
 #include "ipmbqtglobal.h"
+#include "ipmblimits_p.h"
 #include "ipmblabel.h"
 #include "ipmbselector.h"
 
@@ -34,10 +35,7 @@
 // The decoders treat their input as hostile and enforce the limits below.
 namespace IpmbSelectorCodec {
 
-constexpr int MaxLabelNames = 256;
-constexpr int MaxNameBytes = 1024; // label names and leaf names, in UTF-8 bytes
-constexpr int MaxOpDepth = 64;     // a leaf is depth 1
-constexpr int MaxOpNodes = 1024;
+// Limits: IpmbLimits::MaxLabelNames, MaxNameBytes, MaxOpDepth (a leaf is depth 1), MaxOpNodes.
 
 IPMBQT_AUTOTEST_EXPORT void appendLabel(QByteArray &out, const IpmbLabel &label);
 IPMBQT_AUTOTEST_EXPORT void appendSelector(QByteArray &out, const IpmbSelector &selector);

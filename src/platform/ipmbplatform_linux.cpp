@@ -300,7 +300,7 @@ bool peerCredentials(Socket socket, Credentials *credentials)
 IoResult read(Socket socket, char *buffer, qint64 size, QList<qintptr> *handles)
 {
     iovec iov {buffer, size_t(size)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MaxHandlesPerWrite)];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * IpmbLimits::MaxHandlesPerIo)];
     msghdr msg = {};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -354,8 +354,8 @@ IoResult write(Socket socket, const IoSlice *slices, int count, const qintptr *h
     msghdr msg = {};
     msg.msg_iov = iov;
     msg.msg_iovlen = size_t(count);
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MaxHandlesPerWrite)];
-    Q_ASSERT(handleCount <= MaxHandlesPerWrite);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * IpmbLimits::MaxHandlesPerIo)];
+    Q_ASSERT(handleCount <= IpmbLimits::MaxHandlesPerIo);
     if (handleCount > 0) {
         msg.msg_control = control;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * size_t(handleCount));

@@ -19,6 +19,7 @@
 
 #include "ipmbqtglobal.h"
 #include "ipmberror_p.h"
+#include "ipmblimits_p.h"
 
 #include <QtCore/qbytearray.h>
 #include <QtCore/qlist.h>
@@ -84,13 +85,10 @@ IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener, IpmbErrorInfo *error =
 
 IPMBQT_AUTOTEST_EXPORT bool peerCredentials(Socket socket, Credentials *credentials);
 
-// The most handles one write() may carry (SCM_MAX_FD on Linux).
-constexpr int MaxHandlesPerWrite = 253;
-
 // Reads bytes; handles that arrived with them are appended to *handles (owned by the caller).
 // Handles lost in transit (the reader ran out of descriptors) make it fail.
 IPMBQT_AUTOTEST_EXPORT IoResult read(Socket socket, char *buffer, qint64 size, QList<qintptr> *handles = nullptr);
-// Writes bytes; the handles (at most MaxHandlesPerWrite) go with the first byte written.
+// Writes bytes; the handles (at most IpmbLimits::MaxHandlesPerIo) go with the first byte written.
 IPMBQT_AUTOTEST_EXPORT IoResult write(Socket socket, const IoSlice *slices, int count,
                                       const qintptr *handles = nullptr, int handleCount = 0);
 IPMBQT_AUTOTEST_EXPORT void closeSocket(Socket socket);

@@ -243,7 +243,7 @@ void tst_Hostile::largestMessage_data()
     QTest::addColumn<qint64>("payloadSection");
     QTest::addColumn<bool>("delivered");
     QTest::addRow("body of the largest frame") << qint64(-1) << false;
-    QTest::addRow("largest payload") << qint64(IpmbProtocol::MaxPayload) << true;
+    QTest::addRow("largest payload") << qint64(IpmbLimits::MaxPayload) << true;
 }
 
 void tst_Hostile::largestMessage()
@@ -261,7 +261,7 @@ void tst_Hostile::largestMessage()
     QByteArray selectorBytes;
     IpmbSelectorCodec::appendSelector(selectorBytes, toReceiver);
     if (payloadSection < 0)
-        payloadSection = IpmbProtocol::MaxMessageBody - selectorBytes.size();
+        payloadSection = IpmbLimits::MaxMessageBody - selectorBytes.size();
     const QByteArray frame = messageFrame(toReceiver, byteArrayPayload(payloadSection));
     // The controller may close the connection before it has read everything.
     const bool written = writeAll(raw, frame);
@@ -335,7 +335,7 @@ void tst_Hostile::handlesWithoutFrames()
     QVERIFY(writeAll(raw, messageHeader(1024 * 1024)));
     int pipe[2];
     QVERIFY(::pipe2(pipe, O_CLOEXEC) == 0);
-    const QList<qintptr> batch(IpmbPlatform::MaxHandlesPerWrite, qintptr(pipe[0]));
+    const QList<qintptr> batch(IpmbLimits::MaxHandlesPerIo, qintptr(pipe[0]));
     int sent = 0;
     for (int i = 0; i < 79; ++i) {
         if (!writeAll(raw, "x", batch))
@@ -353,8 +353,8 @@ void tst_Hostile::handlesWithoutFrames()
         return IpmbPlatform::read(raw, buffer, sizeof(buffer)).status == IpmbPlatform::IoStatus::Closed;
     }, 10000);
     QVERIFY2(closed, qPrintable(QStringLiteral("the controller kept a connection that sent %1 descriptors "
-                                               "without frames").arg(sent * IpmbPlatform::MaxHandlesPerWrite)));
-    QVERIFY2(most <= baseline + 2 * IpmbPlatform::MaxHandlesPerWrite + 16,
+                                               "without frames").arg(sent * IpmbLimits::MaxHandlesPerIo)));
+    QVERIFY2(most <= baseline + 2 * IpmbLimits::MaxHandlesPerIo + 16,
              qPrintable(QStringLiteral("the controller held %1 descriptors (%2 before)").arg(most).arg(baseline)));
     IpmbPlatform::closeSocket(raw);
     // The controller let go of them, and a well-behaved sender's descriptors still arrive.

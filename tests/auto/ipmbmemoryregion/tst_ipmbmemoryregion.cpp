@@ -628,7 +628,7 @@ void tst_IpmbMemoryRegion::payloadRegionPoolWaits()
     IpmbPayloadRegionPool pool;
     QList<IpmbNativeHandle> inFlight;
     QList<quint64> ids;
-    for (int i = 0; i < IpmbPayloadRegionPool::MaxRegions; ++i) {
+    for (int i = 0; i < IpmbLimits::PayloadRegionsMax; ++i) {
         const IpmbMemoryRegion region = pool.alloc(20 * 1024, i + 1);
         QVERIFY(!region.isNull());
         IpmbMemoryRegionPrivate::addReferences(region, +1);  // sent
@@ -647,14 +647,14 @@ void tst_IpmbMemoryRegion::payloadRegionPoolWaits()
     receiver.join();
     QVERIFY(!reused.isNull());
     QCOMPARE(reused.id(), ids.first());
-    QCOMPARE(pool.count(), IpmbPayloadRegionPool::MaxRegions);
+    QCOMPARE(pool.count(), IpmbLimits::PayloadRegionsMax);
 
     // Nothing comes back: a null region after the wait.
     QVERIFY(pool.alloc(20 * 1024, 300, 1).isNull());
     // Handed out long ago, all of them: no wait at all (they would cost every send() the wait).
     QElapsedTimer timer;
     timer.start();
-    QVERIFY(pool.alloc(20 * 1024, 300 + IpmbPayloadRegionPool::WaitAgeNsecs, 10000).isNull());
+    QVERIFY(pool.alloc(20 * 1024, 300 + IpmbLimits::PayloadRegionWaitAgeNsecs, 10000).isNull());
     QVERIFY2(timer.elapsed() < 5000, QByteArray::number(timer.elapsed()));
 }
 

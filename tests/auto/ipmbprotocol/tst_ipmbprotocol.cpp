@@ -1,24 +1,19 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The frame codec on its own: headers, handshake bodies, and what the strict decoder rejects.
 
-#include "ipmbconnection_p.h"
-#include "ipmbcontroller_p.h"
 #include "ipmbprotocol_p.h"
 
 #include <QtCore/qendian.h>
-#include <QtCore/qfile.h>
-#include <QtCore/qlocale.h>
 #include <QtTest/qtest.h>
 
 using namespace IpmbProtocol;
+using namespace IpmbLimits;
 
 class tst_IpmbProtocol : public QObject
 {
     Q_OBJECT
 
 private Q_SLOTS:
-    void documentedLimits_data();
-    void documentedLimits();
     void headerRoundTrip();
     void rejectedHeaders_data();
     void rejectedHeaders();
@@ -198,35 +193,4 @@ void tst_IpmbProtocol::helloRoundTrip()
 }
 
 QTEST_MAIN(tst_IpmbProtocol)
-// The docs quote the limits that the code defines (doc/protocol.md, "Limits"; doc/concepts.md,
-// "Limits and budgets"): a limit changed here without its docs fails this test.
-void tst_IpmbProtocol::documentedLimits_data()
-{
-    QTest::addColumn<QString>("document");
-    QTest::addColumn<qint64>("value");
-    const QString protocol = QStringLiteral("protocol.md"), concepts = QStringLiteral("concepts.md");
-    QTest::addRow("payload") << protocol << MaxPayload;
-    QTest::addRow("selector") << protocol << MaxSelectorBytes;
-    QTest::addRow("sender block") << protocol << MaxSenderBlockBytes;
-    QTest::addRow("message body") << protocol << MaxMessageBody;
-    QTest::addRow("control body") << protocol << MaxControlBody;
-    QTest::addRow("message body, budgets") << concepts << MaxMessageBody;
-    QTest::addRow("a frame before the Hello") << concepts << MaxControlBody;
-    QTest::addRow("held frame memory") << concepts << IpmbController::MaxHeldFrameBytes;
-    QTest::addRow("handles ahead") << concepts << qint64(IpmbConnection::MaxHandlesAhead);
-    QTest::addRow("pending Hellos") << concepts << qint64(IpmbController::MaxPendingHellos);
-}
-
-void tst_IpmbProtocol::documentedLimits()
-{
-    QFETCH(QString, document);
-    QFETCH(qint64, value);
-    QFile file(QStringLiteral(IPMBQT_DOC_DIR "/") + document);
-    QVERIFY2(file.open(QIODevice::ReadOnly), qPrintable(file.fileName()));
-    const QString text = QString::fromUtf8(file.readAll());
-    // Written with thousands separators, as the docs do: 269,749,853.
-    const QString written = QLocale(QLocale::English).toString(value);
-    QVERIFY2(text.contains(written), qPrintable(QStringLiteral("%1 does not say %2").arg(document, written)));
-}
-
 #include "tst_ipmbprotocol.moc"

@@ -968,8 +968,8 @@ void tst_IpmbSelector::randomOpsRoundTrip()
         }
     };
     for (int i = 0; i < 2000; ++i) {
-        int budget = IpmbSelectorCodec::MaxOpNodes;
-        const IpmbLabelOp op = make(IpmbSelectorCodec::MaxOpDepth, budget);
+        int budget = IpmbLimits::MaxOpNodes;
+        const IpmbLabelOp op = make(IpmbLimits::MaxOpDepth, budget);
         const IpmbSelector selector(random.bounded(2) ? IpmbSelector::Multicast : IpmbSelector::Unicast,
                                     op, std::chrono::milliseconds(random.generate()));
         QString error;

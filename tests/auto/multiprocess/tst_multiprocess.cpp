@@ -339,7 +339,7 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
     qInfo("sender: %s", mappings.constData());
     const int regions = field(mappings, "inmaps").toInt();
     if (inRegions)
-        QVERIFY2(regions >= 1 && regions <= IpmbPayloadRegionPool::MaxRegions, mappings.constData());
+        QVERIFY2(regions >= 1 && regions <= IpmbLimits::PayloadRegionsMax, mappings.constData());
     else
         QCOMPARE(regions, 0);
 
