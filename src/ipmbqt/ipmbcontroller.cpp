@@ -4,6 +4,7 @@
 #include "ipmbmemoryregion_p.h"
 #include "ipmbselectorcodec_p.h"
 
+#include <QtCore/qcoreapplication.h>
 #include <QtCore/qthread.h>
 
 #include <algorithm>
@@ -190,8 +191,8 @@ void IpmbController::acceptPeers()
         Peer &added = *peer;
         m_peers.push_back(std::move(peer));
         if (added.credentials.uid != m_uid) {
-            refuse(added, IpmbEndpoint::PermissionError,
-                   IpmbEndpoint::tr("A process of uid %1 may not join a bus of uid %2")
+            refuse(added, IpmbErrorCode::Permission,
+                   QCoreApplication::translate("IpmbEndpoint", "A process of uid %1 may not join a bus of uid %2")
                            .arg(added.credentials.uid).arg(m_uid));
             continue;
         }
@@ -285,7 +286,7 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
         if (kind == char(IpmbProtocol::AttachmentKind::Handle))
             continue;
         // A region's reference count is adjusted here, so it must really be one.
-        IpmbMemoryRegionErrorInfo error;
+        IpmbErrorInfo error;
         if (!IpmbProtocol::isRegion(kind) || !IpmbMemoryRegionPrivate::validate(frame.handles.at(i), &error)) {
             dropPeer(peer, QStringLiteral("attachment %1 is not a handle or region: %2").arg(i).arg(error.message), true);
             return Action::Stop;
@@ -298,8 +299,8 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
 IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnection::Frame &frame)
 {
     if (frame.header.version != IpmbProtocol::Version) {
-        refuse(peer, IpmbEndpoint::VersionMismatchError,
-               IpmbEndpoint::tr("The bus controller speaks protocol version %1, the endpoint version %2")
+        refuse(peer, IpmbErrorCode::VersionMismatch,
+               QCoreApplication::translate("IpmbEndpoint", "The bus controller speaks protocol version %1, the endpoint version %2")
                        .arg(IpmbProtocol::Version).arg(frame.header.version));
         return IpmbConnection::Action::Stop;
     }
@@ -310,7 +311,7 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
         return IpmbConnection::Action::Stop;
     }
     if (!IpmbProtocol::constantTimeEquals(hello->token, m_token)) {
-        refuse(peer, IpmbEndpoint::TokenMismatchError, IpmbEndpoint::tr("The bus refused the token"));
+        refuse(peer, IpmbErrorCode::TokenMismatch, QCoreApplication::translate("IpmbEndpoint", "The bus refused the token"));
         return IpmbConnection::Action::Stop;
     }
     peer.endpointId = m_nextEndpointId++;
@@ -326,7 +327,7 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
     return IpmbConnection::Action::Consumed;
 }
 
-void IpmbController::refuse(Peer &peer, IpmbEndpoint::Error error, const QString &reason)
+void IpmbController::refuse(Peer &peer, IpmbErrorCode error, const QString &reason)
 {
     m_warnings.warn(lcIpmbController(), "refusing pid %lld: %s", peer.credentials.pid, qPrintable(reason));
     IpmbProtocol::appendRefuse(peer.connection.tail(), error, reason);

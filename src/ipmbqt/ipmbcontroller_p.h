@@ -57,7 +57,7 @@ private:
     void serve(Peer &peer);
     IpmbConnection::Action handleFrame(Peer &peer, const IpmbConnection::Frame &frame);
     IpmbConnection::Action handleHello(Peer &peer, const IpmbConnection::Frame &frame);
-    void refuse(Peer &peer, IpmbEndpoint::Error error, const QString &reason);
+    void refuse(Peer &peer, IpmbErrorCode error, const QString &reason);
     IpmbConnection::Action route(Peer &from, const IpmbConnection::Frame &frame);
     IpmbConnection::Action routeMatched(Peer &from, const IpmbConnection::Frame &frame, int *deliveries);
 

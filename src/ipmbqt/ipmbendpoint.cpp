@@ -98,6 +98,18 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
 
 IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
 
+// The lower layers' codes up to Unknown are IpmbEndpoint::Error's numbers (a Refuse frame carries
+// them); the shared-memory ones do not reach an endpoint, and would be unknown here.
+static_assert(int(IpmbErrorCode::Timeout) == IpmbEndpoint::TimeoutError
+              && int(IpmbErrorCode::Protocol) == IpmbEndpoint::ProtocolError
+              && int(IpmbErrorCode::Unknown) == IpmbEndpoint::UnknownError,
+              "IpmbErrorCode and IpmbEndpoint::Error differ");
+
+IpmbEndpoint::Error IpmbEndpointPrivate::publicError(IpmbErrorCode code)
+{
+    return code <= IpmbErrorCode::Unknown ? IpmbEndpoint::Error(code) : IpmbEndpoint::UnknownError;
+}
+
 /*!
     \enum IpmbEndpoint::State
 
@@ -315,7 +327,7 @@ IpmbEndpoint::Error IpmbEndpoint::error() const
 {
     Q_D(const IpmbEndpoint);
     QMutexLocker locker(&d->m_mutex);
-    return d->m_error.code;
+    return IpmbEndpointPrivate::publicError(d->m_error.code);
 }
 
 QString IpmbEndpoint::errorString() const
@@ -358,15 +370,15 @@ void IpmbEndpoint::join()
     }
     QString why;
     if (d->m_identifier.isEmpty()) {
-        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: the identifier is empty")));
+        d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, tr("join: the identifier is empty")));
         return;
     }
     if (!IpmbSelectorCodec::fitsLimits(d->m_label, &why)) {
-        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("join: %1").arg(why)));
+        d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, tr("join: %1").arg(why)));
         return;
     }
     if (d->m_token.size() > IpmbLimits::MaxTokenBytes) {
-        d->setError(IpmbErrorInfo(InvalidArgumentError,
+        d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument,
                                   tr("join: the token exceeds %1 bytes").arg(IpmbLimits::MaxTokenBytes)));
         return;
     }
@@ -398,7 +410,7 @@ bool IpmbEndpoint::waitForJoined(int msecs)
     if (d->m_state == UnjoinedState) {
         // After a join that failed, error() already says why; otherwise there was no join().
         if (error() == NoError)
-            d->setError(IpmbErrorInfo(DisconnectedError,
+            d->setError(IpmbErrorInfo(IpmbErrorCode::Disconnected,
                                       tr("waitForJoined: the endpoint is not joining (call join() first)")));
         return false;
     }
@@ -442,7 +454,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
 {
     Q_D(IpmbEndpoint);
     if (!message.selector().isValid()) {
-        d->setError(IpmbErrorInfo(InvalidArgumentError, tr("send: %1").arg(message.selector().errorString())));
+        d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, tr("send: %1").arg(message.selector().errorString())));
         return false;
     }
     // Handles first, then the regions' memfds; one attachment byte each says which is which.
@@ -455,7 +467,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     }
     for (qsizetype i = 0; i < handles.size(); ++i) {
         if (handles.at(i).isNull()) {
-            d->setError(IpmbErrorInfo(InvalidArgumentError, i < message.handles().size()
+            d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, i < message.handles().size()
                                               ? tr("send: handle %1 is null").arg(i)
                                               : tr("send: region %1 is null").arg(i - message.handles().size())));
             return false;
@@ -515,14 +527,14 @@ bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHan
     {
         QMutexLocker locker(&m_mutex);
         if (m_ioState == IpmbEndpoint::UnjoinedState) {
-            error = IpmbErrorInfo(IpmbEndpoint::DisconnectedError,
+            error = IpmbErrorInfo(IpmbErrorCode::Disconnected,
                                   IpmbEndpoint::tr("send: the endpoint is not joined"));
         } else if (queuedBytesLocked() >= IpmbLimits::SendQueueBytes) {
-            error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
+            error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
                                   IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
                                           .arg(queuedBytesLocked()));
         } else if (!handles.isEmpty() && queuedHandlesLocked() >= IpmbLimits::SendQueueHandles) {
-            error = IpmbErrorInfo(IpmbEndpoint::QueueFullError,
+            error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
                                   IpmbEndpoint::tr("send: %1 handles are waiting for the bus controller")
                                           .arg(queuedHandlesLocked()));
         } else if (!m_connection) {
@@ -635,7 +647,7 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
             deadline.setRemainingTime(msecs);
         if (d->m_ioState == IpmbEndpoint::UnjoinedState) {
             locker.unlock();  // nothing can come
-            d->setError(IpmbErrorInfo(DisconnectedError, tr("receive: the endpoint is not joined")));
+            d->setError(IpmbErrorInfo(IpmbErrorCode::Disconnected, tr("receive: the endpoint is not joined")));
             return std::nullopt;
         }
         if (d->canReadDirectlyLocked()) {
@@ -698,10 +710,10 @@ void IpmbEndpointPrivate::setError(const IpmbErrorInfo &error)
         QMutexLocker locker(&m_mutex);
         m_error = error;
     }
-    if (error.code != IpmbEndpoint::NoError)
-        qCDebug(lcIpmbEndpoint) << "error:" << error.code << error.message;
+    if (error.isError())
+        qCDebug(lcIpmbEndpoint) << "error:" << publicError(error.code) << error.message;
     if (QThread::currentThread() == q->thread()) {
-        Q_EMIT q->errorOccurred(error.code);
+        Q_EMIT q->errorOccurred(publicError(error.code));
     } else if (!m_errorSignalPosted.exchange(true)) {
         QMetaObject::invokeMethod(q, [this, q] {
             m_errorSignalPosted = false;
@@ -924,7 +936,7 @@ void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
 
 void IpmbEndpointPrivate::failIo(const IpmbErrorInfo &error)
 {
-    qCDebug(lcIpmbEndpoint) << "I/O failed:" << error.code << error.message;
+    qCDebug(lcIpmbEndpoint) << "I/O failed:" << publicError(error.code) << error.message;
     QMutexLocker locker(&m_mutex);
     m_ioError = error;
     postSyncLocked();
@@ -1008,7 +1020,7 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
             Credentials controller;
             if (!peerCredentials(socket, &controller)) {
                 closeSocket(socket);
-                foreign = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                foreign = IpmbErrorInfo(IpmbErrorCode::Permission,
                                         IpmbEndpoint::tr("Cannot read the credentials of the bus controller"));
                 break;
             }
@@ -1016,7 +1028,7 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
             if (controller.uid != currentUserId()) {
                 closeSocket(socket);
                 const bool first = !foreign.isError();  // tried again every few ms: warn once
-                foreign = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+                foreign = IpmbErrorInfo(IpmbErrorCode::Permission,
                                         IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
                                                          "(uid %2, pid %3)")
                                                 .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
@@ -1057,7 +1069,7 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
             break;
     }
     *error = foreign.isError() ? foreign
-                               : IpmbErrorInfo(IpmbEndpoint::TimeoutError,
+                               : IpmbErrorInfo(IpmbErrorCode::Timeout,
                                                IpmbEndpoint::tr("No bus controller for '%1' answered within %2 ms")
                                                        .arg(m_ioIdentifier).arg(m_ioJoinTimeout));
     return InvalidSocket;
@@ -1097,7 +1109,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
         }
         entries[1] = {m_waker.socket(), true, false, false, false};
         if (!IpmbPlatform::poll(entries, 2, timeout)) {
-            failIo(IpmbErrorInfo(IpmbEndpoint::UnknownError, IpmbEndpoint::tr("poll failed")));
+            failIo(IpmbErrorInfo(IpmbErrorCode::Unknown, IpmbEndpoint::tr("poll failed")));
             return Outcome::Failed;
         }
         if (entries[1].readable)
@@ -1131,7 +1143,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
                 IpmbPlatform::releaseFreeMemory();
         }
         if (!m_welcomed && joinDeadline.hasExpired()) {
-            failIo(IpmbErrorInfo(IpmbEndpoint::TimeoutError,
+            failIo(IpmbErrorInfo(IpmbErrorCode::Timeout,
                                  IpmbEndpoint::tr("The bus controller did not answer within %1 ms")
                                          .arg(m_ioJoinTimeout)));
             return Outcome::Failed;
@@ -1212,13 +1224,13 @@ bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcom
         QString why;
         const std::optional<IpmbProtocol::Refuse> refuse = IpmbProtocol::parseRefuse(frame.body, &why);
         failIo(refuse ? IpmbErrorInfo(refuse->error, refuse->reason)
-                      : IpmbErrorInfo(IpmbEndpoint::ProtocolError,
+                      : IpmbErrorInfo(IpmbErrorCode::Protocol,
                                       IpmbEndpoint::tr("The bus controller refused to talk: %1").arg(why)));
         *outcome = Outcome::Failed;
         return false;
     }
     if (header.version != IpmbProtocol::Version) {
-        failIo(IpmbErrorInfo(IpmbEndpoint::VersionMismatchError,
+        failIo(IpmbErrorInfo(IpmbErrorCode::VersionMismatch,
                              IpmbEndpoint::tr("The bus controller speaks protocol version %1, this endpoint version %2")
                                      .arg(header.version).arg(IpmbProtocol::Version)));
         *outcome = Outcome::Failed;

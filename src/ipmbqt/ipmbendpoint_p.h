@@ -66,6 +66,8 @@ class IpmbEndpointPrivate
 
 public:
     explicit IpmbEndpointPrivate(IpmbEndpoint *q);
+    // The one conversion of the lower layers' error codes to IpmbEndpoint::Error.
+    static IpmbEndpoint::Error publicError(IpmbErrorCode code);
     ~IpmbEndpointPrivate();
 
     enum class Outcome { Stopped, Lost, Failed };  // how serving a connection ended

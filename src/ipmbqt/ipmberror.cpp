@@ -3,26 +3,29 @@
 
 #include <QtCore/qcoreapplication.h>
 
-static QString defaultMessage(IpmbEndpoint::Error code)
+static QString defaultMessage(IpmbErrorCode code)
 {
     switch (code) {
-    case IpmbEndpoint::NoError: return {};
-    case IpmbEndpoint::TimeoutError: return IpmbEndpoint::tr("The operation timed out");
-    case IpmbEndpoint::DisconnectedError: return IpmbEndpoint::tr("The endpoint is not joined to a bus");
-    case IpmbEndpoint::VersionMismatchError: return IpmbEndpoint::tr("The bus speaks another protocol version");
-    case IpmbEndpoint::TokenMismatchError: return IpmbEndpoint::tr("The bus refused the token");
-    case IpmbEndpoint::PermissionError: return IpmbEndpoint::tr("Permission denied");
-    case IpmbEndpoint::PayloadTooLargeError: return IpmbEndpoint::tr("The payload is too large");
-    case IpmbEndpoint::QueueFullError: return IpmbEndpoint::tr("The send queue is full");
-    case IpmbEndpoint::InvalidArgumentError: return IpmbEndpoint::tr("Invalid argument");
-    case IpmbEndpoint::ProtocolError: return IpmbEndpoint::tr("The peer broke the protocol");
-    case IpmbEndpoint::ResourceError: return IpmbEndpoint::tr("Out of a system resource");
-    case IpmbEndpoint::UnknownError: break;
+    case IpmbErrorCode::None: return {};
+    case IpmbErrorCode::Timeout: return QCoreApplication::translate("IpmbEndpoint", "The operation timed out");
+    case IpmbErrorCode::Disconnected: return QCoreApplication::translate("IpmbEndpoint", "The endpoint is not joined to a bus");
+    case IpmbErrorCode::VersionMismatch: return QCoreApplication::translate("IpmbEndpoint", "The bus speaks another protocol version");
+    case IpmbErrorCode::TokenMismatch: return QCoreApplication::translate("IpmbEndpoint", "The bus refused the token");
+    case IpmbErrorCode::Permission: return QCoreApplication::translate("IpmbEndpoint", "Permission denied");
+    case IpmbErrorCode::PayloadTooLarge: return QCoreApplication::translate("IpmbEndpoint", "The payload is too large");
+    case IpmbErrorCode::QueueFull: return QCoreApplication::translate("IpmbEndpoint", "The send queue is full");
+    case IpmbErrorCode::InvalidArgument: return QCoreApplication::translate("IpmbEndpoint", "Invalid argument");
+    case IpmbErrorCode::Protocol: return QCoreApplication::translate("IpmbEndpoint", "The peer broke the protocol");
+    case IpmbErrorCode::Resource: return QCoreApplication::translate("IpmbEndpoint", "Out of a system resource");
+    case IpmbErrorCode::InvalidHandle: return QCoreApplication::translate("IpmbMemoryRegion", "The handle is not a memory region");
+    case IpmbErrorCode::OutOfRange: return QCoreApplication::translate("IpmbMemoryRegion", "Out of range");
+    case IpmbErrorCode::Lock: return QCoreApplication::translate("IpmbMemoryRegion", "The lock could not be taken or released");
+    case IpmbErrorCode::Unknown: break;
     }
-    return IpmbEndpoint::tr("Unknown error");
+    return QCoreApplication::translate("IpmbEndpoint", "Unknown error");
 }
 
-IpmbErrorInfo::IpmbErrorInfo(IpmbEndpoint::Error code, const QString &message, int nativeCode)
+IpmbErrorInfo::IpmbErrorInfo(IpmbErrorCode code, const QString &message, int nativeCode)
     : code(code), message(message.isEmpty() ? defaultMessage(code) : message), nativeCode(nativeCode)
 {
 }

@@ -13,19 +13,42 @@
 // We mean it.
 //
 
-#include "ipmbendpoint.h"
-
 #include <QtCore/qstring.h>
 
-// An operational error: a code users can switch on, a readable message, and the OS error if any.
+// The error codes of the layers below the public API (platform, shared memory, protocol,
+// controller), as Qt Serial Port keeps native errors in its backends: the public classes convert
+// them once, IpmbEndpoint to IpmbEndpoint::Error and IpmbMemoryRegion to IpmbMemoryRegion::Error.
+// The first twelve have the numbers of IpmbEndpoint::Error, which a Refuse frame carries on the
+// wire (doc/protocol.md); ipmbendpoint.cpp checks that they stay equal.
+enum class IpmbErrorCode : quint8 {
+    None,
+    Timeout,
+    Disconnected,
+    VersionMismatch,
+    TokenMismatch,
+    Permission,
+    PayloadTooLarge,
+    QueueFull,
+    InvalidArgument,
+    Protocol,
+    Resource,
+    Unknown,
+    // Shared memory only.
+    InvalidHandle,
+    OutOfRange,
+    Lock,
+};
+
+// An operational error: a code, a readable message, and the OS error if any.
 struct IpmbErrorInfo
 {
     IpmbErrorInfo() = default;
-    IpmbErrorInfo(IpmbEndpoint::Error code, const QString &message = {}, int nativeCode = 0);
+    // An empty message is replaced by the code's default one.
+    IpmbErrorInfo(IpmbErrorCode code, const QString &message = {}, int nativeCode = 0);
 
-    bool isError() const { return code != IpmbEndpoint::NoError; }
+    bool isError() const { return code != IpmbErrorCode::None; }
 
-    IpmbEndpoint::Error code = IpmbEndpoint::NoError;
+    IpmbErrorCode code = IpmbErrorCode::None;
     QString message;
     int nativeCode = 0;
 };

@@ -77,13 +77,26 @@ IpmbRegionMapping::~IpmbRegionMapping()
     IpmbPlatform::unmapSharedMemory(header, Header::Size + size);
 }
 
+// The one conversion of the lower layers' error codes to IpmbMemoryRegion::Error.
+static IpmbMemoryRegion::Error publicError(IpmbErrorCode code)
+{
+    switch (code) {
+    case IpmbErrorCode::None: return IpmbMemoryRegion::NoError;
+    case IpmbErrorCode::Resource: return IpmbMemoryRegion::ResourceError;
+    case IpmbErrorCode::InvalidHandle: return IpmbMemoryRegion::InvalidHandleError;
+    case IpmbErrorCode::OutOfRange: return IpmbMemoryRegion::OutOfRangeError;
+    case IpmbErrorCode::Lock: return IpmbMemoryRegion::LockError;
+    default: return IpmbMemoryRegion::UnknownError;
+    }
+}
+
 // Checks that the object behind `handle` (described by `info`) is a region, and returns its user
 // size; -1 with `error` set if it is not.
 static qsizetype validatedSize(const IpmbNativeHandle &handle, const IpmbPlatform::SharedMemoryInfo &info,
-                               IpmbMemoryRegionErrorInfo *error)
+                               IpmbErrorInfo *error)
 {
     auto invalid = [error](const QString &message) {
-        *error = IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::InvalidHandleError, message);
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidHandle, message);
         return qsizetype(-1);
     };
     // Checked before anything is mapped: once the seal is there, the object can never shrink below
@@ -138,7 +151,7 @@ static qsizetype validatedSize(const IpmbNativeHandle &handle, const IpmbPlatfor
 // trusted from now on, whatever a peer later writes into the header.
 static std::shared_ptr<IpmbRegionMapping> mapRegion(const IpmbNativeHandle &handle,
                                                     const IpmbPlatform::SharedMemoryInfo &info,
-                                                    IpmbMemoryRegionErrorInfo *error)
+                                                    IpmbErrorInfo *error)
 {
     const qsizetype size = validatedSize(handle, info, error);
     if (size < 0)
@@ -150,10 +163,10 @@ static std::shared_ptr<IpmbRegionMapping> mapRegion(const IpmbNativeHandle &hand
 }
 
 static bool identify(const IpmbNativeHandle &handle, IpmbPlatform::SharedMemoryInfo *info,
-                     IpmbMemoryRegionErrorInfo *error)
+                     IpmbErrorInfo *error)
 {
     if (handle.isNull()) {
-        *error = IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::InvalidHandleError,
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidHandle,
                                            QCoreApplication::translate("IpmbMemoryRegion", "The handle is null"));
         return false;
     }
@@ -168,7 +181,7 @@ class MappingCache
 {
 public:
 
-    std::shared_ptr<IpmbRegionMapping> acquire(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error)
+    std::shared_ptr<IpmbRegionMapping> acquire(const IpmbNativeHandle &handle, IpmbErrorInfo *error)
     {
         IpmbPlatform::SharedMemoryInfo info;
         if (!identify(handle, &info, error))
@@ -276,7 +289,7 @@ private:
 Q_GLOBAL_STATIC(MappingCache, mappingCache)
 
 static std::shared_ptr<IpmbRegionMapping> acquireMapping(const IpmbNativeHandle &handle,
-                                                         IpmbMemoryRegionErrorInfo *error)
+                                                         IpmbErrorInfo *error)
 {
     if (MappingCache *cache = mappingCache())
         return cache->acquire(handle, error);
@@ -302,7 +315,7 @@ IpmbMemoryRegionPrivate::~IpmbMemoryRegionPrivate()
     if (m_lockedByUs.load()) {
         qCWarning(lcIpmbMemory, "IpmbMemoryRegion %llu destroyed while this process holds its lock; unlocking",
                   static_cast<unsigned long long>(m_id));
-        IpmbMemoryRegionErrorInfo error;
+        IpmbErrorInfo error;
         if (!IpmbPlatform::unlockProcessShared(m_mapping->header->lock, &error))
             qCWarning(lcIpmbMemory, "%s", qUtf8Printable(error.message));
     }
@@ -325,11 +338,11 @@ IpmbMemoryRegion IpmbMemoryRegionPrivate::adoptReceived(const IpmbNativeHandle &
 {
     auto *dd = new IpmbMemoryRegionPrivate;
     IpmbMemoryRegion region(dd);
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     if (std::shared_ptr<IpmbRegionMapping> mapping = acquireMapping(handle, &error))
         dd->becomeRoot(std::move(mapping));
     else
-        region.setError(error.code, error.message);
+        region.setError(publicError(error.code), error.message);
     return region;
 }
 
@@ -351,9 +364,9 @@ static qint64 addToCount(const IpmbRegionMapping &mapping, int delta)
 }
 
 bool IpmbMemoryRegionPrivate::addReferences(const IpmbNativeHandle &handle, int delta,
-                                            IpmbMemoryRegionErrorInfo *error)
+                                            IpmbErrorInfo *error)
 {
-    IpmbMemoryRegionErrorInfo local;
+    IpmbErrorInfo local;
     const std::shared_ptr<IpmbRegionMapping> mapping = acquireMapping(handle, error ? error : &local);
     if (!mapping)
         return false;
@@ -367,7 +380,7 @@ void IpmbMemoryRegionPrivate::addReferences(const IpmbMemoryRegion &region, int 
         addToCount(*region.d->root()->m_mapping, delta);
 }
 
-bool IpmbMemoryRegionPrivate::validate(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error)
+bool IpmbMemoryRegionPrivate::validate(const IpmbNativeHandle &handle, IpmbErrorInfo *error)
 {
     return acquireMapping(handle, error) != nullptr;
 }
@@ -454,16 +467,16 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
                         QCoreApplication::translate("IpmbMemoryRegion", "Cannot create a region of %1 bytes").arg(size));
         return region;
     }
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     const IpmbNativeHandle handle = IpmbNativeHandle::adopt(IpmbPlatform::createSharedMemory(Header::Size + size, &error));
     IpmbPlatform::SharedMemoryInfo info;
     if (handle.isNull() || !IpmbPlatform::sharedMemoryInfo(handle.handle(), &info, &error)) {
-        region.setError(error.code, error.message);
+        region.setError(publicError(error.code), error.message);
         return region;
     }
     void *base = IpmbPlatform::mapSharedMemory(handle.handle(), 0, Header::Size + size, &error);
     if (!base) {
-        region.setError(error.code, error.message);
+        region.setError(publicError(error.code), error.message);
         return region;
     }
     auto mapping = std::make_shared<IpmbRegionMapping>(handle, base, size, info);
@@ -474,7 +487,7 @@ IpmbMemoryRegion IpmbMemoryRegion::create(qsizetype size)
     header->size = quint64(size);
     header->refCount.store(1, std::memory_order_relaxed);
     if (!IpmbPlatform::initProcessSharedLock(header->lock, &error)) {
-        region.setError(error.code, error.message);
+        region.setError(publicError(error.code), error.message);
         return region;
     }
     // Cached, so that the region reuses this mapping when it comes back to this process.
@@ -496,14 +509,14 @@ IpmbMemoryRegion IpmbMemoryRegion::fromHandle(const IpmbNativeHandle &handle)
 {
     auto *dd = new IpmbMemoryRegionPrivate;
     IpmbMemoryRegion region(dd);
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     IpmbPlatform::SharedMemoryInfo info;
     // Not through the mapping cache: this region keeps the very handle it was given.
     std::shared_ptr<IpmbRegionMapping> mapping;
     if (identify(handle, &info, &error))
         mapping = mapRegion(handle, info, &error);
     if (!mapping) {
-        region.setError(error.code, error.message);
+        region.setError(publicError(error.code), error.message);
         return region;
     }
     addToCount(*mapping, +1);
@@ -599,10 +612,10 @@ IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
         return view;
     }
     const qsizetype absolute = d->m_offset + offset;
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     void *address = IpmbPlatform::mapSharedMemory(root->m_mapping->handle.handle(), Header::Size + absolute, length, &error);
     if (!address) {
-        view.setError(error.code, error.message);
+        view.setError(publicError(error.code), error.message);
         return view;
     }
     dd->m_parent = QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate>(root);
@@ -641,9 +654,9 @@ bool IpmbMemoryRegion::lock()
         return failOnNullRegion();
     IpmbMemoryRegionPrivate *root = d->root();
     bool ownerDied = false;
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     if (!IpmbPlatform::lockProcessShared(root->m_mapping->header->lock, &ownerDied, &error)) {
-        setError(error.code, error.message);
+        setError(publicError(error.code), error.message);
         return false;
     }
     root->m_lockedByUs.store(true);
@@ -666,7 +679,7 @@ bool IpmbMemoryRegion::unlock()
         return failOnNullRegion();
     IpmbMemoryRegionPrivate *root = d->root();
     const bool wasLocked = root->m_lockedByUs.exchange(false);
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     if (!wasLocked) {
         // Nobody in this process holds it: the lock is not ours to touch.
         setError(LockError, QCoreApplication::translate("IpmbMemoryRegion", "The region is not locked by this process"));
@@ -674,7 +687,7 @@ bool IpmbMemoryRegion::unlock()
     }
     if (!IpmbPlatform::unlockProcessShared(root->m_mapping->header->lock, &error)) {
         root->m_lockedByUs.store(true);  // another thread of ours holds it
-        setError(error.code, error.message);
+        setError(publicError(error.code), error.message);
         return false;
     }
     clearError();

@@ -92,11 +92,11 @@ public:
     // Adds delta (may be negative) to the reference count of the region behind `handle`, through
     // the mapping cache. False, with the reason in `error`, if the handle is not a region.
     static bool addReferences(const IpmbNativeHandle &handle, int delta,
-                              IpmbMemoryRegionErrorInfo *error = nullptr);
+                              IpmbErrorInfo *error = nullptr);
     // The same for a region this process maps already.
     static void addReferences(const IpmbMemoryRegion &region, int delta);
     // Checks that `handle` is a region (mapping it into the cache, where later calls find it).
-    static bool validate(const IpmbNativeHandle &handle, IpmbMemoryRegionErrorInfo *error);
+    static bool validate(const IpmbNativeHandle &handle, IpmbErrorInfo *error);
 
     // Drops the cached mappings that nobody here uses and whose region is freed, and the least
     // recently used idle ones beyond the cache's limits.

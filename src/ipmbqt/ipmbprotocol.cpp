@@ -3,6 +3,7 @@
 #include "ipmbpayloadcodec_p.h"
 #include "ipmbselectorcodec_p.h"
 
+#include <QtCore/qcoreapplication.h>
 #include <QtCore/qendian.h>
 
 #include <cstring>
@@ -170,7 +171,7 @@ void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid)
     appendControlFrame(out, FrameType::Welcome, body);
 }
 
-void appendRefuse(QByteArray &out, IpmbEndpoint::Error error, const QString &reason)
+void appendRefuse(QByteArray &out, IpmbErrorCode error, const QString &reason)
 {
     const QByteArray text = reason.toUtf8().left(0xFFFF);
     QByteArray body;
@@ -226,8 +227,9 @@ std::optional<Refuse> parseRefuse(QByteArrayView body, QString *errorString)
     const QByteArrayView text = c.readBytes(length);
     if (!c.atEnd())
         return fail<Refuse>(errorString, QStringLiteral("malformed Refuse"));
-    const bool known = code > IpmbEndpoint::NoError && code <= IpmbEndpoint::UnknownError;
-    r.error = known ? IpmbEndpoint::Error(code) : IpmbEndpoint::UnknownError;
+    // On the wire: the numbers of IpmbEndpoint::Error, None to Unknown (doc/protocol.md).
+    const bool known = code > quint16(IpmbErrorCode::None) && code <= quint16(IpmbErrorCode::Unknown);
+    r.error = known ? IpmbErrorCode(code) : IpmbErrorCode::Unknown;
     r.reason = QString::fromUtf8(text);
     return r;
 }
@@ -271,8 +273,8 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
                    IpmbErrorInfo *error, const QByteArray &attachments)
 {
     if (attachments.size() > IpmbLimits::MaxHandles) {
-        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError,
-                               IpmbEndpoint::tr("A message carries at most %1 handles and regions, not %2")
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument,
+                               QCoreApplication::translate("IpmbEndpoint", "A message carries at most %1 handles and regions, not %2")
                                        .arg(IpmbLimits::MaxHandles).arg(attachments.size()));
         return false;
     }
@@ -282,7 +284,7 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     QString why;
     if (lastSelectorBytes.isEmpty() || !(selector == lastSelector)) {
         if (!IpmbSelectorCodec::fitsLimits(selector, &why)) {
-            *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
+            *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, why);
             return false;
         }
         lastSelectorBytes.clear();
@@ -297,14 +299,14 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     const qsizetype payloadStart = out.size();
     if (!IpmbPayloadCodec::encode(payload, out, &why)) {
         out.truncate(start);
-        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError, why);
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, why);
         return false;
     }
     const qint64 payloadLength = out.size() - payloadStart;
     if (payloadLength > IpmbLimits::MaxPayload) {
         out.truncate(start);
-        *error = IpmbErrorInfo(IpmbEndpoint::PayloadTooLargeError,
-                               IpmbEndpoint::tr("The payload is %1 bytes; the limit is %2 bytes")
+        *error = IpmbErrorInfo(IpmbErrorCode::PayloadTooLarge,
+                               QCoreApplication::translate("IpmbEndpoint", "The payload is %1 bytes; the limit is %2 bytes")
                                        .arg(payloadLength).arg(IpmbLimits::MaxPayload));
         return false;
     }

@@ -16,7 +16,6 @@
 // Framing and handshake bodies of doc/protocol.md. No OS code here.
 
 #include "ipmbqtglobal.h"
-#include "ipmbendpoint.h"
 #include "ipmblabel.h"
 #include "ipmberror_p.h"
 #include "ipmbselector.h"
@@ -73,7 +72,7 @@ IPMBQT_AUTOTEST_EXPORT std::optional<Header> parseHeader(const char *in, QString
 IPMBQT_AUTOTEST_EXPORT void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &label,
                                         quint16 version = Version);
 IPMBQT_AUTOTEST_EXPORT void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid);
-IPMBQT_AUTOTEST_EXPORT void appendRefuse(QByteArray &out, IpmbEndpoint::Error error, const QString &reason);
+IPMBQT_AUTOTEST_EXPORT void appendRefuse(QByteArray &out, IpmbErrorCode error, const QString &reason);
 IPMBQT_AUTOTEST_EXPORT void appendDropped(QByteArray &out, quint64 count);
 
 struct Hello
@@ -92,7 +91,7 @@ IPMBQT_AUTOTEST_EXPORT std::optional<Welcome> parseWelcome(QByteArrayView body, 
 
 struct Refuse
 {
-    IpmbEndpoint::Error error = IpmbEndpoint::UnknownError;
+    IpmbErrorCode error = IpmbErrorCode::Unknown;
     quint16 controllerVersion = 0;
     QString reason;
 };

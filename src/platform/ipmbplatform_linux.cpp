@@ -30,28 +30,28 @@
 
 namespace IpmbPlatform {
 
-// The one mapping from errno to IpmbEndpoint::Error.
+// The one mapping from errno to an error code.
 static IpmbErrorInfo fromErrno(int error, const QString &context)
 {
-    IpmbEndpoint::Error code = IpmbEndpoint::UnknownError;
+    IpmbErrorCode code = IpmbErrorCode::Unknown;
     switch (error) {
     case EACCES:
     case EPERM:
-        code = IpmbEndpoint::PermissionError;
+        code = IpmbErrorCode::Permission;
         break;
     case EMFILE:
     case ENFILE:
     case ENOMEM:
     case ENOBUFS:
-        code = IpmbEndpoint::ResourceError;
+        code = IpmbErrorCode::Resource;
         break;
     case ECONNRESET:
     case EPIPE:
     case ENOTCONN:
-        code = IpmbEndpoint::DisconnectedError;
+        code = IpmbErrorCode::Disconnected;
         break;
     case ETIMEDOUT:
-        code = IpmbEndpoint::TimeoutError;
+        code = IpmbErrorCode::Timeout;
         break;
     default:
         break;
@@ -89,7 +89,7 @@ static bool checkPrivateDirectory(const QByteArray &path, IpmbErrorInfo *error)
         problem = QStringLiteral("is open to other users (mode %1; it must be 0700)").arg(st.st_mode & 0777, 4, 8, QLatin1Char('0'));
     if (problem.isEmpty())
         return true;
-    *error = IpmbErrorInfo(IpmbEndpoint::PermissionError,
+    *error = IpmbErrorInfo(IpmbErrorCode::Permission,
                            QStringLiteral("The bus directory %1 %2").arg(QString::fromLocal8Bit(path), problem));
     return false;
 }
@@ -138,7 +138,7 @@ bool busAddress(const QString &identifier, QByteArray *address, IpmbErrorInfo *e
         *address = directory + '/' + hashed + SocketSuffix;
     }
     if (!fits(*address)) {
-        *error = IpmbErrorInfo(IpmbEndpoint::InvalidArgumentError,
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument,
                                QStringLiteral("The bus directory %1 is too long for a socket address (%2 bytes at most)")
                                        .arg(QString::fromLocal8Bit(directory)).arg(sizeof(sockaddr_un::sun_path) - 1));
         return false;
@@ -335,7 +335,7 @@ IoResult read(Socket socket, char *buffer, qint64 size, QList<qintptr> *handles)
     }
     if (msg.msg_flags & MSG_CTRUNC) {
         return {IoStatus::Failed, 0,
-                IpmbErrorInfo(IpmbEndpoint::ResourceError,
+                IpmbErrorInfo(IpmbErrorCode::Resource,
                               QStringLiteral("file descriptors sent by the peer were lost (out of descriptors?)"))};
     }
     if (n == 0 && !received)

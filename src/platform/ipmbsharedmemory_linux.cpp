@@ -25,10 +25,10 @@ static_assert(sizeof(pthread_mutex_t) <= size_t(ProcessSharedLockSize),
 static_assert(alignof(pthread_mutex_t) <= 8, "the region header aligns the lock to 8 bytes");
 
 // The one mapping from errno (and from the error numbers pthread functions return) to
-// IpmbMemoryRegion::Error.
-static IpmbMemoryRegionErrorInfo fromErrno(int error, const QString &context)
+// an error code (IpmbMemoryRegion converts it to its Error).
+static IpmbErrorInfo fromErrno(int error, const QString &context)
 {
-    IpmbMemoryRegion::Error code = IpmbMemoryRegion::UnknownError;
+    IpmbErrorCode code = IpmbErrorCode::Unknown;
     switch (error) {
     case ENOMEM:
     case EMFILE:
@@ -37,7 +37,7 @@ static IpmbMemoryRegionErrorInfo fromErrno(int error, const QString &context)
     case EFBIG:
     case EOVERFLOW:
     case EAGAIN:
-        code = IpmbMemoryRegion::ResourceError;
+        code = IpmbErrorCode::Resource;
         break;
     case EBADF:
     case EACCES:
@@ -45,19 +45,19 @@ static IpmbMemoryRegionErrorInfo fromErrno(int error, const QString &context)
     case ENODEV:
     case ESPIPE:
     case EISDIR:
-        code = IpmbMemoryRegion::InvalidHandleError;
+        code = IpmbErrorCode::InvalidHandle;
         break;
     default:
         break;
     }
-    return IpmbMemoryRegionErrorInfo(code, context + QStringLiteral(": ") + qt_error_string(error), error);
+    return IpmbErrorInfo(code, context + QStringLiteral(": ") + qt_error_string(error), error);
 }
 
 // Whatever the error number, a failing lock operation is a LockError for the user.
-static IpmbMemoryRegionErrorInfo lockError(int error, const QString &context)
+static IpmbErrorInfo lockError(int error, const QString &context)
 {
-    IpmbMemoryRegionErrorInfo info = fromErrno(error, context);
-    info.code = IpmbMemoryRegion::LockError;
+    IpmbErrorInfo info = fromErrno(error, context);
+    info.code = IpmbErrorCode::Lock;
     return info;
 }
 
@@ -67,7 +67,7 @@ qsizetype pageSize()
     return size;
 }
 
-qintptr createSharedMemory(qsizetype size, IpmbMemoryRegionErrorInfo *error)
+qintptr createSharedMemory(qsizetype size, IpmbErrorInfo *error)
 {
     const int fd = ::memfd_create("ipmbqt-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
@@ -107,7 +107,7 @@ static QString fileKind(mode_t mode)
     return QCoreApplication::translate("IpmbMemoryRegion", "not a regular file");
 }
 
-bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbMemoryRegionErrorInfo *error)
+bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbErrorInfo *error)
 {
     struct stat st;
     if (::fstat(int(handle), &st) < 0) {
@@ -115,8 +115,8 @@ bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbMemoryRegionEr
         return false;
     }
     if (!S_ISREG(st.st_mode)) {
-        *error = IpmbMemoryRegionErrorInfo(
-                IpmbMemoryRegion::InvalidHandleError,
+        *error = IpmbErrorInfo(
+                IpmbErrorCode::InvalidHandle,
                 QCoreApplication::translate("IpmbMemoryRegion",
                                             "The handle is not a shared-memory object (it is %1)")
                         .arg(fileKind(st.st_mode)));
@@ -136,7 +136,7 @@ bool cannotShrink(qintptr handle)
 }
 
 bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype size,
-                      IpmbMemoryRegionErrorInfo *error)
+                      IpmbErrorInfo *error)
 {
     char *out = static_cast<char *>(buffer);
     qsizetype done = 0;
@@ -149,8 +149,8 @@ bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype siz
             return false;
         }
         if (n == 0) {
-            *error = IpmbMemoryRegionErrorInfo(
-                    IpmbMemoryRegion::InvalidHandleError,
+            *error = IpmbErrorInfo(
+                    IpmbErrorCode::InvalidHandle,
                     QCoreApplication::translate("IpmbMemoryRegion", "The object ends after %1 of %2 bytes")
                             .arg(offset + done).arg(offset + size));
             return false;
@@ -160,7 +160,7 @@ bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype siz
     return true;
 }
 
-void *mapSharedMemory(qintptr handle, qint64 offset, qsizetype length, IpmbMemoryRegionErrorInfo *error)
+void *mapSharedMemory(qintptr handle, qint64 offset, qsizetype length, IpmbErrorInfo *error)
 {
     const qint64 page = pageSize();
     const qint64 start = offset < 0 ? 0 : offset - offset % page;
@@ -188,7 +188,7 @@ void unmapSharedMemory(void *address, qsizetype length)
     ::munmap(reinterpret_cast<void *>(start), size_t(at - start) + size_t(length));
 }
 
-bool initProcessSharedLock(void *lock, IpmbMemoryRegionErrorInfo *error)
+bool initProcessSharedLock(void *lock, IpmbErrorInfo *error)
 {
     pthread_mutexattr_t attributes;
     int result = ::pthread_mutexattr_init(&attributes);
@@ -210,7 +210,7 @@ bool initProcessSharedLock(void *lock, IpmbMemoryRegionErrorInfo *error)
     return true;
 }
 
-bool lockProcessShared(void *lock, bool *ownerDied, IpmbMemoryRegionErrorInfo *error)
+bool lockProcessShared(void *lock, bool *ownerDied, IpmbErrorInfo *error)
 {
     pthread_mutex_t *mutex = static_cast<pthread_mutex_t *>(lock);
     *ownerDied = false;
@@ -233,7 +233,7 @@ bool lockProcessShared(void *lock, bool *ownerDied, IpmbMemoryRegionErrorInfo *e
     return true;
 }
 
-bool unlockProcessShared(void *lock, IpmbMemoryRegionErrorInfo *error)
+bool unlockProcessShared(void *lock, IpmbErrorInfo *error)
 {
     const int result = ::pthread_mutex_unlock(static_cast<pthread_mutex_t *>(lock));
     if (result != 0) {

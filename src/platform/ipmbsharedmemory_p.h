@@ -18,25 +18,9 @@
 // header layout, the reference count and all validation live in src/ipmbqt/ipmbmemoryregion.cpp.
 
 #include "ipmbqtglobal.h"
-#include "ipmbmemoryregion.h"
+#include "ipmberror_p.h"
 
 #include <QtCore/qstring.h>
-
-// An operational error of a memory region: the code users see, a readable message, the OS error.
-struct IpmbMemoryRegionErrorInfo
-{
-    IpmbMemoryRegionErrorInfo() = default;
-    IpmbMemoryRegionErrorInfo(IpmbMemoryRegion::Error code, const QString &message, int nativeCode = 0)
-        : code(code), message(message), nativeCode(nativeCode)
-    {
-    }
-
-    bool isError() const { return code != IpmbMemoryRegion::NoError; }
-
-    IpmbMemoryRegion::Error code = IpmbMemoryRegion::NoError;
-    QString message;
-    int nativeCode = 0;
-};
 
 namespace IpmbPlatform {
 
@@ -45,7 +29,7 @@ qsizetype pageSize();
 
 // A new anonymous shared-memory object of `size` bytes (a memfd on Linux), zero-filled, that
 // nobody can shrink. Returns the owned handle, or -1 with `error` set.
-qintptr createSharedMemory(qsizetype size, IpmbMemoryRegionErrorInfo *error);
+qintptr createSharedMemory(qsizetype size, IpmbErrorInfo *error);
 
 struct SharedMemoryInfo
 {
@@ -55,28 +39,28 @@ struct SharedMemoryInfo
 };
 // Facts about `handle`, in one system call. Fails with InvalidHandleError for anything that is not
 // a memory-backed file (pipes, sockets, devices, closed handles).
-bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbMemoryRegionErrorInfo *error);
+bool sharedMemoryInfo(qintptr handle, SharedMemoryInfo *info, IpmbErrorInfo *error);
 // True only for objects sealed against shrinking: then no access below their size can ever fault.
 bool cannotShrink(qintptr handle);
 
 // Reads `size` bytes at `offset` without mapping anything; a short read is an InvalidHandleError.
 bool readSharedMemory(qintptr handle, qint64 offset, void *buffer, qsizetype size,
-                      IpmbMemoryRegionErrorInfo *error);
+                      IpmbErrorInfo *error);
 
 // Maps `length` bytes at `offset` shared, read-write. Returns the address of byte `offset` (the
 // mapping itself starts at the page boundary below it), or nullptr with `error` set.
-void *mapSharedMemory(qintptr handle, qint64 offset, qsizetype length, IpmbMemoryRegionErrorInfo *error);
+void *mapSharedMemory(qintptr handle, qint64 offset, qsizetype length, IpmbErrorInfo *error);
 // Undoes mapSharedMemory(): `address` and `length` exactly as passed to / returned by it.
 void unmapSharedMemory(void *address, qsizetype length);
 
 // A lock that works across processes and survives the death of its holder. It lives in shared
 // memory: ProcessSharedLockSize bytes, aligned to 8, initialised once by its creator.
 constexpr qsizetype ProcessSharedLockSize = 64;
-bool initProcessSharedLock(void *lock, IpmbMemoryRegionErrorInfo *error);
+bool initProcessSharedLock(void *lock, IpmbErrorInfo *error);
 // Blocks until the lock is ours. `ownerDied` tells that the previous holder died while holding it
 // (the lock is ours and usable again; the data it protects may be half-written).
-bool lockProcessShared(void *lock, bool *ownerDied, IpmbMemoryRegionErrorInfo *error);
-bool unlockProcessShared(void *lock, IpmbMemoryRegionErrorInfo *error);
+bool lockProcessShared(void *lock, bool *ownerDied, IpmbErrorInfo *error);
+bool unlockProcessShared(void *lock, IpmbErrorInfo *error);
 
 // Sleeping on a 32-bit word of shared memory, across processes (a futex on Linux): waitOnAddress()
 // sleeps while *address == expected, at most msecs (false on timeout); wakeAddressWaiters() wakes

@@ -146,7 +146,7 @@ void writeFrames()
     QByteArray hello, welcome, refuse, dropped;
     IpmbProtocol::appendHello(hello, QByteArray(32, 'k'), label);
     IpmbProtocol::appendWelcome(welcome, 7, 4242);
-    IpmbProtocol::appendRefuse(refuse, IpmbEndpoint::TokenMismatchError, QStringLiteral("bad token"));
+    IpmbProtocol::appendRefuse(refuse, IpmbErrorCode::TokenMismatch, QStringLiteral("bad token"));
     IpmbProtocol::appendDropped(dropped, 3);
     write(t, QStringLiteral("hello"), hello);
     write(t, QStringLiteral("welcome"), welcome);

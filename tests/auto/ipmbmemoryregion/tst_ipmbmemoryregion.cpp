@@ -468,9 +468,9 @@ void tst_IpmbMemoryRegion::adoptAndAddReferences()
     QCOMPARE(::pipe2(fds, O_CLOEXEC), 0);
     const IpmbNativeHandle readEnd = IpmbNativeHandle::adopt(fds[0]);
     const IpmbNativeHandle writeEnd = IpmbNativeHandle::adopt(fds[1]);
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     QVERIFY(!IpmbMemoryRegionPrivate::addReferences(readEnd, 1, &error));
-    QCOMPARE(error.code, IpmbMemoryRegion::InvalidHandleError);
+    QVERIFY(error.code == IpmbErrorCode::InvalidHandle);
     QVERIFY(error.message.contains(QStringLiteral("pipe")));
     QVERIFY(!IpmbMemoryRegionPrivate::addReferences(IpmbNativeHandle(), 1));
     QVERIFY(IpmbMemoryRegionPrivate::adoptReceived(readEnd).isNull());
@@ -782,9 +782,9 @@ void tst_IpmbMemoryRegion::notARegion()
     QCOMPARE(region.refCount(), 0);
     QVERIFY(region.nativeHandle().isNull());
 
-    IpmbMemoryRegionErrorInfo error;
+    IpmbErrorInfo error;
     QVERIFY(!IpmbMemoryRegionPrivate::addReferences(handle, 1, &error));
-    QCOMPARE(error.code, IpmbMemoryRegion::InvalidHandleError);
+    QVERIFY(error.code == IpmbErrorCode::InvalidHandle);
     QVERIFY(IpmbMemoryRegionPrivate::adoptReceived(handle).isNull());
 
     // A failed attempt leaves the caller's handle alone; the valid image itself maps.

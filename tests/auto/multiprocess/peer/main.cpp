@@ -293,7 +293,7 @@ static int rawHello(const QByteArray &address, const QByteArray &token, quint16 
         return 0;
     }
     const auto refuse = IpmbProtocol::parseRefuse(QByteArrayView(in).sliced(IpmbProtocol::HeaderSize), nullptr);
-    say("refused " + enumName(QMetaEnum::fromType<IpmbEndpoint::Error>(), refuse ? refuse->error : 0) + ' '
+    say("refused " + enumName(QMetaEnum::fromType<IpmbEndpoint::Error>(), refuse ? int(refuse->error) : 0) + ' '
         + (refuse ? refuse->reason.toUtf8() : QByteArray()));
     return 0;
 }
