@@ -73,13 +73,12 @@ void tst_Hostile::otherUserRacesTheElection()
     QVERIFY2(nobody.isValid(), "setpriv (util-linux) is missing, or no temporary directory");
     constexpr int Trials = 20;
     for (int trial = 0; trial < Trials; ++trial) {
-        const QString bus = uniqueBusName();
+        Bus bus;
         Peer a, b, c, squatter;
-        QVERIFY(a.join(bus, QStringLiteral("a")));
+        QVERIFY(bus.join(a, QStringLiteral("a")));
         QVERIFY(a.isController());
-        QVERIFY(b.join(bus, QStringLiteral("b")));
-        QVERIFY(c.join(bus, QStringLiteral("c")));
-        nobody.start(squatter, {QStringLiteral("--squat-loop"), QString::fromUtf8(squatAddress(bus))});
+        QVERIFY(bus.join({{b, "b"}, {c, "c"}}));
+        nobody.start(squatter, {QStringLiteral("--squat-loop"), QString::fromUtf8(squatAddress(bus.name))});
         QVERIFY(!squatter.waitFor("squatting").isEmpty());
         a.kill();
         const QByteArray rejoinedB = b.waitFor("joined", 10000);
@@ -137,95 +136,6 @@ void tst_Hostile::unsafeBusDirectory()
              QStringList());
 }
 
-// A raw endpoint: connected, Hello sent and Welcome read. InvalidSocket on failure.
-static IpmbPlatform::Socket rawJoin(const QString &bus, const QString &label)
-{
-    const IpmbPlatform::Socket socket = connectRaw(bus);
-    if (socket == IpmbPlatform::InvalidSocket)
-        return socket;
-    QByteArray hello;
-    IpmbProtocol::appendHello(hello, QByteArray(), IpmbLabel{label});
-    const IpmbPlatform::IoSlice slice {hello.constData(), hello.size()};
-    IpmbPlatform::write(socket, &slice, 1);
-    QByteArray welcome;
-    const bool ok = QTest::qWaitFor([&] {
-        char buffer[256];
-        const IpmbPlatform::IoResult r = IpmbPlatform::read(socket, buffer, sizeof(buffer));
-        if (r.status == IpmbPlatform::IoStatus::Ok)
-            welcome.append(buffer, r.bytes);
-        return welcome.size() >= IpmbProtocol::HeaderSize + 12;
-    }, 10000);
-    if (!ok) {
-        IpmbPlatform::closeSocket(socket);
-        return IpmbPlatform::InvalidSocket;
-    }
-    return socket;
-}
-
-// Writes all of `bytes` (and `handles` with the first byte), waiting for room; false if the peer
-// closed the connection first.
-static bool writeAll(IpmbPlatform::Socket socket, QByteArrayView bytes, const QList<qintptr> &handles = {})
-{
-    qsizetype done = 0;
-    bool handlesSent = handles.isEmpty();
-    QDeadlineTimer deadline(60000);
-    while (done < bytes.size() && !deadline.hasExpired()) {
-        const IpmbPlatform::IoSlice slice {bytes.data() + done, bytes.size() - done};
-        const IpmbPlatform::IoResult r = handlesSent ? IpmbPlatform::write(socket, &slice, 1)
-                                                     : IpmbPlatform::write(socket, &slice, 1, handles.constData(),
-                                                                           int(handles.size()));
-        if (r.status == IpmbPlatform::IoStatus::Ok) {
-            done += qsizetype(r.bytes);
-            handlesSent = true;
-        } else if (r.status == IpmbPlatform::IoStatus::WouldBlock) {
-            IpmbPlatform::PollEntry entry {socket, false, true, false, false};
-            IpmbPlatform::poll(&entry, 1, 100);
-        } else {
-            return false;
-        }
-    }
-    return done == bytes.size();
-}
-
-// Whether the controller closed `socket` (reading and discarding what it sends until then).
-static bool closedByPeer(IpmbPlatform::Socket socket, int msecs = 10000)
-{
-    return QTest::qWaitFor([&] {
-        char buffer[4096];
-        return IpmbPlatform::read(socket, buffer, sizeof(buffer)).status == IpmbPlatform::IoStatus::Closed;
-    }, msecs);
-}
-
-// A Message frame as an endpoint writes it: `attachments` has one kind byte per handle, and
-// `payload` is the payload section.
-static QByteArray messageFrame(const IpmbSelector &selector, QByteArrayView payload, const QByteArray &attachments = {})
-{
-    QByteArray selectorBytes;
-    IpmbSelectorCodec::appendSelector(selectorBytes, selector);
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.selectorLength = quint32(selectorBytes.size());
-    header.attachmentLength = quint32(attachments.size());
-    header.handleCount = quint16(attachments.size());
-    header.bodyLength = quint32(selectorBytes.size() + attachments.size() + payload.size());
-    QByteArray frame(IpmbProtocol::HeaderSize, Qt::Uninitialized);
-    IpmbProtocol::writeHeader(frame.data(), header);
-    frame.reserve(IpmbProtocol::HeaderSize + header.bodyLength);
-    frame.append(selectorBytes).append(attachments).append(payload);
-    return frame;
-}
-
-// The header of a Message frame of `bodyLength` bytes (no selector: the body never comes).
-static QByteArray messageHeader(quint32 bodyLength)
-{
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.bodyLength = bodyLength;
-    QByteArray bytes(IpmbProtocol::HeaderSize, Qt::Uninitialized);
-    IpmbProtocol::writeHeader(bytes.data(), header);
-    return bytes;
-}
-
 // The payload section of a QByteArray of `size` - 11 zero bytes.
 static QByteArray byteArrayPayload(qint64 size)
 {
@@ -250,11 +160,11 @@ void tst_Hostile::largestMessage()
 {
     QFETCH(qint64, payloadSection);
     QFETCH(bool, delivered);
-    const QString bus = uniqueBusName();
+    Bus bus;
     // The large message goes to `big`; the messages of a well-behaved sender to both.
     Peer controller, receiver, big, sender;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {receiver, "r"}, {big, "big"}, {sender, "s"}}));
-    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("raw"));
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "r"}, {big, "big"}, {sender, "s"}}));
+    const IpmbPlatform::Socket raw = rawJoin(bus.name, QStringLiteral("raw"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
 
     const IpmbSelector toReceiver = IpmbSelector::unicast(IpmbLabelOp("big"));
@@ -300,17 +210,17 @@ void tst_Hostile::manyIdleConnections()
     IpmbPlatform::raiseHandleLimit();
     constexpr int Connections = 1100;
     QVERIFY2(IpmbPlatform::handleLimit() > Connections + 64, "this test needs more open files (ulimit -n)");
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, early;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {early, "early"}}));
+    QVERIFY(bus.join({{controller, "ctl"}, {early, "early"}}));
     std::vector<IpmbPlatform::Socket> idle;
     for (int i = 0; i < Connections; ++i) {
-        const IpmbPlatform::Socket socket = rawJoin(bus, QStringLiteral("idle"));
+        const IpmbPlatform::Socket socket = rawJoin(bus.name, QStringLiteral("idle"));
         QVERIFY2(socket != IpmbPlatform::InvalidSocket, qPrintable(QStringLiteral("connection %1 was not welcomed").arg(i)));
         idle.push_back(socket);
     }
     Peer late;
-    QVERIFY2(late.join(bus, QStringLiteral("late")), "an endpoint could not join a bus with 1,100 idle endpoints");
+    QVERIFY2(bus.join(late, QStringLiteral("late")), "an endpoint could not join a bus with 1,100 idle endpoints");
     early.command("send unicast late 0 str hello-late");
     QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("hello-late"));
     for (IpmbPlatform::Socket socket : idle)
@@ -323,12 +233,12 @@ void tst_Hostile::manyIdleConnections()
 // a peer that sends more.
 void tst_Hostile::handlesWithoutFrames()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, receiver;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {sender, "s"}, {receiver, "r"}}));
+    QVERIFY(bus.join({{controller, "ctl"}, {sender, "s"}, {receiver, "r"}}));
     controller.command("fdcount");
     const int baseline = controller.waitFor("fdcount").mid(8).toInt();
-    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("hoarder"));
+    const IpmbPlatform::Socket raw = rawJoin(bus.name, QStringLiteral("hoarder"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
 
     // The header of a frame that never ends, then one byte of it with each batch of descriptors.
@@ -366,7 +276,7 @@ void tst_Hostile::handlesWithoutFrames()
     sender.command("sendfds unicast r 0 8 1");
     QCOMPARE(receiver.waitFor("fds"), QByteArray("fds ok=1 n=8"));
     Peer late;
-    QVERIFY(late.join(bus, QStringLiteral("late")));
+    QVERIFY(bus.join(late, QStringLiteral("late")));
 }
 
 // Hole 8, first half: the reader allocated the length a header declared as soon as the header
@@ -375,15 +285,15 @@ void tst_Hostile::handlesWithoutFrames()
 // with the bytes that arrive.
 void tst_Hostile::largeFramesBeforeHello()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, a, b;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "a"}, {b, "b"}}));
+    QVERIFY(bus.join({{controller, "ctl"}, {a, "a"}, {b, "b"}}));
     const qint64 before = procStatusKiB(controller.pid(), "VmSize");
     // A valid Message header, after a Hello, and some of its body.
     const QByteArray bytes = messageHeader(200 * 1024 * 1024) + QByteArray(64 * 1024, '\0');
     std::vector<IpmbPlatform::Socket> sockets;
     for (int i = 0; i < 40; ++i) {
-        sockets.push_back(connectRaw(bus));
+        sockets.push_back(connectRaw(bus.name));
         QVERIFY(sockets.back() != IpmbPlatform::InvalidSocket);
         QVERIFY(writeAll(sockets.back(), bytes));
     }
@@ -414,9 +324,9 @@ void tst_Hostile::unfinishedFrames()
 {
     QFETCH(int, connections);
     QFETCH(qint64, frameLength);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, a, b;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "a"}, {b, "b"}}));
+    QVERIFY(bus.join({{controller, "ctl"}, {a, "a"}, {b, "b"}}));
     const qint64 before = procStatusKiB(controller.pid(), "VmRSS");
     QByteArray bytes;
     if (frameLength == 0) {
@@ -427,7 +337,7 @@ void tst_Hostile::unfinishedFrames()
     }
     std::vector<IpmbPlatform::Socket> sockets;
     for (int i = 0; i < connections; ++i) {
-        sockets.push_back(rawJoin(bus, QStringLiteral("slow")));
+        sockets.push_back(rawJoin(bus.name, QStringLiteral("slow")));
         QVERIFY(sockets.back() != IpmbPlatform::InvalidSocket);
         QVERIFY(writeAll(sockets.back(), bytes));
     }
@@ -449,12 +359,12 @@ void tst_Hostile::unfinishedFrames()
 // first 64 and peer-caused warnings are rate-limited.
 void tst_Hostile::manyUnknownTypes()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(bus.join(controller, QStringLiteral("ctl")));
     receiver.captureErrors();
-    QVERIFY(receiver.join(bus, QStringLiteral("r")));
-    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("inventor"));
+    QVERIFY(bus.join(receiver, QStringLiteral("r")));
+    const IpmbPlatform::Socket raw = rawJoin(bus.name, QStringLiteral("inventor"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     constexpr int Names = 20000;
     QByteArray frames;
@@ -475,10 +385,10 @@ void tst_Hostile::manyUnknownTypes()
 // meant for ./dev.sh asan). Now the sum is computed wide and an out-of-range count is only logged.
 void tst_Hostile::regionCountNearItsLimit()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, a, b;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {a, "r,a"}, {b, "r,b"}}));
-    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("forger"));
+    QVERIFY(bus.join({{controller, "ctl"}, {a, "r,a"}, {b, "r,b"}}));
+    const IpmbPlatform::Socket raw = rawJoin(bus.name, QStringLiteral("forger"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     IpmbMemoryRegion region = IpmbMemoryRegion::create(4096);
     QVERIFY(!region.isNull());
@@ -548,13 +458,11 @@ void tst_Hostile::hostilePayloads()
 {
     QFETCH(QByteArray, payload);
     QFETCH(QByteArray, expected);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {sender, "s"}}));
     Peer receivers[3];
-    for (Peer &receiver : receivers)
-        QVERIFY(receiver.join(bus, QStringLiteral("r")));
-    const IpmbPlatform::Socket raw = rawJoin(bus, QStringLiteral("hostile"));
+    QVERIFY(bus.join({{controller, "ctl"}, {sender, "s"}, {receivers[0], "r"}, {receivers[1], "r"}, {receivers[2], "r"}}));
+    const IpmbPlatform::Socket raw = rawJoin(bus.name, QStringLiteral("hostile"));
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     QVERIFY(writeAll(raw, messageFrame(IpmbSelector::multicast(IpmbLabelOp("r")), payload)));
     for (Peer &receiver : receivers) {
@@ -594,9 +502,9 @@ void tst_Hostile::stoppedReceiverMemory()
     QFETCH(int, count);
     QFETCH(QByteArray, to);
     QFETCH(int, bound);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, stuck, sender;
-    QVERIFY(joinAll(bus, {{controller, "ctl"}, {stuck, "stuck"}, {sender, "sender"}}));
+    QVERIFY(bus.join({{controller, "ctl"}, {stuck, "stuck"}, {sender, "sender"}}));
     // A first, smaller flood that the receiver takes: the baseline includes whatever an ordinary
     // flood leaves allocated.
     stuck.command("expect 20000");

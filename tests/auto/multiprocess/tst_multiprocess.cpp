@@ -10,7 +10,6 @@
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
-#include "ipmbselectorcodec_p.h"
 
 #include <QtCore/qelapsedtimer.h>
 #include <QtCore/qendian.h>
@@ -19,9 +18,6 @@
 #include <QtCore/qtemporarydir.h>
 #include <QtTest/qsignalspy.h>
 #include <QtTest/qtest.h>
-
-#include <memory>
-#include <vector>
 
 #include <signal.h>
 #include <sys/socket.h>
@@ -78,47 +74,38 @@ private Q_SLOTS:
 
 void tst_Multiprocess::unicastGoesToExactlyOne()
 {
-    const QString bus = uniqueBusName();
-    Peer controller, sender;
-    std::vector<std::unique_ptr<Peer>> workers;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(std::make_unique<Peer>());
-        QVERIFY(workers.back()->join(bus, QStringLiteral("worker")));
-    }
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    Bus bus;
+    Peer controller, sender, workers[3];
+    QVERIFY(bus.join({{controller, "ctl"}, {workers[0], "worker"}, {workers[1], "worker"}, {workers[2], "worker"},
+                      {sender, "sender"}}));
     sender.command("flood unicast worker 300 16");
     QVERIFY(!sender.waitFor("sent").isEmpty());
 
     auto total = [&] {
         quint64 sum = 0;
-        for (auto &w : workers)
-            sum += countField(w->counts(), "n");
+        for (Peer &w : workers)
+            sum += countField(w.counts(), "n");
         return sum;
     };
     QTRY_COMPARE_WITH_TIMEOUT(total(), quint64(300), 15000);
     // Round-robin spreads them; at most once means the sum never goes past 300.
-    for (auto &w : workers)
-        QVERIFY(countField(w->counts(), "n") > 0);
+    for (Peer &w : workers)
+        QVERIFY(countField(w.counts(), "n") > 0);
     QCOMPARE(countField(controller.counts(), "n"), quint64(0));
     QCOMPARE(countField(sender.counts(), "n"), quint64(0));
     QCOMPARE(total(), quint64(300));
-    for (auto &w : workers)
-        QVERIFY(w->quit());
+    for (Peer &w : workers)
+        QVERIFY(w.quit());
     QVERIFY(sender.quit());
     QVERIFY(controller.quit());
 }
 
 void tst_Multiprocess::multicastReachesAllAndOnlyMatching()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, gpu0, gpu1, plain, ui;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(gpu0.join(bus, QStringLiteral("renderer,gpu0")));
-    QVERIFY(gpu1.join(bus, QStringLiteral("renderer,gpu1")));
-    QVERIFY(plain.join(bus, QStringLiteral("renderer")));
-    QVERIFY(ui.join(bus, QStringLiteral("ui")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{controller, "ctl"}, {gpu0, "renderer,gpu0"}, {gpu1, "renderer,gpu1"}, {plain, "renderer"},
+                      {ui, "ui"}, {sender, "sender"}}));
 
     sender.command("send multicast renderer&&!gpu0 0 str frame");
     // A marker to everybody: from the same sender it arrives after the first message, so a
@@ -149,10 +136,9 @@ void tst_Multiprocess::payloadTypes()
     QFETCH(QByteArray, kind);
     QFETCH(QByteArray, value);
     QFETCH(QByteArray, typeName);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer earth, moon;
-    QVERIFY(earth.join(bus, QStringLiteral("earth")));
-    QVERIFY(moon.join(bus, QStringLiteral("moon,satellite")));
+    QVERIFY(bus.join({{earth, "earth"}, {moon, "moon,satellite"}}));
     moon.command("send unicast earth 0 " + kind + ' ' + value);
     const QByteArray line = earth.waitFor("received");
     QCOMPARE(field(line, "type"), typeName);
@@ -166,10 +152,9 @@ void tst_Multiprocess::payloadTypes()
 
 void tst_Multiprocess::unknownPayloadType()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer earth, moon;
-    QVERIFY(earth.join(bus, QStringLiteral("earth"), {QStringLiteral("--no-gadget")}));
-    QVERIFY(moon.join(bus, QStringLiteral("moon")));
+    QVERIFY(bus.join({{earth, "earth", {QStringLiteral("--no-gadget")}}, {moon, "moon"}}));
     moon.command("send unicast earth 0 gadget 1,2,x");
     moon.command("send unicast earth 0 str after");
     const QByteArray line = earth.waitFor("received");
@@ -181,9 +166,9 @@ void tst_Multiprocess::unknownPayloadType()
 
 void tst_Multiprocess::ttlBuffering()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer sender, late;
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{sender, "sender"}}));
     sender.command("send unicast late 300 str expires");
     sender.command("send unicast late 60000 str kept");
     sender.command("send unicast late 0 str not-buffered");
@@ -191,7 +176,7 @@ void tst_Multiprocess::ttlBuffering()
     // The ttl is what is under test, so time has to pass: wait until the short one has run out.
     QDeadlineTimer expiry(600);
     QTRY_VERIFY_WITH_TIMEOUT(expiry.hasExpired(), 5000);
-    QVERIFY(late.join(bus, QStringLiteral("late")));
+    QVERIFY(bus.join({{late, "late"}}));
     sender.command("send unicast late 0 str marker");
     QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("kept"));
     QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("marker"));
@@ -199,10 +184,9 @@ void tst_Multiprocess::ttlBuffering()
 
 void tst_Multiprocess::orderOf100000Messages()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer receiver, sender;
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{receiver, "receiver"}, {sender, "sender"}}));
     receiver.command("expect 100000");
     sender.command("flood unicast receiver 100000 16");
     QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
@@ -216,22 +200,20 @@ void tst_Multiprocess::orderOf100000Messages()
 
 void tst_Multiprocess::allToAllMulticast()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     constexpr int Peers = 8;
     constexpr int Each = 200;
-    std::vector<std::unique_ptr<Peer>> peers;
-    for (int i = 0; i < Peers; ++i) {
-        peers.push_back(std::make_unique<Peer>());
-        QVERIFY(peers.back()->join(bus, QStringLiteral("all,p%1").arg(i)));
-    }
-    for (auto &p : peers)
-        p->command("expect " + QByteArray::number(Peers * Each));
-    for (auto &p : peers)
-        p->command("flood multicast all " + QByteArray::number(Each) + " 64");
-    for (auto &p : peers)
-        QVERIFY(!p->waitFor("got", 60000).isEmpty());
-    for (auto &p : peers) {
-        const QByteArray counts = p->counts();
+    Peer peers[Peers];
+    for (int i = 0; i < Peers; ++i)
+        QVERIFY(bus.join(peers[i], QStringLiteral("all,p%1").arg(i)));
+    for (Peer &p : peers)
+        p.command("expect " + QByteArray::number(Peers * Each));
+    for (Peer &p : peers)
+        p.command("flood multicast all " + QByteArray::number(Each) + " 64");
+    for (Peer &p : peers)
+        QVERIFY(!p.waitFor("got", 60000).isEmpty());
+    for (Peer &p : peers) {
+        const QByteArray counts = p.counts();
         QCOMPARE(countField(counts, "n"), quint64(Peers * Each)); // exact: nothing twice
         QCOMPARE(field(counts, "inorder"), QByteArray("1"));
     }
@@ -239,10 +221,9 @@ void tst_Multiprocess::allToAllMulticast()
 
 void tst_Multiprocess::blockingReceiveInWorkerThread()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer receiver, sender;
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver"), {QStringLiteral("--receive-thread")}));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{receiver, "receiver", {QStringLiteral("--receive-thread")}}, {sender, "sender"}}));
     receiver.command("expect 5000");
     sender.command("flood unicast receiver 5000 100");
     QVERIFY(!receiver.waitFor("got").isEmpty());
@@ -255,11 +236,10 @@ void tst_Multiprocess::blockingReceiveInWorkerThread()
 // read role, the other waits for the inbox): every message arrives once, none twice, none lost.
 void tst_Multiprocess::blockingReceiveInTwoThreads()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer receiver, sender;
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver"),
-                          {QStringLiteral("--receive-thread"), QStringLiteral("--receive-threads"), QStringLiteral("2")}));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    const QStringList twoThreads {QStringLiteral("--receive-thread"), QStringLiteral("--receive-threads"), QStringLiteral("2")};
+    QVERIFY(bus.join({{receiver, "receiver", twoThreads}, {sender, "sender"}}));
     constexpr int Count = 20000;
     receiver.command("expect " + QByteArray::number(Count));
     sender.command("flood unicast receiver " + QByteArray::number(Count) + " 100");
@@ -268,6 +248,16 @@ void tst_Multiprocess::blockingReceiveInTwoThreads()
     QCOMPARE(field(counts, "n"), QByteArray::number(Count));
     QCOMPARE(field(counts, "dropped"), QByteArray("0"));
     QCOMPARE(field(counts, "intact"), QByteArray("1"));  // also: no message twice
+}
+
+// The environment of a sender with IPMBQT_PAYLOAD_REGION_THRESHOLD set to `threshold` (a null one
+// leaves the default).
+static QProcessEnvironment thresholdEnvironment(const QByteArray &threshold)
+{
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    if (!threshold.isNull())
+        environment.insert(QStringLiteral("IPMBQT_PAYLOAD_REGION_THRESHOLD"), QString::fromLatin1(threshold));
+    return environment;
 }
 
 void tst_Multiprocess::payloadOf64MiB_data()
@@ -280,13 +270,9 @@ void tst_Multiprocess::payloadOf64MiB_data()
 void tst_Multiprocess::payloadOf64MiB()
 {
     QFETCH(QByteArray, threshold);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer receiver, sender;
-    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
-    if (!threshold.isNull())
-        environment.insert(QStringLiteral("IPMBQT_PAYLOAD_REGION_THRESHOLD"), QString::fromLatin1(threshold));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender"), {}, environment));
+    QVERIFY(bus.join({{receiver, "receiver"}, {sender, "sender", {}, thresholdEnvironment(threshold)}}));
     receiver.command("expect 2");
     sender.command("flood unicast receiver 2 67108864");
     QVERIFY(!receiver.waitFor("got", 60000).isEmpty());
@@ -309,15 +295,10 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
 {
     QFETCH(QByteArray, threshold);
     QFETCH(bool, inRegions);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, first, second;
-    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
-    if (!threshold.isNull())
-        environment.insert(QStringLiteral("IPMBQT_PAYLOAD_REGION_THRESHOLD"), QString::fromLatin1(threshold));
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(first.join(bus, QStringLiteral("viewer")));
-    QVERIFY(second.join(bus, QStringLiteral("viewer")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender"), {}, environment));
+    QVERIFY(bus.join({{controller, "ctl"}, {first, "viewer"}, {second, "viewer"},
+                      {sender, "sender", {}, thresholdEnvironment(threshold)}}));
     // One viewer holds on to every payload and checks them all again at the end: the receiving
     // side reuses payload buffers, and must never write into one a user still holds (copy-on-write
     // makes QByteArray reuse safe; this guards the raw-pointer copy into the buffer).
@@ -347,7 +328,7 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
     sender.command("send unicast late 5000 blob 1048576");
     QVERIFY(!sender.waitFor("sent").isEmpty());
     Peer late;
-    QVERIFY(late.join(bus, QStringLiteral("late")));
+    QVERIFY(bus.join({{late, "late"}}));
     QCOMPARE(field(late.waitFor("received"), "value"), QByteArray("bytes:1048576"));
 }
 
@@ -355,11 +336,9 @@ void tst_Multiprocess::largePayloadsTravelInRegions()
 // through QDataStream is copied there once encoded. Both arrive intact.
 void tst_Multiprocess::largePayloadsOfOtherTypes()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}, {sender, "sender"}}));
     sender.command("send unicast receiver 0 smileys 100000");
     QCOMPARE(field(receiver.waitFor("received"), "value"), QByteArray("smileys:100000"));
     sender.command("send unicast receiver 0 list 100000");
@@ -376,12 +355,9 @@ void tst_Multiprocess::largePayloadsOfOtherTypes()
 
 void tst_Multiprocess::stuckReceiverDoesNotStallOthers()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, stuck, sender, live;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(stuck.join(bus, QStringLiteral("stuck")));
-    QVERIFY(live.join(bus, QStringLiteral("live")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{controller, "ctl"}, {stuck, "stuck"}, {live, "live"}, {sender, "sender"}}));
     stuck.signal(SIGSTOP);
     constexpr quint64 Total = 2000; // x 32 KiB = 64 MiB, four times the controller's queue limit
     live.command("expect " + QByteArray::number(Total));
@@ -415,12 +391,11 @@ void tst_Multiprocess::controllerKilledFailover_data()
 void tst_Multiprocess::controllerKilledFailover()
 {
     QFETCH(QStringList, receiverOptions);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, a, b;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(bus.join({{controller, "ctl"}}));
     QVERIFY(controller.isController());
-    QVERIFY(a.join(bus, QStringLiteral("a")));
-    QVERIFY(b.join(bus, QStringLiteral("b"), receiverOptions));
+    QVERIFY(bus.join({{a, "a"}, {b, "b", receiverOptions}}));
     QVERIFY(!a.isController() && !b.isController());
 
     a.command("flood unicast b 20000 64");  // traffic in flight when the controller dies
@@ -446,23 +421,23 @@ void tst_Multiprocess::controllerKilledFailover()
 
 void tst_Multiprocess::wrongToken()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, intruder;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl"), {QStringLiteral("--token"), QStringLiteral("secret")}));
-    intruder.start({QStringLiteral("--bus"), bus, QStringLiteral("--token"), QStringLiteral("guess")});
+    QVERIFY(bus.join({{controller, "ctl", {QStringLiteral("--token"), QStringLiteral("secret")}}}));
+    intruder.start({QStringLiteral("--bus"), bus.name, QStringLiteral("--token"), QStringLiteral("guess")});
     const QByteArray line = intruder.waitFor("error");
     QVERIFY2(line.startsWith("error TokenMismatchError"), line.constData());
     QVERIFY(!intruder.waitFor("state UnjoinedState").isEmpty());
     Peer friendly;
-    QVERIFY(friendly.join(bus, QStringLiteral("friend"), {QStringLiteral("--token"), QStringLiteral("secret")}));
+    QVERIFY(bus.join({{friendly, "friend", {QStringLiteral("--token"), QStringLiteral("secret")}}}));
 }
 
 void tst_Multiprocess::versionMismatchAtController()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, old;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    old.start({QStringLiteral("--raw-hello"), QString::fromUtf8(busAddressOf(bus)), QStringLiteral("--raw-version"),
+    QVERIFY(bus.join({{controller, "ctl"}}));
+    old.start({QStringLiteral("--raw-hello"), QString::fromUtf8(busAddressOf(bus.name)), QStringLiteral("--raw-version"),
                QStringLiteral("99")});
     const QByteArray line = old.waitFor("refused");
     QVERIFY2(line.startsWith("refused VersionMismatchError"), line.constData());
@@ -472,12 +447,12 @@ void tst_Multiprocess::versionMismatchAtController()
 void tst_Multiprocess::versionMismatchAtEndpoint()
 {
     // This process plays a controller of a future protocol version.
-    const QString bus = uniqueBusName();
+    const Bus bus;
     IpmbErrorInfo error;
     IpmbPlatform::Listener listener;
-    QCOMPARE(IpmbPlatform::listenOn(busAddressOf(bus), &listener, &error), IpmbPlatform::ListenStatus::Listening);
+    QCOMPARE(IpmbPlatform::listenOn(busAddressOf(bus.name), &listener, &error), IpmbPlatform::ListenStatus::Listening);
     Peer endpoint;
-    endpoint.start({QStringLiteral("--bus"), bus, QStringLiteral("--label"), QStringLiteral("e")});
+    endpoint.start({QStringLiteral("--bus"), bus.name, QStringLiteral("--label"), QStringLiteral("e")});
     IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
     auto accepted = [&] {
         if (socket == IpmbPlatform::InvalidSocket)
@@ -530,13 +505,11 @@ void tst_Multiprocess::malformedFrames_data()
 void tst_Multiprocess::malformedFrames()
 {
     QFETCH(QByteArray, bytes);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, a, b;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(a.join(bus, QStringLiteral("a")));
-    QVERIFY(b.join(bus, QStringLiteral("b")));
+    QVERIFY(bus.join({{controller, "ctl"}, {a, "a"}, {b, "b"}}));
 
-    const IpmbPlatform::Socket raw = connectRaw(bus);
+    const IpmbPlatform::Socket raw = connectRaw(bus.name);
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     const IpmbPlatform::IoSlice slice {bytes.constData(), bytes.size()};
     QCOMPARE(IpmbPlatform::write(raw, &slice, 1).status, IpmbPlatform::IoStatus::Ok);
@@ -544,12 +517,7 @@ void tst_Multiprocess::malformedFrames()
         ::shutdown(int(raw), SHUT_WR); // a peer that dies mid-frame
 
     // The controller closes that one connection (after a Welcome, where the Hello was valid)...
-    QTRY_VERIFY_WITH_TIMEOUT(([&] {
-                                 char buffer[4096];
-                                 return IpmbPlatform::read(raw, buffer, sizeof(buffer)).status
-                                         == IpmbPlatform::IoStatus::Closed;
-                             }()),
-                             10000);
+    QVERIFY(closedByPeer(raw, 10000));
     IpmbPlatform::closeSocket(raw);
     // ...and the bus goes on.
     a.command("send unicast b 0 str still-working");
@@ -579,12 +547,11 @@ void tst_Multiprocess::malformedPayloadRegion()
 {
     QFETCH(QByteArray, section);
     QFETCH(int, regions);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}}));
 
-    const IpmbPlatform::Socket raw = connectRaw(bus);
+    const IpmbPlatform::Socket raw = connectRaw(bus.name);
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     QByteArray hello;
     IpmbProtocol::appendHello(hello, QByteArray(), IpmbLabel{QStringLiteral("liar")});
@@ -596,19 +563,8 @@ void tst_Multiprocess::malformedPayloadRegion()
 
     IpmbMemoryRegion region = IpmbMemoryRegion::create(4096);
     QVERIFY(!region.isNull());
-    QByteArray body;
-    IpmbSelectorCodec::appendSelector(body, IpmbSelector::unicast(IpmbLabelOp("receiver")));
-    IpmbProtocol::Header header;
-    header.type = IpmbProtocol::FrameType::Message;
-    header.selectorLength = quint32(body.size());
-    body.append(QByteArray(regions, char(IpmbProtocol::AttachmentKind::PayloadRegion)));
-    body.append(section);
-    header.attachmentLength = quint32(regions);
-    header.handleCount = quint16(regions);
-    header.bodyLength = quint32(body.size());
-    QByteArray frame(IpmbProtocol::HeaderSize, Qt::Uninitialized);
-    IpmbProtocol::writeHeader(frame.data(), header);
-    frame.append(body);
+    const QByteArray frame = messageFrame(IpmbSelector::unicast(IpmbLabelOp("receiver")), section,
+                                          QByteArray(regions, char(IpmbProtocol::AttachmentKind::PayloadRegion)));
     // As an honest sender does: one reference per region attachment while in flight.
     IpmbMemoryRegionPrivate::addReferences(region, regions);
     const qintptr handles[2] = {region.nativeHandle().handle(), region.nativeHandle().handle()};
@@ -632,19 +588,19 @@ void tst_Multiprocess::foreignUid()
     QVERIFY2(nobody.isValid(), "setpriv (util-linux) is missing, or no temporary directory");
 
     // 1. A process of another uid cannot even reach our bus: the directory is closed to it.
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
+    QVERIFY(bus.join({{controller, "ctl"}}));
     Peer intruder;
-    nobody.start(intruder, {QStringLiteral("--raw-hello"), QString::fromUtf8(busAddressOf(bus))});
+    nobody.start(intruder, {QStringLiteral("--raw-hello"), QString::fromUtf8(busAddressOf(bus.name))});
     QByteArray line = intruder.waitFor("error");
     QVERIFY2(line.startsWith("error cannot connect") && line.contains("ermission denied"), line.constData());
 
     // 2. Were it to reach one, a controller refuses a process of another uid: here the roles are
     //    swapped, uid 65534 hosts a bus and this uid (root, who can reach it) says Hello.
-    const QString theirs = uniqueBusName();
+    const Bus theirs;
     Peer host;
-    nobody.start(host, {QStringLiteral("--bus"), theirs, QStringLiteral("--label"), QStringLiteral("host")});
+    nobody.start(host, {QStringLiteral("--bus"), theirs.name, QStringLiteral("--label"), QStringLiteral("host")});
     QVERIFY(!host.waitFor("joined").isEmpty());
     host.command("address");
     const QByteArray address = host.waitFor("address").mid(8);
@@ -658,10 +614,9 @@ void tst_Multiprocess::foreignUid()
 
 void tst_Multiprocess::pipeWriteEndToAnotherProcess()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer writer, reader;
-    QVERIFY(writer.join(bus, QStringLiteral("writer")));
-    QVERIFY(reader.join(bus, QStringLiteral("reader")));
+    QVERIFY(bus.join({{writer, "writer"}, {reader, "reader"}}));
     // The reader sends the write end of its pipe; the writer writes a line into it.
     reader.command("sendpipe writer");
     QCOMPARE(field(writer.waitFor("received"), "handles"), QByteArray("1"));
@@ -680,10 +635,9 @@ void tst_Multiprocess::handlesPerMessage_data()
 void tst_Multiprocess::handlesPerMessage()
 {
     QFETCH(int, count);
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer receiver, sender;
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{receiver, "receiver"}, {sender, "sender"}}));
     // Each handle is a memfd saying its position: the receiver checks that every one arrived,
     // in order, referring to the right object. Several messages in a row share socket writes.
     sender.command("sendfds unicast receiver 0 " + QByteArray::number(count) + " 3");
@@ -697,11 +651,9 @@ void tst_Multiprocess::handlesPerMessage()
 
 void tst_Multiprocess::noDescriptorLeaks()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}, {sender, "sender"}}));
     auto fdcount = [](Peer &p) { return p.waitFor("fdcount").mid(8).toInt(); };
     for (Peer *p : {&controller, &sender, &receiver})
         p->command("fdcount");
@@ -735,11 +687,9 @@ void tst_Multiprocess::noDescriptorLeaks()
 // A sender in a Qt event loop resumes after QueueFullError on bytesWritten(), nothing lost.
 void tst_Multiprocess::eventDrivenSenderResumesOnBytesWritten()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}, {sender, "sender"}}));
     controller.signal(SIGSTOP);   // the sender's queue fills up: 64 MiB in 128 KiB messages
     const int count = 1000;
     sender.command("floodsignal receiver " + QByteArray::number(count) + " 131072");
@@ -759,14 +709,14 @@ void tst_Multiprocess::receiverWithFewDescriptors()
 {
     const QString prlimit = QStandardPaths::findExecutable(QStringLiteral("prlimit"));
     QVERIFY2(!prlimit.isEmpty(), "prlimit (util-linux) is missing");
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    receiver.start({QStringLiteral("--nofile=1024:1024"), QStringLiteral(IPMBQT_PEER), QStringLiteral("--bus"), bus,
+    QVERIFY(bus.join({{controller, "ctl"}}));
+    receiver.start({QStringLiteral("--nofile=1024:1024"), QStringLiteral(IPMBQT_PEER), QStringLiteral("--bus"), bus.name,
                     QStringLiteral("--label"), QStringLiteral("receiver")},
                    prlimit);
     QVERIFY(!receiver.waitFor("joined").isEmpty());
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{sender, "sender"}}));
     const int messages = 4000;
     sender.command("sendfds unicast receiver 0 3 " + QByteArray::number(messages));
     for (int i = 0; i < messages; ++i)
@@ -779,11 +729,9 @@ void tst_Multiprocess::receiverWithFewDescriptors()
 // (QueueFullError) instead of running the process out of descriptors, and loses nothing.
 void tst_Multiprocess::sendQueueHandleLimit()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer controller, sender, receiver;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}, {sender, "sender"}}));
     controller.signal(SIGSTOP);   // nothing leaves the sender's queue now
     sender.command("fillhandles receiver 4");
     const QByteArray filled = sender.waitFor("filled");
@@ -803,10 +751,9 @@ void tst_Multiprocess::sendQueueHandleLimit()
 
 void tst_Multiprocess::memoryRegionSharedBothWays()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer sender, receiver;
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(bus.join({{sender, "sender"}, {receiver, "receiver"}}));
     sender.command("sendregion unicast receiver 0 1048576");
     // The receiver sees what the sender wrote, without a copy...
     QCOMPARE(receiver.waitFor("region"), QByteArray("region ok=1 size=1048576"));
@@ -822,10 +769,9 @@ void tst_Multiprocess::memoryRegionSharedBothWays()
 // A producer waits for its receiver to let go of a region, in another process, without polling.
 void tst_Multiprocess::memoryRegionWaitForReleased()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer sender, receiver;
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(bus.join({{sender, "sender"}, {receiver, "receiver"}}));
     sender.command("sendregion unicast receiver 0 65536");
     QCOMPARE(receiver.waitFor("region"), QByteArray("region ok=1 size=65536"));
     sender.command("waitreleased 100");
@@ -837,23 +783,18 @@ void tst_Multiprocess::memoryRegionWaitForReleased()
 
 void tst_Multiprocess::memoryRegionMulticastReferences()
 {
-    const QString bus = uniqueBusName();
-    Peer controller, sender;
-    std::vector<std::unique_ptr<Peer>> viewers;
-    QVERIFY(controller.join(bus, QStringLiteral("ctl")));
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
-    for (int i = 0; i < 3; ++i) {
-        viewers.push_back(std::make_unique<Peer>());
-        QVERIFY(viewers.back()->join(bus, QStringLiteral("viewer")));
-    }
+    Bus bus;
+    Peer controller, sender, viewers[3];
+    QVERIFY(bus.join({{controller, "ctl"}, {sender, "sender"}, {viewers[0], "viewer"}, {viewers[1], "viewer"},
+                      {viewers[2], "viewer"}}));
     sender.command("sendregion multicast viewer 0 65536");
-    for (auto &v : viewers)
-        QCOMPARE(v->waitFor("region"), QByteArray("region ok=1 size=65536"));
+    for (Peer &v : viewers)
+        QCOMPARE(v.waitFor("region"), QByteArray("region ok=1 size=65536"));
     sender.command("regioninfo");
     QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("4")); // the sender + 3 viewers
-    for (auto &v : viewers) {
-        v->command("drop");
-        QVERIFY(!v->waitFor("dropped-held").isEmpty());
+    for (Peer &v : viewers) {
+        v.command("drop");
+        QVERIFY(!v.waitFor("dropped-held").isEmpty());
     }
     sender.command("regioninfo");
     QCOMPARE(field(sender.waitFor("regioninfo"), "refs"), QByteArray("1"));
@@ -872,10 +813,9 @@ void tst_Multiprocess::memoryRegionMulticastReferences()
 
 void tst_Multiprocess::memoryRegionReceiverKilled()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer sender, receiver;
-    QVERIFY(sender.join(bus, QStringLiteral("sender")));
-    QVERIFY(receiver.join(bus, QStringLiteral("receiver")));
+    QVERIFY(bus.join({{sender, "sender"}, {receiver, "receiver"}}));
     sender.command("sendregion unicast receiver 0 4096");
     QVERIFY(!receiver.waitFor("region").isEmpty());
     receiver.kill(); // SIGKILL while it holds the region
@@ -889,10 +829,9 @@ void tst_Multiprocess::memoryRegionReceiverKilled()
 
 void tst_Multiprocess::memoryRegistryReusesRegions()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer producer, consumer;
-    QVERIFY(producer.join(bus, QStringLiteral("producer")));
-    QVERIFY(consumer.join(bus, QStringLiteral("consumer")));
+    QVERIFY(bus.join({{producer, "producer"}, {consumer, "consumer"}}));
     // 10,000 frames of 8 MiB, four in flight: the pool reuses what the consumer let go of.
     producer.command("registryflood consumer 10000 8388608 4");
     const QByteArray line = producer.waitFor("registry", 120000);
@@ -914,10 +853,9 @@ void tst_Multiprocess::memoryRegistryReusesRegions()
 // go of the mappings (and their descriptors) once the producer frees the regions.
 void tst_Multiprocess::memoryRegionMappingReuse()
 {
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer producer, consumer;
-    QVERIFY(producer.join(bus, QStringLiteral("producer")));
-    QVERIFY(consumer.join(bus, QStringLiteral("consumer")));
+    QVERIFY(bus.join({{producer, "producer"}, {consumer, "consumer"}}));
     QVERIFY(producer.isController());
     consumer.command("fdcount");
     const int descriptorsBefore = consumer.waitFor("fdcount").mid(8).toInt();
@@ -951,10 +889,9 @@ void tst_Multiprocess::memoryRegionMappingReuse()
 void tst_Multiprocess::qsharedMemoryByKey()
 {
     // Existing QSharedMemory code: the segment's native key travels, the receiver attaches.
-    const QString bus = uniqueBusName();
+    Bus bus;
     Peer owner, reader;
-    QVERIFY(owner.join(bus, QStringLiteral("owner")));
-    QVERIFY(reader.join(bus, QStringLiteral("reader")));
+    QVERIFY(bus.join({{owner, "owner"}, {reader, "reader"}}));
     owner.command("sendqshm reader written-by-owner");
     QCOMPARE(reader.waitFor("qshm"), QByteArray("qshm attached=1 text=written-by-owner"));
     // A normal exit lets QSharedMemory remove the System V segment (a SIGKILL would leak it).

@@ -3,13 +3,12 @@
 #define IPMBTESTPEER_H
 
 // The multi-process fixture: a helper process (ipmbqt_test_peer, see multiprocess/peer/main.cpp
-// for its commands and output lines) driven through stdin/stdout, and a raw connection for frames
-// written by hand. A test target that includes this defines IPMBQT_PEER (the helper's path).
+// for its commands and output lines) driven through stdin/stdout, the bus the helpers of one test
+// join, and (ipmbtestraw.h) a raw connection for frames written by hand. A test target that
+// includes this defines IPMBQT_PEER (the helper's path).
 
+#include "ipmbtestraw.h"
 #include "ipmbtestutil.h"
-
-#include "ipmberror_p.h"
-#include "ipmbplatform_p.h"
 
 #include <QtCore/qfile.h>
 #include <QtCore/qfileinfo.h>
@@ -18,7 +17,6 @@
 #include <QtCore/qtemporarydir.h>
 
 #include <initializer_list>
-#include <utility>
 
 #include <signal.h>
 #include <unistd.h>
@@ -90,38 +88,40 @@ inline quint64 countField(const QByteArray &line, const QByteArray &key)
     return field(line, key).toULongLong();
 }
 
-// Starts each peer on `bus` with its label, in order (so the first hosts the controller), and
-// waits until each has joined.
-inline bool joinAll(const QString &bus, std::initializer_list<std::pair<Peer &, const char *>> peers)
+// The bus of one test: a name of its own (runs in parallel never meet) and the peers that join it.
+//
+//     Bus bus;
+//     Peer controller, receiver, sender;
+//     QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}, {sender, "sender"}}));
+class Bus
 {
-    for (const auto &[peer, label] : peers) {
-        if (!peer.join(bus, QString::fromUtf8(label)))
-            return false;
-    }
-    return true;
-}
+public:
+    // A peer to join: its label, the helper's extra options, and its environment.
+    struct Member
+    {
+        Peer &peer;
+        const char *label;
+        QStringList options = {};
+        QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    };
 
-// The address of `bus` for this user (doc/protocol.md, "Transport").
-inline QByteArray busAddressOf(const QString &bus)
-{
-    QByteArray address;
-    IpmbErrorInfo error;
-    if (!IpmbPlatform::busAddress(bus, &address, &error))
-        qWarning("no address for bus %s: %s", qPrintable(bus), qPrintable(error.message));
-    return address;
-}
+    const QString name = uniqueBusName();
 
-// A connection to the bus's controller that is not an endpoint, for frames written by hand.
-inline IpmbPlatform::Socket connectRaw(const QString &bus)
-{
-    IpmbErrorInfo error;
-    IpmbPlatform::Socket socket = IpmbPlatform::InvalidSocket;
-    if (IpmbPlatform::connectTo(busAddressOf(bus), &socket, &error) != IpmbPlatform::ConnectStatus::Connected) {
-        qWarning("cannot connect to bus %s: %s", qPrintable(bus), qPrintable(error.message));
-        return IpmbPlatform::InvalidSocket;
+    // Starts each peer with its label, in order (so the first hosts the controller), and waits
+    // until it has joined; false at the first that did not (its output is in the log).
+    bool join(std::initializer_list<Member> members) const
+    {
+        for (const Member &member : members) {
+            if (!member.peer.join(name, QString::fromUtf8(member.label), member.options, member.environment))
+                return false;
+        }
+        return true;
     }
-    return socket;
-}
+    bool join(Peer &peer, const QString &label, const QStringList &options = {}) const
+    {
+        return peer.join(name, label, options);
+    }
+};
 
 #ifdef IPMBQT_LIBRARY
 // Runs helper processes as uid/gid 65534 (nobody), for the cross-user tests; needs root. The build
