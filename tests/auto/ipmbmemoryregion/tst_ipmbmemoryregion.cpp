@@ -7,6 +7,7 @@
 #include "ipmbmemoryregion_p.h"
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbtestutil.h"
+#include "ipmbtestvalue.h"
 
 #include <IpmbQt/IpmbMemoryRegion>
 
@@ -249,22 +250,22 @@ void tst_IpmbMemoryRegion::valueSemantics()
     QVERIFY(!region.isNull());
     void *data = region.data();
 
-    IpmbMemoryRegion copy = region;
-    QCOMPARE(copy.data(), data);  // the same mapping, not another one
-    QCOMPARE(copy, region);
-    QCOMPARE(qHash(copy), qHash(region));
-    QCOMPARE(region.refCount(), 1);  // copies share the one reference
+    IpmbMemoryRegion other = IpmbMemoryRegion::create(100);
+    QVERIFY(!other.isNull());
+    IpmbTest::checkValueSemantics(region, other);
+    IPMBTEST_RETURN_IF_FAILED();
 
+    // Explicitly shared: copies, moves and QVariants hold the same mapping, not another one, and
+    // share the one reference.
+    IpmbMemoryRegion copy = region;
+    QCOMPARE(copy.data(), data);
+    QCOMPARE(region.refCount(), 1);
     IpmbMemoryRegion moved = std::move(copy);
     QCOMPARE(moved.data(), data);
-    IpmbMemoryRegion other = IpmbMemoryRegion::create(100);
-    QVERIFY(other != region);
     other.swap(moved);
     QCOMPARE(other.data(), data);
     QVERIFY(moved.id() != region.id());
-
-    const QVariant variant = QVariant::fromValue(region);
-    QCOMPARE(variant.value<IpmbMemoryRegion>().data(), data);
+    QCOMPARE(QVariant::fromValue(region).value<IpmbMemoryRegion>().data(), data);
 
     QString text;
     QDebug(&text) << region;

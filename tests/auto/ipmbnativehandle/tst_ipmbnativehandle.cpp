@@ -4,6 +4,8 @@
 
 #include <IpmbQt/IpmbNativeHandle>
 
+#include "ipmbtestvalue.h"
+
 #include <QtTest/qtest.h>
 
 #include <cerrno>
@@ -18,6 +20,7 @@ class tst_IpmbNativeHandle : public QObject
 
 private Q_SLOTS:
     void ownership();
+    void valueSemantics();
     void duplicateFails();
     void duplicateOutOfHandles();
 };
@@ -52,6 +55,22 @@ void tst_IpmbNativeHandle::ownership()
     QVERIFY(other.isNull());                    // release() empties every copy
     QVERIFY(isOpen(fds[1]));
     ::close(fds[1]);
+}
+
+// Explicitly shared: copies hold the one handle, and release() through one empties them all.
+void tst_IpmbNativeHandle::valueSemantics()
+{
+    int fds[2];
+    QCOMPARE(::pipe2(fds, O_CLOEXEC), 0);
+    const IpmbNativeHandle readEnd = IpmbNativeHandle::adopt(fds[0]);
+    const IpmbNativeHandle writeEnd = IpmbNativeHandle::adopt(fds[1]);
+    IpmbTest::checkValueSemantics(readEnd, writeEnd,
+                                  [](IpmbNativeHandle &handle) { ::close(int(handle.release())); },
+                                  IpmbTest::Sharing::Explicit);
+    IPMBTEST_RETURN_IF_FAILED();
+    QVERIFY(readEnd.isNull());
+    QVERIFY(!isOpen(fds[0]));
+    QVERIFY(isOpen(fds[1]));
 }
 
 void tst_IpmbNativeHandle::duplicateFails()

@@ -4,6 +4,7 @@
 #include <IpmbQt/ipmbselector.h>
 
 #include "ipmbselectorcodec_p.h"
+#include "ipmbtestvalue.h"
 
 #include <QtCore/qdatastream.h>
 #include <QtCore/qdebug.h>
@@ -147,7 +148,7 @@ private Q_SLOTS:
     void construct_data();
     void construct();
     void setters();
-    void copyAndDetach();
+    void valueSemantics();
     void ttlClamp_data();
     void ttlClamp();
     void equality_data();
@@ -240,31 +241,17 @@ void tst_IpmbSelector::setters()
     QCOMPARE(IpmbSelector().mode(), IpmbSelector::Unicast);
 }
 
-void tst_IpmbSelector::copyAndDetach()
+void tst_IpmbSelector::valueSemantics()
 {
-    IpmbSelector original = IpmbSelector::multicast(leaf("a"), 10ms);
-    IpmbSelector copy = original;
-    QCOMPARE(copy, original);
-    copy.setMode(IpmbSelector::Unicast);
-    QCOMPARE(original.mode(), IpmbSelector::Multicast);
-    copy = original;
-    copy.setTtl(20ms);
-    QCOMPARE(original.ttl(), 10ms);
-    copy = original;
-    copy.setLabelOp(leaf("b"));
-    QCOMPARE(original.labelOp(), leaf("a"));
-
-    IpmbSelector other = IpmbSelector::unicast(leaf("z"));
-    other.swap(copy);
-    QCOMPARE(other.labelOp(), leaf("b"));
-    QCOMPARE(copy.labelOp(), leaf("z"));
-    IpmbSelector moved(std::move(other));
-    QCOMPARE(moved.labelOp(), leaf("b"));
-    IpmbSelector target;
-    target = std::move(moved);
-    QCOMPARE(target.labelOp(), leaf("b"));
-    moved = target; // a moved-from selector can be assigned again
-    QCOMPARE(moved, target);
+    const IpmbSelector original = IpmbSelector::multicast(leaf("a"), 10ms);
+    IpmbTest::checkValueSemantics(original, IpmbSelector::unicast(leaf("z")),
+                                  [](IpmbSelector &s) { s.setMode(IpmbSelector::Unicast); });
+    IPMBTEST_RETURN_IF_FAILED();
+    IpmbTest::checkWrite(original, [](IpmbSelector &s) { s.setTtl(20ms); });
+    IPMBTEST_RETURN_IF_FAILED();
+    IpmbTest::checkWrite(original, [](IpmbSelector &s) { s.setLabelOp(leaf("b")); });
+    IPMBTEST_RETURN_IF_FAILED();
+    QCOMPARE(original, IpmbSelector::multicast(leaf("a"), 10ms));
 }
 
 void tst_IpmbSelector::ttlClamp_data()
@@ -328,17 +315,7 @@ void tst_IpmbSelector::equality()
     QFETCH(IpmbSelector, lhs);
     QFETCH(IpmbSelector, rhs);
     QFETCH(bool, equal);
-
-    QCOMPARE(lhs == rhs, equal);
-    QCOMPARE(rhs == lhs, equal);
-    QCOMPARE(lhs != rhs, !equal);
-    QVERIFY(lhs == lhs);
-    if (equal) {
-        QCOMPARE(qHash(lhs), qHash(rhs));
-        QCOMPARE(qHash(lhs, 99), qHash(rhs, 99));
-    }
-    QSet<IpmbSelector> set{lhs, rhs};
-    QCOMPARE(set.size(), equal ? 1 : 2);
+    IpmbTest::checkEquality(lhs, rhs, equal);
 }
 
 void tst_IpmbSelector::dataStream_data()
@@ -354,21 +331,7 @@ void tst_IpmbSelector::dataStream_data()
 void tst_IpmbSelector::dataStream()
 {
     QFETCH(IpmbSelector, selector);
-
-    QByteArray bytes;
-    {
-        QDataStream out(&bytes, QIODevice::WriteOnly);
-        out << selector << selector;
-        QCOMPARE(out.status(), QDataStream::Ok);
-    }
-    QDataStream in(bytes);
-    IpmbSelector first = IpmbSelector::multicast(leaf("stale"));
-    IpmbSelector second;
-    in >> first >> second;
-    QCOMPARE(in.status(), QDataStream::Ok);
-    QVERIFY(in.atEnd());
-    QCOMPARE(first, selector);
-    QCOMPARE(second, selector);
+    IpmbTest::checkDataStreamRoundTrip(selector, IpmbSelector::multicast(leaf("stale")));
 }
 
 void tst_IpmbSelector::dataStreamHostile()
@@ -430,15 +393,7 @@ void tst_IpmbSelector::metaObject()
     QCOMPARE(mode.valueToKey(IpmbSelector::Unicast), "Unicast");
     QCOMPARE(mode.valueToKey(IpmbSelector::Multicast), "Multicast");
     QCOMPARE(IpmbSelector::staticMetaObject.className(), "IpmbSelector");
-
-    const QMetaType type = QMetaType::fromType<IpmbSelector>();
-    QCOMPARE(type.name(), "IpmbSelector");
-    QVERIFY(type.isEqualityComparable());
-    QVERIFY(type.hasRegisteredDataStreamOperators());
-    QVERIFY(type.hasRegisteredDebugStreamOperator());
-    const IpmbSelector selector = IpmbSelector::multicast(leaf("a"), 1ms);
-    QCOMPARE(QVariant::fromValue(selector).value<IpmbSelector>(), selector);
-    QCOMPARE(QVariant::fromValue(selector), QVariant::fromValue(IpmbSelector::multicast(leaf("a"), 1ms)));
+    // The metatype and QVariant: valueSemantics().
 }
 
 // The text form QML uses; a syntax error gives an invalid selector that says why (as QUrl does).
