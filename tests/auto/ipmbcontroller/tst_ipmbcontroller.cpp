@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The controller's routing on its own, without helper processes: the first endpoint of this
+// process hosts the controller, and the other members are raw connections of this process that
+// speak the wire protocol (Hello, Message frames written by hand, the frames forwarded to them
+// read with IpmbConnection). Who gets which message, with which sender block, and what a ttl
+// keeps: doc/concepts.md, "Delivery promises"; doc/protocol.md for the frames.
+//
+// IpmbController itself is not exported (and owns its thread, listener and sockets), and its
+// routing table (the matching peers of a selector, cached per sender and invalidated when the
+// set of peers changes) is private to it: it is driven here through its sockets, as a bus does.
+
+#include <IpmbQt/IpmbEndpoint>
+
+#include "ipmbconnection_p.h"
+#include "ipmbpayloadcodec_p.h"
+#include "ipmbplatform_p.h"
+#include "ipmbprotocol_p.h"
+#include "ipmbtestraw.h"
+#include "ipmbtestutil.h"
+
+#include <QtCore/qdeadlinetimer.h>
+#include <QtTest/qsignalspy.h>
+#include <QtTest/qtest.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include <unistd.h>
+
+using namespace IpmbTest;
+using namespace Qt::StringLiterals;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A message as a member received it.
+struct Delivered
+{
+    IpmbProtocol::Sender sender;
+    QByteArray selector;      // the selector section, as the sender wrote it
+    QByteArray rest;          // attachments and payload section, as the sender wrote them
+    QByteArray payload;       // the payload section
+    bool ok = false;          // a Message frame with a valid sender block
+};
+
+// A Message frame as an endpoint writes it, with `value` as its payload.
+QByteArray messageOf(const IpmbSelector &selector, const QVariant &value)
+{
+    QByteArray payload;
+    if (!IpmbPayloadCodec::encode(value, payload))
+        qWarning("cannot encode %s", value.typeName());
+    return messageFrame(selector, payload);
+}
+
+QByteArray payloadOf(const QVariant &value)
+{
+    QByteArray payload;
+    IpmbPayloadCodec::encode(value, payload);
+    return payload;
+}
+
+// A member of the bus that is not an endpoint: this process on a raw connection.
+class RawMember
+{
+public:
+    // Connects, says Hello with `label` and waits for the Welcome.
+    bool join(const QString &bus, const IpmbLabel &label)
+    {
+        const IpmbPlatform::Socket socket = connectRaw(bus);
+        if (socket == IpmbPlatform::InvalidSocket)
+            return false;
+        m_connection = std::make_unique<IpmbConnection>(socket);
+        m_label = label;
+        IpmbProtocol::appendHello(m_connection->tail(), QByteArray(), label);
+        if (!flush() || !waitForFrames(1))
+            return false;
+        const Frame welcomeFrame = std::move(m_frames.front());
+        m_frames.pop_front();
+        if (welcomeFrame.header.type != IpmbProtocol::FrameType::Welcome) {
+            qWarning("the first frame is of type %d, not a Welcome", int(welcomeFrame.header.type));
+            return false;
+        }
+        const std::optional<IpmbProtocol::Welcome> welcome = IpmbProtocol::parseWelcome(welcomeFrame.body, nullptr);
+        if (!welcome)
+            return false;
+        m_welcome = *welcome;
+        return true;
+    }
+    quint32 id() const { return m_welcome.endpointId; }
+    quint32 controllerPid() const { return m_welcome.controllerPid; }
+    const IpmbLabel &label() const { return m_label; }
+
+    bool send(const QByteArray &frame)
+    {
+        m_connection->tail().append(frame);
+        return flush();
+    }
+    bool send(const IpmbSelector &selector, const QVariant &value) { return send(messageOf(selector, value)); }
+
+    // The next message forwarded to this member; ok is false if none came within `msecs`.
+    Delivered next(int msecs = 10000)
+    {
+        Delivered d;
+        if (!waitForFrames(1, msecs))
+            return d;
+        const Frame frame = std::move(m_frames.front());
+        m_frames.pop_front();
+        if (frame.header.type != IpmbProtocol::FrameType::Message) {
+            qWarning("a frame of type %d, not a Message", int(frame.header.type));
+            return d;
+        }
+        const QByteArrayView body(frame.body);
+        const std::optional<IpmbProtocol::Sender> sender =
+                IpmbProtocol::parseSenderBlock(body.first(frame.header.senderLength), nullptr);
+        if (!sender)
+            return d;
+        d.sender = *sender;
+        d.selector = body.sliced(frame.header.senderLength, frame.header.selectorLength).toByteArray();
+        d.rest = body.sliced(frame.header.senderLength + frame.header.selectorLength).toByteArray();
+        d.payload = body.sliced(frame.header.payloadOffset()).toByteArray();
+        d.ok = true;
+        return d;
+    }
+    // The payload of the next message, or a null QByteArray.
+    QByteArray nextPayload(int msecs = 10000)
+    {
+        const Delivered d = next(msecs);
+        return d.ok ? d.payload : QByteArray();
+    }
+
+    void close() { m_connection.reset(); }
+
+private:
+    struct Frame
+    {
+        IpmbProtocol::Header header;
+        QByteArray body;
+    };
+
+    bool flush()
+    {
+        return QTest::qWaitFor([&] {
+            const IpmbPlatform::IoResult r = m_connection->flush();
+            return r.status == IpmbPlatform::IoStatus::Ok && m_connection->bytesToWrite() == 0;
+        }, 10000);
+    }
+    bool waitForFrames(size_t count, int msecs = 10000)
+    {
+        const bool ok = QTest::qWaitFor([&] {
+            const auto status = m_connection->readFrames([&](const IpmbConnection::Frame &frame) {
+                m_frames.push_back({frame.header, frame.body.toByteArray()});
+                return IpmbConnection::Action::Consumed;
+            });
+            if (status != IpmbConnection::ReadStatus::Ok)
+                qWarning("the controller ended the connection: %s", qPrintable(m_connection->errorString()));
+            return m_frames.size() >= count || status != IpmbConnection::ReadStatus::Ok;
+        }, msecs);
+        return ok && m_frames.size() >= count;
+    }
+
+    std::unique_ptr<IpmbConnection> m_connection;
+    IpmbLabel m_label;
+    IpmbProtocol::Welcome m_welcome;
+    std::deque<Frame> m_frames;
+};
+
+} // namespace
+
+class tst_IpmbController : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+
+    void welcome();
+    void senderBlock();
+    void unicastRoundRobin();
+    void multicastReachesAllAndOnlyMatching();
+    void membersThatJoinOrLeave();
+    void noMatchWithoutTtlIsDropped();
+    void ttlKeepsForALateMember();
+    void ttlRunsOut();
+    void hostEndpointIsAMemberToo();
+
+private:
+    QString m_bus;
+    std::unique_ptr<IpmbEndpoint> m_host;   // hosts the controller
+};
+
+void tst_IpmbController::init()
+{
+    m_bus = uniqueBusName();
+    m_host = std::make_unique<IpmbEndpoint>();
+    m_host->setIdentifier(m_bus);
+    m_host->setLabel({u"host"_s});
+    m_host->join();
+    QVERIFY(m_host->waitForJoined(10000));
+    QVERIFY(m_host->isController());
+}
+
+void tst_IpmbController::cleanup()
+{
+    m_host.reset();
+}
+
+// Each member gets an id of its own, and learns the controller's process.
+void tst_IpmbController::welcome()
+{
+    RawMember a, b, c;
+    QVERIFY(a.join(m_bus, {u"a"_s}));
+    QVERIFY(b.join(m_bus, {u"b"_s}));
+    QVERIFY(c.join(m_bus, {u"c"_s}));
+    QVERIFY(a.id() != 0);
+    QVERIFY(a.id() < b.id() && b.id() < c.id());
+    QCOMPARE(qint64(a.controllerPid()), QCoreApplication::applicationPid());
+}
+
+// A forwarded message is the sender's frame with the controller's sender block in front; the
+// rest is not touched.
+void tst_IpmbController::senderBlock()
+{
+    RawMember sender, receiver;
+    QVERIFY(sender.join(m_bus, {u"moon"_s, u"satellite"_s}));
+    QVERIFY(receiver.join(m_bus, {u"earth"_s}));
+    const IpmbSelector selector = IpmbSelector::unicast(IpmbLabelOp("earth"), 5s);
+    const QByteArray frame = messageOf(selector, u"hello"_s);
+    QVERIFY(sender.send(frame));
+    const Delivered d = receiver.next();
+    QVERIFY(d.ok);
+    QCOMPARE(d.sender.endpointId, sender.id());
+    QCOMPARE(d.sender.pid, QCoreApplication::applicationPid());
+    QCOMPARE(d.sender.uid, qint64(::geteuid()));
+    QCOMPARE(d.sender.label, sender.label());
+    QCOMPARE(d.selector + d.rest, frame.mid(IpmbProtocol::HeaderSize));
+    QCOMPARE(d.payload, payloadOf(u"hello"_s));
+}
+
+// Unicast goes to exactly one matching member, spread round-robin: 30 messages to three workers
+// are 10 each, and nobody else gets one.
+void tst_IpmbController::unicastRoundRobin()
+{
+    RawMember workers[3], other, sender;
+    for (RawMember &worker : workers)
+        QVERIFY(worker.join(m_bus, {u"worker"_s}));
+    QVERIFY(other.join(m_bus, {u"other"_s}));
+    QVERIFY(sender.join(m_bus, {u"sender"_s}));
+    for (int i = 0; i < 30; ++i)
+        QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("worker")), i));
+    // A marker to everybody but the host: a member whose next message is the marker got nothing
+    // else before it from this sender.
+    QVERIFY(sender.send(IpmbSelector::multicast(!IpmbLabelOp("host")), u"marker"_s));
+    const QByteArray marker = payloadOf(u"marker"_s);
+    QList<int> seen;
+    for (RawMember &worker : workers) {
+        int count = 0;
+        for (QByteArray payload = worker.nextPayload(); payload != marker; payload = worker.nextPayload()) {
+            QVERIFY(!payload.isNull());
+            const int value = IpmbPayloadCodec::decode(QByteArrayView(payload)).value.toInt();
+            QVERIFY2(!seen.contains(value), qPrintable(QString::number(value)));
+            seen.append(value);
+            ++count;
+        }
+        QCOMPARE(count, 10);
+    }
+    QCOMPARE(seen.size(), 30);
+    QCOMPARE(other.nextPayload(), marker);
+    QCOMPARE(sender.nextPayload(), marker);   // a multicast reaches its sender when it matches
+}
+
+void tst_IpmbController::multicastReachesAllAndOnlyMatching()
+{
+    RawMember gpu0, gpu1, plain, ui, sender;
+    QVERIFY(gpu0.join(m_bus, {u"renderer"_s, u"gpu0"_s}));
+    QVERIFY(gpu1.join(m_bus, {u"renderer"_s, u"gpu1"_s}));
+    QVERIFY(plain.join(m_bus, {u"renderer"_s}));
+    QVERIFY(ui.join(m_bus, {u"ui"_s}));
+    QVERIFY(sender.join(m_bus, {u"sender"_s}));
+    QSignalSpy atHost(m_host.get(), &IpmbEndpoint::messageReceived);
+    QVERIFY(sender.send(IpmbSelector::multicast(IpmbLabelOp("renderer") && !IpmbLabelOp("gpu0")), u"frame"_s));
+    QVERIFY(sender.send(IpmbSelector::multicast(IpmbLabelOp::matchAll()), u"marker"_s));
+    const QByteArray frame = payloadOf(u"frame"_s);
+    const QByteArray marker = payloadOf(u"marker"_s);
+    for (RawMember *m : {&gpu1, &plain}) {
+        QCOMPARE(m->nextPayload(), frame);
+        QCOMPARE(m->nextPayload(), marker);
+    }
+    for (RawMember *m : {&gpu0, &ui, &sender})
+        QCOMPARE(m->nextPayload(), marker);
+    // The host too gets the marker only (the frame would have come first).
+    QTRY_COMPARE_WITH_TIMEOUT(atHost.size(), 1, 10000);
+    QCOMPARE(atHost.at(0).at(0).value<IpmbMessage>().payload(), QVariant(u"marker"_s));
+}
+
+// The matches of a selector follow the members: one that joined later gets the next message of
+// a selector already used, one that left gets none.
+void tst_IpmbController::membersThatJoinOrLeave()
+{
+    RawMember first, sender;
+    QVERIFY(first.join(m_bus, {u"viewer"_s}));
+    QVERIFY(sender.join(m_bus, {u"sender"_s}));
+    const IpmbSelector toViewers = IpmbSelector::multicast(IpmbLabelOp("viewer"));
+    QVERIFY(sender.send(toViewers, 1));
+    QCOMPARE(first.nextPayload(), payloadOf(1));
+
+    RawMember second;
+    QVERIFY(second.join(m_bus, {u"viewer"_s}));
+    QVERIFY(sender.send(toViewers, 2));
+    QCOMPARE(first.nextPayload(), payloadOf(2));
+    QCOMPARE(second.nextPayload(), payloadOf(2));
+
+    // Unicast among the two, then among the one left.
+    first.close();
+    const IpmbSelector toOneViewer = IpmbSelector::unicast(IpmbLabelOp("viewer"));
+    for (int i = 0; i < 4; ++i)
+        QVERIFY(sender.send(toOneViewer, 10 + i));
+    for (int i = 0; i < 4; ++i)
+        QCOMPARE(second.nextPayload(), payloadOf(10 + i));
+}
+
+void tst_IpmbController::noMatchWithoutTtlIsDropped()
+{
+    RawMember sender;
+    QVERIFY(sender.join(m_bus, {u"sender"_s}));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("late")), u"dropped"_s));
+    QVERIFY(sender.send(IpmbSelector::multicast(IpmbLabelOp("late")), u"dropped too"_s));
+    // The controller has read both once it forwards the next one (to the sender itself).
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("sender")), u"sync"_s));
+    QCOMPARE(sender.nextPayload(), payloadOf(u"sync"_s));
+    RawMember late;
+    QVERIFY(late.join(m_bus, {u"late"_s}));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("late")), u"after"_s));
+    QCOMPARE(late.nextPayload(), payloadOf(u"after"_s));
+}
+
+// A message that matches nobody yet waits its ttl for a member that matches; it comes right after
+// that member's Welcome, with the sender block of its sender.
+void tst_IpmbController::ttlKeepsForALateMember()
+{
+    RawMember sender;
+    QVERIFY(sender.join(m_bus, {u"sender"_s}));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("late"), 60s), u"kept"_s));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("sender")), u"sync"_s));
+    QCOMPARE(sender.nextPayload(), payloadOf(u"sync"_s));
+    RawMember other, late;
+    QVERIFY(other.join(m_bus, {u"other"_s}));   // matches not: the message stays
+    QVERIFY(late.join(m_bus, {u"late"_s}));
+    const Delivered d = late.next();
+    QVERIFY(d.ok);
+    QCOMPARE(d.payload, payloadOf(u"kept"_s));
+    QCOMPARE(d.sender.endpointId, sender.id());
+    QCOMPARE(d.sender.label, sender.label());
+    // Delivered once: a second late member does not get it.
+    RawMember later;
+    QVERIFY(later.join(m_bus, {u"late"_s}));
+    QVERIFY(sender.send(IpmbSelector::multicast(IpmbLabelOp("late")), u"marker"_s));
+    QCOMPARE(later.nextPayload(), payloadOf(u"marker"_s));
+    QCOMPARE(late.nextPayload(), payloadOf(u"marker"_s));
+}
+
+void tst_IpmbController::ttlRunsOut()
+{
+    RawMember sender;
+    QVERIFY(sender.join(m_bus, {u"sender"_s}));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("late"), 200ms), u"expires"_s));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("late"), 60s), u"kept"_s));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("sender")), u"sync"_s));
+    QCOMPARE(sender.nextPayload(), payloadOf(u"sync"_s));
+    // The ttl is what is under test, so time has to pass: wait until the short one has run out.
+    const QDeadlineTimer expiry(400);
+    QTRY_VERIFY_WITH_TIMEOUT(expiry.hasExpired(), 5000);
+    RawMember late;
+    QVERIFY(late.join(m_bus, {u"late"_s}));
+    QCOMPARE(late.nextPayload(), payloadOf(u"kept"_s));
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("late")), u"marker"_s));
+    QCOMPARE(late.nextPayload(), payloadOf(u"marker"_s));
+}
+
+// The endpoint in the controller's process is routed to like any member, and sees who sent it.
+void tst_IpmbController::hostEndpointIsAMemberToo()
+{
+    RawMember sender;
+    QVERIFY(sender.join(m_bus, {u"moon"_s}));
+    QSignalSpy received(m_host.get(), &IpmbEndpoint::messageReceived);
+    QVERIFY(sender.send(IpmbSelector::unicast(IpmbLabelOp("host")), 42));
+    QTRY_COMPARE_WITH_TIMEOUT(received.size(), 1, 10000);
+    const IpmbMessage message = received.at(0).at(0).value<IpmbMessage>();
+    QCOMPARE(message.payload(), QVariant(42));
+    QCOMPARE(message.senderId(), sender.id());
+    QCOMPARE(message.senderLabel(), sender.label());
+    QCOMPARE(message.senderPid(), QCoreApplication::applicationPid());
+
+    // And the other way round.
+    QVERIFY(m_host->send(IpmbSelector::unicast(IpmbLabelOp("moon")), u"back"_s));
+    const Delivered d = sender.next();
+    QVERIFY(d.ok);
+    QCOMPARE(d.payload, payloadOf(u"back"_s));
+    QCOMPARE(d.sender.label, m_host->label());
+}
+
+QTEST_MAIN(tst_IpmbController)
+#include "tst_ipmbcontroller.moc"
