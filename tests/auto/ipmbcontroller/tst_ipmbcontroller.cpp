@@ -63,6 +63,12 @@ QByteArray payloadOf(const QVariant &value)
 // A member of the bus that is not an endpoint: this process on a raw connection.
 class RawMember
 {
+    struct Frame
+    {
+        IpmbProtocol::Header header;
+        QByteArray body;
+    };
+
 public:
     // Connects, says Hello with `label` and waits for the Welcome.
     bool join(const QString &bus, const IpmbLabel &label)
@@ -73,19 +79,14 @@ public:
         m_connection = std::make_unique<IpmbConnection>(socket);
         m_label = label;
         IpmbProtocol::appendHello(m_connection->tail(), QByteArray(), label);
-        if (!flush() || !waitForFrames(1))
+        if (!flush())
             return false;
-        const Frame welcomeFrame = std::move(m_frames.front());
-        m_frames.pop_front();
-        if (welcomeFrame.header.type != IpmbProtocol::FrameType::Welcome) {
-            qWarning("the first frame is of type %d, not a Welcome", int(welcomeFrame.header.type));
-            return false;
-        }
-        const std::optional<IpmbProtocol::Welcome> welcome = IpmbProtocol::parseWelcome(welcomeFrame.body, nullptr);
-        if (!welcome)
-            return false;
-        m_welcome = *welcome;
-        return true;
+        const std::optional<Frame> frame = take(IpmbProtocol::FrameType::Welcome, 10000);
+        const std::optional<IpmbProtocol::Welcome> welcome =
+                frame ? IpmbProtocol::parseWelcome(frame->body, nullptr) : std::nullopt;
+        if (welcome)
+            m_welcome = *welcome;
+        return welcome.has_value();
     }
     quint32 id() const { return m_welcome.endpointId; }
     quint32 controllerPid() const { return m_welcome.controllerPid; }
@@ -102,23 +103,18 @@ public:
     Delivered next(int msecs = 10000)
     {
         Delivered d;
-        if (!waitForFrames(1, msecs))
+        const std::optional<Frame> frame = take(IpmbProtocol::FrameType::Message, msecs);
+        if (!frame)
             return d;
-        const Frame frame = std::move(m_frames.front());
-        m_frames.pop_front();
-        if (frame.header.type != IpmbProtocol::FrameType::Message) {
-            qWarning("a frame of type %d, not a Message", int(frame.header.type));
-            return d;
-        }
-        const QByteArrayView body(frame.body);
+        const QByteArrayView body(frame->body);
         const std::optional<IpmbProtocol::Sender> sender =
-                IpmbProtocol::parseSenderBlock(body.first(frame.header.senderLength), nullptr);
+                IpmbProtocol::parseSenderBlock(body.first(frame->header.senderLength), nullptr);
         if (!sender)
             return d;
         d.sender = *sender;
-        d.selector = body.sliced(frame.header.senderLength, frame.header.selectorLength).toByteArray();
-        d.rest = body.sliced(frame.header.senderLength + frame.header.selectorLength).toByteArray();
-        d.payload = body.sliced(frame.header.payloadOffset()).toByteArray();
+        d.selector = body.sliced(frame->header.senderLength, frame->header.selectorLength).toByteArray();
+        d.rest = body.sliced(frame->header.senderLength + frame->header.selectorLength).toByteArray();
+        d.payload = body.sliced(frame->header.payloadOffset()).toByteArray();
         d.ok = true;
         return d;
     }
@@ -132,11 +128,19 @@ public:
     void close() { m_connection.reset(); }
 
 private:
-    struct Frame
+    // The next frame, which must be of type `type`.
+    std::optional<Frame> take(IpmbProtocol::FrameType type, int msecs)
     {
-        IpmbProtocol::Header header;
-        QByteArray body;
-    };
+        if (!waitForFrames(1, msecs))
+            return std::nullopt;
+        Frame frame = std::move(m_frames.front());
+        m_frames.pop_front();
+        if (frame.header.type != type) {
+            qWarning("a frame of type %d where one of type %d was due", int(frame.header.type), int(type));
+            return std::nullopt;
+        }
+        return frame;
+    }
 
     bool flush()
     {

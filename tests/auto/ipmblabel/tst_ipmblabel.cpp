@@ -317,14 +317,7 @@ void tst_IpmbLabel::debugOutput()
 {
     QFETCH(IpmbLabel, label);
     QFETCH(QString, expected);
-
-    QTest::ignoreMessage(QtDebugMsg, qPrintable(expected));
-    qDebug() << label;
-
-    // The stream's own settings survive (QDebugStateSaver): spaces resume afterwards.
-    QString text;
-    QDebug(&text) << label << 1;
-    QCOMPARE(text, expected + u" 1 "_s);
+    IpmbTest::checkDebugOutput(label, expected);
 }
 
 QTEST_MAIN(tst_IpmbLabel)

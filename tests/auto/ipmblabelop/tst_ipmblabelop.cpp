@@ -720,10 +720,9 @@ void tst_IpmbLabelOp::dataStreamHostile()
 
 void tst_IpmbLabelOp::debugOutput()
 {
-    QTest::ignoreMessage(QtDebugMsg, "IpmbLabelOp(renderer && !gpu0)");
-    qDebug() << (leaf("renderer") && !leaf("gpu0"));
-    QTest::ignoreMessage(QtDebugMsg, "IpmbLabelOp(\"a b\" || true) 1");
-    qDebug() << (leaf("a b") || IpmbLabelOp::matchAll()) << 1;
+    IpmbTest::checkDebugOutput(leaf("renderer") && !leaf("gpu0"), u"IpmbLabelOp(renderer && !gpu0)"_s);
+    IPMBTEST_RETURN_IF_FAILED();
+    IpmbTest::checkDebugOutput(leaf("a b") || IpmbLabelOp::matchAll(), u"IpmbLabelOp(\"a b\" || true)"_s);
 }
 
 QTEST_MAIN(tst_IpmbLabelOp)

@@ -94,6 +94,18 @@ void checkDataStreamRoundTrip(const T &value, const T &stale = T())
     QCOMPARE(third.value<T>(), value);
 }
 
+// `value` in QDebug is `expected`, through qDebug() and on a QDebug of a string, and the stream's
+// own settings survive it (QDebugStateSaver): spaces resume afterwards.
+template <typename T>
+void checkDebugOutput(const T &value, const QString &expected)
+{
+    QTest::ignoreMessage(QtDebugMsg, qPrintable(expected));
+    qDebug() << value;
+    QString text;
+    QDebug(&text) << value << 1;
+    QCOMPARE(text, expected + QLatin1String(" 1 "));
+}
+
 // A copy of `value` changed by `write(T &)`: with Sharing::Implicit it detaches (it differs
 // afterwards, `value` does not change); with Sharing::Explicit the change shows through every copy,
 // `value` included.
