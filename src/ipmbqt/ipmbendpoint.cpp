@@ -90,10 +90,14 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
     : q_ptr(q)
 {
     m_clock.start();
+#ifdef IPMBQT_BUILD_TESTS
+    // A hook for the tests and benchmarks, which compare both ways in one run; a library built
+    // without its tests ignores it, so the environment cannot change what a process sends.
     bool ok = false;
     const int threshold = qEnvironmentVariableIntValue("IPMBQT_PAYLOAD_REGION_THRESHOLD", &ok);
     if (ok)
         m_payloadRegionThreshold = qMax(threshold, 0);
+#endif
 }
 
 IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
@@ -309,6 +313,16 @@ void IpmbEndpoint::setJoinTimeout(int msecs)
 */
 IpmbEndpoint::State IpmbEndpoint::state() const { return d_func()->m_state; }
 bool IpmbEndpoint::isController() const { return d_func()->m_isController; }
+
+/*!
+    \property IpmbEndpoint::endpointId
+    \brief the number the controller gave this endpoint when it joined; 0 while it is not joined.
+
+    Receivers see it as IpmbMessage::senderId() of this endpoint's messages. It is unique on the
+    bus while the endpoint is joined, and changes when the endpoint joins again, including after a
+    failover to a new controller.
+*/
+quint32 IpmbEndpoint::endpointId() const { return d_func()->m_endpointId; }
 /*!
     \property IpmbEndpoint::error
     \brief the last error, or NoError.
@@ -359,7 +373,14 @@ quint64 IpmbEndpoint::droppedMessageCount() const { return d_func()->m_droppedTo
 
 /*!
     Joins the bus asynchronously: joined() (and stateChanged()) follow on success, errorOccurred()
-    on failure. Does nothing unless the endpoint is unjoined.
+    on failure. Does nothing unless the endpoint is unjoined. Arguments it refuses (an empty
+    identifier, a label or token over the limits) are reported before it returns.
+
+    Joining raises the process's soft limit of open descriptors to its hard limit (RLIMIT_NOFILE
+    on Linux), once: kernel handles that messages carry, and the controller's connections, are
+    open descriptors, and the default soft limit of 1,024 is easily reached. Where the hard limit
+    is low, the endpoint holds fewer received handles instead (see the concepts guide, "Kernel
+    handles").
 */
 void IpmbEndpoint::join()
 {
@@ -514,7 +535,12 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     // turns it into one per receiver, or releases it if nobody gets the message.
     for (const IpmbMemoryRegion &region : regions)
         IpmbMemoryRegionPrivate::addReferences(region, +1);
-    if (d->sendFrame(frame, handles))
+    const bool sent = d->sendFrame(frame, handles);
+    // The buffer stays with the thread for the next send(), but only as large as a small frame:
+    // one large message must not pin its size in every thread that ever sent one.
+    if (frame.capacity() > IpmbLimits::ShareFrameBytes)
+        frame = QByteArray();
+    if (sent)
         return true;
     for (const IpmbMemoryRegion &region : regions)
         IpmbMemoryRegionPrivate::addReferences(region, -1);
@@ -776,6 +802,7 @@ void IpmbEndpointPrivate::syncFromIo()
     Q_Q(IpmbEndpoint);
     QList<IpmbEndpoint::State> states;
     bool isController;
+    quint32 endpointId;
     IpmbErrorInfo error;
     quint64 dropped;
     qint64 written;
@@ -786,6 +813,7 @@ void IpmbEndpointPrivate::syncFromIo()
         written = std::exchange(m_ioBytesWritten, 0);
         states = std::exchange(m_ioStateChanges, {});
         isController = m_ioIsController;
+        endpointId = m_ioEndpointId;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
         // Each message of the batch stays counted in m_inboxBytes/m_inboxHandles until it is
@@ -798,6 +826,7 @@ void IpmbEndpointPrivate::syncFromIo()
     QPointer<IpmbEndpoint> guard(q);
     if (error.isError())
         setError(error);
+    m_endpointId = endpointId; // announced with the state change that follows
     if (guard && isController != m_isController) {
         m_isController = isController;
         Q_EMIT q->controllerChanged(isController);
@@ -997,6 +1026,7 @@ void IpmbEndpointPrivate::ioMain()
     m_unconnectedBytes = 0;
     m_unconnectedHandles = 0;
     m_ioIsController = false;
+    m_ioEndpointId = 0;
     m_ioState = IpmbEndpoint::UnjoinedState;
     m_ioStateChanges.append(IpmbEndpoint::UnjoinedState);
     m_ioStateChanged.wakeAll();
@@ -1223,9 +1253,14 @@ bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcom
     if (header.type == FrameType::Refuse) {
         QString why;
         const std::optional<IpmbProtocol::Refuse> refuse = IpmbProtocol::parseRefuse(frame.body, &why);
-        failIo(refuse ? IpmbErrorInfo(refuse->error, refuse->reason)
-                      : IpmbErrorInfo(IpmbErrorCode::Protocol,
-                                      IpmbEndpoint::tr("The bus controller refused to talk: %1").arg(why)));
+        IpmbErrorInfo error = refuse ? IpmbErrorInfo(refuse->error, refuse->reason)
+                                     : IpmbErrorInfo(IpmbErrorCode::Protocol,
+                                                     IpmbEndpoint::tr("The bus controller refused to talk: %1").arg(why));
+        // A Refuse's layout is the same in every version: say which one the controller speaks.
+        if (refuse && refuse->controllerVersion != IpmbProtocol::Version && refuse->error != IpmbErrorCode::VersionMismatch)
+            error.message += IpmbEndpoint::tr(" (the controller speaks protocol version %1, this endpoint %2)")
+                                     .arg(refuse->controllerVersion).arg(IpmbProtocol::Version);
+        failIo(error);
         *outcome = Outcome::Failed;
         return false;
     }
@@ -1239,9 +1274,15 @@ bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcom
     switch (header.type) {
     case FrameType::Welcome: {
         QString why;
-        if (m_welcomed || !IpmbProtocol::parseWelcome(frame.body, &why))
+        const std::optional<IpmbProtocol::Welcome> welcome =
+                m_welcomed ? std::nullopt : IpmbProtocol::parseWelcome(frame.body, &why);
+        if (!welcome)
             break;
         m_welcomed = true;
+        {
+            QMutexLocker locker(&m_mutex);
+            m_ioEndpointId = welcome->endpointId;
+        }
         setIoState(IpmbEndpoint::JoinedState);
         return true;
     }

@@ -24,6 +24,7 @@ class IPMBQT_EXPORT IpmbEndpoint : public QObject
     Q_PROPERTY(int joinTimeout READ joinTimeout WRITE setJoinTimeout NOTIFY joinTimeoutChanged)
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
     Q_PROPERTY(bool controller READ isController NOTIFY controllerChanged)
+    Q_PROPERTY(quint32 endpointId READ endpointId NOTIFY stateChanged)
     // errorOccurred() is also emitted, with NoError, when clearError() resets a set error.
     Q_PROPERTY(Error error READ error NOTIFY errorOccurred)
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorOccurred)
@@ -66,6 +67,7 @@ public:
     State state() const;
     bool isJoined() const { return state() == JoinedState; }
     bool isController() const;
+    quint32 endpointId() const;
 
     Error error() const;
     QString errorString() const;

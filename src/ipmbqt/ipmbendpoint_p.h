@@ -87,6 +87,7 @@ public:
     int m_joinTimeout = 10000;
     IpmbEndpoint::State m_state = IpmbEndpoint::UnjoinedState;
     bool m_isController = false;
+    quint32 m_endpointId = 0;           // from the controller's Welcome; 0 while not joined
     quint64 m_droppedTotal = 0;
     std::atomic<int> m_receiverConnections {0};
     std::atomic<int> m_bytesWrittenConnections {0};
@@ -105,6 +106,7 @@ public:
     IpmbEndpoint::State m_ioState = IpmbEndpoint::UnjoinedState;
     QList<IpmbEndpoint::State> m_ioStateChanges;  // since the last syncFromIo(), in order
     bool m_ioIsController = false;
+    quint32 m_ioEndpointId = 0;         // the id the last Welcome gave
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
     qint64 m_ioBytesWritten = 0;        // likewise, counted only while bytesWritten() is connected

@@ -814,13 +814,14 @@ bool operator==(const IpmbLabelOp &lhs, const IpmbLabelOp &rhs)
 */
 
 /*!
+    \fn size_t qHash(const IpmbLabelOp &op, size_t seed = 0)
     \relates IpmbLabelOp
     Returns the hash value for \a op, using \a seed to seed the calculation.
     Structurally equal ops have equal hashes. This takes constant time.
 */
-size_t qHash(const IpmbLabelOp &op, size_t seed) noexcept
+size_t IpmbLabelOp::hash(size_t seed) const noexcept
 {
-    return qHash(op.d->hash, seed);
+    return qHash(d->hash, seed);
 }
 
 #ifndef QT_NO_DEBUG_STREAM

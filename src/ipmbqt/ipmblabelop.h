@@ -61,18 +61,18 @@ public:
     friend IPMBQT_EXPORT bool operator==(const IpmbLabelOp &lhs, const IpmbLabelOp &rhs);
     friend bool operator!=(const IpmbLabelOp &lhs, const IpmbLabelOp &rhs) { return !(lhs == rhs); }
 
-    friend IPMBQT_EXPORT size_t qHash(const IpmbLabelOp &op, size_t seed) noexcept;
+    // Declared once, here: it reads the structural hash that every node keeps.
+    friend size_t qHash(const IpmbLabelOp &op, size_t seed = 0) noexcept { return op.hash(seed); }
 
 private:
     explicit IpmbLabelOp(IpmbLabelOpData *data);
+    size_t hash(size_t seed) const noexcept;
 
     // Nodes are immutable once built, so subtrees are shared between ops and never detached.
     QSharedDataPointer<IpmbLabelOpData> d;
 };
 
 Q_DECLARE_SHARED(IpmbLabelOp)
-
-IPMBQT_EXPORT size_t qHash(const IpmbLabelOp &op, size_t seed = 0) noexcept;
 
 #ifndef QT_NO_DEBUG_STREAM
 IPMBQT_EXPORT QDebug operator<<(QDebug debug, const IpmbLabelOp &op);

@@ -589,7 +589,7 @@ const void *IpmbMemoryRegion::constData() const
     Returns a null region with OutOfRangeError if the range does not lie within size() (or
     \a length is not positive). The region's native handle must still be open.
 */
-IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length) const
+IpmbMemoryRegion IpmbMemoryRegion::map(qsizetype offset, qsizetype length)
 {
     auto *dd = new IpmbMemoryRegionPrivate;
     IpmbMemoryRegion view(dd);

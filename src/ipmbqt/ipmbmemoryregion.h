@@ -61,7 +61,8 @@ public:
     const void *data() const;
     const void *constData() const;
 
-    IpmbMemoryRegion map(qsizetype offset, qsizetype length) const;
+    // Not const: the view is writable, as data() is.
+    IpmbMemoryRegion map(qsizetype offset, qsizetype length);
 
     bool lock();
     bool unlock();

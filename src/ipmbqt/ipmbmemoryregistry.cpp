@@ -265,3 +265,17 @@ void IpmbMemoryRegistry::connectNotify(const QMetaMethod &signal)
     if (signal == QMetaMethod::fromSignal(&IpmbMemoryRegistry::regionFreed))
         d->m_watchTimer.start();
 }
+
+/*!
+    \reimp
+*/
+void IpmbMemoryRegistry::disconnectNotify(const QMetaMethod &signal)
+{
+    // The 10 ms watch runs only while someone listens to regionFreed(). An invalid method means
+    // "all signals" (disconnect(registry, nullptr, ...)).
+    Q_D(IpmbMemoryRegistry);
+    if ((!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbMemoryRegistry::regionFreed))
+        && !isSignalConnected(QMetaMethod::fromSignal(&IpmbMemoryRegistry::regionFreed))) {
+        d->m_watchTimer.stop();
+    }
+}

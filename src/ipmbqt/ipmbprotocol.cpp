@@ -295,6 +295,11 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     out.resize(start + HeaderSize);
     out.append(lastSelectorBytes);
     const qsizetype selectorLength = lastSelectorBytes.size();
+    // A selector can encode to a megabyte; the thread keeps only ordinary ones.
+    if (lastSelectorBytes.capacity() > 4 * IpmbLimits::KiB) {
+        lastSelectorBytes = QByteArray();
+        lastSelector = IpmbSelector();
+    }
     out.append(attachments);
     const qsizetype payloadStart = out.size();
     if (!IpmbPayloadCodec::encode(payload, out, &why)) {

@@ -6,7 +6,9 @@
 
 #include "ipmbqt_export.h"
 
-#define IPMBQT_VERSION_STR "0.1.0"
+// IPMBQT_VERSION_STR and IPMBQT_VERSION (for QT_VERSION_CHECK comparisons), written by CMake from
+// the project's version.
+#include "ipmbqtversion.h"
 
 // Private classes are exported only for the auto tests (the qtbase Q_AUTOTEST_EXPORT idiom).
 #if defined(IPMBQT_BUILD_TESTS)

@@ -130,6 +130,11 @@ void tst_IpmbEndpoint::deliveryToItself()
     QCOMPARE(first.senderPid(), QCoreApplication::applicationPid());
     QCOMPARE(first.senderLabel(), IpmbLabel{QStringLiteral("me")});
     QCOMPARE(received.at(1).at(0).value<IpmbMessage>().payload(), QVariant(42));
+    // The id the controller gave this endpoint is the one its messages carry.
+    QVERIFY(endpoint.endpointId() != 0);
+    QCOMPARE(first.senderId(), endpoint.endpointId());
+    endpoint.leave();
+    QCOMPARE(endpoint.endpointId(), 0u);
 }
 
 void tst_IpmbEndpoint::receiveWithoutSignal()

@@ -400,7 +400,7 @@ void tst_IpmbMemoryRegion::viewOutOfRange()
 {
     QFETCH(qsizetype, offset);
     QFETCH(qsizetype, length);
-    const IpmbMemoryRegion region = IpmbMemoryRegion::create(3 * 4096);
+    IpmbMemoryRegion region = IpmbMemoryRegion::create(3 * 4096);
     const IpmbMemoryRegion view = region.map(offset, length);
     QVERIFY(view.isNull());
     QCOMPARE(view.error(), IpmbMemoryRegion::OutOfRangeError);
