@@ -352,6 +352,7 @@ class tst_IpmbPayloadCodec : public QObject
 
 private Q_SLOTS:
     void initTestCase();
+    void qvariantLoadReadSequence();
 
     void roundTrip_data();
     void roundTrip();
@@ -1366,6 +1367,59 @@ void tst_IpmbPayloadCodec::userTypeSeesBytesAvailable()
     QCOMPARE(hostile.status, Status::Malformed);
     QCOMPARE(CountChecked::seenAvailable, 8);
     QVERIFY(timer.elapsed() < 5000);
+}
+
+// The codec's device recognises a value that Qt's QVariant::load() reads inside a user type (a
+// QBitArray, a QEasingCurve, CBOR ...) by the reads that come before it: a u32 type id, then a u8
+// "is null" flag, then the value. That is Qt 6.4's order; if an upgrade of Qt changes it, the
+// checks for those types would silently stop applying. This fails loudly instead.
+namespace {
+class RecordingDevice final : public QIODevice
+{
+public:
+    explicit RecordingDevice(const QByteArray &bytes) : m_bytes(bytes) { open(ReadOnly | Unbuffered); }
+    bool isSequential() const override { return true; }
+    QList<qint64> reads;
+
+protected:
+    qint64 readData(char *data, qint64 maxSize) override
+    {
+        const qint64 size = qMin<qint64>(maxSize, m_bytes.size() - m_at);
+        std::memcpy(data, m_bytes.constData() + m_at, size_t(size));
+        m_at += size;
+        reads.append(size);
+        return size;
+    }
+    qint64 writeData(const char *, qint64) override { return -1; }
+
+private:
+    QByteArray m_bytes;
+    qint64 m_at = 0;
+};
+} // namespace
+
+void tst_IpmbPayloadCodec::qvariantLoadReadSequence()
+{
+    QBitArray bits(12, true);
+    QByteArray bytes;
+    {
+        QDataStream out(&bytes, QIODevice::WriteOnly);
+        out.setVersion(QDataStream::Qt_6_4);
+        out.setByteOrder(QDataStream::LittleEndian);
+        out << QVariant(bits);
+    }
+    RecordingDevice device(bytes);
+    QDataStream in(&device);
+    in.setVersion(QDataStream::Qt_6_4);
+    in.setByteOrder(QDataStream::LittleEndian);
+    QVariant back;
+    in >> back;
+    QCOMPARE(back.value<QBitArray>(), bits);
+    QVERIFY2(device.reads.size() >= 3, qPrintable(QStringLiteral("%1 reads").arg(device.reads.size())));
+    // type id, null flag, then the QBitArray's qint64 length: what GuardedDevice::checkRead() expects.
+    QCOMPARE(device.reads.at(0), qint64(4));
+    QCOMPARE(device.reads.at(1), qint64(1));
+    QCOMPARE(device.reads.at(2), qint64(8));
 }
 
 QTEST_MAIN(tst_IpmbPayloadCodec)
