@@ -33,8 +33,7 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
     if (m_largeTotal > 0) {
         if (m_largeFilled < m_largeTotal)
             return false;
-        // The header was checked when the frame began.
-        frame->header = *IpmbProtocol::parseHeader(m_large.constData(), nullptr);
+        frame->header = m_largeHeader; // checked when the frame began
         frame->body = QByteArrayView(m_large.constData() + IpmbProtocol::HeaderSize,
                                      m_large.size() - IpmbProtocol::HeaderSize);
         frame->storage = &m_large;
@@ -71,6 +70,7 @@ bool IpmbConnection::nextFrame(Frame *frame, bool *needMore)
         // Its own buffer, which fill() grows as the bytes arrive: what the header claims is not
         // allocated before the peer has sent it.
         m_largeTotal = qsizetype(total);
+        m_largeHeader = *header;
         const qsizetype initial = available;
         if (m_spareLarge.capacity() >= initial) {
             m_large = std::move(m_spareLarge);

@@ -110,6 +110,7 @@ private:
     QByteArray m_large;         // a frame larger than the read buffer, being filled; grows as it fills
     qsizetype m_largeFilled = 0;
     qsizetype m_largeTotal = 0; // its header's frame length; 0 when there is none
+    IpmbProtocol::Header m_largeHeader; // its header, as parsed and checked when it began
     qint64 m_maxBody = IpmbLimits::MaxMessageBody;
     quint64 m_framesReceived = 0;
     bool m_waitsForMemory = false;

@@ -43,6 +43,7 @@ struct IpmbController::Peer
 struct IpmbController::Buffered
 {
     QByteArray frame;            // as it will be forwarded, sender block included
+    QByteArray attachments;      // the kinds of its handles: which regions hold a reference
     QList<IpmbNativeHandle> handles;
     IpmbSelector selector;
     QDeadlineTimer deadline;
@@ -280,7 +281,7 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
         dropPeer(peer, QStringLiteral("an endpoint wrote a sender block"), true);
         return Action::Stop;
     }
-    const QByteArrayView attachments = frame.body.sliced(frame.header.selectorLength, frame.header.attachmentLength);
+    const QByteArrayView attachments = IpmbProtocol::messageSections(frame.header, frame.body).attachments;
     for (qsizetype i = 0; i < attachments.size(); ++i) {
         const char kind = attachments[i];
         if (kind == char(IpmbProtocol::AttachmentKind::Handle))
@@ -390,13 +391,16 @@ IpmbController::Room IpmbController::roomIn(Peer &to)
 // expires (then it is released).
 void IpmbController::addRegionReferences(const IpmbConnection::Frame &frame, int delta)
 {
-    if (delta == 0 || frame.header.handleCount == 0)
-        return;
-    const QByteArrayView attachments = frame.body.sliced(frame.header.senderLength + frame.header.selectorLength,
-                                                         frame.header.attachmentLength);
+    if (delta != 0 && frame.header.handleCount != 0)
+        addRegionReferences(IpmbProtocol::messageSections(frame.header, frame.body).attachments, frame.handles, delta);
+}
+
+void IpmbController::addRegionReferences(QByteArrayView attachments, const QList<IpmbNativeHandle> &handles,
+                                         int delta)
+{
     for (qsizetype i = 0; i < attachments.size(); ++i) {
         if (IpmbProtocol::isRegion(attachments[i]))
-            IpmbMemoryRegionPrivate::addReferences(frame.handles.at(i), delta);
+            IpmbMemoryRegionPrivate::addReferences(handles.at(i), delta);
     }
 }
 
@@ -414,7 +418,7 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
                                                     int *deliveries)
 {
     using Action = IpmbConnection::Action;
-    const QByteArrayView selectorBytes = frame.body.first(frame.header.selectorLength);
+    const QByteArrayView selectorBytes = IpmbProtocol::messageSections(frame.header, frame.body).selector;
     bool ok;
     const std::vector<Peer *> &matches = matchesFor(from, selectorBytes, &ok);
     if (!ok)
@@ -474,15 +478,9 @@ void IpmbController::deliver(Peer &to, const Peer &from, const IpmbConnection::F
 {
     if (to.connection.bytesToWrite() == 0)
         to.lastProgress = m_clock.elapsed(); // an idle queue has not been stalling
-    IpmbProtocol::Header header = frame.header;
-    header.senderLength = quint32(from.senderBlock.size());
-    header.bodyLength += header.senderLength;
     to.connection.appendHandles(frame.handles); // the kernel gives the receiver its own copies
     QByteArray &out = to.connection.tail();
-    const qsizetype at = out.size();
-    out.resize(at + IpmbProtocol::HeaderSize);
-    IpmbProtocol::writeHeader(out.data() + at, header);
-    out.append(from.senderBlock);
+    IpmbProtocol::appendForwardedHeader(out, frame.header, from.senderBlock);
     if (frame.storage)
         to.connection.appendShared(*frame.storage, IpmbProtocol::HeaderSize);
     else
@@ -492,13 +490,9 @@ void IpmbController::deliver(Peer &to, const Peer &from, const IpmbConnection::F
 void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs)
 {
     Buffered b;
-    IpmbProtocol::Header header = frame.header;
-    header.senderLength = quint32(from.senderBlock.size());
-    header.bodyLength += header.senderLength;
-    b.frame.resize(IpmbProtocol::HeaderSize);
-    IpmbProtocol::writeHeader(b.frame.data(), header);
-    b.frame.append(from.senderBlock);
+    IpmbProtocol::appendForwardedHeader(b.frame, frame.header, from.senderBlock);
     b.frame.append(frame.body.data(), frame.body.size());
+    b.attachments = IpmbProtocol::messageSections(frame.header, frame.body).attachments.toByteArray();
     b.handles = frame.handles;
     b.selector = from.lastSelector;
     b.deadline.setRemainingTime(ttlMsecs);
@@ -526,14 +520,10 @@ void IpmbController::deliverBuffered(Peer &joined)
     }
 }
 
-// Releases what a buffered message held: its bytes, and the in-flight references of its regions.
-static void releaseBuffered(const QByteArray &frame, const QList<IpmbNativeHandle> &handles)
+// Releases the in-flight references of a buffered message's regions.
+static void releaseBuffered(const QByteArray &attachments, const QList<IpmbNativeHandle> &handles)
 {
-    IpmbConnection::Frame f;
-    f.header = *IpmbProtocol::parseHeader(frame.constData(), nullptr);
-    f.body = QByteArrayView(frame).sliced(IpmbProtocol::HeaderSize);
-    f.handles = handles;
-    IpmbController::addRegionReferences(f, -1);
+    IpmbController::addRegionReferences(attachments, handles, -1);
 }
 
 void IpmbController::forgetBuffered(const Buffered &buffered)
@@ -545,7 +535,7 @@ void IpmbController::forgetBuffered(const Buffered &buffered)
 void IpmbController::dropOldestBuffered()
 {
     const Buffered &oldest = m_buffered.front();
-    releaseBuffered(oldest.frame, oldest.handles);
+    releaseBuffered(oldest.attachments, oldest.handles);
     forgetBuffered(oldest);
     m_buffered.pop_front();
 }
@@ -554,7 +544,7 @@ void IpmbController::expireBuffered()
 {
     for (auto it = m_buffered.begin(); it != m_buffered.end();) {
         if (it->deadline.hasExpired()) {
-            releaseBuffered(it->frame, it->handles);
+            releaseBuffered(it->attachments, it->handles);
             forgetBuffered(*it);
             it = m_buffered.erase(it);
         } else {

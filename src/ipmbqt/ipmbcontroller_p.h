@@ -47,6 +47,7 @@ public:
     // Turns the one reference per region that a sender adds for a message in flight into
     // `delta` more (one per extra receiver; -1 when nobody got it).
     static void addRegionReferences(const IpmbConnection::Frame &frame, int delta);
+    static void addRegionReferences(QByteArrayView attachments, const QList<IpmbNativeHandle> &handles, int delta);
 
 private:
     struct Peer;

@@ -1312,10 +1312,10 @@ bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcom
 
 void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
 {
-    const IpmbProtocol::Header &header = frame.header;
     using IpmbProtocol::sameBytes;
+    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
     QString why;
-    const QByteArrayView senderBytes = frame.body.first(header.senderLength);
+    const QByteArrayView senderBytes = sections.sender;
     if (!sameBytes(m_lastSenderBytes, senderBytes)) {
         const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
         if (!sender) {
@@ -1325,7 +1325,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
         m_lastSenderBytes = senderBytes.toByteArray();
         m_lastSender = *sender;
     }
-    const QByteArrayView selectorBytes = frame.body.sliced(header.senderLength, header.selectorLength);
+    const QByteArrayView selectorBytes = sections.selector;
     if (!sameBytes(m_lastSelectorBytes, selectorBytes)) {
         std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
         m_lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
@@ -1336,8 +1336,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     IpmbMessage message = IpmbMessageData::received(m_lastSelector, sender->label);
     IpmbMessageData *data = IpmbMessageData::get(message);
     IpmbMemoryRegion payloadRegion;
-    const QByteArrayView attachments =
-            frame.body.sliced(header.senderLength + header.selectorLength, header.attachmentLength);
+    const QByteArrayView attachments = sections.attachments;
     for (qsizetype i = 0; i < attachments.size(); ++i) {
         const char kind = attachments[i];
         if (kind == char(IpmbProtocol::AttachmentKind::Handle)) {
@@ -1360,7 +1359,7 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
     data->senderId = sender->endpointId;
     data->senderPid = sender->pid;
     data->senderUid = sender->uid;
-    const QByteArrayView payloadSection = frame.body.sliced(header.payloadOffset());
+    const QByteArrayView payloadSection = sections.payload;
     IpmbPayloadCodec::Decoded payload;
     qint64 payloadInRegion = 0;
     QByteArrayView encoded = payloadSection;

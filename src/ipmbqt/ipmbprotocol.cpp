@@ -269,6 +269,28 @@ std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorStrin
     return s;
 }
 
+MessageSections messageSections(const Header &header, QByteArrayView body)
+{
+    Q_ASSERT(body.size() == qsizetype(header.bodyLength) && header.payloadOffset() <= body.size());
+    MessageSections sections;
+    sections.sender = body.first(header.senderLength);
+    sections.selector = body.sliced(header.senderLength, header.selectorLength);
+    sections.attachments = body.sliced(qsizetype(header.senderLength) + header.selectorLength, header.attachmentLength);
+    sections.payload = body.sliced(header.payloadOffset());
+    return sections;
+}
+
+void appendForwardedHeader(QByteArray &out, const Header &received, QByteArrayView senderBlock)
+{
+    Header header = received;
+    header.senderLength = quint32(senderBlock.size());
+    header.bodyLength += header.senderLength;
+    const qsizetype at = out.size();
+    out.resize(at + HeaderSize);
+    writeHeader(out.data() + at, header);
+    out.append(senderBlock);
+}
+
 bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload,
                    IpmbErrorInfo *error, const QByteArray &attachments)
 {

@@ -109,6 +109,21 @@ struct Sender
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorString);
 
+// The sections of a Message body (doc/protocol.md, "Message"), sliced in this one place.
+// parseHeader() checked that they fit in bodyLength; `body` is that many bytes.
+struct MessageSections
+{
+    QByteArrayView sender;      // the sender block; empty in a frame an endpoint wrote
+    QByteArrayView selector;
+    QByteArrayView attachments; // one AttachmentKind byte per handle
+    QByteArrayView payload;     // the encoded payload, or its length when it is in a region
+};
+IPMBQT_AUTOTEST_EXPORT MessageSections messageSections(const Header &header, QByteArrayView body);
+
+// Appends the header and sender block that a controller puts in front of the body of a Message
+// it received (header `received`) from the endpoint whose sender block is `senderBlock`.
+IPMBQT_AUTOTEST_EXPORT void appendForwardedHeader(QByteArray &out, const Header &received, QByteArrayView senderBlock);
+
 // Appends a Message frame as an endpoint writes it (no sender block); `attachments` has one
 // AttachmentKind byte per handle sent with it. On failure `out` is left unchanged and `error`
 // says why (payload not streamable, too large, label op over the limits, too many handles).
