@@ -5,6 +5,11 @@
 //   send  --bus B --to L --mode unicast|multicast --size S --warmup W --duration MS [--controller 0|1]
 //   pong  --bus B --delivery receive|signal [--controller 0|1]     label "pong", answers to "ping"
 //   ping  --bus B --delivery receive|signal --rounds N --warmup W  label "ping", asks "pong"
+//   fleet --bus B --count N --label L          N endpoints in this process, labelled {L, "L-i"};
+//         says "ready" when they exist, joins them all on "join" (then "joined t0=<ns> t1=<ns>":
+//         the first join() call and the last joined()), and for every "fan:<r>" message prints
+//         "got r=<r> t1=<ns>" once each of the N has it (messageReceived, in this thread); on
+//         "send <r>" its first endpoint multicasts "fan:<r>" to --to (prints "sent r=<r> t0=<ns>")
 // --controller checks the topology: 1 = this endpoint must host the controller, 0 = must not.
 // --attach fd|region (send and recv): every message also carries a file descriptor (a dup() of
 // /dev/null), or a region of --size bytes from an IpmbMemoryRegistry with a 16-byte payload; the
@@ -16,11 +21,14 @@
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qelapsedtimer.h>
+#include <QtCore/qhash.h>
 #include <QtCore/qtimer.h>
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -312,6 +320,73 @@ static int ping(QCoreApplication &app, const Args &args)
     return app.exec();
 }
 
+static int fleet(QCoreApplication &app, const Args &args)
+{
+    // One socket and one waker per endpoint: raise the descriptor limit as an application with
+    // many endpoints would (join() does too, but this says so when it is not enough).
+    rlimit limit;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    const int count = int(args.number("count"));
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+        && limit.rlim_cur < rlim_t(2 * count + 64)) {
+        fail("the descriptor limit %llu is too low for %d endpoints", (unsigned long long)limit.rlim_cur, count);
+    }
+    const QString label = qs(args.text("label"));
+    std::vector<std::unique_ptr<IpmbEndpoint>> endpoints;
+    std::vector<int64_t> lastRound(size_t(count), 0);
+    QHash<int64_t, int> reached;  // round -> endpoints that have it
+    int joined = 0;
+    int64_t t0 = 0;
+    for (int i = 0; i < count; ++i) {
+        auto endpoint = std::make_unique<IpmbEndpoint>();
+        endpoint->setIdentifier(qs(args.text("bus")));
+        endpoint->setLabel({label, label + QLatin1Char('-') + QString::number(i)});
+        endpoint->setJoinTimeout(60000);
+        QObject::connect(endpoint.get(), &IpmbEndpoint::joined, &app, [&] {
+            if (++joined == count)
+                say("joined t0=%lld t1=%lld", (long long)t0, (long long)nowNs());
+        });
+        QObject::connect(endpoint.get(), &IpmbEndpoint::errorOccurred, &app, [&, i](IpmbEndpoint::Error error) {
+            if (error != IpmbEndpoint::NoError)
+                fail("endpoint %d: %s", i, qPrintable(endpoints[size_t(i)]->errorString()));
+        });
+        QObject::connect(endpoint.get(), &IpmbEndpoint::messageReceived, &app, [&, i](const IpmbMessage &message) {
+            const QByteArray text = message.payload().toByteArray();
+            if (!text.startsWith("fan:"))
+                fail("unexpected message of %lld bytes", (long long)text.size());
+            const int64_t round = text.mid(4).toLongLong();
+            if (round <= lastRound[size_t(i)])
+                fail("endpoint %d got round %lld after round %lld", i, (long long)round, (long long)lastRound[size_t(i)]);
+            lastRound[size_t(i)] = round;
+            if (++reached[round] == count) {
+                say("got r=%lld t1=%lld", (long long)round, (long long)nowNs());
+                reached.remove(round);
+            }
+        });
+        endpoints.push_back(std::move(endpoint));
+    }
+    const IpmbSelector selector = IpmbSelector::multicast(IpmbLabelOp(qs(args.text("to", "rx"))));
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty()) {
+            app.quit();
+        } else if (line == "join") {
+            t0 = nowNs();
+            for (const auto &endpoint : endpoints)
+                endpoint->join();
+        } else if (line.startsWith("send ")) {
+            const QByteArray payload = "fan:" + line.mid(5);
+            const int64_t sent = nowNs();
+            sendOrWait(*endpoints.front(), selector, payload);
+            say("sent r=%s t0=%lld", line.mid(5).constData(), (long long)sent);
+        }
+    });
+    say("ready");
+    return app.exec();
+}
+
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
@@ -328,5 +403,7 @@ int main(int argc, char **argv)
         return pong(app, args);
     if (role == "ping")
         return ping(app, args);
+    if (role == "fleet")
+        return fleet(app, args);
     fail("unknown role '%s'", role.c_str());
 }

@@ -3,7 +3,8 @@
 // processes (one helper executable per transport, see benchcommon.h for the line protocol), every
 // case is repeated, and the repetitions are interleaved (rep 1 of every case, then rep 2, ...) so
 // that a noisy minute on the machine does not land on one case only. The targets of the issue are
-// ratios of medians measured in this same run.
+// ratios of medians measured in this same run. The scale cases (issue 11: 2,000 endpoints joining,
+// one multicast to all of them) report milliseconds and have no target.
 
 #include "ipmbprocstatus.h"
 
@@ -26,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -48,6 +50,8 @@ struct Options
     qint64 rounds = 20000;
     qint64 warmupRounds = 500;
     qint64 floodMs = 5000;
+    int endpoints = 2000;     // the scale cases
+    int fanOutRounds = 5;
     QList<qint64> sizes;
     std::optional<QRegularExpression> only;
     QString output;
@@ -225,7 +229,7 @@ private:
 // Cases
 
 enum class Transport { RawOneHop, RawRelay, LocalSocket, RemoteObjects, Bus };
-enum class Kind { Throughput, Latency, Flood };
+enum class Kind { Throughput, Latency, Flood, ScaleJoin, ScaleFanOut };
 
 struct Case
 {
@@ -243,6 +247,7 @@ struct Measurement
 {
     bool ok = false;
     QString error;
+    QList<double> samples;  // scale cases: ms, one per join or multicast
     double rate = 0;        // messages (deliveries) per second
     double p50 = 0, p99 = 0; // µs
     double growthMiB = 0;
@@ -508,6 +513,81 @@ Measurement runFlood(const Case &c, qint64 size)
     return m;
 }
 
+// options.endpoints endpoints in processes of 100 (the bus helper's "fleet" role), labelled "rx",
+// and the controller in a process of its own. ScaleJoin: from the first join() to the last
+// joined(), all processes told to join at once. ScaleFanOut: one multicast from a process of its
+// own to every "rx", from before send() to the last messageReceived(), options.fanOutRounds times.
+constexpr int FleetSize = 100;
+
+Measurement runScale(const Case &c)
+{
+    Measurement m;
+    const QString program = helperProgram(Transport::Bus);
+    const QString bus = uniqueName();
+    Processes processes;
+    if (!processes.launch({u"controller"_s, program, {u"controller"_s, u"--bus"_s, bus}}, &m.error))
+        return m;
+    std::vector<Helper *> fleets;
+    for (int k = 0, left = options.endpoints; left > 0; ++k, left -= FleetSize) {
+        Helper *fleet = processes.launch({u"fleet%1"_s.arg(k), program,
+                                          {u"fleet"_s, u"--bus"_s, bus, u"--count"_s,
+                                           QString::number(std::min(left, FleetSize)), u"--label"_s, u"rx"_s}},
+                                         &m.error);
+        if (!fleet)
+            return m;
+        fleets.push_back(fleet);
+    }
+    const auto joinAll = [&](const std::vector<Helper *> &helpers, double *ms) {
+        for (Helper *helper : helpers)
+            helper->command("join");
+        qint64 t0 = std::numeric_limits<qint64>::max();
+        qint64 t1 = 0;
+        for (Helper *helper : helpers) {
+            const std::optional<QByteArray> joined = helper->waitFor("joined", 120000, &m.error);
+            if (!joined)
+                return false;
+            const auto f = fields(*joined);
+            t0 = std::min(t0, f.value("t0").toLongLong());
+            t1 = std::max(t1, f.value("t1").toLongLong());
+        }
+        *ms = double(t1 - t0) / 1e6;
+        return true;
+    };
+    double joinMs = 0;
+    if (!joinAll(fleets, &joinMs))
+        return m;
+    if (c.kind == Kind::ScaleJoin) {
+        m.samples = {joinMs};
+        m.ok = true;
+        return m;
+    }
+    Helper *sender = processes.launch({u"sender"_s, program,
+                                       {u"fleet"_s, u"--bus"_s, bus, u"--count"_s, u"1"_s, u"--label"_s, u"tx"_s,
+                                        u"--to"_s, u"rx"_s}},
+                                      &m.error);
+    double senderJoinMs = 0;
+    if (!sender || !joinAll({sender}, &senderJoinMs))
+        return m;
+    for (int round = 1; round <= options.fanOutRounds; ++round) {
+        const QByteArray r = QByteArray::number(round);
+        sender->command("send " + r);
+        const std::optional<QByteArray> sent = sender->waitFor("sent r=" + r, 30000, &m.error);
+        if (!sent)
+            return m;
+        const qint64 t0 = fields(*sent).value("t0").toLongLong();
+        qint64 t1 = 0;
+        for (Helper *fleet : fleets) {
+            const std::optional<QByteArray> got = fleet->waitFor("got r=" + r + ' ', 60000, &m.error);
+            if (!got)
+                return m;
+            t1 = std::max(t1, fields(*got).value("t1").toLongLong());
+        }
+        m.samples.append(double(t1 - t0) / 1e6);
+    }
+    m.ok = true;
+    return m;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Results
 
@@ -604,6 +684,8 @@ QList<Case> allCases()
         {u"lat-bus-1hop-signal"_s, Kind::Latency, Transport::Bus, false, true, 1, {}},
         {u"flood-bus-2hop"_s, Kind::Flood, Transport::Bus, true, false, 1,
          options.quick ? QList<qint64> {16 * KiB} : QList<qint64> {16, 16 * KiB, 1 * MiB}},
+        {u"scale-join"_s, Kind::ScaleJoin, Transport::Bus, true, false, options.endpoints, {}},
+        {u"scale-fanout"_s, Kind::ScaleFanOut, Transport::Bus, true, false, options.endpoints, {}},
     };
 }
 
@@ -737,6 +819,26 @@ void printTables(const Results &results, const QList<Case> &cases)
               + pad(std::isnan(growth) ? u"n/a"_s : QString::number(growth, 'f', 1), 9, true)
               + pad(QString::number(s->values.size()), 6, true) + u"  "_s + note);
     }
+    bool scale = false;
+    for (const Case &c : cases)
+        scale = scale || c.kind == Kind::ScaleJoin || c.kind == Kind::ScaleFanOut;
+    if (!scale)
+        return;
+    print(QString());
+    print(u"Scale: endpoints in processes of %1, the controller in a process of its own (ms; join: first join() "
+          "to last joined(), all at once; fan-out: one multicast, send() to the last messageReceived(), %2 per run)"_s
+                  .arg(FleetSize).arg(options.fanOutRounds));
+    print(pad(u"case"_s, 24) + pad(u"endpoints"_s, 10) + pad(u"median"_s, 9, true) + pad(u"min"_s, 9, true)
+          + pad(u"max"_s, 9, true) + pad(u"samples"_s, 9, true) + u"  notes"_s);
+    for (const Series *s : results.all()) {
+        if (s->metric != u"join ms" && s->metric != u"fan-out ms")
+            continue;
+        const QString note = s->errors.isEmpty() ? QString() : s->errors.constLast().left(90);
+        const auto ms = [](double v) { return std::isnan(v) ? u"n/a"_s : QString::number(v, 'f', 1); };
+        print(pad(s->caseName, 24) + pad(QString::number(s->size), 10) + pad(ms(s->median()), 9, true)
+              + pad(ms(s->min()), 9, true) + pad(ms(s->max()), 9, true)
+              + pad(QString::number(s->values.size()), 9, true) + u"  "_s + note);
+    }
 }
 
 QString goalText(const Target &t)
@@ -818,8 +920,9 @@ int main(int argc, char **argv)
     const QCommandLineOption sizesOption(u"sizes"_s, u"Payload sizes in bytes for every throughput case, e.g. 16,4096."_s,
                                          u"list"_s);
     const QCommandLineOption listOption(u"list"_s, u"List the cases and exit."_s);
+    const QCommandLineOption endpointsOption(u"endpoints"_s, u"Endpoints of the scale cases (2000)."_s, u"n"_s);
     parser.addOptions({quickOption, repsOption, durationOption, roundsOption, onlyOption, sizesOption, outputOption,
-                       listOption});
+                       listOption, endpointsOption});
     parser.process(app);
 
     options.quick = parser.isSet(quickOption);
@@ -828,14 +931,16 @@ int main(int argc, char **argv)
                                                       : options.quick ? 300 : 1000;
     options.rounds = parser.isSet(roundsOption) ? parser.value(roundsOption).toLongLong() : options.quick ? 2000 : 20000;
     options.warmupRounds = options.quick ? 200 : 500;
+    options.endpoints = parser.isSet(endpointsOption) ? parser.value(endpointsOption).toInt() : 2000;
+    options.fanOutRounds = options.quick ? 3 : 5;
     options.sizes = options.quick ? QList<qint64> {16, 1 * KiB, 4 * KiB, 16 * KiB, 1 * MiB}
                                   : QList<qint64> {16, 64, 1 * KiB, 4 * KiB, 16 * KiB, 1 * MiB, 64 * MiB};
     if (parser.isSet(onlyOption))
         options.only = QRegularExpression(parser.value(onlyOption));
     options.output = parser.value(outputOption);
     options.logPath = QFileInfo(options.output).absolutePath() + u"/helpers.log"_s;
-    if (options.reps < 1 || options.durationMs < 1 || options.rounds < 1) {
-        std::fprintf(stderr, "bad --reps, --duration or --rounds\n");
+    if (options.reps < 1 || options.durationMs < 1 || options.rounds < 1 || options.endpoints < 1) {
+        std::fprintf(stderr, "bad --reps, --duration, --rounds or --endpoints\n");
         return 2;
     }
 
@@ -851,7 +956,7 @@ int main(int argc, char **argv)
     for (Case c : allCases()) {
         if (options.only && !options.only->match(c.name).hasMatch())
             continue;
-        if (!sizes.isEmpty() && c.kind != Kind::Latency)
+        if (!sizes.isEmpty() && (c.kind == Kind::Throughput || c.kind == Kind::Flood))
             c.sizes = sizes;
         cases.append(c);
     }
@@ -883,6 +988,22 @@ int main(int argc, char **argv)
                     if (c.kind == Kind::Latency)
                         results.series(c.name, u"p50 us"_s, 0).errors.append(u"Qt Remote Objects not built"_s);
                 }
+                continue;
+            }
+            if (c.kind == Kind::ScaleJoin || c.kind == Kind::ScaleFanOut) {
+                appendToLog(u"=== rep %1 %2"_s.arg(rep).arg(c.name));
+                const Measurement m = runScale(c);
+                Series &s = results.series(c.name, c.kind == Kind::ScaleJoin ? u"join ms"_s : u"fan-out ms"_s,
+                                           options.endpoints);
+                if (m.ok)
+                    s.values.append(m.samples);
+                else
+                    s.errors.append(m.error);
+                QStringList samples;
+                for (double v : m.samples)
+                    samples.append(QString::number(v, 'f', 1));
+                print(u"[%1/%2] %3 %4 endpoints: %5"_s.arg(rep).arg(options.reps).arg(c.name).arg(options.endpoints)
+                              .arg(m.ok ? samples.join(u", "_s) + u" ms"_s : u"FAILED: "_s + m.error));
                 continue;
             }
             if (c.kind == Kind::Latency) {
