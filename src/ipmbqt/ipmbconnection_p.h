@@ -151,6 +151,9 @@ template <typename Handler>
 IpmbConnection::ReadStatus IpmbConnection::readFrames(Handler &&handler, qint64 budget, qsizetype handleBudget,
                                                      qint64 growthBudget)
 {
+    // "Drained" is about the previous read of this call only: a call that returned early (Keep,
+    // Stop, a budget) left it set, and the caller that calls again has polled since.
+    m_drained = false;
     qint64 consumed = 0;
     qsizetype handles = 0;
     for (;;) {
