@@ -322,8 +322,8 @@ static int ping(QCoreApplication &app, const Args &args)
 
 static int fleet(QCoreApplication &app, const Args &args)
 {
-    // One socket and one waker per endpoint: raise the descriptor limit as an application with
-    // many endpoints would (join() does too, but this says so when it is not enough).
+    // Four descriptors per endpoint (its socket, three eventfds): raise the descriptor limit as an
+    // application with many endpoints would (join() does too, but this says when it is not enough).
     rlimit limit;
     if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
         limit.rlim_cur = limit.rlim_max;
@@ -331,7 +331,7 @@ static int fleet(QCoreApplication &app, const Args &args)
     }
     const int count = int(args.number("count"));
     if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
-        && limit.rlim_cur < rlim_t(2 * count + 64)) {
+        && limit.rlim_cur < rlim_t(4 * count + 64)) {
         fail("the descriptor limit %llu is too low for %d endpoints", (unsigned long long)limit.rlim_cur, count);
     }
     const QString label = qs(args.text("label"));

@@ -91,10 +91,11 @@ int main(int argc, char **argv)
 
     const int count = parser.value(QStringLiteral("count")).toInt();
     const QByteArray prefix = parser.value(QStringLiteral("prefix")).toUtf8();
-    // Each endpoint holds a socket and a waker; the Qt event loop and stdio a few more.
+    // Each endpoint holds four: its socket and three eventfds (its wakers, its I/O thread's event
+    // dispatcher); the Qt event loop and stdio a few more.
     const qint64 fds = raiseDescriptorLimit();
     say("limit fds=" + QByteArray::number(fds));
-    if (fds < 2 * qint64(count) + 64) {
+    if (fds < 4 * qint64(count) + 64) {
         say("error i=-1 ResourceError the descriptor limit " + QByteArray::number(fds) + " is too low for "
             + QByteArray::number(count) + " endpoints (raise the hard limit: ulimit -Hn)");
         return 1;
