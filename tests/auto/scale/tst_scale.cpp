@@ -184,15 +184,19 @@ class tst_Scale : public QObject
 
 private Q_SLOTS:
     void initTestCase();
+    // First: it starts a thread, which a ThreadSanitizer build refuses once QProcess has started
+    // a child (Qt's vfork-style clone looks like a fork of this multi-threaded process to TSan).
+    void pollFollowsReusedDescriptors();
+    void twoThousandJoin();
     void multicastReachesEveryEndpointOnce();
     void unicastRoundTrip();
     void idleControllerCostsNothing();
     void leaveAndJoinAgain();
-    void pollFollowsReusedDescriptors();
     void cleanupTestCase();
 
 private:
     QByteArrayList allErrors();
+    bool busIsUp() const { return m_peers.size() == size_t(Processes) && m_driver && m_driver->isJoined(); }
 
     QString m_bus;
     std::unique_ptr<IpmbEndpoint> m_driver;
@@ -221,141 +225,6 @@ void tst_Scale::initTestCase()
     QVERIFY2(limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= rlim_t(Endpoints + 200),
              qPrintable(QStringLiteral("the hard descriptor limit (%1) is too low for %2 connections: raise it (ulimit -Hn)")
                                 .arg(limit.rlim_max).arg(Endpoints)));
-
-    m_bus = uniqueBusName();
-    m_driver = std::make_unique<IpmbEndpoint>();
-    m_driver->setIdentifier(m_bus);
-    m_driver->setLabel({QStringLiteral("scale-driver")});
-    connect(m_driver.get(), &IpmbEndpoint::messageReceived, this, [this](const IpmbMessage &m) { m_received.append(m); });
-    m_driver->join();
-    QVERIFY(m_driver->waitForJoined(10000));
-    QVERIFY(m_driver->isController());
-
-    QElapsedTimer joinTime;
-    joinTime.start();
-    for (int k = 0; k < Processes; ++k) {
-        m_peers.push_back(std::make_unique<ScalePeer>(k));
-        m_peers.back()->start(m_bus);
-    }
-    const QDeadlineTimer deadline(JoinMsecs);
-    qint64 slowestInside = 0;
-    for (const auto &peer : m_peers) {
-        const QByteArray line = peer->waitFor("joined", deadline);
-        QVERIFY2(!line.isEmpty(), allErrors().join('\n').constData());
-        QCOMPARE(field(line, "n").toInt(), PerProcess);
-        slowestInside = qMax(slowestInside, field(line, "ms").toLongLong());
-    }
-    qInfo("%d endpoints in %d processes joined in %lld ms (from starting the processes; the slowest "
-          "process took %lld ms from its first join() to its last joined())",
-          Endpoints, Processes, joinTime.elapsed(), slowestInside);
-    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
-}
-
-void tst_Scale::multicastReachesEveryEndpointOnce()
-{
-    QElapsedTimer fanOut;
-    fanOut.start();
-    QVERIFY(m_driver->send(IpmbSelector::multicast(IpmbLabelOp("scale")), QStringLiteral("mc:first")));
-    QDeadlineTimer deadline(20000);
-    for (const auto &peer : m_peers)
-        QVERIFY2(!peer->waitFor("complete tag=first", deadline).isEmpty(), allErrors().join('\n').constData());
-    qInfo("one multicast reached all %d endpoints within %lld ms (as seen through the helpers' stdout)",
-          Endpoints, fanOut.elapsed());
-
-    // The fence: once every endpoint has this one, a duplicate of the first would have arrived.
-    QVERIFY(m_driver->send(IpmbSelector::multicast(IpmbLabelOp("scale")), QStringLiteral("mc:fence")));
-    deadline.setRemainingTime(20000);
-    for (const auto &peer : m_peers)
-        QVERIFY(!peer->waitFor("complete tag=fence", deadline).isEmpty());
-    for (const auto &peer : m_peers) {
-        peer->command("count");
-        const QByteArray line = peer->waitFor("count", deadline);
-        QVERIFY(!line.isEmpty());
-        QVERIFY2(field(line, "exact") == "1" && field(line, "duplicates") == "0"
-                         && field(line, "mc").toInt() == 2 * PerProcess && field(line, "tags") == "2",
-                 (peer->prefix() + ": " + line).constData());
-    }
-    QVERIFY(m_received.isEmpty()); // "scale-driver" is not "scale"
-    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
-}
-
-void tst_Scale::unicastRoundTrip()
-{
-    // From here to one endpoint of the last process to join, and back.
-    const QByteArray chosen = "p" + QByteArray::number(Processes - 1) + '-' + QByteArray::number(PerProcess / 2);
-    QSignalSpy answered(m_driver.get(), &IpmbEndpoint::messageReceived);
-    QElapsedTimer roundTrip;
-    roundTrip.start();
-    QVERIFY(m_driver->send(IpmbSelector::unicast(IpmbLabelOp(QString::fromUtf8(chosen))), QStringLiteral("ping:t1")));
-    QVERIFY(answered.wait(10000));
-    QCOMPARE(m_received.size(), 1);
-    qInfo("unicast round trip to %s: %lld us", chosen.constData(), roundTrip.nsecsElapsed() / 1000);
-    QCOMPARE(m_received.first().payload().toString(), QStringLiteral("pong:t1"));
-    QCOMPARE(labelOf(m_received.first()), chosen);
-
-    // Between two helpers: the first endpoint of the first process asks the last one of the last.
-    const QByteArray last = "p" + QByteArray::number(Processes - 1) + '-' + QByteArray::number(PerProcess - 1);
-    m_peers.front()->command("ping 0 " + last);
-    const QByteArray pong = m_peers.front()->waitFor("pong", QDeadlineTimer(10000));
-    QVERIFY(!pong.isEmpty());
-    QCOMPARE(field(pong, "from"), last);
-    QCOMPARE(field(pong, "to"), QByteArray("p0-0"));
-    qInfo("unicast round trip p0-0 -> %s -> p0-0: %s us", last.constData(), field(pong, "us").constData());
-    QCOMPARE(m_received.size(), 1);
-    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
-}
-
-void tst_Scale::idleControllerCostsNothing()
-{
-    const QString threadStat = controllerThreadStat();
-    QVERIFY2(!threadStat.isEmpty(), "no thread named IpmbController in this process");
-    const QString processStat = QStringLiteral("/proc/%1/stat").arg(::getpid());
-    QList<double> helpersBefore;
-    for (const auto &peer : m_peers)
-        helpersBefore.append(cpuSeconds(QStringLiteral("/proc/%1/stat").arg(peer->pid())));
-    const double processBefore = cpuSeconds(processStat);
-    const double threadBefore = cpuSeconds(threadStat);
-    QElapsedTimer window;
-    window.start();
-    // A measurement window, not a synchronisation: nothing is waited for, the bus is left alone
-    // for 2 s while this thread sleeps in its event loop.
-    QEventLoop loop;
-    QTimer::singleShot(IdleWindowMsecs, Qt::PreciseTimer, &loop, &QEventLoop::quit);
-    loop.exec();
-    const double seconds = double(window.nsecsElapsed()) / 1e9;
-    const double process = (cpuSeconds(processStat) - processBefore) / seconds;
-    const double thread = (cpuSeconds(threadStat) - threadBefore) / seconds;
-    double helpers = 0;
-    for (size_t k = 0; k < m_peers.size(); ++k)
-        helpers += cpuSeconds(QStringLiteral("/proc/%1/stat").arg(m_peers[k]->pid())) - helpersBefore[qsizetype(k)];
-    qInfo("idle for %.2f s: the controller's process used %.1f %% of a core, its controller thread %.1f %%; "
-          "the %d helper processes together %.1f %% (one wake-up a second per endpoint)",
-          seconds, 100 * process, 100 * thread, Processes, 100 * helpers / seconds);
-    QVERIFY2(process < IdleCpuBound,
-             qPrintable(QStringLiteral("the controller's process used %1 % of a core while idle").arg(100 * process)));
-}
-
-// A process of 100 endpoints leaves and another one joins: the controller closes 100 sockets and
-// accepts 100 that are likely to get the same descriptor numbers (see the next test), and the
-// bus still reaches every one of the 2,000 exactly once.
-void tst_Scale::leaveAndJoinAgain()
-{
-    QVERIFY(m_peers.front()->quit());
-    m_peers.erase(m_peers.begin());
-    m_peers.push_back(std::make_unique<ScalePeer>(Processes));
-    m_peers.back()->start(m_bus);
-    QDeadlineTimer deadline(20000);
-    QVERIFY2(!m_peers.back()->waitFor("joined", deadline).isEmpty(), allErrors().join('\n').constData());
-    QVERIFY(m_driver->send(IpmbSelector::multicast(IpmbLabelOp("scale")), QStringLiteral("mc:again")));
-    for (const auto &peer : m_peers)
-        QVERIFY2(!peer->waitFor("complete tag=again", deadline).isEmpty(), allErrors().join('\n').constData());
-    for (const auto &peer : m_peers) {
-        peer->command("count");
-        const QByteArray line = peer->waitFor("count", deadline);
-        QVERIFY2(field(line, "exact") == "1" && field(line, "duplicates") == "0",
-                 (peer->prefix() + ": " + line).constData());
-    }
-    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
 }
 
 // Beyond a few dozen sockets IpmbPlatform::poll() keeps an epoll set per thread, which knows a
@@ -413,6 +282,148 @@ void tst_Scale::pollFollowsReusedDescriptors()
         IpmbPlatform::closeSocket(pair[0]);
         IpmbPlatform::closeSocket(pair[1]);
     }
+}
+
+void tst_Scale::twoThousandJoin()
+{
+    m_bus = uniqueBusName();
+    m_driver = std::make_unique<IpmbEndpoint>();
+    m_driver->setIdentifier(m_bus);
+    m_driver->setLabel({QStringLiteral("scale-driver")});
+    connect(m_driver.get(), &IpmbEndpoint::messageReceived, this, [this](const IpmbMessage &m) { m_received.append(m); });
+    m_driver->join();
+    QVERIFY(m_driver->waitForJoined(10000));
+    QVERIFY(m_driver->isController());
+
+    QElapsedTimer joinTime;
+    joinTime.start();
+    for (int k = 0; k < Processes; ++k) {
+        m_peers.push_back(std::make_unique<ScalePeer>(k));
+        m_peers.back()->start(m_bus);
+    }
+    const QDeadlineTimer deadline(JoinMsecs);
+    qint64 slowestInside = 0;
+    for (const auto &peer : m_peers) {
+        const QByteArray line = peer->waitFor("joined", deadline);
+        QVERIFY2(!line.isEmpty(), allErrors().join('\n').constData());
+        QCOMPARE(field(line, "n").toInt(), PerProcess);
+        slowestInside = qMax(slowestInside, field(line, "ms").toLongLong());
+    }
+    qInfo("%d endpoints in %d processes joined in %lld ms (from starting the processes; the slowest "
+          "process took %lld ms from its first join() to its last joined())",
+          Endpoints, Processes, joinTime.elapsed(), slowestInside);
+    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
+}
+
+void tst_Scale::multicastReachesEveryEndpointOnce()
+{
+    QVERIFY2(busIsUp(), "the bus of twoThousandJoin() is not up");
+    QElapsedTimer fanOut;
+    fanOut.start();
+    QVERIFY(m_driver->send(IpmbSelector::multicast(IpmbLabelOp("scale")), QStringLiteral("mc:first")));
+    QDeadlineTimer deadline(20000);
+    for (const auto &peer : m_peers)
+        QVERIFY2(!peer->waitFor("complete tag=first", deadline).isEmpty(), allErrors().join('\n').constData());
+    qInfo("one multicast reached all %d endpoints within %lld ms (as seen through the helpers' stdout)",
+          Endpoints, fanOut.elapsed());
+
+    // The fence: once every endpoint has this one, a duplicate of the first would have arrived.
+    QVERIFY(m_driver->send(IpmbSelector::multicast(IpmbLabelOp("scale")), QStringLiteral("mc:fence")));
+    deadline.setRemainingTime(20000);
+    for (const auto &peer : m_peers)
+        QVERIFY(!peer->waitFor("complete tag=fence", deadline).isEmpty());
+    for (const auto &peer : m_peers) {
+        peer->command("count");
+        const QByteArray line = peer->waitFor("count", deadline);
+        QVERIFY(!line.isEmpty());
+        QVERIFY2(field(line, "exact") == "1" && field(line, "duplicates") == "0"
+                         && field(line, "mc").toInt() == 2 * PerProcess && field(line, "tags") == "2",
+                 (peer->prefix() + ": " + line).constData());
+    }
+    QVERIFY(m_received.isEmpty()); // "scale-driver" is not "scale"
+    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
+}
+
+void tst_Scale::unicastRoundTrip()
+{
+    QVERIFY2(busIsUp(), "the bus of twoThousandJoin() is not up");
+    // From here to one endpoint of the last process to join, and back.
+    const QByteArray chosen = "p" + QByteArray::number(Processes - 1) + '-' + QByteArray::number(PerProcess / 2);
+    QSignalSpy answered(m_driver.get(), &IpmbEndpoint::messageReceived);
+    QElapsedTimer roundTrip;
+    roundTrip.start();
+    QVERIFY(m_driver->send(IpmbSelector::unicast(IpmbLabelOp(QString::fromUtf8(chosen))), QStringLiteral("ping:t1")));
+    QVERIFY(answered.wait(10000));
+    QCOMPARE(m_received.size(), 1);
+    qInfo("unicast round trip to %s: %lld us", chosen.constData(), roundTrip.nsecsElapsed() / 1000);
+    QCOMPARE(m_received.first().payload().toString(), QStringLiteral("pong:t1"));
+    QCOMPARE(labelOf(m_received.first()), chosen);
+
+    // Between two helpers: the first endpoint of the first process asks the last one of the last.
+    const QByteArray last = "p" + QByteArray::number(Processes - 1) + '-' + QByteArray::number(PerProcess - 1);
+    m_peers.front()->command("ping 0 " + last);
+    const QByteArray pong = m_peers.front()->waitFor("pong", QDeadlineTimer(10000));
+    QVERIFY(!pong.isEmpty());
+    QCOMPARE(field(pong, "from"), last);
+    QCOMPARE(field(pong, "to"), QByteArray("p0-0"));
+    qInfo("unicast round trip p0-0 -> %s -> p0-0: %s us", last.constData(), field(pong, "us").constData());
+    QCOMPARE(m_received.size(), 1);
+    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
+}
+
+void tst_Scale::idleControllerCostsNothing()
+{
+    QVERIFY2(busIsUp(), "the bus of twoThousandJoin() is not up");
+    const QString threadStat = controllerThreadStat();
+    QVERIFY2(!threadStat.isEmpty(), "no thread named IpmbController in this process");
+    const QString processStat = QStringLiteral("/proc/%1/stat").arg(::getpid());
+    QList<double> helpersBefore;
+    for (const auto &peer : m_peers)
+        helpersBefore.append(cpuSeconds(QStringLiteral("/proc/%1/stat").arg(peer->pid())));
+    const double processBefore = cpuSeconds(processStat);
+    const double threadBefore = cpuSeconds(threadStat);
+    QElapsedTimer window;
+    window.start();
+    // A measurement window, not a synchronisation: nothing is waited for, the bus is left alone
+    // for 2 s while this thread sleeps in its event loop.
+    QEventLoop loop;
+    QTimer::singleShot(IdleWindowMsecs, Qt::PreciseTimer, &loop, &QEventLoop::quit);
+    loop.exec();
+    const double seconds = double(window.nsecsElapsed()) / 1e9;
+    const double process = (cpuSeconds(processStat) - processBefore) / seconds;
+    const double thread = (cpuSeconds(threadStat) - threadBefore) / seconds;
+    double helpers = 0;
+    for (size_t k = 0; k < m_peers.size(); ++k)
+        helpers += cpuSeconds(QStringLiteral("/proc/%1/stat").arg(m_peers[k]->pid())) - helpersBefore[qsizetype(k)];
+    qInfo("idle for %.2f s: the controller's process used %.1f %% of a core, its controller thread %.1f %%; "
+          "the %d helper processes together %.1f %% (one wake-up a second per endpoint)",
+          seconds, 100 * process, 100 * thread, Processes, 100 * helpers / seconds);
+    QVERIFY2(process < IdleCpuBound,
+             qPrintable(QStringLiteral("the controller's process used %1 % of a core while idle").arg(100 * process)));
+}
+
+// A process of 100 endpoints leaves and another one joins: the controller closes 100 sockets and
+// accepts 100 that are likely to get the same descriptor numbers (see
+// pollFollowsReusedDescriptors), and the bus still reaches every one of the 2,000 exactly once.
+void tst_Scale::leaveAndJoinAgain()
+{
+    QVERIFY2(busIsUp(), "the bus of twoThousandJoin() is not up");
+    QVERIFY(m_peers.front()->quit());
+    m_peers.erase(m_peers.begin());
+    m_peers.push_back(std::make_unique<ScalePeer>(Processes));
+    m_peers.back()->start(m_bus);
+    QDeadlineTimer deadline(20000);
+    QVERIFY2(!m_peers.back()->waitFor("joined", deadline).isEmpty(), allErrors().join('\n').constData());
+    QVERIFY(m_driver->send(IpmbSelector::multicast(IpmbLabelOp("scale")), QStringLiteral("mc:again")));
+    for (const auto &peer : m_peers)
+        QVERIFY2(!peer->waitFor("complete tag=again", deadline).isEmpty(), allErrors().join('\n').constData());
+    for (const auto &peer : m_peers) {
+        peer->command("count");
+        const QByteArray line = peer->waitFor("count", deadline);
+        QVERIFY2(field(line, "exact") == "1" && field(line, "duplicates") == "0",
+                 (peer->prefix() + ": " + line).constData());
+    }
+    QVERIFY2(allErrors().isEmpty(), allErrors().join('\n').constData());
 }
 
 void tst_Scale::cleanupTestCase()
