@@ -106,7 +106,9 @@ IPMBQT_AUTOTEST_EXPORT void releaseFreeMemory();
 // How many handles this process may have open at once (the soft RLIMIT_NOFILE on Linux).
 IPMBQT_AUTOTEST_EXPORT qint64 handleLimit();
 
-// Waits for readiness of a few sockets. Entries with neither flag set are ignored.
+// Waits for readiness of sockets. Entries with neither flag set are ignored. A thread that polls
+// many sockets keeps a kernel set of them between calls (epoll on Linux), known by descriptor
+// number: a socket passed to poll() must be closed with closeSocket(), which tells that set.
 struct PollEntry
 {
     Socket socket = InvalidSocket;

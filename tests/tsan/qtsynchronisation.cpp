@@ -18,6 +18,7 @@
 
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qmutex.h>
+#include <QtCore/qobject.h>
 #include <QtCore/qthread.h>
 #include <QtCore/qwaitcondition.h>
 
@@ -26,6 +27,8 @@
 #include <dlfcn.h>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <mutex>
 
 namespace {
 
@@ -97,6 +100,27 @@ bool QThread::wait(QDeadlineTimer deadline)
     if (finished)
         __tsan_acquire(this);
     return finished;
+}
+
+// QMetaObject::invokeMethod(context, functor, Qt::QueuedConnection) posts an event to the
+// context's thread: QCoreApplication::postEvent() appends it to that thread's posted-event list
+// under a QMutex inside libQt6Core. Two threads posting to the same thread (the I/O threads of two
+// endpoints in one process, to its main thread) grow the same QList there, and TSan, seeing
+// neither that mutex nor the frames in between, reports the list's realloc() as a race between
+// them. A real mutex per receiving thread (hashed into a few) around the post shows TSan the
+// ordering that Qt's provides; it takes no other lock and runs no code of ours while held.
+bool QMetaObject::invokeMethodImpl(QObject *object, QtPrivate::QSlotObjectBase *slot, Qt::ConnectionType type,
+                                   void *ret)
+{
+    using Real = bool (*)(QObject *, QtPrivate::QSlotObjectBase *, Qt::ConnectionType, void *);
+    static const Real real = realFunction<Real>(
+            "_ZN11QMetaObject16invokeMethodImplEP7QObjectPN9QtPrivate15QSlotObjectBaseEN2Qt14ConnectionTypeEPv");
+    static std::mutex postLocks[16];
+    QThread *const receiving = object && type == Qt::QueuedConnection ? object->thread() : nullptr;
+    if (!receiving)
+        return real(object, slot, type, ret);
+    std::lock_guard<std::mutex> lock(postLocks[(quintptr(receiving) >> 4) % std::size(postLocks)]);
+    return real(object, slot, type, ret);
 }
 
 QT_END_NAMESPACE
