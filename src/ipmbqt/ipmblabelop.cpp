@@ -814,8 +814,7 @@ bool operator==(const IpmbLabelOp &lhs, const IpmbLabelOp &rhs)
 */
 
 /*!
-    \fn size_t qHash(const IpmbLabelOp &op, size_t seed = 0)
-    \relates IpmbLabelOp
+    \fn size_t IpmbLabelOp::qHash(const IpmbLabelOp &op, size_t seed)
     Returns the hash value for \a op, using \a seed to seed the calculation.
     Structurally equal ops have equal hashes. This takes constant time.
 */
