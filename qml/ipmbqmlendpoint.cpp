@@ -173,6 +173,15 @@
 */
 
 /*!
+    \qmlproperty int Endpoint::endpointId
+    \readonly
+
+    The number the controller gave this endpoint when it joined, 0 while it is not joined: what
+    receivers see as \l {message.senderId}{senderId} of its messages. It changes when the
+    endpoint joins again, also after a failover.
+*/
+
+/*!
     \qmlproperty enumeration Endpoint::error
     \readonly
 

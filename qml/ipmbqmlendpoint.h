@@ -26,6 +26,7 @@ class IPMBQTQML_EXPORT IpmbQmlEndpoint : public QObject, public QQmlParserStatus
     Q_PROPERTY(bool active READ isActive WRITE setActive NOTIFY activeChanged)
     Q_PROPERTY(IpmbEndpoint::State state READ state NOTIFY stateChanged)
     Q_PROPERTY(bool controller READ isController NOTIFY controllerChanged)
+    Q_PROPERTY(quint32 endpointId READ endpointId NOTIFY stateChanged)
     Q_PROPERTY(IpmbEndpoint::Error error READ error NOTIFY errorOccurred)
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorOccurred)
 
@@ -48,6 +49,7 @@ public:
     void setActive(bool active);
     IpmbEndpoint::State state() const { return m_endpoint->state(); }
     bool isController() const { return m_endpoint->isController(); }
+    quint32 endpointId() const { return m_endpoint->endpointId(); }
     IpmbEndpoint::Error error() const { return m_endpoint->error(); }
     QString errorString() const { return m_endpoint->errorString(); }
 

@@ -71,6 +71,9 @@ TestCase {
         received.wait(5000)
         const message = received.signalArguments[0][0]
         compare(message.senderPid, TestBus.echoPid)
+        verify(message.senderId > 0)
+        verify(message.senderId !== endpoint.endpointId)
+        verify(endpoint.endpointId > 0)
         compare(message.senderLabel.names, ["echo"])
         verify(message.senderLabel.contains("echo"))
         compare(message.selector.mode, Selector.Multicast) // as the echo peer sends its answers
