@@ -167,6 +167,51 @@ IoResult IpmbConnection::fill(qint64 *growthBudget)
     return r;
 }
 
+QByteArray &IpmbFrameBatch::tail(qsizetype size)
+{
+    Q_ASSERT(size <= IpmbLimits::ShareFrameBytes);
+    if (!m_tailGrowable || m_chunks.back().bytes.capacity() - m_chunks.back().bytes.size() < size) {
+        if (m_tailGrowable)
+            m_sealedBytes += m_chunks.back().bytes.size();
+        QByteArray chunk;
+        if (!m_spares.empty()) {
+            chunk = std::move(m_spares.back());
+            m_spares.pop_back();
+        } else {
+            chunk.reserve(IpmbLimits::BatchChunkBytes);
+        }
+        m_chunks.push_back({std::move(chunk), true});
+        m_tailGrowable = true;
+    }
+    return m_chunks.back().bytes;
+}
+
+void IpmbFrameBatch::appendShared(const QByteArray &frame)
+{
+    if (m_tailGrowable)
+        m_sealedBytes += m_chunks.back().bytes.size();
+    m_chunks.push_back({frame, false});
+    m_sealedBytes += frame.size();
+    m_tailGrowable = false;
+}
+
+void IpmbFrameBatch::appendHandles(const QList<IpmbNativeHandle> &handles)
+{
+    if (handles.isEmpty())
+        return;
+    m_handles.push_back({bytes(), handles});
+    m_handleCount += handles.size();
+}
+
+void IpmbFrameBatch::clear()
+{
+    m_chunks.clear();
+    m_handles.clear();
+    m_sealedBytes = 0;
+    m_handleCount = 0;
+    m_tailGrowable = false;
+}
+
 // Every chunk but the last is counted in m_queuedBefore: bytesToWrite() stays cheap although
 // callers append to the last one directly.
 void IpmbConnection::pushChunk(Chunk &&chunk)
@@ -182,9 +227,12 @@ QByteArray &IpmbConnection::tail()
         Chunk chunk;
         chunk.growable = true;
         // A written chunk's memory is reused: under load, fresh memory would cost page faults.
-        chunk.bytes = std::exchange(m_spareChunk, QByteArray());
-        if (chunk.bytes.capacity() == 0)
+        if (!m_spareChunks.empty()) {
+            chunk.bytes = std::move(m_spareChunks.back());
+            m_spareChunks.pop_back();
+        } else {
             chunk.bytes.reserve(64 * 1024);
+        }
         pushChunk(std::move(chunk));
     }
     return m_out.back().bytes;
@@ -206,6 +254,42 @@ void IpmbConnection::appendShared(const QByteArray &bytes, qsizetype offset)
     chunk.bytes = bytes;
     chunk.begin = offset;
     pushChunk(std::move(chunk));
+}
+
+void IpmbConnection::appendBatch(IpmbFrameBatch &batch)
+{
+    const qint64 base = m_written + bytesToWrite();
+    for (IpmbFrameBatch::HandleGroup &group : batch.m_handles) {
+        m_outHandleCount += group.handles.size();
+        m_outHandles.push_back({base + group.offset, std::move(group.handles)});
+    }
+    if (!m_out.empty())
+        m_out.back().growable = false; // keep frame order: tail() starts a new chunk after these
+    for (IpmbFrameBatch::Chunk &from : batch.m_chunks) {
+        Chunk chunk;
+        chunk.bytes = std::move(from.bytes);
+        chunk.growable = from.own; // its memory is reused once written
+        if (!chunk.bytes.isEmpty())
+            pushChunk(std::move(chunk));
+    }
+    batch.clear();
+    // The batch gets the spare memory (it fills the chunks); it keeps as much as a connection may.
+    qsizetype kept = 0;
+    for (const QByteArray &spare : batch.m_spares)
+        kept += spare.capacity();
+    while (!m_spareChunks.empty() && kept + m_spareChunks.back().capacity() <= m_spareWriteBytes) {
+        kept += m_spareChunks.back().capacity();
+        batch.m_spares.push_back(std::move(m_spareChunks.back()));
+        m_spareChunks.pop_back();
+    }
+}
+
+qsizetype IpmbConnection::spareBytes() const
+{
+    qsizetype bytes = 0;
+    for (const QByteArray &spare : m_spareChunks)
+        bytes += spare.capacity();
+    return bytes;
 }
 
 qint64 IpmbConnection::bytesToWrite() const
@@ -288,9 +372,9 @@ IoResult IpmbConnection::flush()
                 front.begin = 0;
                 break;
             }
-            if (reusable && m_spareChunk.capacity() == 0) {
-                m_spareChunk = std::move(front.bytes);
-                m_spareChunk.truncate(0);
+            if (reusable && spareBytes() + front.bytes.capacity() <= m_spareWriteBytes) {
+                front.bytes.truncate(0);
+                m_spareChunks.push_back(std::move(front.bytes));
             }
             m_out.pop_front();
         }

@@ -20,8 +20,47 @@
 #include <QtCore/qbytearray.h>
 
 #include <deque>
+#include <vector>
 #include <limits>
 #include <utility>
+
+// Frames queued away from a connection, to be moved into its write queue later without a copy
+// (IpmbConnection::appendBatch()). IpmbOutbox keeps one under its lock for the sending threads, so
+// that the thread that writes the socket holds no lock meanwhile. Not thread-safe.
+class IPMBQT_AUTOTEST_EXPORT IpmbFrameBatch
+{
+public:
+    // A buffer to append one whole frame of `size` bytes (at most IpmbLimits::ShareFrameBytes) to.
+    QByteArray &tail(qsizetype size);
+    // A large frame, by reference.
+    void appendShared(const QByteArray &frame);
+    // The handles of the frame appended next.
+    void appendHandles(const QList<IpmbNativeHandle> &handles);
+    qint64 bytes() const { return m_sealedBytes + (m_tailGrowable ? m_chunks.back().bytes.size() : 0); }
+    qsizetype handleCount() const { return m_handleCount; }
+    bool isEmpty() const { return bytes() == 0; }
+    void clear();
+    void releaseSpareChunks() { m_spares.clear(); }
+
+private:
+    friend class IpmbConnection;
+    struct HandleGroup
+    {
+        qint64 offset;          // of their frame's first byte in the batch
+        QList<IpmbNativeHandle> handles;
+    };
+    struct Chunk
+    {
+        QByteArray bytes;
+        bool own;               // a buffer of tail(), not a frame appendShared() took
+    };
+    std::vector<Chunk> m_chunks;
+    std::vector<HandleGroup> m_handles;
+    qint64 m_sealedBytes = 0;   // every chunk but a growable last one
+    qsizetype m_handleCount = 0;
+    bool m_tailGrowable = false;
+    std::vector<QByteArray> m_spares; // written chunks' memory, back from the connection
+};
 
 // One stream socket carrying frames: a read buffer that cuts the byte stream into frames, and a
 // write queue that coalesces small frames so that one system call moves many of them.
@@ -90,6 +129,13 @@ public:
     void appendHandles(const QList<IpmbNativeHandle> &handles);
     qsizetype handlesToWrite() const { return m_outHandleCount; }
     void appendShared(const QByteArray &bytes, qsizetype offset);
+    // How much written chunks' memory the queue keeps for reuse (IpmbLimits::SpareWriteBytes).
+    void setSpareWriteBytes(qsizetype bytes) { m_spareWriteBytes = bytes; }
+    // Frees that memory.
+    void releaseSpareChunks() { m_spareChunks.clear(); }
+    // Moves the frames of `batch` (and their handles) to the end of the queue, and gives the
+    // batch written chunks' memory back to reuse.
+    void appendBatch(IpmbFrameBatch &batch);
     qint64 bytesToWrite() const;
     // Writes as much of the queue as the socket takes now.
     IpmbPlatform::IoResult flush();
@@ -127,9 +173,11 @@ private:
         bool growable = false;  // tail() may append to it
     };
     void pushChunk(Chunk &&chunk);
+    qsizetype spareBytes() const;
     std::deque<Chunk> m_out;
     qint64 m_queuedBefore = 0;  // unwritten bytes in every chunk of m_out but the last
-    QByteArray m_spareChunk;    // a written growable chunk, kept for reuse by tail()
+    std::vector<QByteArray> m_spareChunks; // written growable chunks, for tail() and batches
+    qsizetype m_spareWriteBytes = IpmbLimits::SpareWriteBytes;
     struct HandleGroup
     {
         qint64 offset;          // stream position of the first byte of their frame

@@ -90,6 +90,12 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
     : q_ptr(q)
 {
     m_clock.start();
+    // bytesWritten(): counted only while the signal is connected (IpmbOutbox::countWrites()).
+    m_outbox.setWrittenCallback([this](qint64 bytes) {
+        QMutexLocker locker(&m_mutex);
+        m_ioBytesWritten += bytes;
+        postSyncLocked();
+    });
 #ifdef IPMBQT_BUILD_TESTS
     // A hook for the tests and benchmarks, which compare both ways in one run; a library built
     // without its tests ignores it, so the environment cannot change what a process sends.
@@ -550,71 +556,10 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
 bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles)
 {
     IpmbErrorInfo error;
-    {
-        QMutexLocker locker(&m_mutex);
-        if (m_ioState == IpmbEndpoint::UnjoinedState) {
-            error = IpmbErrorInfo(IpmbErrorCode::Disconnected,
-                                  IpmbEndpoint::tr("send: the endpoint is not joined"));
-        } else if (queuedBytesLocked() >= IpmbLimits::SendQueueBytes) {
-            error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                                  IpmbEndpoint::tr("send: %1 bytes are waiting for the bus controller")
-                                          .arg(queuedBytesLocked()));
-        } else if (!handles.isEmpty() && queuedHandlesLocked() >= IpmbLimits::SendQueueHandles) {
-            error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                                  IpmbEndpoint::tr("send: %1 handles are waiting for the bus controller")
-                                          .arg(queuedHandlesLocked()));
-        } else if (!m_connection) {
-            // Copies, never shares, `frame`: it is the sending thread's reusable buffer (send()), and
-            // a buffer shared with the I/O thread would be released there inside Qt, where
-            // ThreadSanitizer cannot see the reference count that orders the two threads.
-            m_unconnected.push_back({QByteArray(frame.constData(), frame.size()), handles});
-            m_unconnectedBytes += frame.size();
-            m_unconnectedHandles += handles.size();
-            return true;
-        } else {
-            const bool wasIdle = m_connection->bytesToWrite() == 0;
-            m_connection->appendHandles(handles);
-            if (frame.size() > IpmbLimits::ShareFrameBytes) {
-                m_connection->appendShared(frame, 0);
-                frame = QByteArray(); // the queue owns it now
-            } else {
-                m_connection->tail().append(QByteArrayView(frame)); // copied, as above
-            }
-            // A lone message goes out at once from this thread. Under load (the last write was
-            // moments ago) the I/O thread is woken once and writes the whole backlog in one call.
-            const qint64 now = m_clock.nsecsElapsed();
-            if (wasIdle && !m_flushScheduled && now - m_lastWrite > IpmbLimits::CoalesceWindowNsecs) {
-                noteWrittenLocked(m_connection->flush().bytes);
-                m_lastWrite = now;
-            }
-            if (m_connection->bytesToWrite() > 0 && !m_flushScheduled) {
-                m_flushScheduled = true;
-                m_waker.wake();
-            }
-            return true;
-        }
-    }
+    if (m_outbox.send(frame, handles, &error))
+        return true;
     setError(error);
     return false;
-}
-
-// Counts written queue bytes for bytesWritten(), if anyone listens.
-void IpmbEndpointPrivate::noteWrittenLocked(qint64 bytes)
-{
-    if (bytes > 0 && m_bytesWrittenConnections > 0) {
-        m_ioBytesWritten += bytes;
-        postSyncLocked();
-    }
-}
-
-qint64 IpmbEndpointPrivate::queuedBytesLocked() const
-{
-    return m_unconnectedBytes + (m_connection ? m_connection->bytesToWrite() : 0);
-}
-
-qsizetype IpmbEndpointPrivate::queuedHandlesLocked() const
-{
-    return m_unconnectedHandles + (m_connection ? m_connection->handlesToWrite() : 0);
 }
 
 /*!
@@ -624,8 +569,7 @@ qsizetype IpmbEndpointPrivate::queuedHandlesLocked() const
 qint64 IpmbEndpoint::bytesToWrite() const
 {
     Q_D(const IpmbEndpoint);
-    QMutexLocker locker(&d->m_mutex);
-    return d->queuedBytesLocked();
+    return d->m_outbox.bytesToWrite();
 }
 
 /*!
@@ -638,19 +582,22 @@ qint64 IpmbEndpoint::bytesToWrite() const
 */
 
 /*!
-    Blocks until every message sent so far has been handed to the controller's socket, or \a msecs
-    pass. Returns false on timeout or when the endpoint is not joined.
+    Blocks until queued messages were written to the controller's socket (at least one write, as
+    QAbstractSocket::waitForBytesWritten() does) or nothing is queued, or \a msecs pass. Returns
+    false on timeout, or when the endpoint is not joined or leaves meanwhile.
+
+    A sender that got QueueFullError sends again as soon as this returns. To wait until every
+    message sent so far is written:
+
+    \code
+    while (endpoint.bytesToWrite() > 0 && endpoint.waitForBytesWritten())
+        ;
+    \endcode
 */
 bool IpmbEndpoint::waitForBytesWritten(int msecs)
 {
     Q_D(IpmbEndpoint);
-    QDeadlineTimer deadline(msecs);
-    QMutexLocker locker(&d->m_mutex);
-    while (d->queuedBytesLocked() > 0) {
-        if (d->m_ioState == UnjoinedState || !d->m_written.wait(&d->m_mutex, deadline))
-            return false;
-    }
-    return d->m_ioState != UnjoinedState;
+    return d->m_outbox.waitForWritten(QDeadlineTimer(msecs));
 }
 
 /*!
@@ -703,7 +650,7 @@ void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
 {
     Q_D(IpmbEndpoint);
     if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten))
-        ++d->m_bytesWrittenConnections;
+        d->m_outbox.countWrites(++d->m_bytesWrittenConnections > 0);
     if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived)) {
         ++d->m_receiverConnections;
         QMutexLocker locker(&d->m_mutex);
@@ -721,8 +668,10 @@ void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
     // An invalid method means "all signals" (disconnect(obj, nullptr, ...)).
     if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived))
         d->m_receiverConnections = qMax(0, d->m_receiverConnections - 1);
-    if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten))
+    if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten)) {
         d->m_bytesWrittenConnections = qMax(0, d->m_bytesWrittenConnections - 1);
+        d->m_outbox.countWrites(d->m_bytesWrittenConnections > 0);
+    }
 }
 
 // Any thread may fail (send(), receive()): the error is set under the lock, so that the calling
@@ -769,6 +718,7 @@ void IpmbEndpointPrivate::startJoin()
         m_ioStateChanges.clear();
         m_ioError = IpmbErrorInfo();
     }
+    m_outbox.open();
     m_state = IpmbEndpoint::JoiningState;
     m_ioThread = QThread::create([this] { ioMain(); });
     m_ioThread->setObjectName(QStringLiteral("IpmbEndpoint I/O"));
@@ -959,7 +909,6 @@ void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
     m_ioState = state;
     m_ioStateChanges.append(state);
     m_ioStateChanged.wakeAll();
-    m_written.wakeAll();
     postSyncLocked();
 }
 
@@ -994,21 +943,16 @@ void IpmbEndpointPrivate::ioMain()
             QMutexLocker locker(&m_mutex);
             m_connection = std::make_unique<IpmbConnection>(socket);
             m_connection->setReusesLargeBuffers(true);  // decodeMessage() copies payloads out
-            m_flushScheduled = false;
+            // The Hello first; then what was sent meanwhile, pipelined behind it.
             IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
-            for (const Unsent &unsent : m_unconnected) {
-                m_connection->appendHandles(unsent.handles);
-                m_connection->tail().append(unsent.frame);
-            }
-            m_unconnected.clear();
-            m_unconnectedBytes = 0;
-            m_unconnectedHandles = 0;
         }
+        m_outbox.attach(m_connection.get());
         m_welcomed = false;
         const Outcome outcome = serveConnection(deadline);
         reclaimReadRole();
         if (outcome == Outcome::Stopped)
             drainOutput(1000);
+        m_outbox.detach();
         {
             QMutexLocker locker(&m_mutex);
             m_connection.reset();
@@ -1021,16 +965,13 @@ void IpmbEndpointPrivate::ioMain()
         deadline.setRemainingTime(m_ioJoinTimeout);
     }
     m_controller.reset();
+    m_outbox.close();
     QMutexLocker locker(&m_mutex);
-    m_unconnected.clear();
-    m_unconnectedBytes = 0;
-    m_unconnectedHandles = 0;
     m_ioIsController = false;
     m_ioEndpointId = 0;
     m_ioState = IpmbEndpoint::UnjoinedState;
     m_ioStateChanges.append(IpmbEndpoint::UnjoinedState);
     m_ioStateChanged.wakeAll();
-    m_written.wakeAll();
     m_inboxChanged.wakeAll();  // receive() returns
     postSyncLocked();
 }
@@ -1134,9 +1075,9 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
                 direct = true;
                 timeout = IpmbLimits::DirectPollMsecs;
             }
-            entries[0] = {connection->socket(), !m_readingPaused && !direct, connection->bytesToWrite() > 0,
-                          false, false};
+            entries[0] = {connection->socket(), !m_readingPaused && !direct, false, false, false};
         }
+        entries[0].wantWrite = m_outbox.wantsWrite();
         entries[1] = {m_waker.socket(), true, false, false, false};
         if (!IpmbPlatform::poll(entries, 2, timeout)) {
             failIo(IpmbErrorInfo(IpmbErrorCode::Unknown, IpmbEndpoint::tr("poll failed")));
@@ -1149,6 +1090,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             m_lastMappingSweep = now;
             IpmbMemoryRegionPrivate::sweepMappings();
             m_payloadRegions.expire(now);
+            m_outbox.releaseIdleMemory();
             QMutexLocker locker(&m_mutex);
             if (!m_reading) {  // the buffers belong to the read role
                 m_reading = true;
@@ -1179,16 +1121,9 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             return Outcome::Failed;
         }
         if (entries[0].writable) {
-            QMutexLocker locker(&m_mutex);
-            const IoResult r = connection->flush();
-            m_lastWrite = m_clock.nsecsElapsed();
+            const IoResult r = m_outbox.write();
             if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
                 return Outcome::Lost;
-            noteWrittenLocked(r.bytes);
-            if (connection->bytesToWrite() == 0) {
-                m_flushScheduled = false;
-                m_written.wakeAll();
-            }
         }
         if (entries[0].readable) {
             {
@@ -1420,18 +1355,12 @@ void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
 
 void IpmbEndpointPrivate::drainOutput(int msecs)
 {
-    QDeadlineTimer deadline(msecs);
-    QMutexLocker locker(&m_mutex);
-    while (m_connection && m_connection->bytesToWrite() > 0 && !deadline.hasExpired()) {
-        const IoResult r = m_connection->flush();
-        if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
-            break;
-        if (m_connection->bytesToWrite() == 0)
+    const QDeadlineTimer deadline(msecs);
+    while (m_outbox.wantsWrite() && !deadline.hasExpired()) {
+        const IoResult r = m_outbox.write();
+        if (r.status == IoStatus::Closed || r.status == IoStatus::Failed || !m_outbox.wantsWrite())
             break;
         PollEntry entry {m_connection->socket(), false, true, false, false};
-        locker.unlock();
         IpmbPlatform::poll(&entry, 1, int(qMax<qint64>(deadline.remainingTime(), 0)));
-        locker.relock();
     }
-    m_written.wakeAll();
 }

@@ -18,6 +18,7 @@
 #include "ipmbcontroller_p.h"
 #include "ipmberror_p.h"
 #include "ipmblogging_p.h"
+#include "ipmboutbox_p.h"
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 
@@ -102,7 +103,6 @@ public:
     IpmbErrorInfo m_error;              // set by any thread (send(), receive()), see setError()
     QWaitCondition m_ioStateChanged;
     QWaitCondition m_inboxChanged;
-    QWaitCondition m_written;
     IpmbEndpoint::State m_ioState = IpmbEndpoint::UnjoinedState;
     QList<IpmbEndpoint::State> m_ioStateChanges;  // since the last syncFromIo(), in order
     bool m_ioIsController = false;
@@ -127,20 +127,7 @@ public:
     bool m_readingPaused = false;
     bool m_syncPosted = false;
     std::unique_ptr<IpmbConnection> m_connection; // replaced only by the I/O thread
-    struct Unsent
-    {
-        QByteArray frame;
-        QList<IpmbNativeHandle> handles;
-    };
-    std::deque<Unsent> m_unconnected;   // frames sent while there is no connection
     QElapsedTimer m_clock;              // started in the constructor
-    qint64 m_lastWrite = 0;             // m_clock time of the last write to the connection
-    bool m_flushScheduled = false;      // the I/O thread was woken to write the queue
-    qint64 m_unconnectedBytes = 0;
-    qsizetype m_unconnectedHandles = 0;
-    qint64 queuedBytesLocked() const;
-    void noteWrittenLocked(qint64 bytes);
-    qsizetype queuedHandlesLocked() const;
     void resumeReadingLocked();
 
     // The read role (doc/concepts.md, "Who reads the socket"): one thread at a time reads the
@@ -171,6 +158,9 @@ public:
     bool waitOnWaker(int msecs);
 
     IpmbPlatform::Waker m_waker;
+    // What send() queues for the controller; thread-safe, with a lock of its own that is never
+    // held while m_mutex is taken.
+    IpmbOutbox m_outbox {&m_waker};
     std::atomic<bool> m_stopping {false};
     std::unique_ptr<IpmbController> m_controller;
     bool m_welcomed = false;            // written only before receive() may read (m_directAllowed)

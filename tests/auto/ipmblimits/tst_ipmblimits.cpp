@@ -40,6 +40,10 @@ const QHash<QString, Limit> &documentedLimits()
         {QStringLiteral("MaxHandlesAhead"), {MaxHandlesAhead, Unit::Count}},
         {QStringLiteral("SendQueueBytes"), {SendQueueBytes, Unit::Bytes}},
         {QStringLiteral("SendQueueHandles"), {SendQueueHandles, Unit::Count}},
+        {QStringLiteral("ShareFrameBytes"), {ShareFrameBytes, Unit::Bytes}},
+        {QStringLiteral("BatchChunkBytes"), {BatchChunkBytes, Unit::Bytes}},
+        {QStringLiteral("EndpointSpareWriteBytes"), {EndpointSpareWriteBytes, Unit::Bytes}},
+        {QStringLiteral("CoalesceWindowNsecs"), {CoalesceWindowNsecs, Unit::Nsecs}},
         {QStringLiteral("InboxHandles"), {InboxHandles, Unit::Count}},
         {QStringLiteral("InboxMessages"), {InboxMessages, Unit::Count}},
         {QStringLiteral("InboxBytes"), {InboxBytes, Unit::Bytes}},
@@ -81,7 +85,7 @@ struct Quote
 const QRegularExpression &quotePattern()
 {
     static const QRegularExpression pattern(
-            QStringLiteral(R"(([0-9][0-9,]*(?:\.[0-9]+)?)(?:[ -](bytes?|KiB|MiB|GiB|ms|s))?<!--limit:(\w+)-->)"));
+            QStringLiteral(R"(([0-9][0-9,]*(?:\.[0-9]+)?)(?:[ -](bytes?|KiB|MiB|GiB|ms|µs|s))?<!--limit:(\w+)-->)"));
     return pattern;
 }
 
@@ -104,7 +108,7 @@ qint64 valueOf(const QString &number, const QString &unit, Unit kind)
         return -1;
     case Unit::Msecs:
     case Unit::Nsecs: {
-        const double msecs = unit == u"ms" ? n : unit == u"s" ? n * 1000 : -1;
+        const double msecs = unit == u"ms" ? n : unit == u"s" ? n * 1000 : unit == u"µs" ? n / 1000 : -1;
         if (msecs < 0)
             return -1;
         return kind == Unit::Msecs ? qint64(msecs) : qint64(msecs * 1000 * 1000);

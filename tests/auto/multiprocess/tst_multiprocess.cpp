@@ -690,7 +690,7 @@ void tst_Multiprocess::eventDrivenSenderResumesOnBytesWritten()
     Bus bus;
     Peer controller, sender, receiver;
     QVERIFY(bus.join({{controller, "ctl"}, {receiver, "receiver"}, {sender, "sender"}}));
-    controller.signal(SIGSTOP);   // the sender's queue fills up: 64 MiB in 128 KiB messages
+    controller.signal(SIGSTOP);   // the sender's queue fills up (IpmbLimits::SendQueueBytes)
     const int count = 1000;
     sender.command("floodsignal receiver " + QByteArray::number(count) + " 131072");
     receiver.command("expect " + QByteArray::number(count));

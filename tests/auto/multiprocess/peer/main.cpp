@@ -107,6 +107,14 @@ static void say(const QByteArray &line)
     std::fflush(stdout);
 }
 
+// Until every message sent so far is written (or 30 s pass).
+static void writeAll(IpmbEndpoint &endpoint)
+{
+    QDeadlineTimer deadline(30000);
+    while (endpoint.bytesToWrite() > 0 && endpoint.waitForBytesWritten(int(deadline.remainingTime())))
+        ;
+}
+
 static QByteArray enumName(const QMetaEnum &e, int value)
 {
     return QByteArray(e.valueToKey(value));
@@ -569,7 +577,7 @@ int main(int argc, char **argv)
                 if (!sendOrWait(IpmbMessage(selector, floodPayload(i, size))))
                     return;
             }
-            endpoint.waitForBytesWritten(30000);
+            writeAll(endpoint);
             say("sent " + QByteArray::number(count));
         } else if (w.value(0) == "floodsignal" && w.size() >= 4) {
             // Event-driven: send until QueueFullError, go on when bytesWritten() says so.
@@ -631,7 +639,7 @@ int main(int argc, char **argv)
                     return;
                 ++sent;
             }
-            endpoint.waitForBytesWritten(30000);
+            writeAll(endpoint);
             say("sent " + QByteArray::number(sent));
         } else if (w.value(0) == "sendregions" && w.size() >= 6) {
             const IpmbSelector selector = parseSelector(w[1], w[2], w[3].toLongLong());
@@ -644,7 +652,7 @@ int main(int argc, char **argv)
                 if (!sendOrWait(message))
                     return;
             }
-            endpoint.waitForBytesWritten(30000);
+            writeAll(endpoint);
             say("sent " + QByteArray::number(times));
         } else if (w.value(0) == "fillhandles" && w.size() >= 3) {
             // Sends messages with <n> memfds each until send() refuses one, then lets them drain.
@@ -659,7 +667,7 @@ int main(int argc, char **argv)
             }
             say("filled sent=" + QByteArray::number(sent) + " error=" + enumName(errors, endpoint.error())
                 + " fds=" + QByteArray::number(openDescriptors()) + " reason=" + endpoint.errorString().toUtf8());
-            endpoint.waitForBytesWritten(30000);
+            writeAll(endpoint);
             say("sent " + QByteArray::number(sent));
         } else if (w.value(0) == "sendregion" && w.size() >= 5) {
             lastRegion = IpmbMemoryRegion::create(w[4].toLongLong());

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmboutbox_p.h"
+
+#include <QtCore/qcoreapplication.h>
+
+using IpmbPlatform::IoResult;
+using IpmbPlatform::IoStatus;
+
+IpmbOutbox::IpmbOutbox(IpmbPlatform::Waker *ioWaker)
+    : m_ioWaker(ioWaker)
+{
+    m_clock.start();
+}
+
+bool IpmbOutbox::send(QByteArray &frame, const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error)
+{
+    QMutexLocker locker(&m_mutex);
+    if (!m_open) {
+        *error = IpmbErrorInfo(IpmbErrorCode::Disconnected,
+                               QCoreApplication::translate("IpmbEndpoint", "send: the endpoint is not joined"));
+        return false;
+    }
+    if (queuedLocked() >= IpmbLimits::SendQueueBytes) {
+        *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                               QCoreApplication::translate("IpmbEndpoint", "send: %1 bytes are waiting for the bus controller")
+                                       .arg(queuedLocked()));
+        return false;
+    }
+    const qsizetype queuedHandles = m_batch.handleCount() + m_connectionHandles;
+    if (!handles.isEmpty() && queuedHandles >= IpmbLimits::SendQueueHandles) {
+        *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                               QCoreApplication::translate("IpmbEndpoint", "send: %1 handles are waiting for the bus controller")
+                                       .arg(queuedHandles));
+        return false;
+    }
+    const bool wasIdle = queuedLocked() == 0;
+    m_batch.appendHandles(handles);
+    if (frame.size() > IpmbLimits::ShareFrameBytes) {
+        m_batch.appendShared(frame);
+        frame = QByteArray(); // the queue owns it now
+    } else {
+        m_batch.tail(frame.size()).append(QByteArrayView(frame)); // copied: `frame` is the caller's reusable buffer
+    }
+    if (!m_connection || m_writing)
+        return true; // attach() or the writer takes it along
+    // A lone frame goes out at once from this thread. Under load (the last write was moments ago)
+    // the owner is woken once and writes the whole backlog in one call.
+    if (wasIdle && !m_ioWoken && m_clock.nsecsElapsed() - m_lastWrite > IpmbLimits::CoalesceWindowNsecs) {
+        const IoResult r = writeWithRoleLocked(locker);
+        const bool counting = m_countWrites;
+        // A failed write is the owner's to handle: its poll() sees the broken socket.
+        if (queuedLocked() > 0 && !m_ioWoken && r.status == IoStatus::Ok) {
+            m_ioWoken = true;
+            m_ioWaker->wake();
+        }
+        locker.unlock();
+        if (counting && r.bytes > 0 && m_writtenCallback)
+            m_writtenCallback(r.bytes);
+        return true;
+    }
+    if (!m_ioWoken) {
+        m_ioWoken = true;
+        m_ioWaker->wake();
+    }
+    return true;
+}
+
+// Called with the lock held and the connection attached; returns with the lock held, the role
+// released. The batch moves into the connection's queue under the lock (no copy); the system
+// call happens without it.
+IoResult IpmbOutbox::writeWithRoleLocked(QMutexLocker<QMutex> &locker)
+{
+    m_writing = true;
+    IpmbConnection *connection = m_connection;
+    connection->appendBatch(m_batch);
+    m_connectionBytes = connection->bytesToWrite();
+    m_connectionHandles = connection->handlesToWrite();
+    locker.unlock();
+    const IoResult r = connection->flush();
+    const qint64 left = connection->bytesToWrite();
+    const qsizetype leftHandles = connection->handlesToWrite();
+    locker.relock();
+    m_connectionBytes = left;
+    m_connectionHandles = leftHandles;
+    m_lastWrite = m_clock.nsecsElapsed();
+    m_writing = false;
+    m_roleReleased.wakeAll();
+    if (r.bytes > 0) {
+        ++m_writes;
+        if (m_writeWaiters > 0)
+            m_written.wakeAll();
+    }
+    return r;
+}
+
+void IpmbOutbox::takeRoleLocked(QMutexLocker<QMutex> &locker)
+{
+    Q_UNUSED(locker);
+    while (m_writing)
+        m_roleReleased.wait(&m_mutex); // a sender's write: one non-blocking system call
+}
+
+qint64 IpmbOutbox::bytesToWrite() const
+{
+    QMutexLocker locker(&m_mutex);
+    return queuedLocked();
+}
+
+bool IpmbOutbox::waitForWritten(const QDeadlineTimer &deadline)
+{
+    QMutexLocker locker(&m_mutex);
+    const quint64 writes = m_writes;
+    while (m_open && queuedLocked() > 0 && m_writes == writes) {
+        ++m_writeWaiters;
+        const bool woken = m_written.wait(&m_mutex, deadline);
+        --m_writeWaiters;
+        if (!woken)
+            return false;
+    }
+    return m_open;
+}
+
+void IpmbOutbox::setWrittenCallback(std::function<void(qint64)> callback)
+{
+    QMutexLocker locker(&m_mutex);
+    m_writtenCallback = std::move(callback);
+}
+
+void IpmbOutbox::countWrites(bool on)
+{
+    QMutexLocker locker(&m_mutex);
+    m_countWrites = on;
+}
+
+void IpmbOutbox::open()
+{
+    QMutexLocker locker(&m_mutex);
+    m_open = true;
+}
+
+void IpmbOutbox::close()
+{
+    QMutexLocker locker(&m_mutex);
+    takeRoleLocked(locker);
+    m_open = false;
+    m_batch.clear();
+    m_connection = nullptr;
+    m_connectionBytes = 0;
+    m_connectionHandles = 0;
+    m_ioWoken = false;
+    m_written.wakeAll();
+}
+
+void IpmbOutbox::attach(IpmbConnection *connection)
+{
+    QMutexLocker locker(&m_mutex);
+    takeRoleLocked(locker);
+    m_connection = connection;
+    connection->setSpareWriteBytes(IpmbLimits::EndpointSpareWriteBytes);
+    m_connectionBytes = connection->bytesToWrite();
+    m_connectionHandles = connection->handlesToWrite();
+}
+
+void IpmbOutbox::detach()
+{
+    QMutexLocker locker(&m_mutex);
+    takeRoleLocked(locker);
+    m_connection = nullptr;
+    m_connectionBytes = 0;
+    m_connectionHandles = 0;
+    m_ioWoken = false;
+    if (queuedLocked() == 0)
+        m_written.wakeAll();
+}
+
+void IpmbOutbox::releaseIdleMemory()
+{
+    QMutexLocker locker(&m_mutex);
+    takeRoleLocked(locker);
+    if (queuedLocked() > 0)
+        return;
+    m_batch.releaseSpareChunks();
+    if (m_connection)
+        m_connection->releaseSpareChunks();
+}
+
+bool IpmbOutbox::wantsWrite() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_connection && queuedLocked() > 0;
+}
+
+IoResult IpmbOutbox::write()
+{
+    QMutexLocker locker(&m_mutex);
+    m_ioWoken = false;
+    takeRoleLocked(locker);
+    if (!m_connection || queuedLocked() == 0)
+        return {IoStatus::Ok, 0, {}};
+    const IoResult r = writeWithRoleLocked(locker);
+    const bool counting = m_countWrites;
+    locker.unlock();
+    if (counting && r.bytes > 0 && m_writtenCallback)
+        m_writtenCallback(r.bytes);
+    return r;
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBOUTBOX_P_H
+#define IPMBOUTBOX_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+#include "ipmbconnection_p.h"
+#include "ipmberror_p.h"
+#include "ipmbplatform_p.h"
+
+#include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qmutex.h>
+#include <QtCore/qwaitcondition.h>
+
+#include <functional>
+
+// The way out of an endpoint: the frames that any thread sends, on their way into one connection
+// (to the controller today; a later issue adds channels to peers, each with an outbox of its own).
+// Senders queue under a short lock; one thread at a time, the writer, moves the queue into the
+// connection and writes it with the lock released, so that no sender ever waits for a system
+// call (doc/concepts.md, "Who writes the socket").
+//
+// Locking rule: m_mutex guards every member. The connection's write queue belongs to the thread
+// that holds the write role (m_writing), and to nobody while no one does; the connection is
+// attached and detached only by the thread that owns it (the I/O thread), with the role held.
+class IpmbOutbox
+{
+public:
+    // `ioWaker` wakes the thread that owns the connection: it writes what a sender left behind.
+    explicit IpmbOutbox(IpmbPlatform::Waker *ioWaker);
+    Q_DISABLE_COPY_MOVE(IpmbOutbox)
+
+    // Any thread. Queues a whole frame and the handles that go with it (a frame larger than
+    // IpmbLimits::ShareFrameBytes is taken by reference: `frame` is empty afterwards). A frame
+    // after a pause is written at once by the calling thread. Fails when closed (Disconnected) or
+    // when the queue is full (QueueFull).
+    bool send(QByteArray &frame, const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error);
+    qint64 bytesToWrite() const;
+    // Until the next write of queued bytes or an empty queue (true), the deadline, or close()
+    // (false): QAbstractSocket::waitForBytesWritten().
+    bool waitForWritten(const QDeadlineTimer &deadline);
+    // Called, outside the lock, with the bytes of each write, while `on` says so.
+    void setWrittenCallback(std::function<void(qint64)> callback);
+    void countWrites(bool on);
+
+    // The owner of the connection (the I/O thread).
+    void open();                            // send() accepts frames (queued while unattached)
+    void close();                           // drops every frame; send() fails until open()
+    void attach(IpmbConnection *connection);// the queue goes to this one from now on
+    void detach();                          // its unwritten bytes are lost; the queue stays
+    bool wantsWrite() const;                // poll the connection for writability
+    void releaseIdleMemory();               // the spare buffers, if nothing is queued
+    // Writes what the connection takes now, unless another thread is writing. Closed or Failed
+    // means the connection is gone.
+    IpmbPlatform::IoResult write();
+
+private:
+    IpmbPlatform::IoResult writeWithRoleLocked(QMutexLocker<QMutex> &locker);
+    void takeRoleLocked(QMutexLocker<QMutex> &locker);
+    qint64 queuedLocked() const { return m_batch.bytes() + m_connectionBytes; }
+
+    IpmbPlatform::Waker *const m_ioWaker;
+    mutable QMutex m_mutex;
+    QWaitCondition m_roleReleased;
+    QWaitCondition m_written;               // bytes were written, or the outbox closed
+    int m_writeWaiters = 0;
+    quint64 m_writes = 0;                   // writes that moved bytes
+    IpmbFrameBatch m_batch;                 // queued, not yet in the connection
+    IpmbConnection *m_connection = nullptr;
+    qint64 m_connectionBytes = 0;           // still to write in the connection, at the last write
+    qsizetype m_connectionHandles = 0;
+    bool m_open = false;
+    bool m_writing = false;                 // the write role is held
+    bool m_ioWoken = false;                 // the owner was woken to write and has not yet
+    bool m_countWrites = false;
+    qint64 m_lastWrite = 0;                 // m_clock time
+    QElapsedTimer m_clock;
+    std::function<void(qint64)> m_writtenCallback;
+};
+
+#endif // IPMBOUTBOX_P_H
