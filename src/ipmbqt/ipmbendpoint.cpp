@@ -484,14 +484,11 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, tr("send: %1").arg(message.selector().errorString())));
         return false;
     }
-    // Handles first, then the regions' memfds; one attachment byte each says which is which.
+    // Handles first, then the regions' memfds (appendMessage() writes the attachment kinds).
     QList<IpmbNativeHandle> handles = message.handles();
-    QByteArray attachments(handles.size(), char(IpmbProtocol::AttachmentKind::Handle));
     QList<IpmbMemoryRegion> regions = message.regions();
-    for (const IpmbMemoryRegion &region : regions) {
+    for (const IpmbMemoryRegion &region : regions)
         handles.append(region.nativeHandle());
-        attachments.append(char(IpmbProtocol::AttachmentKind::MemoryRegion));
-    }
     for (qsizetype i = 0; i < handles.size(); ++i) {
         if (handles.at(i).isNull()) {
             d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, i < message.handles().size()
@@ -500,38 +497,23 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
             return false;
         }
     }
-    // Encoding happens outside the lock, into a per-thread buffer that keeps its allocation.
-    // A large payload goes in a pooled region instead (doc/memory.md, "Large payloads"): a
-    // QByteArray or QString is encoded straight into it, anything else copied there once encoded.
-    // If every pooled region is in flight (and stays so for up to a millisecond), it goes inline
-    // after all.
+    // Encoding happens outside any lock, into a per-thread buffer that keeps its allocation. A
+    // large payload goes in a pooled region instead (doc/memory.md, "Large payloads"); if every
+    // pooled region is in flight (and stays so for up to a millisecond), it goes inline after all.
     thread_local QByteArray frame;
     frame.truncate(0);
     IpmbErrorInfo error;
-    const QVariant payload = message.payload();
-    const bool mayUseRegion = d->m_payloadRegionThreshold > 0 && handles.size() < IpmbLimits::MaxHandles;
-    const qsizetype rawSize = mayUseRegion ? IpmbPayloadCodec::rawEncodedSize(payload) : -1;
     IpmbMemoryRegion payloadRegion;
-    if (rawSize >= d->m_payloadRegionThreshold && rawSize <= IpmbLimits::MaxPayload)
-        payloadRegion = d->m_payloadRegions.alloc(rawSize, d->m_clock.nsecsElapsed(), IpmbLimits::PayloadRegionWaitMsecs);
-    if (!IpmbProtocol::appendMessage(frame, message.selector(), payloadRegion.isNull() ? payload : QVariant(),
-                                     &error, attachments)) {
+    IpmbProtocol::PayloadPlacement placement;
+    placement.threshold = d->m_payloadRegionThreshold;
+    placement.allocate = [d, &payloadRegion](qsizetype size) -> char * {
+        payloadRegion = d->m_payloadRegions.alloc(size, d->m_clock.nsecsElapsed(), IpmbLimits::PayloadRegionWaitMsecs);
+        return payloadRegion.isNull() ? nullptr : static_cast<char *>(payloadRegion.data());
+    };
+    if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), &error,
+                                     message.handles().size(), regions.size(), placement)) {
         d->setError(error);
         return false;
-    }
-    if (!payloadRegion.isNull()) {
-        IpmbPayloadCodec::encodeRaw(payload, static_cast<char *>(payloadRegion.data()));
-        IpmbProtocol::movePayloadToRegion(frame, rawSize);
-    } else if (mayUseRegion && rawSize < 0) {
-        const QByteArrayView encoded = IpmbProtocol::messagePayload(frame);
-        if (encoded.size() >= d->m_payloadRegionThreshold) {
-            payloadRegion = d->m_payloadRegions.alloc(encoded.size(), d->m_clock.nsecsElapsed(),
-                                                         IpmbLimits::PayloadRegionWaitMsecs);
-            if (!payloadRegion.isNull()) {
-                std::memcpy(payloadRegion.data(), encoded.data(), size_t(encoded.size()));
-                IpmbProtocol::movePayloadToRegion(frame, encoded.size());
-            }
-        }
     }
     if (!payloadRegion.isNull()) {
         handles.append(payloadRegion.nativeHandle());

@@ -291,78 +291,115 @@ void appendForwardedHeader(QByteArray &out, const Header &received, QByteArrayVi
     out.append(senderBlock);
 }
 
-bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload,
-                   IpmbErrorInfo *error, const QByteArray &attachments)
+// The selector bytes of `selector`, checked against the limits: a sender mostly uses one selector
+// over and over, so the last one is kept per thread.
+static const QByteArray *encodedSelector(const IpmbSelector &selector, QString *why)
 {
-    if (attachments.size() > IpmbLimits::MaxHandles) {
-        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument,
-                               QCoreApplication::translate("IpmbEndpoint", "A message carries at most %1 handles and regions, not %2")
-                                       .arg(IpmbLimits::MaxHandles).arg(attachments.size()));
-        return false;
-    }
-    // A sender mostly uses one selector over and over: check and encode it once per thread.
     thread_local IpmbSelector lastSelector;
     thread_local QByteArray lastSelectorBytes;
-    QString why;
-    if (lastSelectorBytes.isEmpty() || !(selector == lastSelector)) {
-        if (!IpmbSelectorCodec::fitsLimits(selector, &why)) {
-            *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, why);
-            return false;
-        }
-        lastSelectorBytes.clear();
-        IpmbSelectorCodec::appendSelector(lastSelectorBytes, selector);
-        lastSelector = selector;
-    }
-    const qsizetype start = out.size();
-    out.resize(start + HeaderSize);
-    out.append(lastSelectorBytes);
-    const qsizetype selectorLength = lastSelectorBytes.size();
     // A selector can encode to a megabyte; the thread keeps only ordinary ones.
     if (lastSelectorBytes.capacity() > 4 * IpmbLimits::KiB) {
         lastSelectorBytes = QByteArray();
         lastSelector = IpmbSelector();
     }
-    out.append(attachments);
-    const qsizetype payloadStart = out.size();
-    if (!IpmbPayloadCodec::encode(payload, out, &why)) {
-        out.truncate(start);
+    if (lastSelectorBytes.isEmpty() || !(selector == lastSelector)) {
+        lastSelectorBytes.clear();
+        if (!IpmbSelectorCodec::fitsLimits(selector, why))
+            return nullptr;
+        IpmbSelectorCodec::appendSelector(lastSelectorBytes, selector);
+        lastSelector = selector;
+    }
+    return &lastSelectorBytes;
+}
+
+static IpmbErrorInfo payloadTooLarge(qint64 length)
+{
+    return IpmbErrorInfo(IpmbErrorCode::PayloadTooLarge,
+                         QCoreApplication::translate("IpmbEndpoint", "The payload is %1 bytes; the limit is %2 bytes")
+                                 .arg(length).arg(IpmbLimits::MaxPayload));
+}
+
+bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload, IpmbErrorInfo *error,
+                   qsizetype handles, qsizetype regions, const PayloadPlacement &placement, bool *inRegion)
+{
+    if (inRegion)
+        *inRegion = false;
+    const qsizetype attached = handles + regions;
+    if (attached > IpmbLimits::MaxHandles) {
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument,
+                               QCoreApplication::translate("IpmbEndpoint", "A message carries at most %1 handles and regions, not %2")
+                                       .arg(IpmbLimits::MaxHandles).arg(attached));
+        return false;
+    }
+    QString why;
+    const QByteArray *selectorBytes = encodedSelector(selector, &why);
+    if (!selectorBytes) {
         *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, why);
         return false;
     }
-    const qint64 payloadLength = out.size() - payloadStart;
-    if (payloadLength > IpmbLimits::MaxPayload) {
-        out.truncate(start);
-        *error = IpmbErrorInfo(IpmbErrorCode::PayloadTooLarge,
-                               QCoreApplication::translate("IpmbEndpoint", "The payload is %1 bytes; the limit is %2 bytes")
-                                       .arg(payloadLength).arg(IpmbLimits::MaxPayload));
+    // The payload region takes one more attachment, so it needs room for one.
+    const bool mayMove = placement.threshold > 0 && placement.allocate && attached < IpmbLimits::MaxHandles;
+    // A QByteArray or QString has a known encoded size: it is encoded once, straight to where it
+    // travels. Anything else is encoded inline and moved to a region afterwards if it is large.
+    const qsizetype rawSize = IpmbPayloadCodec::rawEncodedSize(payload);
+    if (rawSize > IpmbLimits::MaxPayload) {
+        *error = payloadTooLarge(rawSize);
         return false;
+    }
+    char *region = nullptr;
+    if (mayMove && rawSize >= placement.threshold) {
+        region = placement.allocate(rawSize);
+        if (region)
+            IpmbPayloadCodec::encodeRaw(payload, region);
+    }
+
+    const qsizetype start = out.size();
+    out.resize(start + HeaderSize);
+    out.append(*selectorBytes);
+    out.append(handles, char(AttachmentKind::Handle));
+    out.append(regions, char(AttachmentKind::MemoryRegion));
+    qsizetype attachmentLength = attached;
+    const auto payloadToRegion = [&](qint64 payloadLength) {
+        out.append(char(AttachmentKind::PayloadRegion));
+        ++attachmentLength;
+        append<quint64>(out, quint64(payloadLength));
+        if (inRegion)
+            *inRegion = true;
+    };
+    if (region) {
+        payloadToRegion(rawSize);
+    } else {
+        const qsizetype payloadStart = out.size();
+        if (!IpmbPayloadCodec::encode(payload, out, &why)) {
+            out.truncate(start);
+            *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, why);
+            return false;
+        }
+        const qint64 payloadLength = out.size() - payloadStart;
+        if (payloadLength > IpmbLimits::MaxPayload) {
+            out.truncate(start);
+            *error = payloadTooLarge(payloadLength);
+            return false;
+        }
+        // A large payload of another type: copied to a region once encoded. The attachment kinds
+        // end where the payload begins, so the region's kind byte goes in its place.
+        if (mayMove && rawSize < 0 && payloadLength >= placement.threshold) {
+            region = placement.allocate(payloadLength);
+            if (region) {
+                std::memcpy(region, out.constData() + payloadStart, size_t(payloadLength));
+                out.truncate(payloadStart);
+                payloadToRegion(payloadLength);
+            }
+        }
     }
     Header h;
     h.type = FrameType::Message;
-    h.selectorLength = quint32(selectorLength);
-    h.attachmentLength = quint32(attachments.size());
-    h.handleCount = quint16(attachments.size());
+    h.selectorLength = quint32(selectorBytes->size());
+    h.attachmentLength = quint32(attachmentLength);
+    h.handleCount = quint16(attachmentLength);
     h.bodyLength = quint32(out.size() - start - HeaderSize);
     writeHeader(out.data() + start, h);
     return true;
-}
-
-QByteArrayView messagePayload(const QByteArray &frame)
-{
-    const Header h = *parseHeader(frame.constData(), nullptr);
-    return QByteArrayView(frame).sliced(HeaderSize + h.payloadOffset(), h.bodyLength - h.payloadOffset());
-}
-
-void movePayloadToRegion(QByteArray &frame, qint64 payloadLength)
-{
-    Header h = *parseHeader(frame.constData(), nullptr);
-    frame.truncate(HeaderSize + h.payloadOffset());
-    frame.append(char(AttachmentKind::PayloadRegion));
-    append<quint64>(frame, quint64(payloadLength));
-    ++h.attachmentLength;
-    ++h.handleCount;
-    h.bodyLength = quint32(frame.size() - HeaderSize);
-    writeHeader(frame.data(), h);
 }
 
 std::optional<qint64> parseRegionPayloadLength(QByteArrayView section, QString *errorString)

@@ -28,6 +28,7 @@
 #include <QtCore/qstring.h>
 
 #include <cstring>
+#include <functional>
 #include <optional>
 
 namespace IpmbProtocol {
@@ -124,18 +125,26 @@ IPMBQT_AUTOTEST_EXPORT MessageSections messageSections(const Header &header, QBy
 // it received (header `received`) from the endpoint whose sender block is `senderBlock`.
 IPMBQT_AUTOTEST_EXPORT void appendForwardedHeader(QByteArray &out, const Header &received, QByteArrayView senderBlock);
 
-// Appends a Message frame as an endpoint writes it (no sender block); `attachments` has one
-// AttachmentKind byte per handle sent with it. On failure `out` is left unchanged and `error`
-// says why (payload not streamable, too large, label op over the limits, too many handles).
+// Where the payload of a Message travels (doc/memory.md, "Large payloads"): inline, or, from
+// `threshold` encoded bytes on (0: never), in memory that allocate(size) returns; nullptr keeps it
+// inline after all. The caller owns that memory (a pooled region) and attaches its handle last.
+struct PayloadPlacement
+{
+    qint64 threshold = 0;
+    std::function<char *(qsizetype size)> allocate;
+};
+
+// Appends a Message frame as an endpoint writes it (no sender block): the header, the selector,
+// one attachment kind byte per handle (`handles` plain handles, then `regions` memory regions,
+// then the payload's region if `placement` put it in one: *inRegion says so) and the payload
+// section. It owns that layout: every byte is written once, in order, and nothing is parsed back.
+// On failure `out` is left unchanged and `error` says why (payload not streamable, too large,
+// label op over the limits, too many handles).
 IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &selector,
                                           const QVariant &payload, IpmbErrorInfo *error,
-                                          const QByteArray &attachments = {});
+                                          qsizetype handles = 0, qsizetype regions = 0,
+                                          const PayloadPlacement &placement = {}, bool *inRegion = nullptr);
 
-// The payload section of a Message frame that appendMessage() wrote at the start of `frame`.
-IPMBQT_AUTOTEST_EXPORT QByteArrayView messagePayload(const QByteArray &frame);
-// Rewrites that frame for a payload of `payloadLength` bytes that travels in a region: one more
-// attachment, of kind PayloadRegion, and the payload section replaced by that length.
-IPMBQT_AUTOTEST_EXPORT void movePayloadToRegion(QByteArray &frame, qint64 payloadLength);
 // The payload length that a region-payload section holds; nullopt (with the reason) if the
 // section is not RegionPayloadSectionSize bytes or the length is above the payload limit.
 IPMBQT_AUTOTEST_EXPORT std::optional<qint64> parseRegionPayloadLength(QByteArrayView section, QString *errorString);

@@ -174,13 +174,17 @@ void writeFrames()
     // payload travels in a region.
     QByteArray withHandles, inRegion;
     IpmbErrorInfo error;
-    IpmbProtocol::appendMessage(withHandles, IpmbSelector::unicast(IpmbLabelOp("a")), QVariant(1), &error,
-                                QByteArray(1, char(IpmbProtocol::AttachmentKind::Handle))
-                                        + char(IpmbProtocol::AttachmentKind::MemoryRegion));
+    IpmbProtocol::appendMessage(withHandles, IpmbSelector::unicast(IpmbLabelOp("a")), QVariant(1), &error, 1, 1);
     write(t, QStringLiteral("message-handles"), withHandles);
+    QByteArray region;
+    IpmbProtocol::PayloadPlacement placement;
+    placement.threshold = 1;
+    placement.allocate = [&](qsizetype size) {
+        region.resize(size);
+        return region.data();
+    };
     IpmbProtocol::appendMessage(inRegion, IpmbSelector::unicast(IpmbLabelOp("a")),
-                                QVariant(QByteArray(100, 'x')), &error);
-    IpmbProtocol::movePayloadToRegion(inRegion, 111);
+                                QVariant(QByteArray(100, 'x')), &error, 0, 0, placement);
     write(t, QStringLiteral("message-payload-region"), inRegion);
     write(t, QStringLiteral("session"), session + dropped + refuse);
 }

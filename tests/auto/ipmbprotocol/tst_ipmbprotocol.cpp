@@ -118,17 +118,31 @@ void tst_IpmbProtocol::messageFrame()
 // one attachment of kind 3, and its payload section becomes the payload's length.
 void tst_IpmbProtocol::payloadInRegion()
 {
-    QByteArray frame;
+    const IpmbSelector selector = IpmbSelector::unicast(IpmbLabelOp("a"));
+    const QByteArray value(1000, 'p');
     IpmbErrorInfo error;
-    const QByteArray attachments(2, char(AttachmentKind::Handle));
-    QVERIFY(appendMessage(frame, IpmbSelector::unicast(IpmbLabelOp("a")), QByteArray(1000, 'p'), &error, attachments));
-    const Header before = *parseHeader(frame.constData(), nullptr);
-    const QByteArray payload = messagePayload(frame).toByteArray();
+    QByteArray inlineFrame;
+    QVERIFY(appendMessage(inlineFrame, selector, value, &error, 2));
+    const Header before = *parseHeader(inlineFrame.constData(), nullptr);
+    const QByteArray payload =
+            messageSections(before, QByteArrayView(inlineFrame).sliced(HeaderSize)).payload.toByteArray();
     QCOMPARE(payload.size(), 1 + 10 + 1000);   // name length, "QByteArray", the bytes
-    QVERIFY(payload.endsWith(QByteArray(1000, 'p')));
-    const QByteArray selectorAndAttachments = frame.mid(HeaderSize, before.payloadOffset());
+    QVERIFY(payload.endsWith(value));
+    const QByteArray selectorAndAttachments = inlineFrame.mid(HeaderSize, before.payloadOffset());
 
-    movePayloadToRegion(frame, payload.size());
+    // A QByteArray is encoded straight into the region.
+    QByteArray region;
+    PayloadPlacement placement;
+    placement.threshold = 1000;
+    placement.allocate = [&](qsizetype size) {
+        region.resize(size);
+        return region.data();
+    };
+    QByteArray frame;
+    bool inRegion = false;
+    QVERIFY(appendMessage(frame, selector, value, &error, 2, 0, placement, &inRegion));
+    QVERIFY(inRegion);
+    QCOMPARE(region, payload);
     const std::optional<Header> after = parseHeader(frame.constData(), nullptr);
     QVERIFY(after);
     QCOMPARE(after->frameLength(), qint64(frame.size()));
@@ -138,7 +152,31 @@ void tst_IpmbProtocol::payloadInRegion()
     QVERIFY(frame.mid(HeaderSize).startsWith(selectorAndAttachments));
     QCOMPARE(frame.at(HeaderSize + after->payloadOffset() - 1), char(AttachmentKind::PayloadRegion));
     QString why;
-    QCOMPARE(parseRegionPayloadLength(messagePayload(frame), &why), std::optional<qint64>(payload.size()));
+    const MessageSections sections = messageSections(*after, QByteArrayView(frame).sliced(HeaderSize));
+    QCOMPARE(parseRegionPayloadLength(sections.payload, &why), std::optional<qint64>(payload.size()));
+
+    // Any other type is encoded inline first, then moved: the same layout.
+    const QVariantList list {QByteArray(2000, 'm'), 7};
+    QByteArray inlineList, listFrame;
+    QVERIFY(appendMessage(inlineList, selector, list, &error, 0, 1));
+    const Header listBefore = *parseHeader(inlineList.constData(), nullptr);
+    QVERIFY(appendMessage(listFrame, selector, list, &error, 0, 1, placement, &inRegion));
+    QVERIFY(inRegion);
+    QCOMPARE(region, messageSections(listBefore, QByteArrayView(inlineList).sliced(HeaderSize)).payload.toByteArray());
+    const Header listAfter = *parseHeader(listFrame.constData(), nullptr);
+    QCOMPARE(listAfter.attachmentLength, 2u);
+    QCOMPARE(messageSections(listAfter, QByteArrayView(listFrame).sliced(HeaderSize)).attachments,
+             QByteArrayView("\x02\x03"));
+
+    // Below the threshold, or with no region to be had, the payload stays inline.
+    QByteArray small;
+    QVERIFY(appendMessage(small, selector, QByteArray(10, 's'), &error, 2, 0, placement, &inRegion));
+    QVERIFY(!inRegion);
+    placement.allocate = [](qsizetype) -> char * { return nullptr; };
+    QByteArray noRegion;
+    QVERIFY(appendMessage(noRegion, selector, value, &error, 2, 0, placement, &inRegion));
+    QVERIFY(!inRegion);
+    QCOMPARE(noRegion, inlineFrame);
 
     // What a receiver refuses: a section of another size, a length over the payload limit.
     QVERIFY(!parseRegionPayloadLength(QByteArray(7, '\0'), &why));
