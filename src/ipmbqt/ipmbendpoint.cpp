@@ -1,22 +1,18 @@
 // SPDX-License-Identifier: BSD-3-Clause
+// IpmbEndpoint and the endpoint-thread part of IpmbEndpointPrivate. Over 600 lines because most of
+// it is the API reference (qdoc comments); the I/O thread is in ipmbendpointio.cpp, the way in and
+// out in ipmbinbox.cpp and ipmboutbox.cpp.
 #include "ipmbendpoint.h"
 #include "ipmbendpoint_p.h"
 #include "ipmblogging_p.h"
 #include "ipmbmemoryregion_p.h"
-#include "ipmbmessage_p.h"
-#include "ipmbpayloadcodec_p.h"
 #include "ipmbprotocol_p.h"
-#include "ipmbselectorcodec_p.h"
 
 #include <QtCore/qmetaobject.h>
 #include <QtCore/qpointer.h>
-#include <QtCore/qrandom.h>
 #include <QtCore/qthread.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cstring>
-#include <limits>
 
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
@@ -44,47 +40,6 @@ using IpmbProtocol::FrameType;
     endpoint. Messages that arrive while nothing is connected wait for receive() (or for the
     first connection to messageReceived()).
 */
-
-// Whether the user's last copy of `bytes` is gone. An acquire load of the count orders that copy's
-// reads (in any thread) before our writes; a relaxed isDetached() and a fence would do the same,
-// but ThreadSanitizer does not model fences and would report a race.
-static bool isOnlyHolder(QByteArray &bytes)
-{
-    const QArrayData *d = bytes.data_ptr().d_ptr();
-    return d && d->ref_.loadAcquire() == 1;
-}
-
-QByteArray IpmbPayloadBuffers::take(qsizetype size)
-{
-    for (auto it = m_buffers.begin(); it != m_buffers.end(); ++it) {
-        const qsizetype capacity = it->capacity();
-        if (capacity >= size && capacity / 2 <= size && isOnlyHolder(*it)) {
-            QByteArray bytes = std::move(*it);
-            m_buffers.erase(it);
-            bytes.resize(size);
-            return bytes;
-        }
-    }
-    return QByteArray(size, Qt::Uninitialized);
-}
-
-void IpmbPayloadBuffers::keep(const QByteArray &bytes)
-{
-    if (bytes.capacity() < IpmbLimits::PayloadBufferMinBytes)
-        return;
-    qint64 total = bytes.capacity();
-    for (const QByteArray &kept : m_buffers)
-        total += kept.capacity();
-    if (int(m_buffers.size()) < IpmbLimits::PayloadBuffersMax && total <= IpmbLimits::PayloadBuffersMaxBytes)
-        m_buffers.push_back(bytes);
-}
-
-void IpmbPayloadBuffers::clearUnused()
-{
-    m_buffers.erase(std::remove_if(m_buffers.begin(), m_buffers.end(),
-                                   [](const QByteArray &bytes) { return bytes.isDetached(); }),
-                    m_buffers.end());
-}
 
 IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
     : q_ptr(q)
@@ -523,7 +478,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     // turns it into one per receiver, or releases it if nobody gets the message.
     for (const IpmbMemoryRegion &region : regions)
         IpmbMemoryRegionPrivate::addReferences(region, +1);
-    const bool sent = d->sendFrame(frame, handles);
+    const bool sent = d->m_outbox.send(frame, handles, &error);
     // The buffer stays with the thread for the next send(), but only as large as a small frame:
     // one large message must not pin its size in every thread that ever sent one.
     if (frame.capacity() > IpmbLimits::ShareFrameBytes)
@@ -532,15 +487,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         return true;
     for (const IpmbMemoryRegion &region : regions)
         IpmbMemoryRegionPrivate::addReferences(region, -1);
-    return false;
-}
-
-bool IpmbEndpointPrivate::sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles)
-{
-    IpmbErrorInfo error;
-    if (m_outbox.send(frame, handles, &error))
-        return true;
-    setError(error);
+    d->setError(error);
     return false;
 }
 
@@ -594,35 +541,11 @@ bool IpmbEndpoint::waitForBytesWritten(int msecs)
 std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
 {
     Q_D(IpmbEndpoint);
-    QDeadlineTimer deadline(QDeadlineTimer::Forever);
-    bool deadlineSet = false;  // a clock read per call is a noticeable share of a 16 B message
-    QMutexLocker locker(&d->m_mutex);
-    while (d->m_inbox.empty()) {
-        if (!std::exchange(deadlineSet, true) && msecs >= 0)
-            deadline.setRemainingTime(msecs);
-        if (d->m_ioState == IpmbEndpoint::UnjoinedState) {
-            locker.unlock();  // nothing can come
-            d->setError(IpmbErrorInfo(IpmbErrorCode::Disconnected, tr("receive: the endpoint is not joined")));
-            return std::nullopt;
-        }
-        if (d->canReadDirectlyLocked()) {
-            d->readDirectly(locker, deadline);
-            if (d->m_inbox.empty() && deadline.hasExpired())
-                return std::nullopt;
-            continue;
-        }
-        ++d->m_inboxWaiters;
-        const bool woken = d->m_inboxChanged.wait(&d->m_mutex, deadline);
-        --d->m_inboxWaiters;
-        if (!woken && d->m_inbox.empty())
-            return std::nullopt;
-    }
-    IpmbEndpointPrivate::Received received = std::move(d->m_inbox.front());
-    d->m_inbox.pop_front();
-    d->m_inboxBytes -= received.frameBytes;
-    d->m_inboxHandles -= received.handles;
-    d->resumeReadingLocked();
-    return std::move(received.message);
+    bool closed = false;
+    std::optional<IpmbMessage> message = d->m_inbox.take(msecs, &closed);
+    if (closed)
+        d->setError(IpmbErrorInfo(IpmbErrorCode::Disconnected, tr("receive: the endpoint is not joined")));
+    return message;
 }
 
 /*!
@@ -635,9 +558,10 @@ void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
         d->m_outbox.countWrites(++d->m_bytesWrittenConnections > 0);
     if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived)) {
         ++d->m_receiverConnections;
-        QMutexLocker locker(&d->m_mutex);
-        if (!d->m_inbox.empty())
+        if (!d->m_inbox.isEmpty()) {
+            QMutexLocker locker(&d->m_mutex);
             d->postSyncLocked(); // deliver what waited for a receiver
+        }
     }
 }
 
@@ -692,10 +616,9 @@ void IpmbEndpointPrivate::startJoin()
     // limit as the controller does, and where that leaves little room, hold fewer (the I/O thread
     // holds at most the inbox's handles plus one read's worth, beside the process's own).
     IpmbPlatform::raiseHandleLimit();
-    const qsizetype inboxHandleLimit = IpmbLimits::inboxHandleLimit(IpmbPlatform::handleLimit());
+    m_inbox.open(IpmbLimits::inboxHandleLimit(IpmbPlatform::handleLimit()));
     {
         QMutexLocker locker(&m_mutex);
-        m_inboxHandleLimit = inboxHandleLimit;
         m_ioState = IpmbEndpoint::JoiningState;
         m_ioStateChanges.clear();
         m_ioError = IpmbErrorInfo();
@@ -721,9 +644,9 @@ void IpmbEndpointPrivate::stop(Signals emitting)
         syncFromIo();
         return;
     }
+    m_inbox.clear();
     QMutexLocker locker(&m_mutex);
     m_ioStateChanges.clear();
-    m_inbox.clear();
     m_state = m_ioState;
     m_isController = m_ioIsController;
 }
@@ -738,7 +661,6 @@ void IpmbEndpointPrivate::syncFromIo()
     IpmbErrorInfo error;
     quint64 dropped;
     qint64 written;
-    std::deque<Received> messages;
     {
         QMutexLocker locker(&m_mutex);
         m_syncPosted = false;
@@ -748,12 +670,12 @@ void IpmbEndpointPrivate::syncFromIo()
         endpointId = m_ioEndpointId;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
-        // Each message of the batch stays counted in m_inboxBytes/m_inboxHandles until it is
-        // delivered: its handles are open until then, and the I/O thread must not read more than
-        // the process can hold meanwhile.
-        if (m_receiverConnections > 0)
-            messages.swap(m_inbox);
     }
+    // Each message of the batch stays counted in the inbox until it is delivered: its handles are
+    // open until then, and the I/O thread must not read more than the process can hold meanwhile.
+    std::deque<IpmbInbox::Received> messages;
+    if (m_receiverConnections > 0)
+        messages = m_inbox.takeAll();
     // A QPointer guards against a slot that deletes the endpoint.
     QPointer<IpmbEndpoint> guard(q);
     if (error.isError())
@@ -785,7 +707,7 @@ void IpmbEndpointPrivate::syncFromIo()
         qint64 bytes;
         qsizetype handles;
         {
-            const Received received = std::move(messages.front());
+            const IpmbInbox::Received received = std::move(messages.front());
             messages.pop_front();
             bytes = received.frameBytes;
             handles = received.handles;
@@ -796,82 +718,7 @@ void IpmbEndpointPrivate::syncFromIo()
         // Delivered, so it no longer holds up reading: with slow slots, a batch that stayed
         // counted until its end stopped the reading for so long that the controller took the
         // endpoint for stuck and dropped its messages.
-        QMutexLocker locker(&m_mutex);
-        m_inboxBytes -= bytes;
-        m_inboxHandles -= handles;
-        resumeReadingLocked();
-    }
-}
-
-// Called when the user took messages: reading resumes once the inbox is half empty.
-void IpmbEndpointPrivate::resumeReadingLocked()
-{
-    if (m_readingPaused && qint64(m_inbox.size()) < IpmbLimits::InboxMessages / 2 && m_inboxBytes < IpmbLimits::InboxBytes / 2
-        && m_inboxHandles < m_inboxHandleLimit / 2) {
-        m_readingPaused = false;
-        m_waker.wake();
-        if (m_inboxWaiters > 0)
-            m_inboxChanged.wakeAll();  // one of them may read now
-    }
-}
-
-bool IpmbEndpointPrivate::canReadDirectlyLocked() const
-{
-    return m_directAllowed && !m_reading && !m_readingPaused;
-}
-
-// A thread in receive() holds the read role while it waits: it polls the socket itself, reads
-// and decodes what arrives into the inbox. Called and returns with m_mutex locked.
-void IpmbEndpointPrivate::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline)
-{
-    m_reading = true;
-    m_directReading = true;
-    m_directSince = m_clock.nsecsElapsed();
-    IpmbConnection *connection = m_connection.get();  // replaced only after reclaimReadRole()
-    locker.unlock();
-
-    PollEntry entries[2] = {{connection->socket(), true, false, false, false},
-                            {m_readerWaker.socket(), true, false, false, false}};
-    const qint64 remaining = deadline.remainingTime();  // -1: forever
-    IpmbPlatform::poll(entries, 2, int(qMin<qint64>(remaining, std::numeric_limits<int>::max())));
-    Outcome outcome = Outcome::Lost;
-    // Once reclaimed, the socket is the I/O thread's again, even if it has data.
-    const bool broken = entries[0].readable && !entries[1].readable && !readConnection(connection, &outcome);
-
-    locker.relock();
-    m_directReading = false;
-    m_lastDirectRead = m_clock.nsecsElapsed();
-    if (broken) {
-        // Failover and shutdown are the I/O thread's job.
-        m_directAllowed = false;
-        m_directOutcome = outcome;
-        m_waker.wake();
-    } else if (std::exchange(m_ioSleepsLong, false)) {
-        m_waker.wake();  // it left the socket to us for long: it must look again
-    }
-    releaseReadRoleLocked();
-}
-
-void IpmbEndpointPrivate::releaseReadRoleLocked()
-{
-    m_reading = false;
-    m_readRoleReleased.wakeAll();
-    if (m_inboxWaiters > 0)
-        m_inboxChanged.wakeAll();  // one of them may take the role
-}
-
-// Before the I/O thread closes or replaces the connection: no receive() thread may read it.
-void IpmbEndpointPrivate::reclaimReadRole()
-{
-    QMutexLocker locker(&m_mutex);
-    m_directAllowed = false;
-    m_directOutcome.reset();
-    m_lastDirectRead = -1;
-    if (m_reading) {
-        m_readerWaker.wake();
-        while (m_reading)
-            m_readRoleReleased.wait(&m_mutex);
-        m_readerWaker.drain();
+        m_inbox.delivered(bytes, handles);
     }
 }
 
@@ -881,468 +728,4 @@ void IpmbEndpointPrivate::postSyncLocked()
         return;
     m_syncPosted = true;
     QMetaObject::invokeMethod(q_ptr, [this] { syncFromIo(); }, Qt::QueuedConnection);
-}
-
-void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
-{
-    QMutexLocker locker(&m_mutex);
-    if (m_ioState == state)
-        return;
-    m_ioState = state;
-    m_ioStateChanges.append(state);
-    m_ioStateChanged.wakeAll();
-    postSyncLocked();
-}
-
-void IpmbEndpointPrivate::failIo(const IpmbErrorInfo &error)
-{
-    qCDebug(lcIpmbEndpoint) << "I/O failed:" << publicError(error.code) << error.message;
-    QMutexLocker locker(&m_mutex);
-    m_ioError = error;
-    postSyncLocked();
-}
-
-// Sleeps up to msecs, returning early (true) when stop() wakes the thread.
-bool IpmbEndpointPrivate::waitOnWaker(int msecs)
-{
-    PollEntry entry {m_waker.socket(), true, false, false, false};
-    IpmbPlatform::poll(&entry, 1, msecs);
-    return m_stopping;
-}
-
-void IpmbEndpointPrivate::ioMain()
-{
-    QDeadlineTimer deadline(m_ioJoinTimeout);
-    while (!m_stopping) {
-        IpmbErrorInfo error;
-        const Socket socket = electAndConnect(deadline, &error);
-        if (socket == InvalidSocket) {
-            if (!m_stopping)
-                failIo(error);
-            break;
-        }
-        {
-            QMutexLocker locker(&m_mutex);
-            m_connection = std::make_unique<IpmbConnection>(socket);
-            m_connection->setReusesLargeBuffers(true);  // decodeMessage() copies payloads out
-            // The Hello first; then what was sent meanwhile, pipelined behind it.
-            IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
-        }
-        m_outbox.attach(m_connection.get());
-        m_welcomed = false;
-        const Outcome outcome = serveConnection(deadline);
-        reclaimReadRole();
-        if (outcome == Outcome::Stopped)
-            drainOutput(1000);
-        m_outbox.detach();
-        {
-            QMutexLocker locker(&m_mutex);
-            m_connection.reset();
-        }
-        if (outcome != Outcome::Lost)
-            break;
-        qCDebug(lcIpmbEndpoint, "lost the bus controller; electing a new one");
-        if (m_welcomed)
-            setIoState(IpmbEndpoint::ReconnectingState);
-        deadline.setRemainingTime(m_ioJoinTimeout);
-    }
-    m_controller.reset();
-    m_outbox.close();
-    QMutexLocker locker(&m_mutex);
-    m_ioIsController = false;
-    m_ioEndpointId = 0;
-    m_ioState = IpmbEndpoint::UnjoinedState;
-    m_ioStateChanges.append(IpmbEndpoint::UnjoinedState);
-    m_ioStateChanged.wakeAll();
-    m_inboxChanged.wakeAll();  // receive() returns
-    postSyncLocked();
-}
-
-Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error)
-{
-    QByteArray address;
-    if (!busAddress(m_ioIdentifier, &address, error))
-        return InvalidSocket;  // the bus directory is not safe to use: retrying changes nothing
-    // A controller of another user should be impossible (only this user can create the socket);
-    // if one answers anyway, it is not talked to, and the election goes on until the deadline.
-    IpmbErrorInfo foreign;
-    while (!m_stopping) {
-        Socket socket = InvalidSocket;
-        switch (connectTo(address, &socket, error)) {
-        case ConnectStatus::Connected: {
-            Credentials controller;
-            if (!peerCredentials(socket, &controller)) {
-                closeSocket(socket);
-                foreign = IpmbErrorInfo(IpmbErrorCode::Permission,
-                                        IpmbEndpoint::tr("Cannot read the credentials of the bus controller"));
-                break;
-            }
-            // Checked before a byte (the token!) goes out.
-            if (controller.uid != currentUserId()) {
-                closeSocket(socket);
-                const bool first = !foreign.isError();  // tried again every few ms: warn once
-                foreign = IpmbErrorInfo(IpmbErrorCode::Permission,
-                                        IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
-                                                         "(uid %2, pid %3)")
-                                                .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
-                if (first)
-                    qCWarning(lcIpmbEndpoint, "%s", qPrintable(foreign.message));
-                break;
-            }
-            return socket;
-        }
-        case ConnectStatus::Failed:
-            return InvalidSocket;
-        case ConnectStatus::NoListener: {
-            if (m_controller)
-                break;
-            Listener listener;
-            switch (listenOn(address, &listener, error)) {
-            case ListenStatus::Listening:
-                qCDebug(lcIpmbEndpoint, "this process is now the controller of '%s'", qPrintable(m_ioIdentifier));
-                m_controller = std::make_unique<IpmbController>(listener, m_ioToken);
-                m_controller->start();
-                {
-                    QMutexLocker locker(&m_mutex);
-                    m_ioIsController = true;
-                    postSyncLocked();
-                }
-                continue; // connect to it like everybody else
-            case ListenStatus::AddressInUse:
-                break;    // somebody else holds the election lock: they are about to listen
-            case ListenStatus::Failed:
-                return InvalidSocket;
-            }
-            break;
-        }
-        }
-        if (deadline.hasExpired())
-            break;
-        if (waitOnWaker(QRandomGenerator::global()->bounded(1, 5)))
-            break;
-    }
-    *error = foreign.isError() ? foreign
-                               : IpmbErrorInfo(IpmbErrorCode::Timeout,
-                                               IpmbEndpoint::tr("No bus controller for '%1' answered within %2 ms")
-                                                       .arg(m_ioIdentifier).arg(m_ioJoinTimeout));
-    return InvalidSocket;
-}
-
-IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlineTimer &joinDeadline)
-{
-    IpmbConnection *connection = m_connection.get();
-    PollEntry entries[2];
-    while (!m_stopping) {
-        int timeout = m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0));
-        {
-            QMutexLocker locker(&m_mutex);
-            if (m_directOutcome)
-                return *m_directOutcome;
-            if (m_welcomed && !m_directAllowed) {
-                m_directAllowed = true;
-                if (m_inboxWaiters > 0)
-                    m_inboxChanged.wakeAll();
-            }
-            // Stay off the socket while a receive() thread reads it (doc/concepts.md).
-            const qint64 now = m_clock.nsecsElapsed();
-            bool direct = false;
-            m_ioSleepsLong = false;
-            if (m_directReading) {
-                direct = true;
-                if (now - m_directSince < IpmbLimits::DirectHoldLongNsecs)
-                    timeout = IpmbLimits::DirectPollMsecs;
-                else
-                    m_ioSleepsLong = true;
-            } else if (m_lastDirectRead >= 0 && now - m_lastDirectRead < IpmbLimits::DirectLingerNsecs) {
-                direct = true;
-                timeout = IpmbLimits::DirectPollMsecs;
-            }
-            entries[0] = {connection->socket(), !m_readingPaused && !direct, false, false, false};
-        }
-        entries[0].wantWrite = m_outbox.wantsWrite();
-        entries[1] = {m_waker.socket(), true, false, false, false};
-        if (!IpmbPlatform::poll(entries, 2, timeout)) {
-            failIo(IpmbErrorInfo(IpmbErrorCode::Unknown, IpmbEndpoint::tr("poll failed")));
-            return Outcome::Failed;
-        }
-        if (entries[1].readable)
-            m_waker.drain();
-        // Returns the memory of regions freed elsewhere that this process still maps idly.
-        if (const qint64 now = m_clock.nsecsElapsed(); now - m_lastMappingSweep >= IpmbLimits::MappingSweepNsecs) {
-            m_lastMappingSweep = now;
-            IpmbMemoryRegionPrivate::sweepMappings();
-            m_payloadRegions.expire(now);
-            m_outbox.releaseIdleMemory();
-            QMutexLocker locker(&m_mutex);
-            if (!m_reading) {  // the buffers belong to the read role
-                m_reading = true;
-                locker.unlock();
-                m_payloadBuffers.clearUnused();
-                locker.relock();
-                releaseReadRoleLocked();
-            }
-            // An inbox that held megabytes (its thread fell behind) leaves them with the allocator
-            // once drained: give them back, after a whole interval at rest (the last batches are
-            // still being freed when it first looks empty).
-            if (m_inboxPeakBytes >= IpmbLimits::InboxReleaseBytes)
-                m_inboxEpisode = true;
-            m_inboxPeakBytes = m_inboxBytes;
-            const bool quiet = m_inboxBytes < IpmbLimits::InboxReleaseBytes / 8;
-            const bool release = m_inboxEpisode && quiet && m_inboxWasQuiet;
-            m_inboxWasQuiet = quiet;
-            if (release)
-                m_inboxEpisode = false;
-            locker.unlock();
-            if (release)
-                IpmbPlatform::releaseFreeMemory();
-        }
-        if (!m_welcomed && joinDeadline.hasExpired()) {
-            failIo(IpmbErrorInfo(IpmbErrorCode::Timeout,
-                                 IpmbEndpoint::tr("The bus controller did not answer within %1 ms")
-                                         .arg(m_ioJoinTimeout)));
-            return Outcome::Failed;
-        }
-        if (entries[0].writable) {
-            const IoResult r = m_outbox.write();
-            if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
-                return Outcome::Lost;
-        }
-        if (entries[0].readable) {
-            {
-                QMutexLocker locker(&m_mutex);
-                if (m_reading)
-                    continue;  // a receive() thread took the role meanwhile: it reads
-                m_reading = true;
-            }
-            Outcome outcome = Outcome::Lost;
-            const bool ok = readConnection(connection, &outcome);
-            {
-                QMutexLocker locker(&m_mutex);
-                releaseReadRoleLocked();
-            }
-            if (!ok)
-                return outcome;
-        }
-    }
-    return Outcome::Stopped;
-}
-
-// Reads and decodes what the socket has into the inbox; the caller holds the read role. Returns
-// false when the connection has to go, and *outcome says why.
-bool IpmbEndpointPrivate::readConnection(IpmbConnection *connection, Outcome *outcome)
-{
-    qsizetype handleBudget;
-    {
-        QMutexLocker locker(&m_mutex);
-        handleBudget = m_inboxHandleLimit - m_inboxHandles;
-    }
-    bool stop = false;
-    const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
-        stop = !handleFrame(frame, outcome);
-        return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-    }, IpmbLimits::ReadBudget, handleBudget);
-    {
-        QMutexLocker locker(&m_mutex);
-        if (!m_inbox.empty()) {
-            if (m_inboxWaiters > 0)
-                m_inboxChanged.wakeAll();
-            if (m_receiverConnections > 0)
-                postSyncLocked();
-        }
-        m_readingPaused = qint64(m_inbox.size()) >= IpmbLimits::InboxMessages || m_inboxBytes >= IpmbLimits::InboxBytes
-                || m_inboxHandles >= m_inboxHandleLimit;
-    }
-    if (stop)
-        return false;
-    if (status == IpmbConnection::ReadStatus::Ok)
-        return true;
-    if (status == IpmbConnection::ReadStatus::Failed)
-        qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: %s",
-                  qPrintable(connection->errorString()));
-    *outcome = Outcome::Lost;
-    return false;
-}
-
-// Returns false to stop reading; *outcome then says why.
-bool IpmbEndpointPrivate::handleFrame(const IpmbConnection::Frame &frame, Outcome *outcome)
-{
-    const IpmbProtocol::Header &header = frame.header;
-    if (header.type == FrameType::Refuse) {
-        QString why;
-        const std::optional<IpmbProtocol::Refuse> refuse = IpmbProtocol::parseRefuse(frame.body, &why);
-        IpmbErrorInfo error = refuse ? IpmbErrorInfo(refuse->error, refuse->reason)
-                                     : IpmbErrorInfo(IpmbErrorCode::Protocol,
-                                                     IpmbEndpoint::tr("The bus controller refused to talk: %1").arg(why));
-        // A Refuse's layout is the same in every version: say which one the controller speaks.
-        if (refuse && refuse->controllerVersion != IpmbProtocol::Version && refuse->error != IpmbErrorCode::VersionMismatch)
-            error.message += IpmbEndpoint::tr(" (the controller speaks protocol version %1, this endpoint %2)")
-                                     .arg(refuse->controllerVersion).arg(IpmbProtocol::Version);
-        failIo(error);
-        *outcome = Outcome::Failed;
-        return false;
-    }
-    if (header.version != IpmbProtocol::Version) {
-        failIo(IpmbErrorInfo(IpmbErrorCode::VersionMismatch,
-                             IpmbEndpoint::tr("The bus controller speaks protocol version %1, this endpoint version %2")
-                                     .arg(header.version).arg(IpmbProtocol::Version)));
-        *outcome = Outcome::Failed;
-        return false;
-    }
-    switch (header.type) {
-    case FrameType::Welcome: {
-        QString why;
-        const std::optional<IpmbProtocol::Welcome> welcome =
-                m_welcomed ? std::nullopt : IpmbProtocol::parseWelcome(frame.body, &why);
-        if (!welcome)
-            break;
-        m_welcomed = true;
-        {
-            QMutexLocker locker(&m_mutex);
-            m_ioEndpointId = welcome->endpointId;
-        }
-        setIoState(IpmbEndpoint::JoinedState);
-        return true;
-    }
-    case FrameType::Message:
-        if (!m_welcomed || header.senderLength == 0)
-            break;
-        decodeMessage(frame);
-        return true;
-    case FrameType::Dropped: {
-        QString why;
-        const std::optional<quint64> count = IpmbProtocol::parseDropped(frame.body, &why);
-        if (!count)
-            break;
-        QMutexLocker locker(&m_mutex);
-        m_ioDropped += *count;
-        postSyncLocked();
-        return true;
-    }
-    default:
-        break;
-    }
-    qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: unexpected frame of type %d",
-              int(header.type));
-    *outcome = Outcome::Lost;
-    return false;
-}
-
-void IpmbEndpointPrivate::decodeMessage(const IpmbConnection::Frame &frame)
-{
-    using IpmbProtocol::sameBytes;
-    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
-    QString why;
-    const QByteArrayView senderBytes = sections.sender;
-    if (!sameBytes(m_lastSenderBytes, senderBytes)) {
-        const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
-        if (!sender) {
-            m_warnings.warn(lcIpmbEndpoint(), "ignoring a message with a malformed sender block: %s", qPrintable(why));
-            return;
-        }
-        m_lastSenderBytes = senderBytes.toByteArray();
-        m_lastSender = *sender;
-    }
-    const QByteArrayView selectorBytes = sections.selector;
-    if (!sameBytes(m_lastSelectorBytes, selectorBytes)) {
-        std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
-        m_lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
-        m_lastSelector = selector.value_or(IpmbSelector());
-    }
-    const IpmbProtocol::Sender *sender = &m_lastSender;
-
-    IpmbMessage message = IpmbMessageData::received(m_lastSelector, sender->label);
-    IpmbMessageData *data = IpmbMessageData::get(message);
-    IpmbMemoryRegion payloadRegion;
-    const QByteArrayView attachments = sections.attachments;
-    for (qsizetype i = 0; i < attachments.size(); ++i) {
-        const char kind = attachments[i];
-        if (kind == char(IpmbProtocol::AttachmentKind::Handle)) {
-            data->handles.append(frame.handles.at(i));
-            continue;
-        }
-        // The reference this region holds was added for us by the sender and the controller.
-        const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adoptReceived(frame.handles.at(i));
-        const bool secondPayload = kind == char(IpmbProtocol::AttachmentKind::PayloadRegion) && !payloadRegion.isNull();
-        if (!IpmbProtocol::isRegion(kind) || region.isNull() || secondPayload) {
-            m_warnings.warn(lcIpmbEndpoint(), "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
-                      secondPayload ? "a second payload region" : qPrintable(region.errorString()));
-            return;
-        }
-        if (kind == char(IpmbProtocol::AttachmentKind::PayloadRegion))
-            payloadRegion = region;
-        else
-            data->regions.append(region);
-    }
-    data->senderId = sender->endpointId;
-    data->senderPid = sender->pid;
-    data->senderUid = sender->uid;
-    const QByteArrayView payloadSection = sections.payload;
-    IpmbPayloadCodec::Decoded payload;
-    qint64 payloadInRegion = 0;
-    QByteArrayView encoded = payloadSection;
-    if (!payloadRegion.isNull()) {
-        const std::optional<qint64> length = IpmbProtocol::parseRegionPayloadLength(payloadSection, &why);
-        if (!length || *length > payloadRegion.size()) {
-            m_warnings.warn(lcIpmbEndpoint(), "ignoring a message with a bad payload region: %s",
-                      length ? "its payload is larger than the region" : qPrintable(why));
-            return;
-        }
-        payloadInRegion = *length;
-        encoded = QByteArrayView(static_cast<const char *>(payloadRegion.constData()), payloadInRegion);
-    }
-    // A large QByteArray payload is copied once, into a recycled buffer. Any other payload in a
-    // region is copied out before it is decoded: the sender may still write the region.
-    const qsizetype raw = IpmbPayloadCodec::rawByteArrayOffset(encoded);
-    if (raw > 0 && encoded.size() - raw >= IpmbLimits::PayloadBufferMinBytes) {
-        QByteArray value = m_payloadBuffers.take(encoded.size() - raw);
-        std::memcpy(value.data(), encoded.data() + raw, size_t(value.size()));
-        m_payloadBuffers.keep(value);
-        payload = IpmbPayloadCodec::Decoded::byteArray(std::move(value));
-    } else if (payloadRegion.isNull()) {
-        payload = IpmbPayloadCodec::decode(encoded);
-    } else {
-        payload = IpmbPayloadCodec::decode(encoded.toByteArray());
-    }
-    payloadRegion = IpmbMemoryRegion();  // released: the sender's pool may reuse it now
-    data->payloadTypeName = payload.typeName;
-    switch (payload.status) {
-    case IpmbPayloadCodec::Status::Ok:
-        data->payload = std::move(payload.value);
-        break;
-    case IpmbPayloadCodec::Status::UnknownType:
-        data->payloadStatus = IpmbMessage::PayloadUnknownType;
-        break;
-    case IpmbPayloadCodec::Status::Malformed:
-        data->payloadStatus = IpmbMessage::PayloadMalformed;
-        break;
-    }
-    if (payload.status != IpmbPayloadCodec::Status::Ok) {
-        data->payloadErrorString = payload.errorString;
-        // Once per type name, for the first IpmbLimits::MaxWarnedTypes names: a sender may make up any number.
-        if (!m_warnedTypes.contains(payload.typeName)) {
-            if (m_warnedTypes.size() < IpmbLimits::MaxWarnedTypes)
-                m_warnedTypes.insert(payload.typeName);
-            m_warnings.warn(lcIpmbEndpoint(), "received an undecodable payload: %s", qPrintable(payload.errorString));
-        }
-    }
-    const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
-    const qsizetype handles = data->handles.size() + data->regions.size();
-    QMutexLocker locker(&m_mutex);
-    m_inbox.push_back({std::move(message), size, handles});
-    m_inboxBytes += size;
-    m_inboxHandles += handles;
-    m_inboxPeakBytes = qMax(m_inboxPeakBytes, m_inboxBytes);
-}
-
-
-void IpmbEndpointPrivate::drainOutput(int msecs)
-{
-    const QDeadlineTimer deadline(msecs);
-    while (m_outbox.wantsWrite() && !deadline.hasExpired()) {
-        const IoResult r = m_outbox.write();
-        if (r.status == IoStatus::Closed || r.status == IoStatus::Failed || !m_outbox.wantsWrite())
-            break;
-        PollEntry entry {m_connection->socket(), false, true, false, false};
-        IpmbPlatform::poll(&entry, 1, int(qMax<qint64>(deadline.remainingTime(), 0)));
-    }
 }

@@ -17,6 +17,7 @@
 #include "ipmbconnection_p.h"
 #include "ipmbcontroller_p.h"
 #include "ipmberror_p.h"
+#include "ipmbinbox_p.h"
 #include "ipmblogging_p.h"
 #include "ipmboutbox_p.h"
 #include "ipmbpayloadregionpool_p.h"
@@ -38,30 +39,15 @@ QT_BEGIN_NAMESPACE
 class QThread;
 QT_END_NAMESPACE
 
-// Buffers for large received QByteArray payloads, reused once every copy handed to the user is
-// gone: fresh memory for each would cost page faults (about 8 % of the receiving I/O thread at
-// 1 MiB). I/O thread only.
-class IpmbPayloadBuffers
-{
-public:
-    // Sizes and counts: IpmbLimits::PayloadBuffer*.
-
-    // A buffer of exactly `size` bytes (contents undefined) that nobody else holds.
-    QByteArray take(qsizetype size);
-    // Keeps a copy of `bytes` (shared with the payload handed out) for a later take().
-    void keep(const QByteArray &bytes);
-    // Frees the buffers nobody uses, e.g. once traffic stopped.
-    void clearUnused();
-
-private:
-    std::vector<QByteArray> m_buffers;
-};
-
-// Two threads share this object:
+// Three kinds of thread use an endpoint:
 // - the endpoint's thread (where the IpmbEndpoint lives): API calls and signal emission;
-// - the I/O thread (started by join()): election, handshake, reading, flushing, failover.
-// send() may be called from any thread. Members are grouped by who may touch them.
-class IpmbEndpointPrivate
+// - the I/O thread (started by join()): election, handshake, reading, writing, failover;
+// - any thread in send() (IpmbOutbox) or receive() (IpmbInbox).
+// The way out and the way in are classes of their own, each with its lock and its rule; this class
+// holds what the I/O thread publishes for the endpoint's thread, guarded by m_mutex, and what each
+// of the two threads owns alone. Lock order: m_mutex is never held while the inbox's or the
+// outbox's lock is taken, and they call back (Owner, the written callback) without theirs.
+class IpmbEndpointPrivate : private IpmbInbox::Owner
 {
     Q_DECLARE_PUBLIC(IpmbEndpoint)
 
@@ -79,7 +65,6 @@ public:
     void stop(Signals emitting = Signals::All);
     void setError(const IpmbErrorInfo &error);  // any thread
     void syncFromIo();
-    bool sendFrame(QByteArray &frame, const QList<IpmbNativeHandle> &handles);
 
     IpmbEndpoint *q_ptr;
     QString m_identifier;
@@ -96,13 +81,13 @@ public:
     // Payloads of at least this many encoded bytes travel in a region (0: never).
     qint64 m_payloadRegionThreshold = IpmbLimits::PayloadRegionThresholdBytes;
     IpmbPayloadRegionPool m_payloadRegions;     // thread-safe
+    QElapsedTimer m_clock;              // started in the constructor
     QThread *m_ioThread = nullptr;
 
-    // Shared; guarded by m_mutex.
+    // Published by the I/O thread (and by any thread's setError()); guarded by m_mutex.
     mutable QMutex m_mutex;
     IpmbErrorInfo m_error;              // set by any thread (send(), receive()), see setError()
     QWaitCondition m_ioStateChanged;
-    QWaitCondition m_inboxChanged;
     IpmbEndpoint::State m_ioState = IpmbEndpoint::UnjoinedState;
     QList<IpmbEndpoint::State> m_ioStateChanges;  // since the last syncFromIo(), in order
     bool m_ioIsController = false;
@@ -110,81 +95,36 @@ public:
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
     qint64 m_ioBytesWritten = 0;        // likewise, counted only while bytesWritten() is connected
-    struct Received
-    {
-        IpmbMessage message;
-        qint64 frameBytes;
-        qsizetype handles;
-    };
-    std::deque<Received> m_inbox;
-    // Of the messages in m_inbox and in batches syncFromIo() is delivering, for the read pause:
-    qint64 m_inboxBytes = 0;           // frame (and region payload) bytes
-    qint64 m_inboxPeakBytes = 0;       // the most since the last look (releasing memory)
-    bool m_inboxEpisode = false;       // it held InboxReleaseBytes since memory was last released
-    bool m_inboxWasQuiet = false;      // it was nearly empty at the last look
-    qsizetype m_inboxHandles = 0;      // open handles
-    qsizetype m_inboxHandleLimit = 1024; // set by startJoin() from the process's descriptor limit
-    bool m_readingPaused = false;
     bool m_syncPosted = false;
-    std::unique_ptr<IpmbConnection> m_connection; // replaced only by the I/O thread
-    QElapsedTimer m_clock;              // started in the constructor
-    void resumeReadingLocked();
+    void postSyncLocked();
 
-    // The read role (doc/concepts.md, "Who reads the socket"): one thread at a time reads the
-    // connection and uses the decoding state below. Guarded by m_mutex, like the inbox.
-    bool m_reading = false;             // some thread holds the role
-    bool m_directReading = false;       // ... and it is a thread in receive()
-    bool m_directAllowed = false;       // receive() may take it (welcomed, not being reclaimed)
-    qint64 m_directSince = 0;           // m_clock time the receive() thread took it
-    qint64 m_lastDirectRead = -1;       // m_clock time a receive() thread last released it
-    bool m_ioSleepsLong = false;        // the I/O thread does not look at the socket for long
-    int m_inboxWaiters = 0;             // threads in receive() waiting on m_inboxChanged
-    std::optional<Outcome> m_directOutcome; // a receive() thread found the connection gone
-    QWaitCondition m_readRoleReleased;
-    IpmbPlatform::Waker m_readerWaker;  // ends the poll of a receive() thread that holds the role
-    bool canReadDirectlyLocked() const;
-    void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline);
-    void releaseReadRoleLocked();
-    void reclaimReadRole();
-
-    // I/O thread only (and the endpoint thread before start / after the thread ended).
+    // The I/O thread only (and the endpoint thread before start / after the thread ended).
     void ioMain();
     IpmbPlatform::Socket electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error);
     Outcome serveConnection(const QDeadlineTimer &joinDeadline);
     void drainOutput(int msecs);
     void setIoState(IpmbEndpoint::State state);
     void failIo(const IpmbErrorInfo &error);
-    void postSyncLocked();
     bool waitOnWaker(int msecs);
+    // IpmbInbox::Owner: called by whichever thread holds the read role.
+    bool controlFrame(const IpmbConnection::Frame &frame, IpmbInbox::ReadOutcome *outcome) override;
+    void messagesArrived() override;
 
-    IpmbPlatform::Waker m_waker;
-    // What send() queues for the controller; thread-safe, with a lock of its own that is never
-    // held while m_mutex is taken.
-    IpmbOutbox m_outbox {&m_waker};
+    IpmbPlatform::Waker m_waker;        // wakes the I/O thread
     std::atomic<bool> m_stopping {false};
+    std::unique_ptr<IpmbConnection> m_connection; // attached to the inbox and the outbox
     std::unique_ptr<IpmbController> m_controller;
-    bool m_welcomed = false;            // written only before receive() may read (m_directAllowed)
-
-    // Whoever holds the read role: reading, and the decoding state.
-    bool readConnection(IpmbConnection *connection, Outcome *outcome);
-    bool handleFrame(const IpmbConnection::Frame &frame, Outcome *outcome);
-    void decodeMessage(const IpmbConnection::Frame &frame);
-    // Consecutive messages mostly share their sender and selector: decode those once.
-    QByteArray m_lastSenderBytes;
-    IpmbProtocol::Sender m_lastSender;
-    QByteArray m_lastSelectorBytes;
-    IpmbSelector m_lastSelector;
-    QSet<QByteArray> m_warnedTypes;     // undecodable payload types warned about (IpmbLimits::MaxWarnedTypes)
-    IpmbLogLimiter m_warnings;
-    IpmbPayloadBuffers m_payloadBuffers;
-
-    // I/O thread only, again.
+    bool m_welcomed = false;            // on the current connection
     qint64 m_lastMappingSweep = 0;      // m_clock time
     // Copies of the configuration taken by join(), so the I/O thread never reads m_label & co.
     QString m_ioIdentifier;
     IpmbLabel m_ioLabel;
     QByteArray m_ioToken;
     int m_ioJoinTimeout = 10000;
+
+    // The ways out and in; thread-safe, see their classes.
+    IpmbOutbox m_outbox {&m_waker};
+    IpmbInbox m_inbox {this, &m_waker};
 };
 
 #endif // IPMBENDPOINT_P_H

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The I/O thread of an endpoint (IpmbEndpointPrivate's I/O-thread part, see ipmbendpoint_p.h):
+// election, the connection to the controller and its failover, and the loop that serves the
+// connection with the outbox (writing) and the inbox (reading).
+#include "ipmbendpoint_p.h"
+#include "ipmblogging_p.h"
+#include "ipmbmemoryregion_p.h"
+#include "ipmbprotocol_p.h"
+
+#include <QtCore/qrandom.h>
+
+using namespace IpmbPlatform;
+using IpmbProtocol::FrameType;
+
+void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
+{
+    QMutexLocker locker(&m_mutex);
+    if (m_ioState == state)
+        return;
+    m_ioState = state;
+    m_ioStateChanges.append(state);
+    m_ioStateChanged.wakeAll();
+    postSyncLocked();
+}
+
+void IpmbEndpointPrivate::failIo(const IpmbErrorInfo &error)
+{
+    qCDebug(lcIpmbEndpoint) << "I/O failed:" << publicError(error.code) << error.message;
+    QMutexLocker locker(&m_mutex);
+    m_ioError = error;
+    postSyncLocked();
+}
+
+// Sleeps up to msecs, returning early (true) when stop() wakes the thread.
+bool IpmbEndpointPrivate::waitOnWaker(int msecs)
+{
+    PollEntry entry {m_waker.socket(), true, false, false, false};
+    IpmbPlatform::poll(&entry, 1, msecs);
+    return m_stopping;
+}
+
+void IpmbEndpointPrivate::ioMain()
+{
+    QDeadlineTimer deadline(m_ioJoinTimeout);
+    while (!m_stopping) {
+        IpmbErrorInfo error;
+        const Socket socket = electAndConnect(deadline, &error);
+        if (socket == InvalidSocket) {
+            if (!m_stopping)
+                failIo(error);
+            break;
+        }
+        {
+            QMutexLocker locker(&m_mutex);
+            m_connection = std::make_unique<IpmbConnection>(socket);
+            m_connection->setReusesLargeBuffers(true);  // decodeMessage() copies payloads out
+            // The Hello first; then what was sent meanwhile, pipelined behind it.
+            IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
+        }
+        m_outbox.attach(m_connection.get());
+        m_inbox.attach(m_connection.get());
+        m_welcomed = false;
+        const Outcome outcome = serveConnection(deadline);
+        m_inbox.detach();
+        if (outcome == Outcome::Stopped)
+            drainOutput(1000);
+        m_outbox.detach();
+        {
+            QMutexLocker locker(&m_mutex);
+            m_connection.reset();
+        }
+        if (outcome != Outcome::Lost)
+            break;
+        qCDebug(lcIpmbEndpoint, "lost the bus controller; electing a new one");
+        if (m_welcomed)
+            setIoState(IpmbEndpoint::ReconnectingState);
+        deadline.setRemainingTime(m_ioJoinTimeout);
+    }
+    m_controller.reset();
+    m_outbox.close();
+    m_inbox.close();
+    QMutexLocker locker(&m_mutex);
+    m_ioIsController = false;
+    m_ioEndpointId = 0;
+    m_ioState = IpmbEndpoint::UnjoinedState;
+    m_ioStateChanges.append(IpmbEndpoint::UnjoinedState);
+    m_ioStateChanged.wakeAll();
+    postSyncLocked();
+}
+
+Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, IpmbErrorInfo *error)
+{
+    QByteArray address;
+    if (!busAddress(m_ioIdentifier, &address, error))
+        return InvalidSocket;  // the bus directory is not safe to use: retrying changes nothing
+    // A controller of another user should be impossible (only this user can create the socket);
+    // if one answers anyway, it is not talked to, and the election goes on until the deadline.
+    IpmbErrorInfo foreign;
+    while (!m_stopping) {
+        Socket socket = InvalidSocket;
+        switch (connectTo(address, &socket, error)) {
+        case ConnectStatus::Connected: {
+            Credentials controller;
+            if (!peerCredentials(socket, &controller)) {
+                closeSocket(socket);
+                foreign = IpmbErrorInfo(IpmbErrorCode::Permission,
+                                        IpmbEndpoint::tr("Cannot read the credentials of the bus controller"));
+                break;
+            }
+            // Checked before a byte (the token!) goes out.
+            if (controller.uid != currentUserId()) {
+                closeSocket(socket);
+                const bool first = !foreign.isError();  // tried again every few ms: warn once
+                foreign = IpmbErrorInfo(IpmbErrorCode::Permission,
+                                        IpmbEndpoint::tr("The bus '%1' is held by a process of another user "
+                                                         "(uid %2, pid %3)")
+                                                .arg(m_ioIdentifier).arg(controller.uid).arg(controller.pid));
+                if (first)
+                    qCWarning(lcIpmbEndpoint, "%s", qPrintable(foreign.message));
+                break;
+            }
+            return socket;
+        }
+        case ConnectStatus::Failed:
+            return InvalidSocket;
+        case ConnectStatus::NoListener: {
+            if (m_controller)
+                break;
+            Listener listener;
+            switch (listenOn(address, &listener, error)) {
+            case ListenStatus::Listening:
+                qCDebug(lcIpmbEndpoint, "this process is now the controller of '%s'", qPrintable(m_ioIdentifier));
+                m_controller = std::make_unique<IpmbController>(listener, m_ioToken);
+                m_controller->start();
+                {
+                    QMutexLocker locker(&m_mutex);
+                    m_ioIsController = true;
+                    postSyncLocked();
+                }
+                continue; // connect to it like everybody else
+            case ListenStatus::AddressInUse:
+                break;    // somebody else holds the election lock: they are about to listen
+            case ListenStatus::Failed:
+                return InvalidSocket;
+            }
+            break;
+        }
+        }
+        if (deadline.hasExpired())
+            break;
+        if (waitOnWaker(QRandomGenerator::global()->bounded(1, 5)))
+            break;
+    }
+    *error = foreign.isError() ? foreign
+                               : IpmbErrorInfo(IpmbErrorCode::Timeout,
+                                               IpmbEndpoint::tr("No bus controller for '%1' answered within %2 ms")
+                                                       .arg(m_ioIdentifier).arg(m_ioJoinTimeout));
+    return InvalidSocket;
+}
+
+static IpmbEndpointPrivate::Outcome outcomeOf(IpmbInbox::ReadOutcome outcome)
+{
+    return outcome == IpmbInbox::ReadOutcome::Failed ? IpmbEndpointPrivate::Outcome::Failed
+                                                     : IpmbEndpointPrivate::Outcome::Lost;
+}
+
+IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlineTimer &joinDeadline)
+{
+    PollEntry entries[2];
+    while (!m_stopping) {
+        const IpmbInbox::PollPlan plan =
+                m_inbox.planPoll(m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0)));
+        if (plan.outcome)
+            return outcomeOf(*plan.outcome);  // found by a receive() thread
+        entries[0] = {m_connection->socket(), plan.read, m_outbox.wantsWrite(), false, false};
+        entries[1] = {m_waker.socket(), true, false, false, false};
+        if (!IpmbPlatform::poll(entries, 2, plan.timeoutMsecs)) {
+            failIo(IpmbErrorInfo(IpmbErrorCode::Unknown, IpmbEndpoint::tr("poll failed")));
+            return Outcome::Failed;
+        }
+        if (entries[1].readable)
+            m_waker.drain();
+        // Returns the memory of regions freed elsewhere that this process still maps idly, and
+        // what the queues held at their peak.
+        if (const qint64 now = m_clock.nsecsElapsed(); now - m_lastMappingSweep >= IpmbLimits::MappingSweepNsecs) {
+            m_lastMappingSweep = now;
+            IpmbMemoryRegionPrivate::sweepMappings();
+            m_payloadRegions.expire(now);
+            m_outbox.releaseIdleMemory();
+            if (m_inbox.sweep())
+                IpmbPlatform::releaseFreeMemory();
+        }
+        if (!m_welcomed && joinDeadline.hasExpired()) {
+            failIo(IpmbErrorInfo(IpmbErrorCode::Timeout,
+                                 IpmbEndpoint::tr("The bus controller did not answer within %1 ms")
+                                         .arg(m_ioJoinTimeout)));
+            return Outcome::Failed;
+        }
+        if (entries[0].writable) {
+            const IoResult r = m_outbox.write();
+            if (r.status == IoStatus::Closed || r.status == IoStatus::Failed)
+                return Outcome::Lost;
+        }
+        if (entries[0].readable) {
+            const IpmbInbox::ReadOutcome outcome = m_inbox.read();
+            if (outcome != IpmbInbox::ReadOutcome::Ok)
+                return outcomeOf(outcome);
+        }
+    }
+    return Outcome::Stopped;
+}
+
+void IpmbEndpointPrivate::messagesArrived()
+{
+    if (m_receiverConnections > 0) {
+        QMutexLocker locker(&m_mutex);
+        postSyncLocked();
+    }
+}
+
+// Everything but a Message after the Welcome (IpmbInbox decodes those). Returns false to stop
+// reading; *outcome then says why.
+bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbInbox::ReadOutcome *outcome)
+{
+    using ReadOutcome = IpmbInbox::ReadOutcome;
+    const IpmbProtocol::Header &header = frame.header;
+    if (header.type == FrameType::Refuse) {
+        QString why;
+        const std::optional<IpmbProtocol::Refuse> refuse = IpmbProtocol::parseRefuse(frame.body, &why);
+        IpmbErrorInfo error = refuse ? IpmbErrorInfo(refuse->error, refuse->reason)
+                                     : IpmbErrorInfo(IpmbErrorCode::Protocol,
+                                                     IpmbEndpoint::tr("The bus controller refused to talk: %1").arg(why));
+        // A Refuse's layout is the same in every version: say which one the controller speaks.
+        if (refuse && refuse->controllerVersion != IpmbProtocol::Version && refuse->error != IpmbErrorCode::VersionMismatch)
+            error.message += IpmbEndpoint::tr(" (the controller speaks protocol version %1, this endpoint %2)")
+                                     .arg(refuse->controllerVersion).arg(IpmbProtocol::Version);
+        failIo(error);
+        *outcome = ReadOutcome::Failed;
+        return false;
+    }
+    if (header.version != IpmbProtocol::Version) {
+        failIo(IpmbErrorInfo(IpmbErrorCode::VersionMismatch,
+                             IpmbEndpoint::tr("The bus controller speaks protocol version %1, this endpoint version %2")
+                                     .arg(header.version).arg(IpmbProtocol::Version)));
+        *outcome = ReadOutcome::Failed;
+        return false;
+    }
+    switch (header.type) {
+    case FrameType::Welcome: {
+        QString why;
+        const std::optional<IpmbProtocol::Welcome> welcome =
+                m_welcomed ? std::nullopt : IpmbProtocol::parseWelcome(frame.body, &why);
+        if (!welcome)
+            break;
+        m_welcomed = true;  // the I/O thread reads until the Welcome
+        m_inbox.setWelcomed();
+        {
+            QMutexLocker locker(&m_mutex);
+            m_ioEndpointId = welcome->endpointId;
+        }
+        setIoState(IpmbEndpoint::JoinedState);
+        return true;
+    }
+    case FrameType::Dropped: {
+        QString why;
+        const std::optional<quint64> count = IpmbProtocol::parseDropped(frame.body, &why);
+        if (!count)
+            break;
+        QMutexLocker locker(&m_mutex);
+        m_ioDropped += *count;
+        postSyncLocked();
+        return true;
+    }
+    default:
+        break;  // a Message before the Welcome, or without a sender block
+    }
+    qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: unexpected frame of type %d",
+              int(header.type));
+    *outcome = ReadOutcome::Lost;
+    return false;
+}
+
+void IpmbEndpointPrivate::drainOutput(int msecs)
+{
+    const QDeadlineTimer deadline(msecs);
+    while (m_outbox.wantsWrite() && !deadline.hasExpired()) {
+        const IoResult r = m_outbox.write();
+        if (r.status == IoStatus::Closed || r.status == IoStatus::Failed || !m_outbox.wantsWrite())
+            break;
+        PollEntry entry {m_connection->socket(), false, true, false, false};
+        IpmbPlatform::poll(&entry, 1, int(qMax<qint64>(deadline.remainingTime(), 0)));
+    }
+}

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "ipmbinbox_p.h"
+#include "ipmblimits_p.h"
+#include "ipmbmemoryregion_p.h"
+#include "ipmbmessage_p.h"
+#include "ipmbpayloadcodec_p.h"
+#include "ipmbselectorcodec_p.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+using IpmbPlatform::PollEntry;
+using IpmbProtocol::FrameType;
+
+// Whether the user's last copy of `bytes` is gone. An acquire load of the count orders that copy's
+// reads (in any thread) before our writes; a relaxed isDetached() and a fence would do the same,
+// but ThreadSanitizer does not model fences and would report a race.
+static bool isOnlyHolder(QByteArray &bytes)
+{
+    const QArrayData *d = bytes.data_ptr().d_ptr();
+    return d && d->ref_.loadAcquire() == 1;
+}
+
+QByteArray IpmbPayloadBuffers::take(qsizetype size)
+{
+    for (auto it = m_buffers.begin(); it != m_buffers.end(); ++it) {
+        const qsizetype capacity = it->capacity();
+        if (capacity >= size && capacity / 2 <= size && isOnlyHolder(*it)) {
+            QByteArray bytes = std::move(*it);
+            m_buffers.erase(it);
+            bytes.resize(size);
+            return bytes;
+        }
+    }
+    return QByteArray(size, Qt::Uninitialized);
+}
+
+void IpmbPayloadBuffers::keep(const QByteArray &bytes)
+{
+    if (bytes.capacity() < IpmbLimits::PayloadBufferMinBytes)
+        return;
+    qint64 total = bytes.capacity();
+    for (const QByteArray &kept : m_buffers)
+        total += kept.capacity();
+    if (int(m_buffers.size()) < IpmbLimits::PayloadBuffersMax && total <= IpmbLimits::PayloadBuffersMaxBytes)
+        m_buffers.push_back(bytes);
+}
+
+void IpmbPayloadBuffers::clearUnused()
+{
+    m_buffers.erase(std::remove_if(m_buffers.begin(), m_buffers.end(),
+                                   [](const QByteArray &bytes) { return bytes.isDetached(); }),
+                    m_buffers.end());
+}
+
+IpmbInbox::IpmbInbox(Owner *owner, IpmbPlatform::Waker *ioWaker)
+    : m_owner(owner), m_ioWaker(ioWaker)
+{
+    m_clock.start();
+}
+
+std::optional<IpmbMessage> IpmbInbox::take(int msecs, bool *closed)
+{
+    *closed = false;
+    QDeadlineTimer deadline(QDeadlineTimer::Forever);
+    bool deadlineSet = false;  // a clock read per call is a noticeable share of a 16 B message
+    QMutexLocker locker(&m_mutex);
+    while (m_messages.empty()) {
+        if (!std::exchange(deadlineSet, true) && msecs >= 0)
+            deadline.setRemainingTime(msecs);
+        if (!m_open) {
+            *closed = true;  // nothing can come
+            return std::nullopt;
+        }
+        if (canReadDirectlyLocked()) {
+            readDirectly(locker, deadline);
+            if (m_messages.empty() && deadline.hasExpired())
+                return std::nullopt;
+            continue;
+        }
+        ++m_waiters;
+        const bool woken = m_changed.wait(&m_mutex, deadline);
+        --m_waiters;
+        if (!woken && m_messages.empty())
+            return std::nullopt;
+    }
+    Received received = std::move(m_messages.front());
+    m_messages.pop_front();
+    m_bytes -= received.frameBytes;
+    m_handles -= received.handles;
+    resumeReadingLocked();
+    return std::move(received.message);
+}
+
+bool IpmbInbox::isEmpty() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_messages.empty();
+}
+
+std::deque<IpmbInbox::Received> IpmbInbox::takeAll()
+{
+    QMutexLocker locker(&m_mutex);
+    return std::exchange(m_messages, {});
+}
+
+void IpmbInbox::delivered(qint64 frameBytes, qsizetype handles)
+{
+    QMutexLocker locker(&m_mutex);
+    m_bytes -= frameBytes;
+    m_handles -= handles;
+    resumeReadingLocked();
+}
+
+void IpmbInbox::clear()
+{
+    QMutexLocker locker(&m_mutex);
+    for (const Received &received : m_messages) {
+        m_bytes -= received.frameBytes;
+        m_handles -= received.handles;
+    }
+    m_messages.clear();
+}
+
+void IpmbInbox::open(qsizetype handleLimit)
+{
+    QMutexLocker locker(&m_mutex);
+    m_open = true;
+    m_handleLimit = handleLimit;
+}
+
+void IpmbInbox::close()
+{
+    QMutexLocker locker(&m_mutex);
+    m_open = false;
+    m_changed.wakeAll();  // take() returns
+}
+
+void IpmbInbox::attach(IpmbConnection *connection)
+{
+    QMutexLocker locker(&m_mutex);
+    m_connection = connection;
+    m_decoding.welcomed = false;  // nobody holds the role: detach() reclaimed it
+}
+
+// Before the I/O thread closes or replaces the connection: no take() thread may read it.
+void IpmbInbox::detach()
+{
+    QMutexLocker locker(&m_mutex);
+    m_directAllowed = false;
+    m_directOutcome.reset();
+    m_lastDirectRead = -1;
+    if (m_reading) {
+        m_readerWaker.wake();
+        while (m_reading)
+            m_roleReleased.wait(&m_mutex);
+        m_readerWaker.drain();
+    }
+    m_connection = nullptr;
+}
+
+void IpmbInbox::setWelcomed()
+{
+    m_decoding.welcomed = true;
+}
+
+IpmbInbox::PollPlan IpmbInbox::planPoll(int timeoutMsecs)
+{
+    PollPlan plan;
+    plan.timeoutMsecs = timeoutMsecs;
+    QMutexLocker locker(&m_mutex);
+    if (m_directOutcome) {
+        plan.outcome = m_directOutcome;
+        return plan;
+    }
+    if (m_decoding.welcomed && !m_directAllowed) {
+        m_directAllowed = true;
+        if (m_waiters > 0)
+            m_changed.wakeAll();
+    }
+    // Stay off the socket while a take() thread reads it (doc/concepts.md).
+    const qint64 now = m_clock.nsecsElapsed();
+    bool direct = false;
+    m_ioSleepsLong = false;
+    if (m_directReading) {
+        direct = true;
+        if (now - m_directSince < IpmbLimits::DirectHoldLongNsecs)
+            plan.timeoutMsecs = IpmbLimits::DirectPollMsecs;
+        else
+            m_ioSleepsLong = true;
+    } else if (m_lastDirectRead >= 0 && now - m_lastDirectRead < IpmbLimits::DirectLingerNsecs) {
+        direct = true;
+        plan.timeoutMsecs = IpmbLimits::DirectPollMsecs;
+    }
+    plan.read = !m_paused && !direct;
+    return plan;
+}
+
+IpmbInbox::ReadOutcome IpmbInbox::read()
+{
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_reading)
+            return ReadOutcome::Ok;  // a take() thread took the role meanwhile: it reads
+        m_reading = true;
+    }
+    const ReadOutcome outcome = readConnection(m_connection);  // only this thread changes it
+    QMutexLocker locker(&m_mutex);
+    releaseRoleLocked();
+    return outcome;
+}
+
+bool IpmbInbox::sweep()
+{
+    QMutexLocker locker(&m_mutex);
+    if (!m_reading) {  // the buffers belong to the read role
+        m_reading = true;
+        locker.unlock();
+        m_decoding.payloadBuffers.clearUnused();
+        locker.relock();
+        releaseRoleLocked();
+    }
+    // An inbox that held megabytes (its thread fell behind) leaves them with the allocator once
+    // drained: give them back, after a whole interval at rest (the last batches are still being
+    // freed when it first looks empty).
+    if (m_peakBytes >= IpmbLimits::InboxReleaseBytes)
+        m_episode = true;
+    m_peakBytes = m_bytes;
+    const bool quiet = m_bytes < IpmbLimits::InboxReleaseBytes / 8;
+    const bool release = m_episode && quiet && m_wasQuiet;
+    m_wasQuiet = quiet;
+    if (release)
+        m_episode = false;
+    return release;
+}
+
+// Called when the user took messages: reading resumes once the inbox is half empty.
+void IpmbInbox::resumeReadingLocked()
+{
+    if (m_paused && qint64(m_messages.size()) < IpmbLimits::InboxMessages / 2 && m_bytes < IpmbLimits::InboxBytes / 2
+        && m_handles < m_handleLimit / 2) {
+        m_paused = false;
+        m_ioWaker->wake();
+        if (m_waiters > 0)
+            m_changed.wakeAll();  // one of them may read now
+    }
+}
+
+bool IpmbInbox::canReadDirectlyLocked() const
+{
+    return m_directAllowed && !m_reading && !m_paused;
+}
+
+// A thread in take() holds the read role while it waits: it polls the socket itself, reads and
+// decodes what arrives. Called and returns with m_mutex locked.
+void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline)
+{
+    m_reading = true;
+    m_directReading = true;
+    m_directSince = m_clock.nsecsElapsed();
+    IpmbConnection *connection = m_connection;  // replaced only after detach()
+    locker.unlock();
+
+    PollEntry entries[2] = {{connection->socket(), true, false, false, false},
+                            {m_readerWaker.socket(), true, false, false, false}};
+    const qint64 remaining = deadline.remainingTime();  // -1: forever
+    IpmbPlatform::poll(entries, 2, int(qMin<qint64>(remaining, std::numeric_limits<int>::max())));
+    // Once reclaimed, the socket is the I/O thread's again, even if it has data.
+    const ReadOutcome outcome = entries[0].readable && !entries[1].readable ? readConnection(connection)
+                                                                            : ReadOutcome::Ok;
+    locker.relock();
+    m_directReading = false;
+    m_lastDirectRead = m_clock.nsecsElapsed();
+    if (outcome != ReadOutcome::Ok) {
+        // Failover and shutdown are the I/O thread's job.
+        m_directAllowed = false;
+        m_directOutcome = outcome;
+        m_ioWaker->wake();
+    } else if (std::exchange(m_ioSleepsLong, false)) {
+        m_ioWaker->wake();  // it left the socket to us for long: it must look again
+    }
+    releaseRoleLocked();
+}
+
+void IpmbInbox::releaseRoleLocked()
+{
+    m_reading = false;
+    m_roleReleased.wakeAll();
+    if (m_waiters > 0)
+        m_changed.wakeAll();  // one of them may take the role
+}
+
+// Reads and decodes what the socket has into the inbox; the caller holds the read role.
+IpmbInbox::ReadOutcome IpmbInbox::readConnection(IpmbConnection *connection)
+{
+    qsizetype handleBudget;
+    {
+        QMutexLocker locker(&m_mutex);
+        handleBudget = m_handleLimit - m_handles;
+    }
+    ReadOutcome outcome = ReadOutcome::Ok;
+    bool stop = false;
+    const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
+        stop = !handleFrame(frame, &outcome);
+        return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
+    }, IpmbLimits::ReadBudget, handleBudget);
+    bool arrived;
+    {
+        QMutexLocker locker(&m_mutex);
+        arrived = !m_messages.empty();
+        if (arrived && m_waiters > 0)
+            m_changed.wakeAll();
+        m_paused = qint64(m_messages.size()) >= IpmbLimits::InboxMessages || m_bytes >= IpmbLimits::InboxBytes
+                || m_handles >= m_handleLimit;
+    }
+    if (arrived)
+        m_owner->messagesArrived();
+    if (stop)
+        return outcome;
+    if (status == IpmbConnection::ReadStatus::Ok)
+        return ReadOutcome::Ok;
+    if (status == IpmbConnection::ReadStatus::Failed)
+        qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: %s",
+                  qPrintable(connection->errorString()));
+    return ReadOutcome::Lost;
+}
+
+// Messages are decoded here; everything else is the Owner's. Returns false to stop reading.
+bool IpmbInbox::handleFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome)
+{
+    const IpmbProtocol::Header &header = frame.header;
+    if (header.type == FrameType::Message && header.version == IpmbProtocol::Version && m_decoding.welcomed
+        && header.senderLength != 0) {
+        decodeMessage(frame);
+        return true;
+    }
+    return m_owner->controlFrame(frame, outcome);
+}
+
+void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
+{
+    using IpmbProtocol::sameBytes;
+    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
+    QString why;
+    const QByteArrayView senderBytes = sections.sender;
+    if (!sameBytes(m_decoding.lastSenderBytes, senderBytes)) {
+        const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
+        if (!sender) {
+            m_decoding.warnings.warn(lcIpmbEndpoint(), "ignoring a message with a malformed sender block: %s", qPrintable(why));
+            return;
+        }
+        m_decoding.lastSenderBytes = senderBytes.toByteArray();
+        m_decoding.lastSender = *sender;
+    }
+    const QByteArrayView selectorBytes = sections.selector;
+    if (!sameBytes(m_decoding.lastSelectorBytes, selectorBytes)) {
+        std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
+        m_decoding.lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
+        m_decoding.lastSelector = selector.value_or(IpmbSelector());
+    }
+    const IpmbProtocol::Sender *sender = &m_decoding.lastSender;
+
+    IpmbMessage message = IpmbMessageData::received(m_decoding.lastSelector, sender->label);
+    IpmbMessageData *data = IpmbMessageData::get(message);
+    IpmbMemoryRegion payloadRegion;
+    const QByteArrayView attachments = sections.attachments;
+    for (qsizetype i = 0; i < attachments.size(); ++i) {
+        const char kind = attachments[i];
+        if (kind == char(IpmbProtocol::AttachmentKind::Handle)) {
+            data->handles.append(frame.handles.at(i));
+            continue;
+        }
+        // The reference this region holds was added for us by the sender and the controller.
+        const IpmbMemoryRegion region = IpmbMemoryRegionPrivate::adoptReceived(frame.handles.at(i));
+        const bool secondPayload = kind == char(IpmbProtocol::AttachmentKind::PayloadRegion) && !payloadRegion.isNull();
+        if (!IpmbProtocol::isRegion(kind) || region.isNull() || secondPayload) {
+            m_decoding.warnings.warn(lcIpmbEndpoint(), "ignoring a message with a bad attachment %lld: %s", qlonglong(i),
+                      secondPayload ? "a second payload region" : qPrintable(region.errorString()));
+            return;
+        }
+        if (kind == char(IpmbProtocol::AttachmentKind::PayloadRegion))
+            payloadRegion = region;
+        else
+            data->regions.append(region);
+    }
+    data->senderId = sender->endpointId;
+    data->senderPid = sender->pid;
+    data->senderUid = sender->uid;
+    const QByteArrayView payloadSection = sections.payload;
+    IpmbPayloadCodec::Decoded payload;
+    qint64 payloadInRegion = 0;
+    QByteArrayView encoded = payloadSection;
+    if (!payloadRegion.isNull()) {
+        const std::optional<qint64> length = IpmbProtocol::parseRegionPayloadLength(payloadSection, &why);
+        if (!length || *length > payloadRegion.size()) {
+            m_decoding.warnings.warn(lcIpmbEndpoint(), "ignoring a message with a bad payload region: %s",
+                      length ? "its payload is larger than the region" : qPrintable(why));
+            return;
+        }
+        payloadInRegion = *length;
+        encoded = QByteArrayView(static_cast<const char *>(payloadRegion.constData()), payloadInRegion);
+    }
+    // A large QByteArray payload is copied once, into a recycled buffer. Any other payload in a
+    // region is copied out before it is decoded: the sender may still write the region.
+    const qsizetype raw = IpmbPayloadCodec::rawByteArrayOffset(encoded);
+    if (raw > 0 && encoded.size() - raw >= IpmbLimits::PayloadBufferMinBytes) {
+        QByteArray value = m_decoding.payloadBuffers.take(encoded.size() - raw);
+        std::memcpy(value.data(), encoded.data() + raw, size_t(value.size()));
+        m_decoding.payloadBuffers.keep(value);
+        payload = IpmbPayloadCodec::Decoded::byteArray(std::move(value));
+    } else if (payloadRegion.isNull()) {
+        payload = IpmbPayloadCodec::decode(encoded);
+    } else {
+        payload = IpmbPayloadCodec::decode(encoded.toByteArray());
+    }
+    payloadRegion = IpmbMemoryRegion();  // released: the sender's pool may reuse it now
+    data->payloadTypeName = payload.typeName;
+    switch (payload.status) {
+    case IpmbPayloadCodec::Status::Ok:
+        data->payload = std::move(payload.value);
+        break;
+    case IpmbPayloadCodec::Status::UnknownType:
+        data->payloadStatus = IpmbMessage::PayloadUnknownType;
+        break;
+    case IpmbPayloadCodec::Status::Malformed:
+        data->payloadStatus = IpmbMessage::PayloadMalformed;
+        break;
+    }
+    if (payload.status != IpmbPayloadCodec::Status::Ok) {
+        data->payloadErrorString = payload.errorString;
+        // Once per type name, for the first IpmbLimits::MaxWarnedTypes names: a sender may make up any number.
+        if (!m_decoding.warnedTypes.contains(payload.typeName)) {
+            if (m_decoding.warnedTypes.size() < IpmbLimits::MaxWarnedTypes)
+                m_decoding.warnedTypes.insert(payload.typeName);
+            m_decoding.warnings.warn(lcIpmbEndpoint(), "received an undecodable payload: %s", qPrintable(payload.errorString));
+        }
+    }
+    const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
+    const qsizetype handles = data->handles.size() + data->regions.size();
+    QMutexLocker locker(&m_mutex);
+    m_messages.push_back({std::move(message), size, handles});
+    m_bytes += size;
+    m_handles += handles;
+    m_peakBytes = qMax(m_peakBytes, m_bytes);
+}
+
+

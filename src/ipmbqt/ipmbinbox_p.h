@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#ifndef IPMBINBOX_P_H
+#define IPMBINBOX_P_H
+
+//
+//  W A R N I N G
+//  -------------
+//
+// This file is not part of the IpmbQt API. It exists purely as an
+// implementation detail. This header file may change from version to
+// version without notice, or even be removed.
+//
+// We mean it.
+//
+
+#include "ipmbconnection_p.h"
+#include "ipmblogging_p.h"
+#include "ipmbmessage.h"
+#include "ipmbplatform_p.h"
+#include "ipmbprotocol_p.h"
+
+#include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qmutex.h>
+#include <QtCore/qset.h>
+#include <QtCore/qwaitcondition.h>
+
+#include <deque>
+#include <optional>
+#include <vector>
+
+// Buffers for large received QByteArray payloads, reused once every copy handed to the user is
+// gone: fresh memory for each would cost page faults (about 8 % of the receiving I/O thread at
+// 1 MiB). Used by the holder of the read role only.
+class IpmbPayloadBuffers
+{
+public:
+    // Sizes and counts: IpmbLimits::PayloadBuffer*.
+
+    // A buffer of exactly `size` bytes (contents undefined) that nobody else holds.
+    QByteArray take(qsizetype size);
+    // Keeps a copy of `bytes` (shared with the payload handed out) for a later take().
+    void keep(const QByteArray &bytes);
+    // Frees the buffers nobody uses, e.g. once traffic stopped.
+    void clearUnused();
+
+private:
+    std::vector<QByteArray> m_buffers;
+};
+
+// The way in to an endpoint: the messages read from one connection and not yet taken, and the
+// *read role* (doc/concepts.md, "Who reads the socket"): one thread at a time, the I/O thread or a
+// thread waiting in receive(), reads the connection and decodes what arrives. Reading pauses while
+// the inbox is full, and resumes once the user took half of it.
+//
+// Locking rule: m_mutex guards every member up to m_decoding; the members from there on (the
+// decoding state) belong to the thread that holds the read role. The connection is attached and
+// detached only by the I/O thread; detach() reclaims the role first, so no other thread reads a
+// connection that is about to go. No method calls the Owner with m_mutex held, and the inbox
+// never takes another lock while it holds its own.
+class IpmbInbox
+{
+public:
+    enum class ReadOutcome { Ok, Lost, Failed };  // Lost: fail over; Failed: give up (refused)
+
+    // The endpoint's side of reading.
+    class Owner
+    {
+    public:
+        // A frame that is not a Message (Welcome, Refuse, Dropped), or a Message before the
+        // Welcome. Returns false to stop reading, with *outcome set.
+        virtual bool controlFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome) = 0;
+        // Messages were added to the inbox.
+        virtual void messagesArrived() = 0;
+
+    protected:
+        ~Owner() = default;
+    };
+
+    struct Received
+    {
+        IpmbMessage message;
+        qint64 frameBytes;     // what the inbox holds of it (frame, and a payload in a region)
+        qsizetype handles;     // open descriptors
+    };
+
+    // `ioWaker` wakes the I/O thread: reading resumed, or a receive() thread found the connection gone.
+    IpmbInbox(Owner *owner, IpmbPlatform::Waker *ioWaker);
+    Q_DISABLE_COPY_MOVE(IpmbInbox)
+
+    // Any thread: the next message, waiting up to `msecs` (-1: forever) and reading the connection
+    // itself while it may (nullopt: timeout, or *closed once the inbox is closed and empty).
+    std::optional<IpmbMessage> take(int msecs, bool *closed);
+    bool isEmpty() const;
+
+    // The endpoint's thread: every message, for messageReceived(). Each stays counted (the read
+    // pause) until delivered() says it was emitted.
+    std::deque<Received> takeAll();
+    void delivered(qint64 frameBytes, qsizetype handles);
+    void clear();
+
+    // The I/O thread.
+    void open(qsizetype handleLimit);       // join(): the inbox may fill
+    void close();                           // unjoined: take() returns once the inbox is empty
+    void attach(IpmbConnection *connection);// a new connection, not yet welcomed on
+    void detach();                          // reclaims the read role, then forgets the connection
+    // The Owner says so from controlFrame() on the Welcome: Messages are taken from then on,
+    // and receive() threads may read.
+    void setWelcomed();
+    // Before each poll: whether to watch the socket for reading and how long to sleep (shortened
+    // while a receive() thread reads), or the outcome a receive() thread found.
+    struct PollPlan
+    {
+        bool read = false;
+        int timeoutMsecs = 0;
+        std::optional<ReadOutcome> outcome;
+    };
+    PollPlan planPoll(int timeoutMsecs);
+    // The socket is readable: reads it, unless a receive() thread has the role.
+    ReadOutcome read();
+    // Once a second: frees idle decoding buffers; true when the memory an inbox episode used
+    // should go back to the system.
+    bool sweep();
+
+private:
+    bool canReadDirectlyLocked() const;
+    void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline);
+    void releaseRoleLocked();
+    void resumeReadingLocked();
+    ReadOutcome readConnection(IpmbConnection *connection);
+    bool handleFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome);
+    void decodeMessage(const IpmbConnection::Frame &frame);
+
+    Owner *const m_owner;
+    IpmbPlatform::Waker *const m_ioWaker;
+    QElapsedTimer m_clock;
+
+    mutable QMutex m_mutex;
+    QWaitCondition m_changed;           // a message arrived, the role became free, or closed
+    QWaitCondition m_roleReleased;
+    std::deque<Received> m_messages;
+    qint64 m_bytes = 0;                 // of m_messages and of batches takeAll() handed out
+    qsizetype m_handles = 0;            // likewise
+    qint64 m_peakBytes = 0;             // the most since the last sweep()
+    bool m_episode = false;             // it held InboxReleaseBytes since memory was last released
+    bool m_wasQuiet = false;            // it was nearly empty at the last sweep()
+    qsizetype m_handleLimit = 1024;     // from the process's descriptor limit (open())
+    bool m_open = false;
+    bool m_paused = false;              // full: nobody reads until the user takes some
+    IpmbConnection *m_connection = nullptr;
+    bool m_reading = false;             // some thread holds the read role
+    bool m_directReading = false;       // ... and it is a thread in take()
+    bool m_directAllowed = false;       // take() may read (welcomed, not being reclaimed)
+    qint64 m_directSince = 0;           // m_clock time the take() thread took the role
+    qint64 m_lastDirectRead = -1;       // m_clock time a take() thread last released it
+    bool m_ioSleepsLong = false;        // the I/O thread does not look at the socket for long
+    int m_waiters = 0;                  // threads in take() waiting on m_changed
+    std::optional<ReadOutcome> m_directOutcome; // a take() thread found the connection gone
+    IpmbPlatform::Waker m_readerWaker;  // ends the poll of a take() thread that holds the role
+
+    // The decoding state, the read role's (see the class comment). Consecutive messages mostly
+    // share their sender and selector: those are decoded once.
+    struct Decoding
+    {
+        // Set (by setWelcomed()) only while the I/O thread holds the role: receive() threads may
+        // read only later, and the I/O thread reads it in planPoll().
+        bool welcomed = false;
+        QByteArray lastSenderBytes;
+        IpmbProtocol::Sender lastSender;
+        QByteArray lastSelectorBytes;
+        IpmbSelector lastSelector;
+        QSet<QByteArray> warnedTypes;   // undecodable payload types warned about (IpmbLimits::MaxWarnedTypes)
+        IpmbLogLimiter warnings;
+        IpmbPayloadBuffers payloadBuffers;
+    } m_decoding;
+};
+
+#endif // IPMBINBOX_P_H
