@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
+// The controller's thread: accepting, the Hello, routing, flow control and the ttl buffer. Just
+// over 600 lines; they share the peer table and its invariants, which one file keeps in view.
 #include "ipmbcontroller_p.h"
 #include "ipmblogging_p.h"
 #include "ipmbmemoryregion_p.h"

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <memory>
 
+// Defined in ipmbmemoryregion.cpp, used by ipmbregionmapping.cpp too.
 Q_DECLARE_LOGGING_CATEGORY(lcIpmbMemory)
 
 // The first page of every region's shared-memory object (see doc/memory.md). Only create() writes
@@ -139,5 +140,26 @@ public:
     std::atomic<bool> m_lockedByUs = false;         // root only: this process holds the lock
     QExplicitlySharedDataPointer<IpmbMemoryRegionPrivate> m_parent;  // views only
 };
+
+// What the two halves of IpmbMemoryRegion share besides the classes above: ipmbmemoryregion.cpp
+// (the public class) and ipmbregionmapping.cpp (mapping, the mapping cache, reference counts).
+namespace IpmbMemoryRegionDetail {
+
+// Defined in ipmbmemoryregion.cpp.
+IpmbMemoryRegion::Error publicError(IpmbErrorCode code);
+
+// Defined in ipmbregionmapping.cpp.
+// The identity and size of the object behind `handle`; false with `error` set if there is none.
+bool identify(const IpmbNativeHandle &handle, IpmbPlatform::SharedMemoryInfo *info,
+              IpmbErrorInfo *error);
+// Validates the region behind `handle` and maps all of it, bypassing the mapping cache.
+std::shared_ptr<IpmbRegionMapping> mapRegion(const IpmbNativeHandle &handle,
+                                             const IpmbPlatform::SharedMemoryInfo &info,
+                                             IpmbErrorInfo *error);
+void cacheMapping(const std::shared_ptr<IpmbRegionMapping> &mapping);
+// Adds `delta` to the region's reference count and returns the new count.
+qint64 addToCount(const IpmbRegionMapping &mapping, int delta);
+
+} // namespace IpmbMemoryRegionDetail
 
 #endif // IPMBMEMORYREGION_P_H

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Linux: AF_UNIX stream sockets in a private runtime directory, flock(2) for the election,
 // SO_PEERCRED, poll(2) and epoll(7) (for a controller with many endpoints), eventfd(2).
+// Over 600 lines because the layout keeps one file per OS behind ipmbplatform_p.h (shared memory,
+// a separate seam, has its own); most of it is the checks of the bus directory and of errno.
 
 #include "ipmbplatform_p.h"
 #include "ipmblogging_p.h"

@@ -15,7 +15,8 @@
 
 // The OS seam for IpmbMemoryRegion: shared-memory objects, mappings and a process-shared lock.
 // Implemented once per OS in ipmbsharedmemory_<os>.cpp; no OS header is included here. The region
-// header layout, the reference count and all validation live in src/ipmbqt/ipmbmemoryregion.cpp.
+// header layout is in src/ipmbqt/ipmbmemoryregion_p.h; the reference count, the mapping cache and
+// all validation live in src/ipmbqt/ipmbregionmapping.cpp.
 
 #include "ipmbqtglobal.h"
 #include "ipmberror_p.h"
