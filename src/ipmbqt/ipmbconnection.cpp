@@ -118,13 +118,24 @@ void IpmbConnection::keep(const Frame &frame)
         m_inBegin -= qsizetype(frame.header.frameLength()); // the bytes are still there
 }
 
-IoResult IpmbConnection::fill(qint64 *growthBudget)
+// Reads up to `wanted` bytes to `at`, keeps the handles that came along, and adds the bytes to *filled.
+IoResult IpmbConnection::readInto(char *at, qsizetype wanted, qsizetype *filled)
 {
     QList<qintptr> handles;
-    const auto adopt = [&] {
-        for (qintptr h : std::as_const(handles))
-            m_inHandles.push_back(IpmbNativeHandle::adopt(h));
-    };
+    const IoResult r = read(m_socket, at, wanted, &handles);
+    for (qintptr h : std::as_const(handles))
+        m_inHandles.push_back(IpmbNativeHandle::adopt(h));
+    if (r.status == IoStatus::Ok) {
+        *filled += qsizetype(r.bytes);
+        // A short read emptied the socket (a read that brought handles may have stopped early:
+        // the kernel ends a read at the next message with handles).
+        m_drained = r.bytes < wanted && handles.isEmpty();
+    }
+    return r;
+}
+
+IoResult IpmbConnection::fill(qint64 *growthBudget)
+{
     m_waitsForMemory = false;
     if (m_largeTotal > 0) {
         if (m_largeFilled == m_large.size()) {
@@ -137,14 +148,7 @@ IoResult IpmbConnection::fill(qint64 *growthBudget)
             *growthBudget -= grown - m_large.size();
             m_large.resize(grown);
         }
-        const qsizetype wanted = m_large.size() - m_largeFilled;
-        const IoResult r = read(m_socket, m_large.data() + m_largeFilled, wanted, &handles);
-        adopt();
-        if (r.status == IoStatus::Ok) {
-            m_largeFilled += qsizetype(r.bytes);
-            m_drained = r.bytes < wanted && handles.isEmpty();
-        }
-        return r;
+        return readInto(m_large.data() + m_largeFilled, m_large.size() - m_largeFilled, &m_largeFilled);
     }
     if (m_in.isEmpty())
         m_in = QByteArray(IpmbLimits::ReadBufferBytes, Qt::Uninitialized);
@@ -155,16 +159,7 @@ IoResult IpmbConnection::fill(qint64 *growthBudget)
         m_inEnd -= m_inBegin;
         m_inBegin = 0;
     }
-    const qsizetype wanted = m_in.size() - m_inEnd;
-    const IoResult r = read(m_socket, m_in.data() + m_inEnd, wanted, &handles);
-    adopt();
-    if (r.status == IoStatus::Ok) {
-        m_inEnd += qsizetype(r.bytes);
-        // A short read emptied the socket (a read that brought handles may have stopped early:
-        // the kernel ends a read at the next message with handles).
-        m_drained = r.bytes < wanted && handles.isEmpty();
-    }
-    return r;
+    return readInto(m_in.data() + m_inEnd, m_in.size() - m_inEnd, &m_inEnd);
 }
 
 QByteArray &IpmbFrameBatch::tail(qsizetype size)

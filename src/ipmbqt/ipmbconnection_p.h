@@ -146,6 +146,7 @@ private:
     void keep(const Frame &frame);
     void consume(const Frame &frame);
     IpmbPlatform::IoResult fill(qint64 *growthBudget);
+    IpmbPlatform::IoResult readInto(char *at, qsizetype wanted, qsizetype *filled);
 
     IpmbPlatform::Socket m_socket;
     QString m_errorString;

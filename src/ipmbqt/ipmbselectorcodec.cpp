@@ -117,32 +117,28 @@ public:
         return false;
     }
 
-    // `field` and `part` ("leaf", "length") name what is read, for error messages only.
+    // A little-endian quint8, quint16 or quint32. `field` and `part` ("leaf", "length") name what
+    // is read, for error messages only.
+    template <typename T>
+    bool readUInt(T &value, QLatin1String field, QLatin1String part = QLatin1String())
+    {
+        if (!need(sizeof value, field, part))
+            return false;
+        value = qFromLittleEndian(qFromUnaligned<T>(m_bytes.data() + m_pos));
+        m_pos += sizeof value;
+        return true;
+    }
     bool readU8(quint8 &value, QLatin1String field, QLatin1String part = QLatin1String())
     {
-        if (!need(sizeof value, field, part))
-            return false;
-        value = quint8(m_bytes.at(m_pos));
-        m_pos += sizeof value;
-        return true;
+        return readUInt(value, field, part);
     }
-
     bool readU16(quint16 &value, QLatin1String field, QLatin1String part = QLatin1String())
     {
-        if (!need(sizeof value, field, part))
-            return false;
-        value = qFromLittleEndian(qFromUnaligned<quint16>(m_bytes.data() + m_pos));
-        m_pos += sizeof value;
-        return true;
+        return readUInt(value, field, part);
     }
-
     bool readU32(quint32 &value, QLatin1String field, QLatin1String part = QLatin1String())
     {
-        if (!need(sizeof value, field, part))
-            return false;
-        value = qFromLittleEndian(qFromUnaligned<quint32>(m_bytes.data() + m_pos));
-        m_pos += sizeof value;
-        return true;
+        return readUInt(value, field, part);
     }
 
     bool readBytes(qsizetype count, QByteArrayView &bytes, QLatin1String field,

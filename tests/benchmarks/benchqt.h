@@ -11,7 +11,9 @@
 #include <QtCore/qsocketnotifier.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 
 namespace Bench {
 
@@ -100,6 +102,20 @@ inline QByteArray makePayload(qsizetype size, Kind kind)
     QByteArray bytes(qMax<qsizetype>(size, 1), 'x');
     bytes[0] = kind;
     return bytes;
+}
+
+// The main() of a Qt helper: the watchdog (--watchdog seconds, 300), then the function of the role
+// that the first argument names.
+using Role = int (*)(QCoreApplication &, const Args &);
+inline int runHelper(int argc, char **argv, const std::map<std::string, Role> &roles)
+{
+    QCoreApplication app(argc, argv);
+    const Args args(argc, argv);
+    guardProcess(unsigned(args.number("watchdog", "300")));
+    const auto role = roles.find(args.role());
+    if (role == roles.end())
+        fail("unknown role '%s'", args.role().c_str());
+    return role->second(app, args);
 }
 
 } // namespace Bench

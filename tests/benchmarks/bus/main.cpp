@@ -221,7 +221,7 @@ static int receiver(QCoreApplication &app, const Args &args)
     return app.exec();
 }
 
-static int sender(const Args &args)
+static int sender(QCoreApplication &, const Args &args)
 {
     IpmbEndpoint endpoint;
     joinBus(endpoint, args, QStringLiteral("tx"));
@@ -389,21 +389,6 @@ static int fleet(QCoreApplication &app, const Args &args)
 
 int main(int argc, char **argv)
 {
-    QCoreApplication app(argc, argv);
-    const Args args(argc, argv);
-    guardProcess(unsigned(args.number("watchdog", "300")));
-    const std::string &role = args.role();
-    if (role == "controller")
-        return controller(app, args);
-    if (role == "recv")
-        return receiver(app, args);
-    if (role == "send")
-        return sender(args);
-    if (role == "pong")
-        return pong(app, args);
-    if (role == "ping")
-        return ping(app, args);
-    if (role == "fleet")
-        return fleet(app, args);
-    fail("unknown role '%s'", role.c_str());
+    return runHelper(argc, argv, {{"controller", controller}, {"recv", receiver}, {"send", sender},
+                                  {"pong", pong}, {"ping", ping}, {"fleet", fleet}});
 }

@@ -172,17 +172,5 @@ static int ping(QCoreApplication &app, const Args &args)
 
 int main(int argc, char **argv)
 {
-    QCoreApplication app(argc, argv);
-    const Args args(argc, argv);
-    guardProcess(unsigned(args.number("watchdog", "300")));
-    const std::string &role = args.role();
-    if (role == "send")
-        return sender(app, args);
-    if (role == "recv")
-        return receiver(app, args);
-    if (role == "pong")
-        return pong(app, args);
-    if (role == "ping")
-        return ping(app, args);
-    fail("unknown role '%s'", role.c_str());
+    return runHelper(argc, argv, {{"send", sender}, {"recv", receiver}, {"pong", pong}, {"ping", ping}});
 }

@@ -54,6 +54,7 @@
 // over and over, as an attacker racing an election would: it prints "squatting" when it starts and
 // "won" if a bind ever succeeds (then it holds the address and accepts nothing).
 
+#include "ipmbprocstatus.h"
 #include "ipmbtesttypes.h"
 
 #include <IpmbQt/IpmbEndpoint>
@@ -240,14 +241,7 @@ static QByteArray contentsOf(const IpmbNativeHandle &handle)
 // A line of /proc/self/status in KiB: RssShmem (shared memory: the regions), RssAnon (heap).
 static qint64 residentKiB(const QByteArray &key)
 {
-    QFile status(QStringLiteral("/proc/self/status"));
-    if (!status.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith(key + ':'))
-            return line.mid(key.size() + 1).trimmed().split(' ').value(0).toLongLong();
-    }
-    return -1;
+    return IpmbTest::procStatusKiB(QCoreApplication::applicationPid(), key);
 }
 
 static int openDescriptors()
