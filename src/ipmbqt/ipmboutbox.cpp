@@ -48,8 +48,9 @@ bool IpmbOutbox::send(QByteArray &frame, const QList<IpmbNativeHandle> &handles,
     if (wasIdle && !m_ioWoken && m_clock.nsecsElapsed() - m_lastWrite > IpmbLimits::CoalesceWindowNsecs) {
         const IoResult r = writeWithRoleLocked(locker);
         const bool counting = m_countWrites;
-        // A failed write is the owner's to handle: its poll() sees the broken socket.
-        if (queuedLocked() > 0 && !m_ioWoken && r.status == IoStatus::Ok) {
+        // What the socket did not take (a full socket buffer, or a broken connection) is the
+        // owner's: it polls for writability, or sees the broken socket.
+        if (queuedLocked() > 0 && !m_ioWoken) {
             m_ioWoken = true;
             m_ioWaker->wake();
         }

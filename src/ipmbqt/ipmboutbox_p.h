@@ -33,7 +33,7 @@
 // Locking rule: m_mutex guards every member. The connection's write queue belongs to the thread
 // that holds the write role (m_writing), and to nobody while no one does; the connection is
 // attached and detached only by the thread that owns it (the I/O thread), with the role held.
-class IpmbOutbox
+class IPMBQT_AUTOTEST_EXPORT IpmbOutbox
 {
 public:
     // `ioWaker` wakes the thread that owns the connection: it writes what a sender left behind.

@@ -121,7 +121,7 @@ struct PollEntry
 IPMBQT_AUTOTEST_EXPORT bool poll(PollEntry *entries, int count, int timeoutMsecs);
 
 // Wakes a thread blocked in poll(): the waker's socket becomes readable until drain().
-class Waker
+class IPMBQT_AUTOTEST_EXPORT Waker
 {
 public:
     Waker();
