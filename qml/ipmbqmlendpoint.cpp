@@ -198,7 +198,7 @@
     \value Endpoint.PermissionError The bus directory is not safe to use, or only a controller of
            another user answered.
     \value Endpoint.PayloadTooLargeError The encoded payload is larger than 256 MiB.
-    \value Endpoint.QueueFullError 64 MiB or 1,024 kernel handles already wait for the
+    \value Endpoint.QueueFullError 8 MiB or 1,024 kernel handles already wait for the
            controller.
     \value Endpoint.InvalidArgumentError An empty \l identifier, a \l label or \l token over the
            limits, an invalid selector (\l errorString then has its parse error), or a payload

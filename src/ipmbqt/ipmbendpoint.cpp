@@ -107,7 +107,7 @@ IpmbEndpoint::Error IpmbEndpointPrivate::publicError(IpmbErrorCode code)
            a symlink), or only a controller of another user answered.
     \value PayloadTooLargeError The encoded payload is larger than 256 MiB; move bulk data in an
            IpmbMemoryRegion.
-    \value QueueFullError 64 MiB or 1,024 kernel handles already wait for the controller: wait
+    \value QueueFullError 8 MiB or 1,024 kernel handles already wait for the controller: wait
            in waitForBytesWritten(), or send again on bytesWritten().
     \value InvalidArgumentError An empty identifier, a label or token over the limits, an
            invalid selector, a payload that cannot be streamed, or too many attachments.

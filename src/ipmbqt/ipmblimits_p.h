@@ -72,7 +72,7 @@ constexpr qsizetype MaxHandlesAhead = MaxHandlesPerIo + MaxHandles;
 // send() fails with QueueFullError beyond this many bytes, or handles, not yet taken by the
 // controller: queued handles are open descriptors here, and a fast sender would run out. The
 // bytes are few socket buffers' worth: a queue that a fast sender keeps full is memory that every
-// write reads cold (64 MiB made 4 KiB messages 15 % slower than 8 MiB, doc/performance.md).
+// write reads cold (4 KiB messages: 358k msgs/s with 64 MiB, 414k with 8 MiB; doc/performance.md).
 constexpr qint64 SendQueueBytes = 8 * MiB;
 constexpr qsizetype SendQueueHandles = 1024;
 // The I/O thread stops reading while this much waits in the inbox (the controller then queues,
