@@ -243,8 +243,8 @@ void IpmbConnection::appendHandles(const QList<IpmbNativeHandle> &handles)
 
 void IpmbConnection::appendShared(const QByteArray &bytes, qsizetype offset)
 {
-    if (!m_out.empty())
-        m_out.back().growable = false; // keep frame order: later frames go after this block
+    // Not growable: tail() starts a new chunk after it. (The chunk before it stays growable, so
+    // that its memory is reused once written; only the last chunk is ever appended to.)
     Chunk chunk;
     chunk.bytes = bytes;
     chunk.begin = offset;
@@ -258,8 +258,6 @@ void IpmbConnection::appendBatch(IpmbFrameBatch &batch)
         m_outHandleCount += group.handles.size();
         m_outHandles.push_back({base + group.offset, std::move(group.handles)});
     }
-    if (!m_out.empty())
-        m_out.back().growable = false; // keep frame order: tail() starts a new chunk after these
     for (IpmbFrameBatch::Chunk &from : batch.m_chunks) {
         Chunk chunk;
         chunk.bytes = std::move(from.bytes);

@@ -171,7 +171,8 @@ private:
     {
         QByteArray bytes;
         qsizetype begin = 0;    // already written
-        bool growable = false;  // tail() may append to it
+        bool growable = false;  // our own buffer: tail() may append to it while it is last, and
+                                // its memory is reused once written
     };
     void pushChunk(Chunk &&chunk);
     qsizetype spareBytes() const;
