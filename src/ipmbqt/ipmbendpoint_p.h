@@ -47,7 +47,7 @@ QT_END_NAMESPACE
 // holds what the I/O thread publishes for the endpoint's thread, guarded by m_mutex, and what each
 // of the two threads owns alone. Lock order: m_mutex is never held while the inbox's or the
 // outbox's lock is taken, and they call back (Owner, the written callback) without theirs.
-class IpmbEndpointPrivate : private IpmbInbox::Owner
+class IpmbEndpointPrivate final : private IpmbInbox::Owner
 {
     Q_DECLARE_PUBLIC(IpmbEndpoint)
 
