@@ -22,17 +22,7 @@ namespace {
 class ChatWindow
 {
 public:
-    explicit ChatWindow(QByteArray name) : m_name(std::move(name)), m_output(&m_process)
-    {
-        m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    }
-    ~ChatWindow()
-    {
-        if (m_process.state() != QProcess::NotRunning) {
-            m_process.kill();
-            m_process.waitForFinished(5000);
-        }
-    }
+    explicit ChatWindow(QByteArray name) : m_name(std::move(name)), m_output(&m_process) { }
 
     void start(const QString &bus)
     {
@@ -44,7 +34,7 @@ public:
                         {QStringLiteral("--bus"), bus, QStringLiteral("--name"), QString::fromUtf8(m_name)});
     }
     QByteArray waitFor(const QByteArray &prefix) { return m_output.waitForLine(prefix, 15000); }
-    void command(const QByteArray &line) { m_process.write(line + '\n'); }
+    void command(const QByteArray &line) { m_process.command(line); }
     // Asks for a grab of the window into `file` and waits for it.
     bool grab(const QString &file)
     {
@@ -52,12 +42,7 @@ public:
         command("grab " + file.toUtf8());
         return waitFor("grabbed") == "grabbed " + file.toUtf8();
     }
-    bool quit()
-    {
-        command("quit");
-        return m_process.waitForFinished(10000) && m_process.exitStatus() == QProcess::NormalExit
-                && m_process.exitCode() == 0;
-    }
+    bool quit() { return m_process.quit(10000); }
     QByteArray name() const { return m_name; }
     QByteArray pid() const { return QByteArray::number(m_process.processId()); }
     // The label the chat joins with, as the bus reports it: its names sorted.
@@ -65,7 +50,7 @@ public:
 
 private:
     QByteArray m_name;
-    QProcess m_process;
+    ChildProcess m_process;
     PeerOutput m_output;
 };
 

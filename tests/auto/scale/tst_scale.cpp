@@ -58,17 +58,7 @@ constexpr double IdleCpuBound = 0.05; // of one core
 class ScalePeer
 {
 public:
-    explicit ScalePeer(int index) : m_prefix("p" + QByteArray::number(index))
-    {
-        m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    }
-    ~ScalePeer()
-    {
-        if (m_process.state() != QProcess::NotRunning) {
-            m_process.kill();
-            m_process.waitForFinished(5000);
-        }
-    }
+    explicit ScalePeer(int index) : m_prefix("p" + QByteArray::number(index)) { }
     void start(const QString &bus)
     {
         m_process.start(QStringLiteral(IPMBQT_SCALE_PEER),
@@ -86,7 +76,7 @@ public:
                      prefix.constData(), m_skipped.join(" | ").constData());
         return found;
     }
-    void command(const QByteArray &line) { m_process.write(line + '\n'); }
+    void command(const QByteArray &line) { m_process.command(line); }
     QByteArrayList errors()
     {
         readLines();
@@ -94,13 +84,7 @@ public:
     }
     const QByteArray &prefix() const { return m_prefix; }
     qint64 pid() const { return m_process.processId(); }
-    bool quit()
-    {
-        command("quit");
-        m_process.closeWriteChannel();
-        return m_process.waitForFinished(20000) && m_process.exitStatus() == QProcess::NormalExit
-                && m_process.exitCode() == 0;
-    }
+    bool quit() { return m_process.quit(20000); }
 
 private:
     // Moves what arrived into m_lines, noting "error" lines (without consuming anything).
@@ -130,7 +114,7 @@ private:
         return {};
     }
 
-    QProcess m_process;
+    ChildProcess m_process;
     QByteArray m_prefix;
     QByteArray m_buffer;
     QByteArrayList m_lines;    // read, not yet consumed

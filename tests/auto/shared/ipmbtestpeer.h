@@ -26,15 +26,7 @@ namespace IpmbTest {
 class Peer
 {
 public:
-    Peer() : m_output(&m_process) { m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel); }
-    ~Peer()
-    {
-        if (m_process.state() != QProcess::NotRunning) {
-            ::kill(pid_t(m_process.processId()), SIGCONT);
-            m_process.kill();
-            m_process.waitForFinished(5000);
-        }
-    }
+    Peer() : m_output(&m_process) { }
 
     void start(const QStringList &arguments, const QString &program = QStringLiteral(IPMBQT_PEER),
                const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
@@ -57,7 +49,7 @@ public:
     QByteArray errorOutput() { return m_errors += m_process.readAllStandardError(); }
     QByteArray waitFor(const QByteArray &prefix, int msecs = 20000) { return m_output.waitForLine(prefix, msecs); }
     bool hasPrinted(const QByteArray &prefix) { return m_output.hasLine(prefix); }
-    void command(const QByteArray &line) { m_process.write(line + '\n'); }
+    void command(const QByteArray &line) { m_process.command(line); }
     // Asks for the counters; returns the "count ..." line.
     QByteArray counts()
     {
@@ -68,16 +60,10 @@ public:
     bool isController() const { return m_isController; }
     void signal(int sig) { ::kill(pid_t(m_process.processId()), sig); }
     void kill() { m_process.kill(); m_process.waitForFinished(5000); }
-    bool quit()
-    {
-        command("quit");
-        m_process.closeWriteChannel();
-        return m_process.waitForFinished(15000) && m_process.exitStatus() == QProcess::NormalExit
-                && m_process.exitCode() == 0;
-    }
+    bool quit() { return m_process.quit(15000); }
 
 private:
-    QProcess m_process;
+    ChildProcess m_process;
     PeerOutput m_output;
     QByteArray m_errors;
     bool m_isController = false;

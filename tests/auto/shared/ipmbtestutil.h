@@ -8,7 +8,33 @@
 #include <QtCore/quuid.h>
 #include <QtTest/qtest.h>
 
+#include <signal.h>
+
 namespace IpmbTest {
+
+// A helper process of a test, driven through stdin. Its stderr goes to the test's, and one that
+// a failed check leaves running (or stopped: it gets SIGCONT first) is killed when this goes.
+class ChildProcess : public QProcess
+{
+public:
+    ChildProcess() { setProcessChannelMode(QProcess::ForwardedErrorChannel); }
+    ~ChildProcess() override
+    {
+        if (state() != QProcess::NotRunning) {
+            ::kill(pid_t(processId()), SIGCONT);
+            QProcess::kill();
+            waitForFinished(5000);
+        }
+    }
+    void command(const QByteArray &line) { write(line + '\n'); }
+    // "quit" on stdin, then end of input; true once it exited with 0 within `msecs`.
+    bool quit(int msecs)
+    {
+        command("quit");
+        closeWriteChannel();
+        return waitForFinished(msecs) && exitStatus() == QProcess::NormalExit && exitCode() == 0;
+    }
+};
 
 // Every test gets a bus of its own, so that runs in parallel never meet.
 inline QString uniqueBusName()
