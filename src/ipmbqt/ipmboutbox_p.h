@@ -15,6 +15,7 @@
 
 #include "ipmbconnection_p.h"
 #include "ipmberror_p.h"
+#include "ipmblimits_p.h"
 #include "ipmbplatform_p.h"
 
 #include <QtCore/qdeadlinetimer.h>
@@ -83,7 +84,7 @@ private:
     bool m_writing = false;                 // the write role is held
     bool m_ioWoken = false;                 // the owner was woken to write and has not yet
     bool m_countWrites = false;
-    qint64 m_lastWrite = 0;                 // m_clock time
+    qint64 m_lastWrite = -IpmbLimits::CoalesceWindowNsecs - 1; // m_clock time; never: the first frame goes at once
     QElapsedTimer m_clock;
     std::function<void(qint64)> m_writtenCallback;
 };
