@@ -162,20 +162,35 @@ IoResult IpmbConnection::fill(qint64 *growthBudget)
     return readInto(m_in.data() + m_inEnd, m_in.size() - m_inEnd, &m_inEnd);
 }
 
+// A written chunk's memory from `spares` if there is one (fresh memory costs a page fault per
+// 4 KiB), else a new buffer of `capacity`.
+static QByteArray takeSpare(std::vector<QByteArray> &spares, qsizetype capacity)
+{
+    QByteArray chunk;
+    if (spares.empty()) {
+        chunk.reserve(capacity);
+    } else {
+        chunk = std::move(spares.back());
+        spares.pop_back();
+    }
+    return chunk;
+}
+
+static qsizetype capacityOf(const std::vector<QByteArray> &buffers)
+{
+    qsizetype bytes = 0;
+    for (const QByteArray &buffer : buffers)
+        bytes += buffer.capacity();
+    return bytes;
+}
+
 QByteArray &IpmbFrameBatch::tail(qsizetype size)
 {
     Q_ASSERT(size <= IpmbLimits::ShareFrameBytes);
     if (!m_tailGrowable || m_chunks.back().bytes.capacity() - m_chunks.back().bytes.size() < size) {
         if (m_tailGrowable)
             m_sealedBytes += m_chunks.back().bytes.size();
-        QByteArray chunk;
-        if (!m_spares.empty()) {
-            chunk = std::move(m_spares.back());
-            m_spares.pop_back();
-        } else {
-            chunk.reserve(IpmbLimits::BatchChunkBytes);
-        }
-        m_chunks.push_back({std::move(chunk), true});
+        m_chunks.push_back({takeSpare(m_spares, IpmbLimits::BatchChunkBytes), true});
         m_tailGrowable = true;
     }
     return m_chunks.back().bytes;
@@ -221,13 +236,7 @@ QByteArray &IpmbConnection::tail()
     if (m_out.empty() || !m_out.back().growable || m_out.back().bytes.size() >= IpmbLimits::WriteChunkBytes) {
         Chunk chunk;
         chunk.growable = true;
-        // A written chunk's memory is reused: under load, fresh memory would cost page faults.
-        if (!m_spareChunks.empty()) {
-            chunk.bytes = std::move(m_spareChunks.back());
-            m_spareChunks.pop_back();
-        } else {
-            chunk.bytes.reserve(64 * 1024);
-        }
+        chunk.bytes = takeSpare(m_spareChunks, 64 * 1024);
         pushChunk(std::move(chunk));
     }
     return m_out.back().bytes;
@@ -267,22 +276,12 @@ void IpmbConnection::appendBatch(IpmbFrameBatch &batch)
     }
     batch.clear();
     // The batch gets the spare memory (it fills the chunks); it keeps as much as a connection may.
-    qsizetype kept = 0;
-    for (const QByteArray &spare : batch.m_spares)
-        kept += spare.capacity();
+    qsizetype kept = capacityOf(batch.m_spares);
     while (!m_spareChunks.empty() && kept + m_spareChunks.back().capacity() <= m_spareWriteBytes) {
         kept += m_spareChunks.back().capacity();
         batch.m_spares.push_back(std::move(m_spareChunks.back()));
         m_spareChunks.pop_back();
     }
-}
-
-qsizetype IpmbConnection::spareBytes() const
-{
-    qsizetype bytes = 0;
-    for (const QByteArray &spare : m_spareChunks)
-        bytes += spare.capacity();
-    return bytes;
 }
 
 qint64 IpmbConnection::bytesToWrite() const
@@ -365,7 +364,7 @@ IoResult IpmbConnection::flush()
                 front.begin = 0;
                 break;
             }
-            if (reusable && spareBytes() + front.bytes.capacity() <= m_spareWriteBytes) {
+            if (reusable && capacityOf(m_spareChunks) + front.bytes.capacity() <= m_spareWriteBytes) {
                 front.bytes.truncate(0);
                 m_spareChunks.push_back(std::move(front.bytes));
             }

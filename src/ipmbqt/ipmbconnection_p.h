@@ -175,7 +175,6 @@ private:
                                 // its memory is reused once written
     };
     void pushChunk(Chunk &&chunk);
-    qsizetype spareBytes() const;
     std::deque<Chunk> m_out;
     qint64 m_queuedBefore = 0;  // unwritten bytes in every chunk of m_out but the last
     std::vector<QByteArray> m_spareChunks; // written growable chunks, for tail() and batches
