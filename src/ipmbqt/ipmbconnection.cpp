@@ -277,7 +277,7 @@ void IpmbConnection::appendBatch(IpmbFrameBatch &batch)
     batch.clear();
     // The batch gets the spare memory (it fills the chunks); it keeps as much as a connection may.
     qsizetype kept = capacityOf(batch.m_spares);
-    while (!m_spareChunks.empty() && kept + m_spareChunks.back().capacity() <= m_spareWriteBytes) {
+    while (!m_spareChunks.empty() && kept + m_spareChunks.back().capacity() <= IpmbLimits::SpareWriteBytes) {
         kept += m_spareChunks.back().capacity();
         batch.m_spares.push_back(std::move(m_spareChunks.back()));
         m_spareChunks.pop_back();
@@ -364,7 +364,7 @@ IoResult IpmbConnection::flush()
                 front.begin = 0;
                 break;
             }
-            if (reusable && capacityOf(m_spareChunks) + front.bytes.capacity() <= m_spareWriteBytes) {
+            if (reusable && capacityOf(m_spareChunks) + front.bytes.capacity() <= IpmbLimits::SpareWriteBytes) {
                 front.bytes.truncate(0);
                 m_spareChunks.push_back(std::move(front.bytes));
             }

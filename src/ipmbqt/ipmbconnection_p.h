@@ -129,8 +129,6 @@ public:
     void appendHandles(const QList<IpmbNativeHandle> &handles);
     qsizetype handlesToWrite() const { return m_outHandleCount; }
     void appendShared(const QByteArray &bytes, qsizetype offset);
-    // How much written chunks' memory the queue keeps for reuse (IpmbLimits::SpareWriteBytes).
-    void setSpareWriteBytes(qsizetype bytes) { m_spareWriteBytes = bytes; }
     // Frees that memory.
     void releaseSpareChunks() { m_spareChunks.clear(); }
     // Moves the frames of `batch` (and their handles) to the end of the queue, and gives the
@@ -178,7 +176,6 @@ private:
     std::deque<Chunk> m_out;
     qint64 m_queuedBefore = 0;  // unwritten bytes in every chunk of m_out but the last
     std::vector<QByteArray> m_spareChunks; // written growable chunks, for tail() and batches
-    qsizetype m_spareWriteBytes = IpmbLimits::SpareWriteBytes;
     struct HandleGroup
     {
         qint64 offset;          // stream position of the first byte of their frame

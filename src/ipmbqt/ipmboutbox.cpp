@@ -157,7 +157,6 @@ void IpmbOutbox::attach(IpmbConnection *connection)
     QMutexLocker locker(&m_mutex);
     takeRoleLocked(locker);
     m_connection = connection;
-    connection->setSpareWriteBytes(IpmbLimits::EndpointSpareWriteBytes);
     m_connectionBytes = connection->bytesToWrite();
     m_connectionHandles = connection->handlesToWrite();
 }

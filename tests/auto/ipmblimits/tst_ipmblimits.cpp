@@ -42,7 +42,7 @@ const QHash<QString, Limit> &documentedLimits()
         {QStringLiteral("SendQueueHandles"), {SendQueueHandles, Unit::Count}},
         {QStringLiteral("ShareFrameBytes"), {ShareFrameBytes, Unit::Bytes}},
         {QStringLiteral("BatchChunkBytes"), {BatchChunkBytes, Unit::Bytes}},
-        {QStringLiteral("EndpointSpareWriteBytes"), {EndpointSpareWriteBytes, Unit::Bytes}},
+        {QStringLiteral("SpareWriteBytes"), {SpareWriteBytes, Unit::Bytes}},
         {QStringLiteral("CoalesceWindowNsecs"), {CoalesceWindowNsecs, Unit::Nsecs}},
         {QStringLiteral("InboxHandles"), {InboxHandles, Unit::Count}},
         {QStringLiteral("InboxMessages"), {InboxMessages, Unit::Count}},
