@@ -16,32 +16,6 @@
 using namespace IpmbPlatform;
 using IpmbProtocol::FrameType;
 
-struct IpmbController::Peer
-{
-    explicit Peer(Socket socket) : connection(socket) { }
-
-    IpmbConnection connection;
-    Credentials credentials;
-    QDeadlineTimer helloDeadline;
-    quint32 endpointId = 0;      // 0 until welcomed
-    bool dead = false;
-    bool parked = false;         // not read from until the receivers of its next frame have room
-    const Peer *waitingFor = nullptr;  // while parked: the full receiver it waits for
-    bool stuck = false;          // its queue is full and it read nothing for IpmbLimits::StallTimeoutMsecs
-    qint64 lastProgress = 0;     // m_clock time at which its queue last moved
-    IpmbLabel label;
-    QByteArray senderBlock;      // inserted in front of every message this peer sends
-    quint64 dropped = 0;         // messages for this peer dropped since the last Dropped notice
-    quint64 framesSeen = 0;      // connection.framesReceived() at the last look
-    qint64 frameStart = -1;      // m_clock ms since which its unfinished frame has been read; -1: none
-
-    // Most senders use one selector over and over: keep its decoding and its matches.
-    QByteArray lastSelectorBytes;
-    IpmbSelector lastSelector;
-    quint64 lastGeneration = ~quint64(0);
-    std::vector<Peer *> lastMatches;
-};
-
 struct IpmbController::Buffered
 {
     QByteArray frame;            // as it will be forwarded, sender block included
@@ -275,6 +249,8 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
         dropPeer(peer, QStringLiteral("frame of protocol version %1").arg(frame.header.version), true);
         return Action::Stop;
     }
+    if (frame.header.type == FrameType::Watch)
+        return handleWatch(peer, frame);
     if (frame.header.type != FrameType::Message) {
         dropPeer(peer, QStringLiteral("unexpected frame type %1").arg(int(frame.header.type)), true);
         return Action::Stop;
@@ -317,15 +293,8 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
         refuse(peer, IpmbErrorCode::TokenMismatch, QCoreApplication::translate("IpmbEndpoint", "The bus refused the token"));
         return IpmbConnection::Action::Stop;
     }
-    peer.endpointId = m_nextEndpointId++;
     peer.connection.setMaxBodyLength(IpmbLimits::MaxMessageBody);
-    peer.label = hello->label;
-    peer.senderBlock = IpmbProtocol::senderBlock(peer.endpointId, peer.credentials.pid,
-                                                 peer.credentials.uid, peer.label);
-    ++m_generation;
-    IpmbProtocol::appendWelcome(peer.connection.tail(), peer.endpointId, quint32(currentProcessId()));
-    qCDebug(lcIpmbController) << "endpoint" << peer.endpointId << "joined: pid"
-                              << peer.credentials.pid << peer.label;
+    welcome(peer, *hello);
     deliverBuffered(peer);
     return IpmbConnection::Action::Consumed;
 }
@@ -569,6 +538,8 @@ void IpmbController::flushAll()
                 IpmbProtocol::appendDropped(peer->connection.tail(), peer->dropped);
                 peer->dropped = 0;
             }
+            if (std::exchange(peer->missedPeers, false) && peer->watching)
+                sendPeerList(*peer);
         }
         if (peer->connection.bytesToWrite() == 0)
             continue;
@@ -603,8 +574,10 @@ void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
         qCDebug(lcIpmbController, "endpoint %u (pid %lld) left: %s", peer.endpointId,
                 peer.credentials.pid, qPrintable(reason));
     peer.dead = true;
-    if (peer.endpointId != 0)
+    if (peer.endpointId != 0) {
         ++m_generation;
+        announceLeft(peer);
+    }
 }
 
 void IpmbController::removeDeadPeers()

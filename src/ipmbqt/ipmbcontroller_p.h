@@ -16,10 +16,12 @@
 #include "ipmbconnection_p.h"
 #include "ipmblogging_p.h"
 #include "ipmbplatform_p.h"
+#include "ipmbselector.h"
 
 #include <QtCore/qbytearray.h>
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qelapsedtimer.h>
+#include <QtCore/qhash.h>
 
 #include <atomic>
 #include <deque>
@@ -81,6 +83,14 @@ private:
     void removeDeadPeers();
     int pollTimeout() const;
 
+    // Presence (ipmbcontrollerpresence.cpp, doc/protocol.md "Presence").
+    quint32 allocateEndpointId(quint32 claimed);
+    void welcome(Peer &peer, const IpmbProtocol::Hello &hello);
+    IpmbConnection::Action handleWatch(Peer &peer, const IpmbConnection::Frame &frame);
+    void sendPeerList(Peer &to);
+    bool mayTellPeers(Peer &to);
+    void announceLeft(const Peer &left);
+
     IpmbPlatform::Listener m_listener;
     QByteArray m_token;
     qint64 m_uid;
@@ -90,7 +100,7 @@ private:
     QElapsedTimer m_clock;
 
     std::vector<std::unique_ptr<Peer>> m_peers;
-    quint32 m_nextEndpointId = 1;
+    QHash<quint32, Peer *> m_endpoints;  // the welcomed, live peers by endpoint id
     quint64 m_generation = 0;   // changes whenever the set of joined peers changes
     quint64 m_roundRobin = 0;
     std::deque<Buffered> m_buffered;
@@ -100,6 +110,37 @@ private:
     qint64 m_acceptPausedUntil = -1;  // m_clock ms
     bool m_memoryEpisode = false;     // queues or frames held MemoryEpisodeBytes since the last release
     IpmbLogLimiter m_warnings;
+};
+
+// One connection, from its accept to its end.
+struct IpmbController::Peer
+{
+    explicit Peer(IpmbPlatform::Socket socket) : connection(socket) { }
+
+    IpmbConnection connection;
+    IpmbPlatform::Credentials credentials;
+    QDeadlineTimer helloDeadline;
+    quint32 endpointId = 0;      // 0 until welcomed
+    bool watching = false;       // wants Peer frames (doc/protocol.md, "Presence")
+    bool missedPeers = false;    // Peer frames were not queued while it was stuck: list again
+    bool hostsController = false;
+    qint64 joinedAt = 0;         // ms since the epoch
+    bool dead = false;
+    bool parked = false;         // not read from until the receivers of its next frame have room
+    const Peer *waitingFor = nullptr;  // while parked: the full receiver it waits for
+    bool stuck = false;          // its queue is full and it read nothing for IpmbLimits::StallTimeoutMsecs
+    qint64 lastProgress = 0;     // m_clock time at which its queue last moved
+    IpmbLabel label;
+    QByteArray senderBlock;      // inserted in front of every message this peer sends
+    quint64 dropped = 0;         // messages for this peer dropped since the last Dropped notice
+    quint64 framesSeen = 0;      // connection.framesReceived() at the last look
+    qint64 frameStart = -1;      // m_clock ms since which its unfinished frame has been read; -1: none
+
+    // Most senders use one selector over and over: keep its decoding and its matches.
+    QByteArray lastSelectorBytes;
+    IpmbSelector lastSelector;
+    quint64 lastGeneration = ~quint64(0);
+    std::vector<Peer *> lastMatches;
 };
 
 #endif // IPMBCONTROLLER_P_H

@@ -279,9 +279,11 @@ bool IpmbEndpoint::isController() const { return d_func()->m_isController; }
     \property IpmbEndpoint::endpointId
     \brief the number the controller gave this endpoint when it joined; 0 while it is not joined.
 
-    Receivers see it as IpmbMessage::senderId() of this endpoint's messages. It is unique on the
-    bus while the endpoint is joined, and changes when the endpoint joins again, including after a
-    failover to a new controller.
+    Receivers see it as IpmbMessage::senderId() of this endpoint's messages, and presence as
+    IpmbPeer::endpointId(). It is unique on the bus while the endpoint is joined, and stays the
+    same across failover: the endpoint claims it from the new controller. A new join() gets a new
+    one. (Ids are drawn at random; in the rare case that a new endpoint drew this one before this
+    endpoint reconnected, it gets another.)
 */
 quint32 IpmbEndpoint::endpointId() const { return d_func()->m_endpointId; }
 /*!
@@ -661,6 +663,14 @@ void IpmbEndpointPrivate::syncFromIo()
     IpmbErrorInfo error;
     quint64 dropped;
     qint64 written;
+    std::vector<PeerNote> peerNotes;
+    // Each message of the batch stays counted in the inbox until it is delivered: its handles are
+    // open until then, and the I/O thread must not read more than the process can hold meanwhile.
+    // Taken before the Peer notes: every note read before one of these messages is then here too.
+    const bool signalling = m_receiverConnections > 0;
+    std::deque<IpmbInbox::Received> messages;
+    if (signalling)
+        messages = m_inbox.takeAll();
     {
         QMutexLocker locker(&m_mutex);
         m_syncPosted = false;
@@ -670,12 +680,10 @@ void IpmbEndpointPrivate::syncFromIo()
         endpointId = m_ioEndpointId;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
+        peerNotes = std::exchange(m_ioPeerNotes, {});
     }
-    // Each message of the batch stays counted in the inbox until it is delivered: its handles are
-    // open until then, and the I/O thread must not read more than the process can hold meanwhile.
-    std::deque<IpmbInbox::Received> messages;
-    if (m_receiverConnections > 0)
-        messages = m_inbox.takeAll();
+    if (m_watchingPeers)
+        std::move(peerNotes.begin(), peerNotes.end(), std::back_inserter(m_peerNotes));
     // A QPointer guards against a slot that deletes the endpoint.
     QPointer<IpmbEndpoint> guard(q);
     if (error.isError())
@@ -693,6 +701,8 @@ void IpmbEndpointPrivate::syncFromIo()
         if (state == m_state)
             continue;
         m_state = state;
+        if (state == IpmbEndpoint::UnjoinedState)
+            clearPeers();
         Q_EMIT q->stateChanged(state);
         if (guard && state == IpmbEndpoint::JoinedState)
             Q_EMIT q->joined();
@@ -711,6 +721,10 @@ void IpmbEndpointPrivate::syncFromIo()
             messages.pop_front();
             bytes = received.frameBytes;
             handles = received.handles;
+            // A peer's joining before its messages, its leaving after them.
+            applyPeerNotes(received.sequence, false, guard);
+            if (!guard)
+                return;
             Q_EMIT q->messageReceived(received.message);
         }   // its handles close here, unless the slot kept a copy
         if (!guard)
@@ -720,6 +734,10 @@ void IpmbEndpointPrivate::syncFromIo()
         // endpoint for stuck and dropped its messages.
         m_inbox.delivered(bytes, handles);
     }
+    // The notes read after the last message delivered (all of them when messages wait for
+    // receive(), which takes them in its own time).
+    if (guard)
+        applyPeerNotes(signalling ? m_inbox.nextSequence() : 0, !signalling, guard);
 }
 
 void IpmbEndpointPrivate::postSyncLocked()

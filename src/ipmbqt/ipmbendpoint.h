@@ -4,9 +4,12 @@
 
 #include "ipmbqtglobal.h"
 #include "ipmblabel.h"
+#include "ipmblabelop.h"
 #include "ipmbmessage.h"
+#include "ipmbpeer.h"
 #include "ipmbselector.h"
 
+#include <QtCore/qfuture.h>
 #include <QtCore/qobject.h>
 #include <QtCore/qvariant.h>
 
@@ -25,6 +28,7 @@ class IPMBQT_EXPORT IpmbEndpoint : public QObject
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
     Q_PROPERTY(bool controller READ isController NOTIFY controllerChanged)
     Q_PROPERTY(quint32 endpointId READ endpointId NOTIFY stateChanged)
+    Q_PROPERTY(bool watchingPeers READ isWatchingPeers WRITE setWatchingPeers NOTIFY watchingPeersChanged)
     // errorOccurred() is also emitted, with NoError, when clearError() resets a set error.
     Q_PROPERTY(Error error READ error NOTIFY errorOccurred)
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorOccurred)
@@ -89,6 +93,14 @@ public:
     // (the sum of all messagesDropped() counts since join()).
     quint64 droppedMessageCount() const;
 
+    // Presence: who else is on the bus (opt-in, see watchingPeers).
+    bool isWatchingPeers() const;
+    void setWatchingPeers(bool watching);
+    Q_INVOKABLE QList<IpmbPeer> peers() const;
+    QList<IpmbPeer> peers(const IpmbLabelOp &filter) const;
+    bool waitForPeer(const IpmbLabelOp &filter, int msecs = 30000);
+    QFuture<IpmbPeer> whenPeer(const IpmbLabelOp &filter);
+
 public Q_SLOTS:
     void join();
     void leave();
@@ -104,6 +116,9 @@ Q_SIGNALS:
     void messageReceived(const IpmbMessage &message);
     void bytesWritten(qint64 bytes);
     void messagesDropped(quint64 count);
+    void watchingPeersChanged(bool watching);
+    void peerJoined(const IpmbPeer &peer);
+    void peerLeft(const IpmbPeer &peer);
     void errorOccurred(IpmbEndpoint::Error error);
 
 protected:

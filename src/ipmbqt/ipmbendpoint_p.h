@@ -20,11 +20,13 @@
 #include "ipmbinbox_p.h"
 #include "ipmblogging_p.h"
 #include "ipmboutbox_p.h"
+#include "ipmbpeertable_p.h"
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qelapsedtimer.h>
+#include <QtCore/qpromise.h>
 #include <QtCore/qmutex.h>
 #include <QtCore/qset.h>
 #include <QtCore/qwaitcondition.h>
@@ -37,6 +39,7 @@
 
 QT_BEGIN_NAMESPACE
 class QThread;
+class QTimer;
 QT_END_NAMESPACE
 
 // Three kinds of thread use an endpoint:
@@ -66,6 +69,29 @@ public:
     void setError(const IpmbErrorInfo &error);  // any thread
     void syncFromIo();
 
+    // Presence, in the endpoint's thread (IpmbPeerTable has the rules).
+    struct PeerNote
+    {
+        IpmbPeerTable::Note note;
+        quint64 messagesBefore;     // IpmbInbox::queuedCount() when it was read
+    };
+    struct PeerWaiter
+    {
+        IpmbLabelOp filter;
+        QPromise<IpmbPeer> promise;
+    };
+    void setWatching(bool watching);
+    void clearPeers();
+    // Applies the notes whose messages before them are delivered (all, with `all`), in order.
+    void applyPeerNotes(quint64 deliveredBefore, bool all, const QPointer<IpmbEndpoint> &guard);
+    void reportPeerChanges(const QList<IpmbPeerTable::Change> &changes, const QPointer<IpmbEndpoint> &guard);
+    void expirePeers();
+    bool m_watchingPeers = false;
+    IpmbPeerTable m_peerTable;
+    std::deque<PeerNote> m_peerNotes;   // taken from the I/O thread, not yet applied
+    std::vector<PeerWaiter> m_peerWaiters;
+    QTimer *m_peerExpiry = nullptr;     // while m_peerTable has unconfirmed peers
+
     IpmbEndpoint *q_ptr;
     QString m_identifier;
     IpmbLabel m_label;
@@ -94,6 +120,7 @@ public:
     quint32 m_ioEndpointId = 0;         // the id the last Welcome gave
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
+    std::vector<PeerNote> m_ioPeerNotes; // Peer frames and lost controllers, in order
     qint64 m_ioBytesWritten = 0;        // likewise, counted only while bytesWritten() is connected
     bool m_syncPosted = false;
     void postSyncLocked();
@@ -105,6 +132,7 @@ public:
     void drainOutput(int msecs);
     void setIoState(IpmbEndpoint::State state);
     void failIo(const IpmbErrorInfo &error);
+    void notePeers(IpmbPeerTable::Note::Kind kind, const IpmbPeer &peer = IpmbPeer());
     bool waitOnWaker(int msecs);
     // IpmbInbox::Owner: called by whichever thread holds the read role.
     bool controlFrame(const IpmbConnection::Frame &frame, IpmbInbox::ReadOutcome *outcome) override;
@@ -112,9 +140,11 @@ public:
 
     IpmbPlatform::Waker m_waker;        // wakes the I/O thread
     std::atomic<bool> m_stopping {false};
+    std::atomic<bool> m_watchPeers {false};  // for the next Hello; the endpoint thread sets it
     std::unique_ptr<IpmbConnection> m_connection; // attached to the inbox and the outbox
     std::unique_ptr<IpmbController> m_controller;
     bool m_welcomed = false;            // on the current connection
+    qint64 m_ioJoinedAt = 0;            // ms since the epoch of the first Welcome; claimed after failover
     qint64 m_lastMappingSweep = 0;      // m_clock time
     // Copies of the configuration taken by join(), so the I/O thread never reads m_label & co.
     QString m_ioIdentifier;

@@ -7,6 +7,7 @@
 #include "ipmbmemoryregion_p.h"
 #include "ipmbprotocol_p.h"
 
+#include <QtCore/qdatetime.h>
 #include <QtCore/qrandom.h>
 
 using namespace IpmbPlatform;
@@ -20,6 +21,16 @@ void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
     m_ioState = state;
     m_ioStateChanges.append(state);
     m_ioStateChanged.wakeAll();
+    postSyncLocked();
+}
+
+// Keeps what the endpoint's thread needs to know of the bus's members, in the order it was read.
+void IpmbEndpointPrivate::notePeers(IpmbPeerTable::Note::Kind kind, const IpmbPeer &peer)
+{
+    PeerNote note {{kind, peer}, m_inbox.queuedCount()};
+    QMutexLocker locker(&m_mutex);
+    m_ioPeerNotes.push_back(std::move(note));
+    m_ioStateChanged.wakeAll();  // waitForPeer()
     postSyncLocked();
 }
 
@@ -54,8 +65,14 @@ void IpmbEndpointPrivate::ioMain()
             QMutexLocker locker(&m_mutex);
             m_connection = std::make_unique<IpmbConnection>(socket);
             m_connection->setReusesLargeBuffers(true);  // decodeMessage() copies payloads out
-            // The Hello first; then what was sent meanwhile, pipelined behind it.
-            IpmbProtocol::appendHello(m_connection->tail(), m_ioToken, m_ioLabel);
+            // The Hello first; then what was sent meanwhile, pipelined behind it. After a
+            // failover it claims this endpoint's id and join time (doc/protocol.md, "Presence").
+            IpmbProtocol::Hello hello = IpmbProtocol::Hello::first(m_ioToken, m_ioLabel);
+            hello.features = (m_watchPeers ? IpmbProtocol::WatchPeers : 0)
+                    | (m_controller ? IpmbProtocol::HostsController : 0);
+            hello.claimedId = m_ioEndpointId;
+            hello.joinedAt = m_ioJoinedAt;
+            IpmbProtocol::appendHello(m_connection->tail(), hello);
         }
         m_outbox.attach(m_connection.get());
         m_inbox.attach(m_connection.get());
@@ -72,13 +89,16 @@ void IpmbEndpointPrivate::ioMain()
         if (outcome != Outcome::Lost)
             break;
         qCDebug(lcIpmbEndpoint, "lost the bus controller; electing a new one");
-        if (m_welcomed)
+        if (m_welcomed) {
+            notePeers(IpmbPeerTable::Note::ControllerLost);
             setIoState(IpmbEndpoint::ReconnectingState);
+        }
         deadline.setRemainingTime(m_ioJoinTimeout);
     }
     m_controller.reset();
     m_outbox.close();
     m_inbox.close();
+    m_ioJoinedAt = 0;
     QMutexLocker locker(&m_mutex);
     m_ioIsController = false;
     m_ioEndpointId = 0;
@@ -245,15 +265,17 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         *outcome = ReadOutcome::Failed;
         return false;
     }
+    QString why;
     switch (header.type) {
     case FrameType::Welcome: {
-        QString why;
         const std::optional<IpmbProtocol::Welcome> welcome =
                 m_welcomed ? std::nullopt : IpmbProtocol::parseWelcome(frame.body, &why);
         if (!welcome)
             break;
         m_welcomed = true;  // the I/O thread reads until the Welcome
         m_inbox.setWelcomed();
+        if (m_ioJoinedAt == 0)
+            m_ioJoinedAt = QDateTime::currentMSecsSinceEpoch();
         {
             QMutexLocker locker(&m_mutex);
             m_ioEndpointId = welcome->endpointId;
@@ -262,7 +284,6 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         return true;
     }
     case FrameType::Dropped: {
-        QString why;
         const std::optional<quint64> count = IpmbProtocol::parseDropped(frame.body, &why);
         if (!count)
             break;
@@ -271,11 +292,19 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         postSyncLocked();
         return true;
     }
+    case FrameType::Peer: {
+        const std::optional<IpmbProtocol::Peer> peer = m_welcomed ? IpmbProtocol::parsePeer(frame.body, &why) : std::nullopt;
+        if (!peer)
+            break;
+        const IpmbPeerTable::Note note = IpmbPeerTable::noteFrom(*peer);
+        notePeers(note.kind, note.peer);
+        return true;
+    }
     default:
         break;  // a Message before the Welcome, or without a sender block
     }
-    qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: unexpected frame of type %d",
-              int(header.type));
+    qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: unexpected frame of type %d%s%s",
+              int(header.type), why.isEmpty() ? "" : ": ", qPrintable(why));
     *outcome = ReadOutcome::Lost;
     return false;
 }

@@ -99,6 +99,18 @@ bool IpmbInbox::isEmpty() const
     return m_messages.empty();
 }
 
+quint64 IpmbInbox::queuedCount() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_queued;
+}
+
+quint64 IpmbInbox::nextSequence() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_messages.empty() ? m_queued : m_messages.front().sequence;
+}
+
 std::deque<IpmbInbox::Received> IpmbInbox::takeAll()
 {
     QMutexLocker locker(&m_mutex);
@@ -439,7 +451,7 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
     const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
     const qsizetype handles = data->handles.size() + data->regions.size();
     QMutexLocker locker(&m_mutex);
-    m_messages.push_back({std::move(message), size, handles});
+    m_messages.push_back({std::move(message), size, handles, m_queued++});
     m_bytes += size;
     m_handles += handles;
     m_peakBytes = qMax(m_peakBytes, m_bytes);

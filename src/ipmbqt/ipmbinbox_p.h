@@ -82,6 +82,7 @@ public:
         IpmbMessage message;
         qint64 frameBytes;     // what the inbox holds of it (frame, and a payload in a region)
         qsizetype handles;     // open descriptors
+        quint64 sequence;      // how many messages the inbox queued before this one
     };
 
     // `ioWaker` wakes the I/O thread: reading resumed, or a receive() thread found the connection gone.
@@ -92,6 +93,12 @@ public:
     // itself while it may (nullopt: timeout, or *closed once the inbox is closed and empty).
     std::optional<IpmbMessage> take(int msecs, bool *closed);
     bool isEmpty() const;
+    // Messages are numbered in the order they are queued (Received::sequence). queuedCount() is
+    // the number of the next one to arrive; nextSequence() that of the first not yet taken (the
+    // next to arrive when none waits). Something read when queuedCount() was n (a Peer frame)
+    // comes after every message numbered below n.
+    quint64 queuedCount() const;
+    quint64 nextSequence() const;
 
     // The endpoint's thread: every message, for messageReceived(). Each stays counted (the read
     // pause) until delivered() says it was emitted.
@@ -139,6 +146,7 @@ private:
     QWaitCondition m_changed;           // a message arrived, the role became free, or closed
     QWaitCondition m_roleReleased;
     std::deque<Received> m_messages;
+    quint64 m_queued = 0;               // messages ever queued: the next one's sequence
     qint64 m_bytes = 0;                 // of m_messages and of batches takeAll() handed out
     qsizetype m_handles = 0;            // likewise
     qint64 m_peakBytes = 0;             // the most since the last sweep()

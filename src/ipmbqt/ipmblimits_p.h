@@ -54,8 +54,10 @@ constexpr qint64 MaxLabelBytes = 2 + qint64(MaxLabelNames) * (2 + MaxNameBytes);
 constexpr qint64 MaxSelectorBytes = 5 + qint64(MaxOpNodes) * (3 + MaxNameBytes);
 constexpr qint64 MaxSenderBlockBytes = 12 + MaxLabelBytes;
 constexpr qint64 MaxMessageBody = MaxSenderBlockBytes + MaxSelectorBytes + MaxHandles + MaxPayload;
-// Hello is the largest control frame (features, token, label); Refuse, Welcome, Dropped are small.
-constexpr qint64 MaxControlBody = 4 + 2 + MaxTokenBytes + MaxLabelBytes;
+// Hello is the largest control frame (features, claimed id, joined time, token, label); a Peer
+// frame is a sender block and 10 bytes; Refuse, Welcome, Dropped and Watch are small.
+constexpr qint64 MaxControlBody = 4 + 4 + 8 + 2 + MaxTokenBytes + MaxLabelBytes;
+static_assert(MaxControlBody >= 10 + MaxSenderBlockBytes, "a Peer frame fits");
 static_assert(MaxMessageBody <= 0xFFFFFFFF, "bodyLength is a u32");
 
 // --- Descriptors passing through sockets.
@@ -186,6 +188,9 @@ constexpr int MappingCacheMaxIdle = 128;
 constexpr qint64 MappingCacheMaxIdleBytes = 1024 * MiB;
 // How often an endpoint's I/O thread sweeps that cache.
 constexpr qint64 MappingSweepNsecs = 1000 * NsecsPerMsec;
+// After a failover, how often a watching endpoint looks whether the processes of the peers that
+// have not reconnected yet still exist: the one that died is reported as left this soon.
+constexpr int PeerCheckMsecs = 50;
 
 // --- Payloads (doc/payloads.md): a type name has a u8 length on the wire; values nest at most
 // this deep (containers in containers), which bounds the decoder's recursion.

@@ -239,8 +239,9 @@ IpmbMessage::~IpmbMessage() = default;
     \property IpmbMessage::senderId
     \brief the id the controller gave the sending endpoint when it joined.
 
-    Tells apart endpoints with the same label, for example to reply to exactly one. It changes
-    when the endpoint joins again after a failover. 0 in a message that was not received.
+    Tells apart endpoints with the same label, for example to reply to exactly one; it is the
+    IpmbPeer::endpointId() that presence reports. It stays the same across failover, and changes
+    when the endpoint leaves and joins again. 0 in a message that was not received.
 */
 IpmbSelector IpmbMessage::selector() const { return d->selector; }
 void IpmbMessage::setSelector(const IpmbSelector &selector) { d->selector = selector; }

@@ -99,7 +99,7 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     Header h;
     h.version = get<quint16>(in + 4);
     const quint8 type = quint8(in[6]);
-    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Dropped))
+    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Watch))
         return fail<Header>(errorString, QStringLiteral("unknown frame type %1").arg(type));
     h.type = FrameType(type);
     h.flags = quint8(in[7]);
@@ -152,13 +152,15 @@ static void appendControlFrame(QByteArray &out, FrameType type, const QByteArray
     out.append(body);
 }
 
-void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &label, quint16 version)
+void appendHello(QByteArray &out, const Hello &hello, quint16 version)
 {
     QByteArray body;
-    append<quint32>(body, 0); // features
-    append<quint16>(body, quint16(qMin<qsizetype>(token.size(), IpmbLimits::MaxTokenBytes)));
-    body.append(token.left(IpmbLimits::MaxTokenBytes));
-    IpmbSelectorCodec::appendLabel(body, label);
+    append<quint32>(body, hello.features);
+    append<quint32>(body, hello.claimedId);
+    append<qint64>(body, hello.joinedAt);
+    append<quint16>(body, quint16(qMin<qsizetype>(hello.token.size(), IpmbLimits::MaxTokenBytes)));
+    body.append(hello.token.left(IpmbLimits::MaxTokenBytes));
+    IpmbSelectorCodec::appendLabel(body, hello.label);
     appendControlFrame(out, FrameType::Hello, body, version);
 }
 
@@ -189,12 +191,48 @@ void appendDropped(QByteArray &out, quint64 count)
     appendControlFrame(out, FrameType::Dropped, body);
 }
 
+void appendWatch(QByteArray &out, quint32 features)
+{
+    QByteArray body;
+    append<quint32>(body, features);
+    appendControlFrame(out, FrameType::Watch, body);
+}
+
+void appendPeer(QByteArray &out, PeerEvent event, quint8 flags, qint64 joinedAt, QByteArrayView senderBlock)
+{
+    Q_ASSERT(event == PeerEvent::Present || event == PeerEvent::Joined);
+    QByteArray body;
+    body.reserve(10 + senderBlock.size());
+    append<quint8>(body, quint8(event));
+    append<quint8>(body, flags);
+    append<qint64>(body, joinedAt);
+    body.append(senderBlock);
+    appendControlFrame(out, FrameType::Peer, body);
+}
+
+void appendPeerLeft(QByteArray &out, quint32 endpointId)
+{
+    QByteArray body;
+    append<quint8>(body, quint8(PeerEvent::Left));
+    append<quint32>(body, endpointId);
+    appendControlFrame(out, FrameType::Peer, body);
+}
+
+void appendPeerListEnd(QByteArray &out)
+{
+    QByteArray body;
+    append<quint8>(body, quint8(PeerEvent::ListEnd));
+    appendControlFrame(out, FrameType::Peer, body);
+}
+
 std::optional<Hello> parseHello(QByteArrayView body, QString *errorString)
 {
     Cursor c(body);
-    c.read<quint32>(); // features: none defined yet
-    const quint16 tokenLength = c.read<quint16>();
     Hello hello;
+    hello.features = c.read<quint32>();
+    hello.claimedId = c.read<quint32>();
+    hello.joinedAt = c.read<qint64>();
+    const quint16 tokenLength = c.read<quint16>();
     hello.token = c.readBytes(tokenLength).toByteArray();
     if (!c.ok())
         return fail<Hello>(errorString, QStringLiteral("truncated Hello"));
@@ -241,6 +279,49 @@ std::optional<quint64> parseDropped(QByteArrayView body, QString *errorString)
     if (!c.atEnd())
         return fail<quint64>(errorString, QStringLiteral("malformed Dropped"));
     return count;
+}
+
+std::optional<quint32> parseWatch(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    const quint32 features = c.read<quint32>();
+    if (!c.atEnd())
+        return fail<quint32>(errorString, QStringLiteral("malformed Watch"));
+    return features;
+}
+
+std::optional<Peer> parsePeer(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    Peer peer;
+    const quint8 event = c.read<quint8>();
+    if (!c.ok() || event < quint8(PeerEvent::Present) || event > quint8(PeerEvent::ListEnd))
+        return fail<Peer>(errorString, QStringLiteral("malformed Peer frame (event %1)").arg(event));
+    peer.event = PeerEvent(event);
+    switch (peer.event) {
+    case PeerEvent::Present:
+    case PeerEvent::Joined: {
+        peer.record.flags = c.read<quint8>();
+        peer.record.joinedAt = c.read<qint64>();
+        if (!c.ok())
+            return fail<Peer>(errorString, QStringLiteral("truncated Peer frame"));
+        std::optional<Sender> sender = parseSenderBlock(c.rest(), errorString);
+        if (!sender)
+            return std::nullopt;
+        if (sender->endpointId == 0)
+            return fail<Peer>(errorString, QStringLiteral("a Peer frame for endpoint id 0"));
+        peer.record.sender = std::move(*sender);
+        return peer;
+    }
+    case PeerEvent::Left:
+        peer.record.sender.endpointId = c.read<quint32>();
+        break;
+    case PeerEvent::ListEnd:
+        break;
+    }
+    if (!c.atEnd())
+        return fail<Peer>(errorString, QStringLiteral("malformed Peer frame"));
+    return peer;
 }
 
 QByteArray senderBlock(quint32 endpointId, qint64 pid, qint64 uid, const IpmbLabel &label)

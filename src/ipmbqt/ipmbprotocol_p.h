@@ -33,7 +33,7 @@
 
 namespace IpmbProtocol {
 
-constexpr quint16 Version = 2;     // 2: attachment kind 3 (payload in a region)
+constexpr quint16 Version = 3;     // 2: attachment kind 3 (payload in a region); 3: presence
 constexpr qsizetype HeaderSize = 28;
 // The limits of each section of a frame are in ipmblimits_p.h (doc/protocol.md, "Limits").
 
@@ -46,7 +46,11 @@ inline bool isRegion(char kind)
 // The payload section of a frame whose payload is in a region: its length there (doc/protocol.md).
 constexpr qsizetype RegionPayloadSectionSize = 8;
 
-enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5 };
+enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5, Peer = 6, Watch = 7 };
+
+// Bits of the features of a Hello or a Watch (doc/protocol.md, "Presence").
+constexpr quint32 WatchPeers = 0x1;       // send this endpoint Peer frames
+constexpr quint32 HostsController = 0x2;  // Hello only: the endpoint started this controller in its own process
 
 struct Header
 {
@@ -70,17 +74,28 @@ IPMBQT_AUTOTEST_EXPORT void writeHeader(char *out, const Header &header);
 IPMBQT_AUTOTEST_EXPORT std::optional<Header> parseHeader(const char *in, QString *errorString);
 
 // Appends a complete frame.
-IPMBQT_AUTOTEST_EXPORT void appendHello(QByteArray &out, const QByteArray &token, const IpmbLabel &label,
-                                        quint16 version = Version);
+struct Hello
+{
+    quint32 features = 0;
+    quint32 claimedId = 0;  // the id this endpoint had before a failover; 0: none
+    qint64 joinedAt = 0;    // ms since the epoch at which it first joined; 0: none
+    QByteArray token;
+    IpmbLabel label;
+
+    // The Hello of a first join, that claims nothing.
+    static Hello first(const QByteArray &token, const IpmbLabel &label)
+    {
+        Hello hello;
+        hello.token = token;
+        hello.label = label;
+        return hello;
+    }
+};
+IPMBQT_AUTOTEST_EXPORT void appendHello(QByteArray &out, const Hello &hello, quint16 version = Version);
 IPMBQT_AUTOTEST_EXPORT void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid);
 IPMBQT_AUTOTEST_EXPORT void appendRefuse(QByteArray &out, IpmbErrorCode error, const QString &reason);
 IPMBQT_AUTOTEST_EXPORT void appendDropped(QByteArray &out, quint64 count);
-
-struct Hello
-{
-    QByteArray token;
-    IpmbLabel label;
-};
+IPMBQT_AUTOTEST_EXPORT void appendWatch(QByteArray &out, quint32 features);
 IPMBQT_AUTOTEST_EXPORT std::optional<Hello> parseHello(QByteArrayView body, QString *errorString);
 
 struct Welcome
@@ -98,6 +113,7 @@ struct Refuse
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Refuse> parseRefuse(QByteArrayView body, QString *errorString);
 IPMBQT_AUTOTEST_EXPORT std::optional<quint64> parseDropped(QByteArrayView body, QString *errorString);
+IPMBQT_AUTOTEST_EXPORT std::optional<quint32> parseWatch(QByteArrayView body, QString *errorString);
 
 // The sender block the controller inserts in front of every forwarded Message.
 IPMBQT_AUTOTEST_EXPORT QByteArray senderBlock(quint32 endpointId, qint64 pid, qint64 uid, const IpmbLabel &label);
@@ -109,6 +125,27 @@ struct Sender
     IpmbLabel label;
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Sender> parseSenderBlock(QByteArrayView bytes, QString *errorString);
+
+// A Peer frame (doc/protocol.md, "Presence"): an event about one other endpoint.
+enum class PeerEvent : quint8 { Present = 1, Joined = 2, Left = 3, ListEnd = 4 };
+constexpr quint8 PeerHostsController = 0x1;  // PeerRecord::flags
+struct PeerRecord
+{
+    quint8 flags = 0;
+    qint64 joinedAt = 0;    // ms since the epoch
+    Sender sender;          // endpointId only, for Left
+};
+// For Present and Joined, `senderBlock` is that endpoint's; Left has only `endpointId`.
+IPMBQT_AUTOTEST_EXPORT void appendPeer(QByteArray &out, PeerEvent event, quint8 flags, qint64 joinedAt,
+                                       QByteArrayView senderBlock);
+IPMBQT_AUTOTEST_EXPORT void appendPeerLeft(QByteArray &out, quint32 endpointId);
+IPMBQT_AUTOTEST_EXPORT void appendPeerListEnd(QByteArray &out);
+struct Peer
+{
+    PeerEvent event = PeerEvent::ListEnd;
+    PeerRecord record;
+};
+IPMBQT_AUTOTEST_EXPORT std::optional<Peer> parsePeer(QByteArrayView body, QString *errorString);
 
 // The sections of a Message body (doc/protocol.md, "Message"), sliced in this one place.
 // parseHeader() checked that they fit in bodyLength; `body` is that many bytes.

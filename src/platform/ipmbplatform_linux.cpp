@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
@@ -71,6 +72,13 @@ qint64 currentUserId()
 qint64 currentProcessId()
 {
     return qint64(::getpid());
+}
+
+bool processExists(qint64 pid)
+{
+    if (pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+        return false;
+    return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;  // EPERM: it exists, as another user's
 }
 
 // A directory that only this user may enter: a real directory (not a symlink), ours, and closed

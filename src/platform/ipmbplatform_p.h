@@ -53,6 +53,8 @@ struct IoSlice
 
 IPMBQT_AUTOTEST_EXPORT qint64 currentUserId();
 IPMBQT_AUTOTEST_EXPORT qint64 currentProcessId();
+// Whether a process with this id exists now (presence after failover: has a peer's process died?).
+IPMBQT_AUTOTEST_EXPORT bool processExists(qint64 pid);
 
 // The OS-level address of bus `identifier` for this process's user (doc/protocol.md,
 // "Transport"). On Linux a socket path in the user's private runtime directory, which this creates

@@ -7,6 +7,7 @@
 #include "fuzzcommon.h"
 #include "ipmbconnection_p.h"
 #include "ipmbpayloadcodec_p.h"
+#include "ipmbpeertable_p.h"
 #include "ipmbselectorcodec_p.h"
 
 #include <fcntl.h>
@@ -74,6 +75,18 @@ IpmbConnection::Action decode(const IpmbConnection::Frame &frame)
     case IpmbProtocol::FrameType::Refuse: IpmbProtocol::parseRefuse(frame.body, &why); break;
     case IpmbProtocol::FrameType::Dropped: IpmbProtocol::parseDropped(frame.body, &why); break;
     case IpmbProtocol::FrameType::Message: decodeMessage(frame); break;
+    case IpmbProtocol::FrameType::Watch: IpmbProtocol::parseWatch(frame.body, &why); break;
+    case IpmbProtocol::FrameType::Peer:
+        // What a watching endpoint does with it: its list (kept across inputs) takes any sequence.
+        if (const std::optional<IpmbProtocol::Peer> peer = IpmbProtocol::parsePeer(frame.body, &why)) {
+            static IpmbPeerTable table;
+            static qint64 now = 0;
+            QList<IpmbPeerTable::Change> changes;
+            table.apply(IpmbPeerTable::noteFrom(*peer), ++now, 100, &changes);
+            if (table.size() > 1000)
+                table.clear();
+        }
+        break;
     }
     return IpmbConnection::Action::Consumed;
 }

@@ -144,7 +144,7 @@ void writeFrames()
     const QString t = QStringLiteral("frame");
     const IpmbLabel label{QStringLiteral("renderer"), QStringLiteral("gpu0")};
     QByteArray hello, welcome, refuse, dropped;
-    IpmbProtocol::appendHello(hello, QByteArray(32, 'k'), label);
+    IpmbProtocol::appendHello(hello, IpmbProtocol::Hello::first(QByteArray(32, 'k'), label));
     IpmbProtocol::appendWelcome(welcome, 7, 4242);
     IpmbProtocol::appendRefuse(refuse, IpmbErrorCode::TokenMismatch, QStringLiteral("bad token"));
     IpmbProtocol::appendDropped(dropped, 3);
@@ -152,6 +152,19 @@ void writeFrames()
     write(t, QStringLiteral("welcome"), welcome);
     write(t, QStringLiteral("refuse"), refuse);
     write(t, QStringLiteral("dropped"), dropped);
+    // Presence: a list of two, a join, a leave, and a Watch.
+    QByteArray peers, watch;
+    IpmbProtocol::appendPeer(peers, IpmbProtocol::PeerEvent::Present, IpmbProtocol::PeerHostsController, 1764650000000,
+                             IpmbProtocol::senderBlock(5, 4241, 1000, label));
+    IpmbProtocol::appendPeer(peers, IpmbProtocol::PeerEvent::Present, 0, 1764650000100,
+                             IpmbProtocol::senderBlock(6, 4243, 1000, IpmbLabel{QStringLiteral("viewer")}));
+    IpmbProtocol::appendPeerListEnd(peers);
+    IpmbProtocol::appendPeer(peers, IpmbProtocol::PeerEvent::Joined, 0, 1764650000200,
+                             IpmbProtocol::senderBlock(8, 4244, 1000, label));
+    IpmbProtocol::appendPeerLeft(peers, 6);
+    IpmbProtocol::appendWatch(watch, IpmbProtocol::WatchPeers);
+    write(t, QStringLiteral("peers"), peers);
+    write(t, QStringLiteral("watch"), watch);
 
     const QByteArray sender = IpmbProtocol::senderBlock(7, 4242, 1000, label);
     const IpmbSelector selector = IpmbSelector::multicast(IpmbLabelOp("renderer") && !IpmbLabelOp("gpu1"), 250ms);

@@ -19,6 +19,9 @@
 #include "ipmbtestutil.h"
 
 #include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qendian.h>
+#include <QtCore/qregularexpression.h>
+#include <QtCore/qset.h>
 #include <QtTest/qsignalspy.h>
 #include <QtTest/qtest.h>
 
@@ -73,12 +76,16 @@ public:
     // Connects, says Hello with `label` and waits for the Welcome.
     bool join(const QString &bus, const IpmbLabel &label)
     {
+        return join(bus, IpmbProtocol::Hello::first(QByteArray(), label));
+    }
+    bool join(const QString &bus, const IpmbProtocol::Hello &hello)
+    {
         const IpmbPlatform::Socket socket = connectRaw(bus);
         if (socket == IpmbPlatform::InvalidSocket)
             return false;
         m_connection = std::make_unique<IpmbConnection>(socket);
-        m_label = label;
-        IpmbProtocol::appendHello(m_connection->tail(), QByteArray(), label);
+        m_label = hello.label;
+        IpmbProtocol::appendHello(m_connection->tail(), hello);
         if (!flush())
             return false;
         const std::optional<Frame> frame = take(IpmbProtocol::FrameType::Welcome, 10000);
@@ -118,6 +125,15 @@ public:
         d.ok = true;
         return d;
     }
+    // The next Peer frame, which must come within `msecs`.
+    std::optional<IpmbProtocol::Peer> nextPeer(int msecs = 10000)
+    {
+        const std::optional<Frame> frame = take(IpmbProtocol::FrameType::Peer, msecs);
+        return frame ? IpmbProtocol::parsePeer(frame->body, nullptr) : std::nullopt;
+    }
+    // Whether a frame arrives within `msecs` (it stays to be taken).
+    bool hasFrameWithin(int msecs) { return waitForFrames(1, msecs); }
+
     // The payload of the next message, or a null QByteArray.
     QByteArray nextPayload(int msecs = 10000)
     {
@@ -188,6 +204,9 @@ private Q_SLOTS:
     void ttlKeepsForALateMember();
     void ttlRunsOut();
     void hostEndpointIsAMemberToo();
+    void claimedIdIsGrantedOnce();
+    void peerFramesOnlyForWatchers();
+    void malformedWatchDropsTheMember();
 
 private:
     QString m_bus;
@@ -217,8 +236,8 @@ void tst_IpmbController::welcome()
     QVERIFY(a.join(m_bus, {u"a"_s}));
     QVERIFY(b.join(m_bus, {u"b"_s}));
     QVERIFY(c.join(m_bus, {u"c"_s}));
-    QVERIFY(a.id() != 0);
-    QVERIFY(a.id() < b.id() && b.id() < c.id());
+    QVERIFY(a.id() != 0 && b.id() != 0 && c.id() != 0);
+    QVERIFY(a.id() != b.id() && b.id() != c.id() && a.id() != c.id());
     QCOMPARE(qint64(a.controllerPid()), QCoreApplication::applicationPid());
 }
 
@@ -402,6 +421,112 @@ void tst_IpmbController::hostEndpointIsAMemberToo()
     QVERIFY(d.ok);
     QCOMPARE(d.payload, payloadOf(u"back"_s));
     QCOMPARE(d.sender.label, m_host->label());
+}
+
+// After a failover an endpoint claims its id and join time again; the controller grants a claim
+// only while no live member holds that id.
+void tst_IpmbController::claimedIdIsGrantedOnce()
+{
+    IpmbProtocol::Hello hello = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"back"_s});
+    hello.claimedId = 0x12345678;
+    hello.joinedAt = 1764650000123;
+    hello.features = IpmbProtocol::WatchPeers;
+    RawMember back, twin, watcher;
+    QVERIFY(back.join(m_bus, hello));
+    QCOMPARE(back.id(), 0x12345678u);
+    hello.label = IpmbLabel{u"twin"_s};
+    QVERIFY(twin.join(m_bus, hello));
+    QVERIFY(twin.id() != 0x12345678u && twin.id() != 0);
+    QVERIFY(watcher.join(m_bus, IpmbLabel{u"watcher"_s}));
+    // back watches: the host's endpoint, then the twin and the watcher join.
+    const std::optional<IpmbProtocol::Peer> host = back.nextPeer();
+    QVERIFY(host && host->event == IpmbProtocol::PeerEvent::Present);
+    QCOMPARE(host->record.sender.endpointId, m_host->endpointId());
+    QCOMPARE(host->record.flags, IpmbProtocol::PeerHostsController);
+    QCOMPARE(back.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
+    const std::optional<IpmbProtocol::Peer> joined = back.nextPeer();
+    QVERIFY(joined && joined->event == IpmbProtocol::PeerEvent::Joined);
+    QCOMPARE(joined->record.sender.endpointId, twin.id());
+    // The twin's claim was refused, so its join time is its own, not the claimed one.
+    QVERIFY(joined->record.joinedAt != hello.joinedAt);
+    QCOMPARE(joined->record.flags, quint8(0));
+    // The twin listed back with the join time back claimed.
+    const std::optional<IpmbProtocol::Peer> aboutBack = twin.nextPeer();
+    QVERIFY(aboutBack);
+    QVERIFY(aboutBack->record.sender.endpointId == back.id() || aboutBack->record.sender.endpointId == m_host->endpointId());
+    if (aboutBack->record.sender.endpointId != back.id()) {
+        const std::optional<IpmbProtocol::Peer> second = twin.nextPeer();
+        QVERIFY(second);
+        QCOMPARE(second->record.sender.endpointId, back.id());
+        QCOMPARE(second->record.joinedAt, hello.joinedAt);
+    } else {
+        QCOMPARE(aboutBack->record.joinedAt, hello.joinedAt);
+    }
+}
+
+// Peer frames go to the members that watch, and only while they do; a member that leaves is
+// reported with its id.
+void tst_IpmbController::peerFramesOnlyForWatchers()
+{
+    RawMember watcher, quiet, comer;
+    IpmbProtocol::Hello watching = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"watcher"_s});
+    watching.features = IpmbProtocol::WatchPeers;
+    QVERIFY(watcher.join(m_bus, watching));
+    QVERIFY(quiet.join(m_bus, IpmbLabel{u"quiet"_s}));
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Present);  // the host's endpoint
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
+    std::optional<IpmbProtocol::Peer> p = watcher.nextPeer();
+    QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Joined);
+    QCOMPARE(p->record.sender.endpointId, quiet.id());
+    QCOMPARE(p->record.sender.pid, QCoreApplication::applicationPid());
+    QCOMPARE(p->record.sender.label, IpmbLabel{u"quiet"_s});
+
+    quiet.close();
+    p = watcher.nextPeer();
+    QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Left);
+    QCOMPARE(p->record.sender.endpointId, quiet.id());
+
+    // Watching off: a join is not reported, and nothing else comes either.
+    QByteArray watch;
+    IpmbProtocol::appendWatch(watch, 0);
+    QVERIFY(watcher.send(watch));
+    QVERIFY(comer.join(m_bus, IpmbLabel{u"comer"_s}));
+    QVERIFY(!watcher.hasFrameWithin(200));
+    // On again: the whole list, the comer in it.
+    watch.clear();
+    IpmbProtocol::appendWatch(watch, IpmbProtocol::WatchPeers);
+    QVERIFY(watcher.send(watch));
+    QSet<quint32> listed;
+    for (;;) {
+        p = watcher.nextPeer();
+        QVERIFY(p);
+        if (p->event == IpmbProtocol::PeerEvent::ListEnd)
+            break;
+        QCOMPARE(p->event, IpmbProtocol::PeerEvent::Present);
+        listed.insert(p->record.sender.endpointId);
+    }
+    QCOMPARE(listed, (QSet<quint32>{m_host->endpointId(), comer.id()}));
+}
+
+void tst_IpmbController::malformedWatchDropsTheMember()
+{
+    RawMember member, watcher;
+    IpmbProtocol::Hello watching = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"watcher"_s});
+    watching.features = IpmbProtocol::WatchPeers;
+    QVERIFY(watcher.join(m_bus, watching));
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Present);
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
+    QVERIFY(member.join(m_bus, IpmbLabel{u"member"_s}));
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Joined);
+    QByteArray watch;
+    IpmbProtocol::appendWatch(watch, IpmbProtocol::WatchPeers);
+    watch.append('!');  // a byte too many, and a body length that says so
+    qToLittleEndian<quint32>(quint32(watch.size() - IpmbProtocol::HeaderSize), watch.data() + 8);
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(u"dropping endpoint .*malformed Watch"_s));
+    QVERIFY(member.send(watch));
+    const std::optional<IpmbProtocol::Peer> p = watcher.nextPeer();
+    QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Left);
+    QCOMPARE(p->record.sender.endpointId, member.id());
 }
 
 QTEST_MAIN(tst_IpmbController)

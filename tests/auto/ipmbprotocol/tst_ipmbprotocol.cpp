@@ -22,6 +22,8 @@ private Q_SLOTS:
     void payloadInRegion();
     void refuseIsReadableAcrossVersions();
     void helloRoundTrip();
+    void peerFrames();
+    void watchFrame();
 };
 
 void tst_IpmbProtocol::headerRoundTrip()
@@ -220,16 +222,84 @@ void tst_IpmbProtocol::refuseIsReadableAcrossVersions()
 void tst_IpmbProtocol::helloRoundTrip()
 {
     QByteArray out;
-    appendHello(out, "token", IpmbLabel{QStringLiteral("x"), QStringLiteral("y")});
+    Hello sent = Hello::first("token", IpmbLabel{QStringLiteral("x"), QStringLiteral("y")});
+    sent.features = WatchPeers | HostsController;
+    sent.claimedId = 0xdeadbeef;
+    sent.joinedAt = 1764650000123;
+    appendHello(out, sent);
     const std::optional<Header> h = parseHeader(out.constData(), nullptr);
     QVERIFY(h);
     QCOMPARE(h->type, FrameType::Hello);
     const std::optional<Hello> hello = parseHello(QByteArrayView(out).sliced(HeaderSize), nullptr);
     QVERIFY(hello);
+    QCOMPARE(hello->features, quint32(WatchPeers | HostsController));
+    QCOMPARE(hello->claimedId, 0xdeadbeefu);
+    QCOMPARE(hello->joinedAt, Q_INT64_C(1764650000123));
     QCOMPARE(hello->token, QByteArray("token"));
     QCOMPARE(hello->label, (IpmbLabel{QStringLiteral("x"), QStringLiteral("y")}));
     QString why;
     QVERIFY(!parseHello(QByteArrayView(out).sliced(HeaderSize, 5), &why));
+    QVERIFY(!parseHello(QByteArrayView(out).sliced(HeaderSize, 19), &why));
+}
+
+void tst_IpmbProtocol::peerFrames()
+{
+    const IpmbLabel label{QStringLiteral("viewer"), QStringLiteral("gpu")};
+    const QByteArray block = senderBlock(77, 1234, 1000, label);
+    QByteArray out;
+    appendPeer(out, PeerEvent::Present, PeerHostsController, 1764650000123, block);
+    appendPeer(out, PeerEvent::Joined, 0, 5, block);
+    appendPeerLeft(out, 77);
+    appendPeerListEnd(out);
+
+    QList<Peer> read;
+    QByteArrayView rest(out);
+    while (!rest.isEmpty()) {
+        const std::optional<Header> h = parseHeader(rest.data(), nullptr);
+        QVERIFY(h);
+        QCOMPARE(h->type, FrameType::Peer);
+        QCOMPARE(h->version, Version);
+        const QByteArrayView body = rest.sliced(HeaderSize, h->bodyLength);
+        const std::optional<Peer> peer = parsePeer(body, nullptr);
+        QVERIFY(peer);
+        read.append(*peer);
+        // Every shorter body is refused, never read past its end.
+        for (qsizetype cut = 0; cut < body.size(); ++cut) {
+            QVERIFY2(!parsePeer(body.first(cut), nullptr), qPrintable(QStringLiteral("cut at %1").arg(cut)));
+        }
+        rest = rest.sliced(h->frameLength());
+    }
+    QCOMPARE(read.size(), 4);
+    QCOMPARE(read[0].event, PeerEvent::Present);
+    QCOMPARE(read[0].record.flags, quint8(PeerHostsController));
+    QCOMPARE(read[0].record.joinedAt, Q_INT64_C(1764650000123));
+    QCOMPARE(read[0].record.sender.endpointId, 77u);
+    QCOMPARE(read[0].record.sender.pid, 1234);
+    QCOMPARE(read[0].record.sender.uid, 1000);
+    QCOMPARE(read[0].record.sender.label, label);
+    QCOMPARE(read[1].event, PeerEvent::Joined);
+    QCOMPARE(read[1].record.joinedAt, 5);
+    QCOMPARE(read[2].event, PeerEvent::Left);
+    QCOMPARE(read[2].record.sender.endpointId, 77u);
+    QCOMPARE(read[3].event, PeerEvent::ListEnd);
+
+    QString why;
+    QVERIFY(!parsePeer(QByteArray("\x09", 1), &why));  // no such event
+    QVERIFY(why.contains(QLatin1String("event 9")));
+    QVERIFY(!parsePeer(QByteArray("\x04\x00", 2), &why));  // a list end with bytes after it
+    QVERIFY(!parsePeer(QByteArray("\x02\x00" "01234567" "\x00\x00\x00\x00" "pppp" "uuuu" "\x00\x00", 24), &why));
+    QVERIFY(why.contains(QLatin1String("id 0")));
+}
+
+void tst_IpmbProtocol::watchFrame()
+{
+    QByteArray out;
+    appendWatch(out, WatchPeers);
+    const std::optional<Header> h = parseHeader(out.constData(), nullptr);
+    QVERIFY(h);
+    QCOMPARE(h->type, FrameType::Watch);
+    QCOMPARE(parseWatch(QByteArrayView(out).sliced(HeaderSize), nullptr), std::optional<quint32>(WatchPeers));
+    QVERIFY(!parseWatch(QByteArrayView(out).sliced(HeaderSize, 3), nullptr));
 }
 
 QTEST_MAIN(tst_IpmbProtocol)

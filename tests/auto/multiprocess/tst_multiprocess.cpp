@@ -480,7 +480,7 @@ void tst_Multiprocess::malformedFrames_data()
 {
     QTest::addColumn<QByteArray>("bytes");
     QByteArray hello;
-    IpmbProtocol::appendHello(hello, {}, IpmbLabel{QStringLiteral("raw")});
+    IpmbProtocol::appendHello(hello, IpmbProtocol::Hello::first({}, IpmbLabel{QStringLiteral("raw")}));
     auto frame = [](IpmbProtocol::FrameType type, quint32 body, quint32 sender, quint32 selector,
                     const QByteArray &payload) {
         IpmbProtocol::Header h;
@@ -554,7 +554,7 @@ void tst_Multiprocess::malformedPayloadRegion()
     const IpmbPlatform::Socket raw = connectRaw(bus.name);
     QVERIFY(raw != IpmbPlatform::InvalidSocket);
     QByteArray hello;
-    IpmbProtocol::appendHello(hello, QByteArray(), IpmbLabel{QStringLiteral("liar")});
+    IpmbProtocol::appendHello(hello, IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{QStringLiteral("liar")}));
     const IpmbPlatform::IoSlice helloSlice {hello.constData(), hello.size()};
     QCOMPARE(IpmbPlatform::write(raw, &helloSlice, 1).status, IpmbPlatform::IoStatus::Ok);
     char buffer[256];

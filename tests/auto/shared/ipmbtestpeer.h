@@ -42,6 +42,7 @@ public:
               QStringLiteral(IPMBQT_PEER), environment);
         const QByteArray line = waitFor("joined");
         m_isController = field(line, "controller") == "1";
+        m_id = field(line, "id").toUInt();
         return !line.isEmpty();
     }
     // Keeps the peer's stderr (its warnings) for errorOutput() instead of forwarding it; call before start().
@@ -49,6 +50,8 @@ public:
     QByteArray errorOutput() { return m_errors += m_process.readAllStandardError(); }
     QByteArray waitFor(const QByteArray &prefix, int msecs = 20000) { return m_output.waitForLine(prefix, msecs); }
     bool hasPrinted(const QByteArray &prefix) { return m_output.hasLine(prefix); }
+    // Every line starting with `prefix` printed so far (see PeerOutput::printed()).
+    QByteArrayList printed(const QByteArray &prefix) { return m_output.printed(prefix); }
     void command(const QByteArray &line) { m_process.command(line); }
     // Asks for the counters; returns the "count ..." line.
     QByteArray counts()
@@ -58,6 +61,8 @@ public:
     }
     qint64 pid() const { return m_process.processId(); }
     bool isController() const { return m_isController; }
+    // Its endpoint id, from the "joined" line of join().
+    quint32 id() const { return m_id; }
     void signal(int sig) { ::kill(pid_t(m_process.processId()), sig); }
     void kill() { m_process.kill(); m_process.waitForFinished(5000); }
     bool quit() { return m_process.quit(15000); }
@@ -67,6 +72,7 @@ private:
     PeerOutput m_output;
     QByteArray m_errors;
     bool m_isController = false;
+    quint32 m_id = 0;
 };
 
 inline quint64 countField(const QByteArray &line, const QByteArray &key)

@@ -51,7 +51,7 @@ inline IpmbPlatform::Socket rawJoin(const QString &bus, const QString &label)
     if (socket == IpmbPlatform::InvalidSocket)
         return socket;
     QByteArray hello;
-    IpmbProtocol::appendHello(hello, QByteArray(), IpmbLabel{label});
+    IpmbProtocol::appendHello(hello, IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{label}));
     const IpmbPlatform::IoSlice slice {hello.constData(), hello.size()};
     IpmbPlatform::write(socket, &slice, 1);
     QByteArray welcome;

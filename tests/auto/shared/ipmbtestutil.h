@@ -54,7 +54,7 @@ public:
     {
         QByteArray found;
         (void)QTest::qWaitFor([&] {
-            m_buffer += m_process->readAllStandardOutput();
+            readOutput();
             qsizetype from = 0;
             for (;;) {
                 const qsizetype end = m_buffer.indexOf('\n', from);
@@ -78,13 +78,36 @@ public:
     // Whether a line starting with `prefix` has been printed (and not yet consumed), without waiting.
     bool hasLine(const QByteArray &prefix)
     {
-        m_buffer += m_process->readAllStandardOutput();
+        readOutput();
         return m_buffer.startsWith(prefix) || m_buffer.contains('\n' + prefix);
     }
 
+    // Every complete line starting with `prefix` that the process has printed so far, consumed or
+    // not, without waiting: for counting events.
+    QByteArrayList printed(const QByteArray &prefix)
+    {
+        readOutput();
+        QByteArrayList lines;
+        for (const QByteArray &line : m_log.split('\n')) {
+            if (line.startsWith(prefix))
+                lines.append(line);
+        }
+        if (!m_log.endsWith('\n') && !lines.isEmpty() && m_log.endsWith(lines.last()))
+            lines.removeLast();  // not complete yet
+        return lines;
+    }
+
 private:
+    void readOutput()
+    {
+        const QByteArray bytes = m_process->readAllStandardOutput();
+        m_buffer += bytes;
+        m_log += bytes;
+    }
+
     QProcess *m_process;
     QByteArray m_buffer;
+    QByteArray m_log;   // everything it printed
 };
 
 inline QByteArray field(const QByteArray &line, const QByteArray &key)

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The helper process of the multi-process tests. It joins a bus as told on the command line,
 // reads commands from stdin (one per line) and reports what happens on stdout, one line per event:
-//   joined controller=<0|1> pid=<pid>        state <StateName>
+//   joined controller=<0|1> pid=<pid> id=<endpointId>    state <StateName>
+//   peer-joined id=<id> pid=<pid> label=<a,b> controller=<0|1>    peer-left id=<id> pid=<pid>
+//                                            (with --watch-peers, or after "watch 1")
+//   peers n=<n> ids=<id,id,...>              (answer to "peers"; ids sorted)
 //   error <ErrorName> <errorString>          dropped <n>
 //   received type=<name> status=<status> value=<text> from=<pid> uid=<uid> label=<a,b> handles=<n>
 //                                            (value: a QEasingCurve's is "curve:<valueForProgress(0.5)>")
@@ -47,7 +50,9 @@
 //   keeppayloads: hold every flood payload from now on; verifykept: check them all again, and
 //       print "kept n=<n> intact=<0|1>"
 //   address: prints "address <the bus address>"
-//   regioninfo | drop | expect <n> | count | fdcount | mappings | leave | quit
+//   watch <0|1>: IpmbEndpoint::setWatchingPeers()
+//   regioninfo | drop | expect <n> | count | fdcount | mappings | peers | leave
+//   quit: leave (once joined, if it is still joining) and exit
 // Raw modes for the security tests (no IpmbEndpoint): --raw-hello ADDRESS connects to a bus
 // address (see the "address" command) and sends a Hello, then prints "refused <Error> <reason>";
 // --squat-loop ADDRESS (a socket path, or @name in the abstract namespace) tries to bind ADDRESS
@@ -82,6 +87,7 @@
 #include <QtCore/qdir.h>
 #include <QtCore/qeasingcurve.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -274,7 +280,7 @@ static int rawHello(const QByteArray &address, const QByteArray &token, quint16 
         return 1;
     }
     QByteArray hello;
-    IpmbProtocol::appendHello(hello, token, IpmbLabel{QStringLiteral("intruder")}, version);
+    IpmbProtocol::appendHello(hello, IpmbProtocol::Hello::first(token, IpmbLabel{QStringLiteral("intruder")}), version);
     const IpmbPlatform::IoSlice slice {hello.constData(), hello.size()};
     IpmbPlatform::write(socket, &slice, 1);
     QByteArray in;
@@ -337,6 +343,7 @@ int main(int argc, char **argv)
             {QStringLiteral("token"), QStringLiteral("Token."), QStringLiteral("token")},
             {QStringLiteral("watchdog"), QStringLiteral("Exit with 3 after ms."), QStringLiteral("ms"), QStringLiteral("60000")},
             {QStringLiteral("no-gadget"), QStringLiteral("Do not register TestPoint.")},
+            {QStringLiteral("watch-peers"), QStringLiteral("Watch the other endpoints (presence).")},
             {QStringLiteral("receive-thread"), QStringLiteral("Take messages with receive() in a worker thread.")},
             {QStringLiteral("receive-threads"), QStringLiteral("With --receive-thread: how many such threads."),
              QStringLiteral("n"), QStringLiteral("1")},
@@ -475,7 +482,16 @@ int main(int argc, char **argv)
     });
     QObject::connect(&endpoint, &IpmbEndpoint::joined, [&] {
         say("joined controller=" + QByteArray::number(endpoint.isController()) + " pid="
-            + QByteArray::number(QCoreApplication::applicationPid()));
+            + QByteArray::number(QCoreApplication::applicationPid()) + " id=" + QByteArray::number(endpoint.endpointId()));
+    });
+    endpoint.setWatchingPeers(parser.isSet(QStringLiteral("watch-peers")));
+    QObject::connect(&endpoint, &IpmbEndpoint::peerJoined, [&](const IpmbPeer &peer) {
+        say("peer-joined id=" + QByteArray::number(peer.endpointId()) + " pid=" + QByteArray::number(peer.pid())
+            + " label=" + peer.label().toStringList().join(QLatin1Char(',')).toUtf8()
+            + " controller=" + QByteArray::number(peer.isController()));
+    });
+    QObject::connect(&endpoint, &IpmbEndpoint::peerLeft, [&](const IpmbPeer &peer) {
+        say("peer-left id=" + QByteArray::number(peer.endpointId()) + " pid=" + QByteArray::number(peer.pid()));
     });
     QObject::connect(&endpoint, &IpmbEndpoint::errorOccurred, [&](IpmbEndpoint::Error e) {
         say("error " + enumName(errors, e) + ' ' + endpoint.errorString().toUtf8());
@@ -756,11 +772,24 @@ int main(int argc, char **argv)
             say("keeping");
         } else if (w.value(0) == "verifykept") {
             say(counter.verifyKept());
+        } else if (w.value(0) == "peers") {
+            QList<quint32> ids;
+            for (const IpmbPeer &peer : endpoint.peers())
+                ids.append(peer.endpointId());
+            std::sort(ids.begin(), ids.end());
+            QByteArrayList text;
+            for (const quint32 id : ids)
+                text.append(QByteArray::number(id));
+            say("peers n=" + QByteArray::number(ids.size()) + " ids=" + text.join(','));
+        } else if (w.value(0) == "watch" && w.size() == 2) {
+            endpoint.setWatchingPeers(w[1] == "1");
         } else if (w.value(0) == "count") {
             say(counter.report(endpoint.droppedMessageCount()));
         } else if (w.value(0) == "leave") {
             endpoint.leave();
         } else if (w.value(0) == "quit") {
+            if (endpoint.state() == IpmbEndpoint::JoiningState)
+                endpoint.waitForJoined(10000);  // what was sent while joining goes out first
             endpoint.leave();
             QCoreApplication::quit();
         }
