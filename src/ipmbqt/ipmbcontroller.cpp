@@ -23,6 +23,8 @@ struct IpmbController::Buffered
     QList<IpmbNativeHandle> handles;
     IpmbSelector selector;
     QDeadlineTimer deadline;
+    IpmbProtocol::Call call;     // a tracked message's or a request's
+    quint32 senderId = 0;
 };
 
 IpmbController::IpmbController(const Listener &listener, const QByteArray &token)
@@ -377,16 +379,23 @@ void IpmbController::addRegionReferences(QByteArrayView attachments, const QList
 
 IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::Frame &frame)
 {
-    int deliveries = 0;
-    const IpmbConnection::Action action = routeMatched(from, frame, &deliveries);
-    if (action == IpmbConnection::Action::Consumed && deliveries >= 0)
-        addRegionReferences(frame, deliveries - 1);
+    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
+    const IpmbProtocol::Call call = IpmbProtocol::callOf(frame.header, sections);
+    if (call.flags & IpmbProtocol::Reply)
+        return routeReply(from, frame, call);
+    Routed routed;
+    const IpmbConnection::Action action = routeMatched(from, frame, call, &routed);
+    if (action != IpmbConnection::Action::Consumed)
+        return action;
+    if (routed.deliveries >= 0)
+        addRegionReferences(frame, routed.deliveries - 1);
+    if (call.flags)
+        routedCall(from, call, routed);
     return action;
 }
 
-// *deliveries: receivers that got the message, or -1 if it was buffered for a ttl.
 IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnection::Frame &frame,
-                                                    int *deliveries)
+                                                    const IpmbProtocol::Call &call, Routed *routed)
 {
     using Action = IpmbConnection::Action;
     const QByteArrayView selectorBytes = IpmbProtocol::messageSections(frame.header, frame.body).selector;
@@ -394,11 +403,17 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
     const std::vector<Peer *> &matches = matchesFor(from, selectorBytes, &ok);
     if (!ok)
         return Action::Stop;
+    if ((call.flags & IpmbProtocol::Request) && from.lastSelector.mode() != IpmbSelector::Unicast) {
+        dropPeer(from, QStringLiteral("a multicast request"), true);
+        return Action::Stop;
+    }
     if (matches.empty()) {
         const qint64 ttl = from.lastSelector.ttl().count();
         if (ttl > 0) {
-            buffer(from, frame, ttl);
-            *deliveries = -1;
+            buffer(from, frame, ttl, call);
+            routed->deliveries = -1;
+        } else {
+            routed->noMatch = true;
         }
         return Action::Consumed;
     }
@@ -415,7 +430,7 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
                 ++to->dropped;
             } else {
                 deliver(*to, from, frame);
-                ++*deliveries;
+                ++routed->deliveries;
             }
         }
         return Action::Consumed;
@@ -429,7 +444,8 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnec
         if (room == Room::Yes) {
             deliver(*to, from, frame);
             ++m_roundRobin;
-            *deliveries = 1;
+            routed->deliveries = 1;
+            routed->receiver = to;
             return Action::Consumed;
         }
         if (room == Room::Full && !full)
@@ -458,9 +474,12 @@ void IpmbController::deliver(Peer &to, const Peer &from, const IpmbConnection::F
         out.append(frame.body.data(), frame.body.size());
 }
 
-void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs)
+void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs,
+                            const IpmbProtocol::Call &call)
 {
     Buffered b;
+    b.call = call;
+    b.senderId = from.endpointId;
     IpmbProtocol::appendForwardedHeader(b.frame, frame.header, from.senderBlock);
     b.frame.append(frame.body.data(), frame.body.size());
     b.attachments = IpmbProtocol::messageSections(frame.header, frame.body).attachments.toByteArray();
@@ -483,6 +502,8 @@ void IpmbController::deliverBuffered(Peer &joined)
         if (!it->deadline.hasExpired() && it->selector.labelOp().matches(joined.label)) {
             joined.connection.appendHandles(it->handles);
             joined.connection.appendShared(it->frame, 0);
+            if (it->call.flags & IpmbProtocol::Request)
+                recordRequest(joined, it->senderId, it->call);
             forgetBuffered(*it);
             it = m_buffered.erase(it);
         } else {
@@ -506,6 +527,7 @@ void IpmbController::forgetBuffered(const Buffered &buffered)
 void IpmbController::dropOldestBuffered()
 {
     const Buffered &oldest = m_buffered.front();
+    tellUndeliverable(oldest.senderId, oldest.call, IpmbErrorCode::QueueFull);
     releaseBuffered(oldest.attachments, oldest.handles);
     forgetBuffered(oldest);
     m_buffered.pop_front();
@@ -515,6 +537,7 @@ void IpmbController::expireBuffered()
 {
     for (auto it = m_buffered.begin(); it != m_buffered.end();) {
         if (it->deadline.hasExpired()) {
+            tellUndeliverable(it->senderId, it->call, IpmbErrorCode::NoRoute);
             releaseBuffered(it->attachments, it->handles);
             forgetBuffered(*it);
             it = m_buffered.erase(it);
@@ -576,6 +599,7 @@ void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
     peer.dead = true;
     if (peer.endpointId != 0) {
         ++m_generation;
+        failRequestsTo(peer);
         announceLeft(peer);
     }
 }

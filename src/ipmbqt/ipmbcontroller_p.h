@@ -22,6 +22,7 @@
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qelapsedtimer.h>
 #include <QtCore/qhash.h>
+#include <QtCore/qset.h>
 
 #include <atomic>
 #include <deque>
@@ -62,14 +63,21 @@ private:
     IpmbConnection::Action handleHello(Peer &peer, const IpmbConnection::Frame &frame);
     void refuse(Peer &peer, IpmbErrorCode error, const QString &reason);
     IpmbConnection::Action route(Peer &from, const IpmbConnection::Frame &frame);
-    IpmbConnection::Action routeMatched(Peer &from, const IpmbConnection::Frame &frame, int *deliveries);
+    struct Routed
+    {
+        int deliveries = 0;         // receivers that got it; -1: buffered for its ttl
+        Peer *receiver = nullptr;   // a unicast's
+        bool noMatch = false;       // nobody matched, and no ttl
+    };
+    IpmbConnection::Action routeMatched(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call,
+                                        Routed *routed);
 
     enum class Room { Yes, Full, Stuck };
     Room roomIn(Peer &to);
     static bool hasRoom(const Peer &to);
     const std::vector<Peer *> &matchesFor(Peer &from, QByteArrayView selectorBytes, bool *ok);
     void deliver(Peer &to, const Peer &from, const IpmbConnection::Frame &frame);
-    void buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs);
+    void buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs, const IpmbProtocol::Call &call);
     void deliverBuffered(Peer &joined);
     void expireBuffered();
     void dropOldestBuffered();
@@ -90,6 +98,14 @@ private:
     void sendPeerList(Peer &to);
     bool mayTellPeers(Peer &to);
     void announceLeft(const Peer &left);
+
+    // Requests and tracked messages (ipmbcontrollercalls.cpp, doc/protocol.md "Requests, replies
+    // and undeliverable messages").
+    IpmbConnection::Action routeReply(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call);
+    void routedCall(Peer &from, const IpmbProtocol::Call &call, const Routed &routed);
+    void recordRequest(Peer &replier, quint32 requester, const IpmbProtocol::Call &call);
+    void tellUndeliverable(quint32 senderId, const IpmbProtocol::Call &call, IpmbErrorCode why);
+    void failRequestsTo(const Peer &replier);
 
     IpmbPlatform::Listener m_listener;
     QByteArray m_token;
@@ -135,6 +151,8 @@ struct IpmbController::Peer
     quint64 dropped = 0;         // messages for this peer dropped since the last Dropped notice
     quint64 framesSeen = 0;      // connection.framesReceived() at the last look
     qint64 frameStart = -1;      // m_clock ms since which its unfinished frame has been read; -1: none
+    // Requests delivered to it without a reply yet: (requester id, request id).
+    QSet<std::pair<quint32, quint64>> pendingRequests;
 
     // Most senders use one selector over and over: keep its decoding and its matches.
     QByteArray lastSelectorBytes;

@@ -63,16 +63,19 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
 
 IpmbEndpointPrivate::~IpmbEndpointPrivate() = default;
 
-// The lower layers' codes up to Unknown are IpmbEndpoint::Error's numbers (a Refuse frame carries
-// them); the shared-memory ones do not reach an endpoint, and would be unknown here.
+// The lower layers' codes up to LastPublic are IpmbEndpoint::Error's numbers (Refuse and
+// Undeliverable frames carry them); the shared-memory ones do not reach an endpoint, and would be
+// unknown here.
 static_assert(int(IpmbErrorCode::Timeout) == IpmbEndpoint::TimeoutError
               && int(IpmbErrorCode::Protocol) == IpmbEndpoint::ProtocolError
-              && int(IpmbErrorCode::Unknown) == IpmbEndpoint::UnknownError,
+              && int(IpmbErrorCode::Unknown) == IpmbEndpoint::UnknownError
+              && int(IpmbErrorCode::NoRoute) == IpmbEndpoint::NoRouteError
+              && int(IpmbErrorCode::LastPublic) == IpmbEndpoint::PeerLeftError,
               "IpmbErrorCode and IpmbEndpoint::Error differ");
 
 IpmbEndpoint::Error IpmbEndpointPrivate::publicError(IpmbErrorCode code)
 {
-    return code <= IpmbErrorCode::Unknown ? IpmbEndpoint::Error(code) : IpmbEndpoint::UnknownError;
+    return code <= IpmbErrorCode::LastPublic ? IpmbEndpoint::Error(code) : IpmbEndpoint::UnknownError;
 }
 
 /*!
@@ -114,6 +117,10 @@ IpmbEndpoint::Error IpmbEndpointPrivate::publicError(IpmbErrorCode code)
     \value ProtocolError The other side broke the wire protocol.
     \value ResourceError The system is out of a resource (memory, descriptors).
     \value UnknownError Any other operating-system error.
+    \value NoRouteError A request, or a message sent with an id (send(message, &id)), matched no
+           endpoint: at once with a ttl of 0, or when its ttl ran out.
+    \value PeerLeftError The endpoint that got a request left the bus, or its process died,
+           before it replied.
 */
 
 /*!
@@ -437,8 +444,40 @@ bool IpmbEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 bool IpmbEndpoint::send(const IpmbMessage &message)
 {
     Q_D(IpmbEndpoint);
-    if (!message.selector().isValid()) {
-        d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, tr("send: %1").arg(message.selector().errorString())));
+    IpmbErrorInfo error;
+    if (d->sendMessage(message, {}, QStringLiteral("send"), &error))
+        return true;
+    d->setError(error);
+    return false;
+}
+
+/*!
+    \overload
+    Sends \a message as a tracked message and stores its id in \a messageId: if no endpoint gets
+    it (none matches, at once with a ttl of 0, or when its ttl runs out; or every match is stuck),
+    undeliverable() is emitted with that id. A message that reached an endpoint is not reported.
+    Tracking costs the controller nothing more than an ordinary message; it costs the frame
+    8 bytes.
+*/
+bool IpmbEndpoint::send(const IpmbMessage &message, quint64 *messageId)
+{
+    Q_D(IpmbEndpoint);
+    if (!messageId)
+        return send(message);
+    *messageId = d->m_requests.nextId();
+    IpmbErrorInfo error;
+    if (d->sendMessage(message, {IpmbProtocol::Tracked, *messageId, 0}, QStringLiteral("send"), &error))
+        return true;
+    d->setError(error);
+    return false;
+}
+
+bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProtocol::Call &call, const QString &verb,
+                                      IpmbErrorInfo *error)
+{
+    const bool reply = call.flags & IpmbProtocol::Reply;  // goes to its requester: no selector
+    if (!reply && !message.selector().isValid()) {
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, verb + QLatin1String(": ") + message.selector().errorString());
         return false;
     }
     // Handles first, then the regions' memfds (appendMessage() writes the attachment kinds).
@@ -448,9 +487,9 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         handles.append(region.nativeHandle());
     for (qsizetype i = 0; i < handles.size(); ++i) {
         if (handles.at(i).isNull()) {
-            d->setError(IpmbErrorInfo(IpmbErrorCode::InvalidArgument, i < message.handles().size()
-                                              ? tr("send: handle %1 is null").arg(i)
-                                              : tr("send: region %1 is null").arg(i - message.handles().size())));
+            *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, i < message.handles().size()
+                                           ? IpmbEndpoint::tr("%1: handle %2 is null").arg(verb).arg(i)
+                                           : IpmbEndpoint::tr("%1: region %2 is null").arg(verb).arg(i - message.handles().size()));
             return false;
         }
     }
@@ -459,19 +498,16 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     // pooled region is in flight (and stays so for up to a millisecond), it goes inline after all.
     thread_local QByteArray frame;
     frame.truncate(0);
-    IpmbErrorInfo error;
     IpmbMemoryRegion payloadRegion;
     IpmbProtocol::PayloadPlacement placement;
-    placement.threshold = d->m_payloadRegionThreshold;
-    placement.allocate = [d, &payloadRegion](qsizetype size) -> char * {
-        payloadRegion = d->m_payloadRegions.alloc(size, d->m_clock.nsecsElapsed(), IpmbLimits::PayloadRegionWaitMsecs);
+    placement.threshold = m_payloadRegionThreshold;
+    placement.allocate = [this, &payloadRegion](qsizetype size) -> char * {
+        payloadRegion = m_payloadRegions.alloc(size, m_clock.nsecsElapsed(), IpmbLimits::PayloadRegionWaitMsecs);
         return payloadRegion.isNull() ? nullptr : static_cast<char *>(payloadRegion.data());
     };
-    if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), &error,
-                                     message.handles().size(), regions.size(), placement)) {
-        d->setError(error);
+    if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), error,
+                                     message.handles().size(), regions.size(), placement, nullptr, call))
         return false;
-    }
     if (!payloadRegion.isNull()) {
         handles.append(payloadRegion.nativeHandle());
         regions.append(payloadRegion);
@@ -480,7 +516,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
     // turns it into one per receiver, or releases it if nobody gets the message.
     for (const IpmbMemoryRegion &region : regions)
         IpmbMemoryRegionPrivate::addReferences(region, +1);
-    const bool sent = d->m_outbox.send(frame, handles, &error);
+    const bool sent = m_outbox.send(frame, handles, error);
     // The buffer stays with the thread for the next send(), but only as large as a small frame:
     // one large message must not pin its size in every thread that ever sent one.
     if (frame.capacity() > IpmbLimits::ShareFrameBytes)
@@ -489,7 +525,6 @@ bool IpmbEndpoint::send(const IpmbMessage &message)
         return true;
     for (const IpmbMemoryRegion &region : regions)
         IpmbMemoryRegionPrivate::addReferences(region, -1);
-    d->setError(error);
     return false;
 }
 
@@ -664,6 +699,7 @@ void IpmbEndpointPrivate::syncFromIo()
     quint64 dropped;
     qint64 written;
     std::vector<PeerNote> peerNotes;
+    std::vector<std::pair<quint64, IpmbErrorCode>> undeliverable;
     // Each message of the batch stays counted in the inbox until it is delivered: its handles are
     // open until then, and the I/O thread must not read more than the process can hold meanwhile.
     // Taken before the Peer notes: every note read before one of these messages is then here too.
@@ -681,6 +717,7 @@ void IpmbEndpointPrivate::syncFromIo()
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
         peerNotes = std::exchange(m_ioPeerNotes, {});
+        undeliverable = std::exchange(m_ioUndeliverable, {});
     }
     if (m_watchingPeers)
         std::move(peerNotes.begin(), peerNotes.end(), std::back_inserter(m_peerNotes));
@@ -713,6 +750,11 @@ void IpmbEndpointPrivate::syncFromIo()
     }
     if (guard && written > 0)
         Q_EMIT q->bytesWritten(written);
+    for (const auto &[id, reason] : undeliverable) {
+        if (!guard)
+            return;
+        Q_EMIT q->undeliverable(id, publicError(reason));
+    }
     while (guard && !messages.empty()) {
         qint64 bytes;
         qsizetype handles;

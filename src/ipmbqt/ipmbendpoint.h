@@ -9,6 +9,7 @@
 #include "ipmbpeer.h"
 #include "ipmbselector.h"
 
+#include <QtCore/qexception.h>
 #include <QtCore/qfuture.h>
 #include <QtCore/qobject.h>
 #include <QtCore/qvariant.h>
@@ -49,7 +50,9 @@ public:
         InvalidArgumentError,
         ProtocolError,
         ResourceError,
-        UnknownError
+        UnknownError,
+        NoRouteError,
+        PeerLeftError
     };
     Q_ENUM(Error)
 
@@ -81,6 +84,14 @@ public:
 
     Q_INVOKABLE bool send(const IpmbSelector &selector, const QVariant &payload);
     Q_INVOKABLE bool send(const IpmbMessage &message);
+    // Sends a tracked message: *messageId is its id, and undeliverable() says if it reaches nobody.
+    bool send(const IpmbMessage &message, quint64 *messageId);
+
+    // Request/reply: one unicast that expects one reply (see IpmbRequestError for the failures).
+    QFuture<IpmbMessage> request(const IpmbSelector &selector, const QVariant &payload, int timeoutMsecs = 30000);
+    QFuture<IpmbMessage> request(const IpmbMessage &message, int timeoutMsecs = 30000);
+    Q_INVOKABLE bool reply(const IpmbMessage &request, const QVariant &payload);
+    bool reply(const IpmbMessage &request, const IpmbMessage &reply);
 
     // Blocking receive for worker threads; see the class documentation for how it shares
     // messages with messageReceived().
@@ -119,6 +130,7 @@ Q_SIGNALS:
     void watchingPeersChanged(bool watching);
     void peerJoined(const IpmbPeer &peer);
     void peerLeft(const IpmbPeer &peer);
+    void undeliverable(quint64 messageId, IpmbEndpoint::Error reason);
     void errorOccurred(IpmbEndpoint::Error error);
 
 protected:
@@ -129,6 +141,25 @@ private:
     Q_DISABLE_COPY_MOVE(IpmbEndpoint)
     Q_DECLARE_PRIVATE(IpmbEndpoint)
     std::unique_ptr<IpmbEndpointPrivate> d_ptr;
+};
+
+// What a request's future fails with (QFuture::onFailed()).
+class IPMBQT_EXPORT IpmbRequestError : public QException
+{
+public:
+    IpmbRequestError(IpmbEndpoint::Error error, const QString &errorString);
+
+    IpmbEndpoint::Error error() const;
+    QString errorString() const;
+
+    const char *what() const noexcept override;
+    void raise() const override;
+    IpmbRequestError *clone() const override;
+
+private:
+    IpmbEndpoint::Error m_error;
+    QString m_errorString;
+    QByteArray m_what;
 };
 
 #endif // IPMBENDPOINT_H

@@ -21,6 +21,7 @@
 #include "ipmblogging_p.h"
 #include "ipmboutbox_p.h"
 #include "ipmbpeertable_p.h"
+#include "ipmbrequests_p.h"
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 
@@ -68,6 +69,11 @@ public:
     void stop(Signals emitting = Signals::All);
     void setError(const IpmbErrorInfo &error);  // any thread
     void syncFromIo();
+    // Any thread: encodes `message` (with `call`: a tracked message, a request or a reply) and
+    // queues it for the controller; `verb` names the API call in error messages.
+    bool sendMessage(const IpmbMessage &message, const IpmbProtocol::Call &call, const QString &verb,
+                     IpmbErrorInfo *error);
+    IpmbRequests m_requests;            // thread-safe
 
     // Presence, in the endpoint's thread (IpmbPeerTable has the rules).
     struct PeerNote
@@ -121,6 +127,7 @@ public:
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
     std::vector<PeerNote> m_ioPeerNotes; // Peer frames and lost controllers, in order
+    std::vector<std::pair<quint64, IpmbErrorCode>> m_ioUndeliverable;  // tracked sends that reached nobody
     qint64 m_ioBytesWritten = 0;        // likewise, counted only while bytesWritten() is connected
     bool m_syncPosted = false;
     void postSyncLocked();
@@ -137,6 +144,7 @@ public:
     // IpmbInbox::Owner: called by whichever thread holds the read role.
     bool controlFrame(const IpmbConnection::Frame &frame, IpmbInbox::ReadOutcome *outcome) override;
     void messagesArrived() override;
+    void replyArrived(quint64 id, IpmbMessage &&reply) override;
 
     IpmbPlatform::Waker m_waker;        // wakes the I/O thread
     std::atomic<bool> m_stopping {false};

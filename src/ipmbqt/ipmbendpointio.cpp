@@ -90,6 +90,8 @@ void IpmbEndpointPrivate::ioMain()
             break;
         qCDebug(lcIpmbEndpoint, "lost the bus controller; electing a new one");
         if (m_welcomed) {
+            m_requests.failAll(IpmbErrorInfo(IpmbErrorCode::Disconnected,
+                                             IpmbEndpoint::tr("request: the bus controller was lost before the reply came")));
             notePeers(IpmbPeerTable::Note::ControllerLost);
             setIoState(IpmbEndpoint::ReconnectingState);
         }
@@ -98,6 +100,8 @@ void IpmbEndpointPrivate::ioMain()
     m_controller.reset();
     m_outbox.close();
     m_inbox.close();
+    m_requests.failAll(IpmbErrorInfo(IpmbErrorCode::Disconnected,
+                                     IpmbEndpoint::tr("request: the endpoint left the bus before the reply came")));
     m_ioJoinedAt = 0;
     QMutexLocker locker(&m_mutex);
     m_ioIsController = false;
@@ -188,8 +192,10 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
 {
     PollEntry entries[2];
     while (!m_stopping) {
-        const IpmbInbox::PollPlan plan =
-                m_inbox.planPoll(m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0)));
+        int timeout = m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0));
+        if (const int requests = m_requests.sweep(m_clock.nsecsElapsed()); requests >= 0)
+            timeout = qMin(timeout, requests);  // a timeout is due, or cancelled futures to forget
+        const IpmbInbox::PollPlan plan = m_inbox.planPoll(timeout);
         if (plan.outcome)
             return outcomeOf(*plan.outcome);  // found by a receive() thread
         entries[0] = {m_connection->socket(), plan.read, m_outbox.wantsWrite(), false, false};
@@ -290,6 +296,22 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         QMutexLocker locker(&m_mutex);
         m_ioDropped += *count;
         postSyncLocked();
+        return true;
+    }
+    case FrameType::Undeliverable: {
+        const std::optional<IpmbProtocol::Undeliverable> notice =
+                m_welcomed ? IpmbProtocol::parseUndeliverable(frame.body, &why) : std::nullopt;
+        if (!notice)
+            break;
+        const IpmbErrorInfo error(notice->error, notice->error == IpmbErrorCode::PeerLeft
+                ? IpmbEndpoint::tr("request: the endpoint that got it left before it replied")
+                : notice->error == IpmbErrorCode::NoRoute ? IpmbEndpoint::tr("request: no endpoint matched")
+                : QString());
+        if (!m_requests.fail(notice->id, error)) {  // else a tracked message's
+            QMutexLocker locker(&m_mutex);
+            m_ioUndeliverable.emplace_back(notice->id, notice->error);
+            postSyncLocked();
+        }
         return true;
     }
     case FrameType::Peer: {

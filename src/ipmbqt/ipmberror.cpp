@@ -20,6 +20,8 @@ static QString defaultMessage(IpmbErrorCode code)
     case IpmbErrorCode::InvalidHandle: return QCoreApplication::translate("IpmbMemoryRegion", "The handle is not a memory region");
     case IpmbErrorCode::OutOfRange: return QCoreApplication::translate("IpmbMemoryRegion", "Out of range");
     case IpmbErrorCode::Lock: return QCoreApplication::translate("IpmbMemoryRegion", "The lock could not be taken or released");
+    case IpmbErrorCode::NoRoute: return QCoreApplication::translate("IpmbEndpoint", "No endpoint matched the message");
+    case IpmbErrorCode::PeerLeft: return QCoreApplication::translate("IpmbEndpoint", "The endpoint that got the request left before it replied");
     case IpmbErrorCode::Unknown: break;
     }
     return QCoreApplication::translate("IpmbEndpoint", "Unknown error");

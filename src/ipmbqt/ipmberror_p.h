@@ -33,6 +33,9 @@ enum class IpmbErrorCode : quint8 {
     Protocol,
     Resource,
     Unknown,
+    NoRoute,            // a tracked message or request reached nobody
+    PeerLeft,           // a request's replier left before it replied
+    LastPublic = PeerLeft,  // the codes up to here are IpmbEndpoint::Error's
     // Shared memory only.
     InvalidHandle,
     OutOfRange,

@@ -399,6 +399,9 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
     data->senderId = sender->endpointId;
     data->senderPid = sender->pid;
     data->senderUid = sender->uid;
+    const IpmbProtocol::Call call = IpmbProtocol::callOf(frame.header, sections);
+    if (call.flags & IpmbProtocol::Request)
+        data->markRequest(call.id);
     const QByteArrayView payloadSection = sections.payload;
     IpmbPayloadCodec::Decoded payload;
     qint64 payloadInRegion = 0;
@@ -447,6 +450,10 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
                 m_decoding.warnedTypes.insert(payload.typeName);
             m_decoding.warnings.warn(lcIpmbEndpoint(), "received an undecodable payload: %s", qPrintable(payload.errorString));
         }
+    }
+    if (call.flags & IpmbProtocol::Reply) {
+        m_owner->replyArrived(call.id, std::move(message));  // for the future that waits for it
+        return;
     }
     const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
     const qsizetype handles = data->handles.size() + data->regions.size();

@@ -72,6 +72,8 @@ public:
         virtual bool controlFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome) = 0;
         // Messages were added to the inbox.
         virtual void messagesArrived() = 0;
+        // A reply to request `id` of this endpoint: it does not go to the inbox.
+        virtual void replyArrived(quint64 id, IpmbMessage &&reply) = 0;
 
     protected:
         ~Owner() = default;

@@ -188,6 +188,13 @@ constexpr int MappingCacheMaxIdle = 128;
 constexpr qint64 MappingCacheMaxIdleBytes = 1024 * MiB;
 // How often an endpoint's I/O thread sweeps that cache.
 constexpr qint64 MappingSweepNsecs = 1000 * NsecsPerMsec;
+// Requests (doc/protocol.md, "Requests, replies and undeliverable messages"): the requests a
+// controller remembers per replier until it replies, and those an endpoint waits for at once.
+constexpr qsizetype MaxPendingRequests = 65536;
+constexpr qsizetype MaxRequestsInFlight = 65536;
+// How often a requester's I/O thread looks for requests that timed out or were cancelled: a
+// request's timeout is kept to within this.
+constexpr int RequestSweepMsecs = 10;
 // After a failover, how often a watching endpoint looks whether the processes of the peers that
 // have not reconnected yet still exist: the one that died is reported as left this soon.
 constexpr int PeerCheckMsecs = 50;

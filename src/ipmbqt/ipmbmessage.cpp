@@ -270,6 +270,13 @@ IpmbLabel IpmbMessage::senderLabel() const { return d->senderLabel; }
 quint32 IpmbMessage::senderId() const { return d->senderId; }
 
 /*!
+    \property IpmbMessage::request
+    \brief whether this received message is a request (IpmbEndpoint::request()): its sender waits
+    for one IpmbEndpoint::reply() to it.
+*/
+bool IpmbMessage::isRequest() const { return d->isRequest(); }
+
+/*!
     \fn bool IpmbMessage::operator==(const IpmbMessage &lhs, const IpmbMessage &rhs)
 
     Returns \c true if \a lhs and \a rhs have equal selectors, payloads, attachments and sender
@@ -288,7 +295,7 @@ bool operator==(const IpmbMessage &lhs, const IpmbMessage &rhs)
     const IpmbMessageData &a = *lhs.d;
     const IpmbMessageData &b = *rhs.d;
     return a.selector == b.selector && a.payload == b.payload && a.handles == b.handles
-            && a.regions == b.regions
+            && a.regions == b.regions && a.requestId == b.requestId
             && a.payloadStatus == b.payloadStatus
             && a.payloadTypeName == b.payloadTypeName && a.senderPid == b.senderPid
             && a.senderUid == b.senderUid && a.senderLabel == b.senderLabel && a.senderId == b.senderId;

@@ -30,6 +30,7 @@ class IPMBQT_EXPORT IpmbMessage
     Q_PROPERTY(qint64 senderUid READ senderUid CONSTANT)
     Q_PROPERTY(IpmbLabel senderLabel READ senderLabel CONSTANT)
     Q_PROPERTY(quint32 senderId READ senderId CONSTANT)
+    Q_PROPERTY(bool request READ isRequest CONSTANT)
     Q_PROPERTY(QString payloadErrorString READ payloadErrorString CONSTANT)
     Q_PROPERTY(qsizetype handleCount READ handleCount CONSTANT)
     Q_PROPERTY(qsizetype regionCount READ regionCount CONSTANT)
@@ -75,6 +76,8 @@ public:
     qint64 senderUid() const;
     IpmbLabel senderLabel() const;
     quint32 senderId() const;
+    // A request (IpmbEndpoint::request()) that expects IpmbEndpoint::reply().
+    bool isRequest() const;
 
     friend IPMBQT_EXPORT bool operator==(const IpmbMessage &lhs, const IpmbMessage &rhs);
     friend bool operator!=(const IpmbMessage &lhs, const IpmbMessage &rhs) { return !(lhs == rhs); }

@@ -15,6 +15,9 @@
 
 #include "ipmbmessage.h"
 
+#include <atomic>
+#include <memory>
+
 class IpmbMessageData : public QSharedData
 {
 public:
@@ -26,6 +29,7 @@ public:
         : selector(selector), senderLabel(senderLabel) { }
 
     static IpmbMessageData *get(IpmbMessage &message) { return message.d.data(); }
+    static const IpmbMessageData *get(const IpmbMessage &message) { return message.d.constData(); }
     // A received message, with its selector and sender label already set.
     static IpmbMessage received(const IpmbSelector &selector, const IpmbLabel &senderLabel)
     {
@@ -43,6 +47,16 @@ public:
     qint64 senderUid = -1;
     IpmbLabel senderLabel;
     quint32 senderId = 0;
+
+    // A received request: its id, and whether reply() was called (shared by every copy).
+    void markRequest(quint64 id)
+    {
+        requestId = id;
+        replied = std::make_shared<std::atomic<bool>>(false);
+    }
+    bool isRequest() const { return bool(replied); }
+    quint64 requestId = 0;
+    std::shared_ptr<std::atomic<bool>> replied;
 };
 
 #endif // IPMBMESSAGE_P_H

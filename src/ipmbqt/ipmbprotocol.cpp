@@ -99,7 +99,7 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     Header h;
     h.version = get<quint16>(in + 4);
     const quint8 type = quint8(in[6]);
-    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Watch))
+    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Undeliverable))
         return fail<Header>(errorString, QStringLiteral("unknown frame type %1").arg(type));
     h.type = FrameType(type);
     h.flags = quint8(in[7]);
@@ -129,6 +129,12 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     if (h.attachmentLength != h.handleCount)
         return fail<Header>(errorString, QStringLiteral("attachment section of %1 bytes for %2 handles")
                                                  .arg(h.attachmentLength).arg(h.handleCount));
+    if (h.type == FrameType::Message) {
+        if (callSectionSize(h.flags) < 0)
+            return fail<Header>(errorString, QStringLiteral("message flags 0x%1").arg(h.flags, 0, 16));
+        if ((h.flags & Reply) && h.selectorLength != 0)
+            return fail<Header>(errorString, QStringLiteral("a reply with a selector"));
+    }
     if (h.payloadOffset() > h.bodyLength)
         return fail<Header>(errorString, QStringLiteral("sections (%1 bytes) exceed the body (%2 bytes)")
                                                  .arg(h.payloadOffset()).arg(h.bodyLength));
@@ -196,6 +202,14 @@ void appendWatch(QByteArray &out, quint32 features)
     QByteArray body;
     append<quint32>(body, features);
     appendControlFrame(out, FrameType::Watch, body);
+}
+
+void appendUndeliverable(QByteArray &out, quint64 id, IpmbErrorCode error)
+{
+    QByteArray body;
+    append<quint64>(body, id);
+    append<quint16>(body, quint16(error));
+    appendControlFrame(out, FrameType::Undeliverable, body);
 }
 
 void appendPeer(QByteArray &out, PeerEvent event, quint8 flags, qint64 joinedAt, QByteArrayView senderBlock)
@@ -266,7 +280,7 @@ std::optional<Refuse> parseRefuse(QByteArrayView body, QString *errorString)
     if (!c.atEnd())
         return fail<Refuse>(errorString, QStringLiteral("malformed Refuse"));
     // On the wire: the numbers of IpmbEndpoint::Error, None to Unknown (doc/protocol.md).
-    const bool known = code > quint16(IpmbErrorCode::None) && code <= quint16(IpmbErrorCode::Unknown);
+    const bool known = code > quint16(IpmbErrorCode::None) && code <= quint16(IpmbErrorCode::LastPublic);
     r.error = known ? IpmbErrorCode(code) : IpmbErrorCode::Unknown;
     r.reason = QString::fromUtf8(text);
     return r;
@@ -288,6 +302,20 @@ std::optional<quint32> parseWatch(QByteArrayView body, QString *errorString)
     if (!c.atEnd())
         return fail<quint32>(errorString, QStringLiteral("malformed Watch"));
     return features;
+}
+
+std::optional<Undeliverable> parseUndeliverable(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    Undeliverable u;
+    u.id = c.read<quint64>();
+    const quint16 code = c.read<quint16>();
+    if (!c.atEnd())
+        return fail<Undeliverable>(errorString, QStringLiteral("malformed Undeliverable"));
+    // The numbers of IpmbEndpoint::Error; one this version does not know is an unknown error.
+    const bool known = code > quint16(IpmbErrorCode::None) && code <= quint16(IpmbErrorCode::LastPublic);
+    u.error = known ? IpmbErrorCode(code) : IpmbErrorCode::Unknown;
+    return u;
 }
 
 std::optional<Peer> parsePeer(QByteArrayView body, QString *errorString)
@@ -354,11 +382,31 @@ MessageSections messageSections(const Header &header, QByteArrayView body)
 {
     Q_ASSERT(body.size() == qsizetype(header.bodyLength) && header.payloadOffset() <= body.size());
     MessageSections sections;
-    sections.sender = body.first(header.senderLength);
-    sections.selector = body.sliced(header.senderLength, header.selectorLength);
-    sections.attachments = body.sliced(qsizetype(header.senderLength) + header.selectorLength, header.attachmentLength);
-    sections.payload = body.sliced(header.payloadOffset());
+    qsizetype at = 0;
+    const auto next = [&](qint64 length) {
+        const QByteArrayView section = body.sliced(at, qsizetype(length));
+        at += qsizetype(length);
+        return section;
+    };
+    sections.sender = next(header.senderLength);
+    sections.call = next(header.callLength());
+    sections.selector = next(header.selectorLength);
+    sections.attachments = next(header.attachmentLength);
+    sections.payload = body.sliced(at);
     return sections;
+}
+
+Call callOf(const Header &header, const MessageSections &sections)
+{
+    Call call;
+    call.flags = header.callLength() > 0 ? header.flags : 0;
+    Cursor c(sections.call);
+    if (call.flags) {
+        call.id = c.read<quint64>();
+        if (call.flags & Reply)
+            call.requester = c.read<quint32>();
+    }
+    return call;
 }
 
 void appendForwardedHeader(QByteArray &out, const Header &received, QByteArrayView senderBlock)
@@ -401,8 +449,10 @@ static IpmbErrorInfo payloadTooLarge(qint64 length)
 }
 
 bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant &payload, IpmbErrorInfo *error,
-                   qsizetype handles, qsizetype regions, const PayloadPlacement &placement, bool *inRegion)
+                   qsizetype handles, qsizetype regions, const PayloadPlacement &placement, bool *inRegion,
+                   const Call &call)
 {
+    Q_ASSERT(callSectionSize(call.flags) >= 0);
     if (inRegion)
         *inRegion = false;
     const qsizetype attached = handles + regions;
@@ -413,9 +463,16 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
         return false;
     }
     QString why;
-    const QByteArray *selectorBytes = encodedSelector(selector, &why);
+    // A reply goes to its requester, named in the call section: it has no selector.
+    static const QByteArray noSelector;
+    const QByteArray *selectorBytes = call.flags & Reply ? &noSelector : encodedSelector(selector, &why);
     if (!selectorBytes) {
         *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument, why);
+        return false;
+    }
+    if ((call.flags & Request) && selector.mode() != IpmbSelector::Unicast) {
+        *error = IpmbErrorInfo(IpmbErrorCode::InvalidArgument,
+                               QCoreApplication::translate("IpmbEndpoint", "A request goes to one endpoint: its selector must be unicast"));
         return false;
     }
     // The payload region takes one more attachment, so it needs room for one.
@@ -436,6 +493,11 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
 
     const qsizetype start = out.size();
     out.resize(start + HeaderSize);
+    if (call.flags) {
+        append<quint64>(out, call.id);
+        if (call.flags & Reply)
+            append<quint32>(out, call.requester);
+    }
     out.append(*selectorBytes);
     out.append(handles, char(AttachmentKind::Handle));
     out.append(regions, char(AttachmentKind::MemoryRegion));
@@ -475,6 +537,7 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
     }
     Header h;
     h.type = FrameType::Message;
+    h.flags = call.flags;
     h.selectorLength = quint32(selectorBytes->size());
     h.attachmentLength = quint32(attachmentLength);
     h.handleCount = quint16(attachmentLength);

@@ -33,7 +33,7 @@
 
 namespace IpmbProtocol {
 
-constexpr quint16 Version = 3;     // 2: attachment kind 3 (payload in a region); 3: presence
+constexpr quint16 Version = 4;     // 2: attachment kind 3 (payload in a region); 3: presence; 4: requests
 constexpr qsizetype HeaderSize = 28;
 // The limits of each section of a frame are in ipmblimits_p.h (doc/protocol.md, "Limits").
 
@@ -46,7 +46,28 @@ inline bool isRegion(char kind)
 // The payload section of a frame whose payload is in a region: its length there (doc/protocol.md).
 constexpr qsizetype RegionPayloadSectionSize = 8;
 
-enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5, Peer = 6, Watch = 7 };
+enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5, Peer = 6, Watch = 7,
+                                Undeliverable = 8 };
+
+// The flags of a Message header, and its call section (doc/protocol.md, "Requests, replies and
+// undeliverable messages").
+constexpr quint8 Tracked = 0x1;    // the sender hears if it reaches nobody
+constexpr quint8 Request = 0x2;    // expects one reply; always tracked too
+constexpr quint8 Reply = 0x4;
+struct Call
+{
+    quint8 flags = 0;
+    quint64 id = 0;
+    quint32 requester = 0;         // replies: the endpoint id of the request's sender
+};
+// The size of the call section of a Message with these flags; -1 for flags that are not allowed.
+constexpr qint64 callSectionSize(quint8 flags)
+{
+    return flags == 0 ? 0
+            : flags == Tracked || flags == (Tracked | Request) ? 8
+            : flags == Reply ? 12
+            : -1;
+}
 
 // Bits of the features of a Hello or a Watch (doc/protocol.md, "Presence").
 constexpr quint32 WatchPeers = 0x1;       // send this endpoint Peer frames
@@ -64,7 +85,9 @@ struct Header
     quint16 handleCount = 0;
 
     qint64 frameLength() const { return HeaderSize + qint64(bodyLength); }
-    qint64 payloadOffset() const { return qint64(senderLength) + selectorLength + attachmentLength; }
+    // parseHeader() checked that the flags are allowed.
+    qint64 callLength() const { return type == FrameType::Message ? qMax<qint64>(callSectionSize(flags), 0) : 0; }
+    qint64 payloadOffset() const { return qint64(senderLength) + callLength() + selectorLength + attachmentLength; }
 };
 
 // Writes a header at `out` (HeaderSize bytes).
@@ -96,6 +119,7 @@ IPMBQT_AUTOTEST_EXPORT void appendWelcome(QByteArray &out, quint32 endpointId, q
 IPMBQT_AUTOTEST_EXPORT void appendRefuse(QByteArray &out, IpmbErrorCode error, const QString &reason);
 IPMBQT_AUTOTEST_EXPORT void appendDropped(QByteArray &out, quint64 count);
 IPMBQT_AUTOTEST_EXPORT void appendWatch(QByteArray &out, quint32 features);
+IPMBQT_AUTOTEST_EXPORT void appendUndeliverable(QByteArray &out, quint64 id, IpmbErrorCode error);
 IPMBQT_AUTOTEST_EXPORT std::optional<Hello> parseHello(QByteArrayView body, QString *errorString);
 
 struct Welcome
@@ -114,6 +138,12 @@ struct Refuse
 IPMBQT_AUTOTEST_EXPORT std::optional<Refuse> parseRefuse(QByteArrayView body, QString *errorString);
 IPMBQT_AUTOTEST_EXPORT std::optional<quint64> parseDropped(QByteArrayView body, QString *errorString);
 IPMBQT_AUTOTEST_EXPORT std::optional<quint32> parseWatch(QByteArrayView body, QString *errorString);
+struct Undeliverable
+{
+    quint64 id = 0;
+    IpmbErrorCode error = IpmbErrorCode::Unknown;
+};
+IPMBQT_AUTOTEST_EXPORT std::optional<Undeliverable> parseUndeliverable(QByteArrayView body, QString *errorString);
 
 // The sender block the controller inserts in front of every forwarded Message.
 IPMBQT_AUTOTEST_EXPORT QByteArray senderBlock(quint32 endpointId, qint64 pid, qint64 uid, const IpmbLabel &label);
@@ -152,11 +182,14 @@ IPMBQT_AUTOTEST_EXPORT std::optional<Peer> parsePeer(QByteArrayView body, QStrin
 struct MessageSections
 {
     QByteArrayView sender;      // the sender block; empty in a frame an endpoint wrote
+    QByteArrayView call;        // empty unless the flags say the message has one
     QByteArrayView selector;
     QByteArrayView attachments; // one AttachmentKind byte per handle
     QByteArrayView payload;     // the encoded payload, or its length when it is in a region
 };
 IPMBQT_AUTOTEST_EXPORT MessageSections messageSections(const Header &header, QByteArrayView body);
+// The call of a Message (flags and call section; parseHeader() checked its size).
+IPMBQT_AUTOTEST_EXPORT Call callOf(const Header &header, const MessageSections &sections);
 
 // Appends the header and sender block that a controller puts in front of the body of a Message
 // it received (header `received`) from the endpoint whose sender block is `senderBlock`.
@@ -180,7 +213,8 @@ struct PayloadPlacement
 IPMBQT_AUTOTEST_EXPORT bool appendMessage(QByteArray &out, const IpmbSelector &selector,
                                           const QVariant &payload, IpmbErrorInfo *error,
                                           qsizetype handles = 0, qsizetype regions = 0,
-                                          const PayloadPlacement &placement = {}, bool *inRegion = nullptr);
+                                          const PayloadPlacement &placement = {}, bool *inRegion = nullptr,
+                                          const Call &call = {});
 
 // The payload length that a region-payload section holds; nullopt (with the reason) if the
 // section is not RegionPayloadSectionSize bytes or the length is above the payload limit.

@@ -54,10 +54,12 @@ void decodeMessage(const IpmbConnection::Frame &frame)
     FUZZ_CHECK(frame.body.size() == qsizetype(h.bodyLength), "a frame's body is not bodyLength bytes");
     FUZZ_CHECK(frame.handles.size() == h.handleCount, "a frame came without its handles");
     QString why;
-    IpmbProtocol::parseSenderBlock(frame.body.first(h.senderLength), &why);
-    IpmbSelectorCodec::decodeSelector(frame.body.sliced(h.senderLength, h.selectorLength), &why);
-    const QByteArrayView attachments = frame.body.sliced(h.senderLength + h.selectorLength, h.attachmentLength);
-    const QByteArrayView payload = frame.body.sliced(h.payloadOffset());
+    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(h, frame.body);
+    IpmbProtocol::parseSenderBlock(sections.sender, &why);
+    IpmbProtocol::callOf(h, sections);
+    IpmbSelectorCodec::decodeSelector(sections.selector, &why);
+    const QByteArrayView attachments = sections.attachments;
+    const QByteArrayView payload = sections.payload;
     if (attachments.contains(char(IpmbProtocol::AttachmentKind::PayloadRegion))) {
         IpmbProtocol::parseRegionPayloadLength(payload, &why);
         return;
@@ -76,6 +78,7 @@ IpmbConnection::Action decode(const IpmbConnection::Frame &frame)
     case IpmbProtocol::FrameType::Dropped: IpmbProtocol::parseDropped(frame.body, &why); break;
     case IpmbProtocol::FrameType::Message: decodeMessage(frame); break;
     case IpmbProtocol::FrameType::Watch: IpmbProtocol::parseWatch(frame.body, &why); break;
+    case IpmbProtocol::FrameType::Undeliverable: IpmbProtocol::parseUndeliverable(frame.body, &why); break;
     case IpmbProtocol::FrameType::Peer:
         // What a watching endpoint does with it: its list (kept across inputs) takes any sequence.
         if (const std::optional<IpmbProtocol::Peer> peer = IpmbProtocol::parsePeer(frame.body, &why)) {

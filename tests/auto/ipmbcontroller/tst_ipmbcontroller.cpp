@@ -207,6 +207,8 @@ private Q_SLOTS:
     void claimedIdIsGrantedOnce();
     void peerFramesOnlyForWatchers();
     void malformedWatchDropsTheMember();
+    void repliesGoOnlyWhereOwed();
+    void multicastRequestDropsTheMember();
 
 private:
     QString m_bus;
@@ -524,6 +526,66 @@ void tst_IpmbController::malformedWatchDropsTheMember()
     qToLittleEndian<quint32>(quint32(watch.size() - IpmbProtocol::HeaderSize), watch.data() + 8);
     QTest::ignoreMessage(QtWarningMsg, QRegularExpression(u"dropping endpoint .*malformed Watch"_s));
     QVERIFY(member.send(watch));
+    const std::optional<IpmbProtocol::Peer> p = watcher.nextPeer();
+    QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Left);
+    QCOMPARE(p->record.sender.endpointId, member.id());
+}
+
+// A reply reaches its requester only from the endpoint that got the request, once: a forged
+// reply, a second one and one to a request never made are dropped.
+void tst_IpmbController::repliesGoOnlyWhereOwed()
+{
+    RawMember asker, replier, forger;
+    QVERIFY(asker.join(m_bus, IpmbLabel{u"asker"_s}));
+    QVERIFY(replier.join(m_bus, IpmbLabel{u"replier"_s}));
+    QVERIFY(forger.join(m_bus, IpmbLabel{u"forger"_s}));
+    const auto frameOf = [](const IpmbProtocol::Call &call, const QVariant &value) {
+        QByteArray frame;
+        IpmbErrorInfo error;
+        if (!IpmbProtocol::appendMessage(frame, IpmbSelector::unicast(IpmbLabelOp("replier")), value, &error, 0, 0, {},
+                                         nullptr, call))
+            qWarning("cannot write the frame: %s", qPrintable(error.message));
+        return frame;
+    };
+    QVERIFY(asker.send(frameOf({IpmbProtocol::Tracked | IpmbProtocol::Request, 77, 0}, u"question"_s)));
+    const Delivered request = replier.next();
+    QVERIFY(request.ok);
+    QCOMPARE(request.sender.endpointId, asker.id());
+
+    const IpmbProtocol::Call answer {IpmbProtocol::Reply, 77, asker.id()};
+    QVERIFY(forger.send(frameOf(answer, u"forged"_s)));                             // not owed by it
+    QVERIFY(replier.send(frameOf({IpmbProtocol::Reply, 78, asker.id()}, u"never asked"_s)));
+    QVERIFY(replier.send(frameOf(answer, u"answer"_s)));
+    QVERIFY(replier.send(frameOf(answer, u"second"_s)));                            // owed no more
+    QVERIFY(replier.send(IpmbSelector::unicast(IpmbLabelOp("asker")), u"marker"_s));
+    const Delivered first = asker.next();
+    QVERIFY(first.ok);
+    QCOMPARE(first.sender.endpointId, replier.id());
+    QCOMPARE(first.payload, payloadOf(u"answer"_s));
+    const Delivered second = asker.next();
+    QVERIFY(second.ok);
+    QCOMPARE(second.payload, payloadOf(u"marker"_s));  // nothing else came before it
+}
+
+void tst_IpmbController::multicastRequestDropsTheMember()
+{
+    RawMember member, watcher;
+    IpmbProtocol::Hello watching = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"watcher"_s});
+    watching.features = IpmbProtocol::WatchPeers;
+    QVERIFY(watcher.join(m_bus, watching));
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Present);
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
+    QVERIFY(member.join(m_bus, IpmbLabel{u"member"_s}));
+    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Joined);
+    // appendMessage() refuses to write it: a hostile peer writes the flag by hand.
+    QByteArray frame = messageOf(IpmbSelector::multicast(IpmbLabelOp("watcher")), 1);
+    QByteArray body;
+    body.resize(8, '\0');
+    frame.insert(IpmbProtocol::HeaderSize, body);
+    frame[7] = char(IpmbProtocol::Tracked | IpmbProtocol::Request);
+    qToLittleEndian<quint32>(qFromLittleEndian<quint32>(frame.constData() + 8) + 8, frame.data() + 8);
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(u"dropping endpoint .*a multicast request"_s));
+    QVERIFY(member.send(frame));
     const std::optional<IpmbProtocol::Peer> p = watcher.nextPeer();
     QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Left);
     QCOMPARE(p->record.sender.endpointId, member.id());

@@ -68,6 +68,10 @@ const QHash<QString, Limit> &documentedLimits()
         {QStringLiteral("PayloadRegionsMaxBytes"), {PayloadRegionsMaxBytes, Unit::Bytes}},
         {QStringLiteral("PayloadRegionExpiryNsecs"), {PayloadRegionExpiryNsecs, Unit::Nsecs}},
         {QStringLiteral("PayloadRegionWaitMsecs"), {PayloadRegionWaitMsecs, Unit::Msecs}},
+        {QStringLiteral("PeerCheckMsecs"), {PeerCheckMsecs, Unit::Msecs}},
+        {QStringLiteral("MaxPendingRequests"), {MaxPendingRequests, Unit::Count}},
+        {QStringLiteral("MaxRequestsInFlight"), {MaxRequestsInFlight, Unit::Count}},
+        {QStringLiteral("RequestSweepMsecs"), {RequestSweepMsecs, Unit::Msecs}},
         {QStringLiteral("WarningsPerSecond"), {WarningsPerSecond, Unit::Count}},
     };
     return limits;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The frame codec on its own: headers, handshake bodies, and what the strict decoder rejects.
 
+#include "ipmbpayloadcodec_p.h"
 #include "ipmbprotocol_p.h"
 
 #include <QtCore/qendian.h>
@@ -8,6 +9,12 @@
 
 using namespace IpmbProtocol;
 using namespace IpmbLimits;
+using namespace Qt::StringLiterals;
+
+static QVariant payloadOf(const MessageSections &sections)
+{
+    return IpmbPayloadCodec::decode(sections.payload).value;
+}
 
 class tst_IpmbProtocol : public QObject
 {
@@ -23,6 +30,7 @@ private Q_SLOTS:
     void refuseIsReadableAcrossVersions();
     void helloRoundTrip();
     void peerFrames();
+    void callSections();
     void watchFrame();
 };
 
@@ -289,6 +297,65 @@ void tst_IpmbProtocol::peerFrames()
     QVERIFY(!parsePeer(QByteArray("\x04\x00", 2), &why));  // a list end with bytes after it
     QVERIFY(!parsePeer(QByteArray("\x02\x00" "01234567" "\x00\x00\x00\x00" "pppp" "uuuu" "\x00\x00", 24), &why));
     QVERIFY(why.contains(QLatin1String("id 0")));
+}
+
+// A tracked message, a request and a reply carry a call section after the (empty) sender block;
+// a reply has no selector. Flags that are not allowed make the header malformed.
+void tst_IpmbProtocol::callSections()
+{
+    const IpmbSelector selector = IpmbSelector::unicast(IpmbLabelOp("worker"));
+    IpmbErrorInfo error;
+    struct Case { Call call; qint64 callBytes; };
+    const Case cases[] = {
+        {{Tracked, 0x0102030405060708, 0}, 8},
+        {{Tracked | Request, 42, 0}, 8},
+        {{Reply, 42, 0xabcdef01}, 12},
+    };
+    for (const Case &c : cases) {
+        QByteArray out;
+        QVERIFY(appendMessage(out, selector, u"p"_s, &error, 0, 0, {}, nullptr, c.call));
+        const std::optional<Header> h = parseHeader(out.constData(), nullptr);
+        QVERIFY(h);
+        QCOMPARE(h->flags, c.call.flags);
+        QCOMPARE(h->callLength(), c.callBytes);
+        const MessageSections sections = messageSections(*h, QByteArrayView(out).sliced(HeaderSize));
+        QCOMPARE(sections.call.size(), c.callBytes);
+        const Call read = callOf(*h, sections);
+        QCOMPARE(read.flags, c.call.flags);
+        QCOMPARE(read.id, c.call.id);
+        QCOMPARE(read.requester, c.call.requester);
+        QCOMPARE(sections.selector.isEmpty(), bool(c.call.flags & Reply));
+        QCOMPARE(payloadOf(sections), QVariant(u"p"_s));
+    }
+    // A multicast request is refused where it is written.
+    QByteArray out;
+    QVERIFY(!appendMessage(out, IpmbSelector::multicast(IpmbLabelOp("w")), 1, &error, 0, 0, {}, nullptr,
+                           {Tracked | Request, 1, 0}));
+    QCOMPARE(error.code, IpmbErrorCode::InvalidArgument);
+    QVERIFY(out.isEmpty());
+
+    // Flags a writer may not use: request without tracked, request and reply, unknown bits.
+    QByteArray frame;
+    QVERIFY(appendMessage(frame, selector, 1, &error, 0, 0, {}, nullptr, {Tracked, 7, 0}));
+    for (const quint8 flags : {quint8(Request), quint8(Request | Reply), quint8(Tracked | Reply), quint8(0x08), quint8(0x80)}) {
+        QByteArray bad = frame;
+        bad[7] = char(flags);
+        QString why;
+        QVERIFY2(!parseHeader(bad.constData(), &why), qPrintable(QString::number(flags)));
+        QVERIFY(why.contains(u"flags"_s));
+    }
+    // A reply with a selector.
+    QByteArray reply;
+    QVERIFY(appendMessage(reply, selector, 1, &error, 0, 0, {}, nullptr, {Tracked, 7, 0}));
+    reply[7] = char(Reply);  // now 8 call bytes are read as 12, and the selector is not empty
+    QString why;
+    QVERIFY(!parseHeader(reply.constData(), &why));
+    QVERIFY(why.contains(u"reply with a selector"_s));
+    // The flags of a control frame are not read.
+    QByteArray watch;
+    appendWatch(watch, 0);
+    watch[7] = char(0xff);
+    QVERIFY(parseHeader(watch.constData(), nullptr));
 }
 
 void tst_IpmbProtocol::watchFrame()

@@ -26,20 +26,22 @@ namespace IpmbTest {
 class Peer
 {
 public:
-    Peer() : m_output(&m_process) { }
+    // A peer runs the helper `program` (by default the multi-process one, IPMBQT_PEER), which
+    // takes --bus and --label, and prints "joined ... id=<id>" once joined.
+    explicit Peer(const QString &program = QStringLiteral(IPMBQT_PEER)) : m_output(&m_process), m_program(program) { }
 
-    void start(const QStringList &arguments, const QString &program = QStringLiteral(IPMBQT_PEER),
+    void start(const QStringList &arguments, const QString &program = QString(),
                const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
     {
         m_process.setProcessEnvironment(environment);
-        m_process.start(program, arguments);
+        m_process.start(program.isEmpty() ? m_program : program, arguments);
     }
     // Starts a peer on `bus` and waits until it has joined.
     bool join(const QString &bus, const QString &label, const QStringList &extra = {},
               const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
     {
         start(QStringList{QStringLiteral("--bus"), bus, QStringLiteral("--label"), label} + extra,
-              QStringLiteral(IPMBQT_PEER), environment);
+              m_program, environment);
         const QByteArray line = waitFor("joined");
         m_isController = field(line, "controller") == "1";
         m_id = field(line, "id").toUInt();
@@ -73,6 +75,7 @@ private:
     QByteArray m_errors;
     bool m_isController = false;
     quint32 m_id = 0;
+    QString m_program;
 };
 
 inline quint64 countField(const QByteArray &line, const QByteArray &key)
