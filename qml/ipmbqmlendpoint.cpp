@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbqmlendpoint.h"
 
+#include <QtCore/qfuturewatcher.h>
+#include <QtQml/qjsengine.h>
 #include <QtQml/qjsvalue.h>
 
 /*!
@@ -177,8 +179,9 @@
     \readonly
 
     The number the controller gave this endpoint when it joined, 0 while it is not joined: what
-    receivers see as \l {message.senderId}{senderId} of its messages. It changes when the
-    endpoint joins again, also after a failover.
+    receivers see as \l {message.senderId}{senderId} of its messages, and other endpoints'
+    peers as \l {peer.endpointId}{endpointId}. It stays the same across failover, and changes
+    when the endpoint joins again.
 */
 
 /*!
@@ -206,6 +209,68 @@
     \value Endpoint.ProtocolError The other side broke the wire protocol.
     \value Endpoint.ResourceError The system is out of a resource (memory, descriptors).
     \value Endpoint.UnknownError Any other operating-system error.
+    \value Endpoint.NoRouteError A request matched no endpoint (see request()).
+    \value Endpoint.PeerLeftError The endpoint that got a request left, or died, before it
+           replied.
+*/
+
+/*!
+    \qmlproperty bool Endpoint::watchingPeers
+
+    Whether this endpoint keeps a list of the other endpoints on its bus: peers(), peerJoined()
+    and peerLeft(). \c false by default, so that a bus of many endpoints tells only those that
+    ask; a PeerModel turns it on. Turning it off empties the list without signals. See
+    IpmbEndpoint::watchingPeers and the \l {guides/presence-and-requests.html}{presence guide}
+    for what it promises across failover.
+*/
+
+/*!
+    \qmlmethod list<peer> Endpoint::peers()
+
+    The other endpoints on the bus, in the order they joined, while \l watchingPeers is \c true.
+    For a view, use a PeerModel.
+*/
+
+/*!
+    \qmlsignal Endpoint::peerJoined(peer peer)
+    \qmlsignal Endpoint::peerLeft(peer peer)
+
+    Emitted, while \l watchingPeers is \c true, for each \a peer that joins (and for those
+    already there once the list arrives), and for each that leaves, crashes included.
+*/
+
+/*!
+    \qmlsignal Endpoint::watchingPeersChanged()
+
+    Emitted when \l watchingPeers changes.
+*/
+
+/*!
+    \qmlmethod Promise Endpoint::request(selector selector, var payload, int timeoutMsecs = 30000)
+
+    Sends \a payload as a request to the one endpoint that \a selector (a unicast) picks, and
+    returns a JavaScript Promise. It resolves with the reply, a \l message whose
+    \l {message.senderPid}{senderPid} and \l {message.senderLabel}{senderLabel} say who answered;
+    it rejects with an \c Error whose \c error property is the reason, one of
+    \c Endpoint.TimeoutError, \c Endpoint.NoRouteError, \c Endpoint.PeerLeftError,
+    \c Endpoint.DisconnectedError, \c Endpoint.QueueFullError or
+    \c Endpoint.InvalidArgumentError, and whose \c message describes it.
+
+    \qml
+    endpoint.request(Selector.unicast("worker"), { job: 7 }, 5000)
+        .then(reply => results.append({ text: reply.payload, worker: reply.senderPid }))
+        .catch(e => status.text = e.message)
+    \endqml
+
+    \sa IpmbEndpoint::request(), reply()
+*/
+
+/*!
+    \qmlmethod bool Endpoint::reply(message request, var payload)
+
+    Answers \a request, a received message whose \l {message.request}{request} property is
+    \c true, with \a payload. Returns \c false and sets \l error if it is not a request or has
+    been answered already.
 */
 
 /*!
@@ -326,6 +391,53 @@ IpmbQmlEndpoint::IpmbQmlEndpoint(QObject *parent)
     connect(m_endpoint, &IpmbEndpoint::errorOccurred, this, &IpmbQmlEndpoint::errorOccurred);
     connect(m_endpoint, &IpmbEndpoint::messageReceived, this, &IpmbQmlEndpoint::messageReceived);
     connect(m_endpoint, &IpmbEndpoint::messagesDropped, this, &IpmbQmlEndpoint::messagesDropped);
+    connect(m_endpoint, &IpmbEndpoint::watchingPeersChanged, this, &IpmbQmlEndpoint::watchingPeersChanged);
+    connect(m_endpoint, &IpmbEndpoint::peerJoined, this, &IpmbQmlEndpoint::peerJoined);
+    connect(m_endpoint, &IpmbEndpoint::peerLeft, this, &IpmbQmlEndpoint::peerLeft);
+}
+
+QJSValue IpmbQmlEndpoint::request(const IpmbSelector &selector, const QVariant &payload, int timeoutMsecs)
+{
+    QJSEngine *engine = qjsEngine(this);
+    if (!engine)
+        return QJSValue();
+    // A Promise whose settling functions C++ keeps.
+    const QJSValue make = engine->evaluate(QStringLiteral(
+            "(function() { let settle = {}; settle.promise = new Promise((resolve, reject) => {"
+            " settle.resolve = resolve; settle.reject = reject; }); return settle; })"));
+    const QJSValue settle = make.call();
+    // A watcher, not a continuation with a context object: Qt 6.4 asserts when a context object
+    // has gone before its future finishes, and this one goes with the QML item.
+    auto *watcher = new QFutureWatcher<IpmbMessage>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, settle] {
+        watcher->deleteLater();
+        QJSEngine *engine = qjsEngine(this);
+        if (!engine)
+            return;
+        QFuture<IpmbMessage> future = watcher->future();
+        if (future.resultCount() > 0) {
+            QJSValue(settle.property(QStringLiteral("resolve"))).call({engine->toScriptValue(future.result())});
+            return;
+        }
+        IpmbEndpoint::Error error = IpmbEndpoint::DisconnectedError;
+        QString errorString = IpmbEndpoint::tr("request: cancelled");
+        try {
+            future.waitForFinished();  // finished already: rethrows the failure, if there is one
+        } catch (const IpmbRequestError &e) {
+            error = e.error();
+            errorString = e.errorString();
+        }
+        QJSValue reason = engine->newErrorObject(QJSValue::GenericError, errorString);
+        reason.setProperty(QStringLiteral("error"), int(error));
+        QJSValue(settle.property(QStringLiteral("reject"))).call({reason});
+    });
+    watcher->setFuture(m_endpoint->request(selector, payload, timeoutMsecs));
+    return settle.property(QStringLiteral("promise"));
+}
+
+bool IpmbQmlEndpoint::reply(const IpmbMessage &request, const QVariant &payload)
+{
+    return m_endpoint->reply(request, payload);
 }
 
 IpmbQmlEndpoint::~IpmbQmlEndpoint() = default;

@@ -7,6 +7,7 @@
 #include <IpmbQt/ipmbendpoint.h>
 
 #include <QtCore/qobject.h>
+#include <QtQml/qjsvalue.h>
 #include <QtCore/qstringlist.h>
 #include <QtQml/qqmlparserstatus.h>
 #include <QtQml/qqmlregistration.h>
@@ -29,6 +30,7 @@ class IPMBQTQML_EXPORT IpmbQmlEndpoint : public QObject, public QQmlParserStatus
     Q_PROPERTY(quint32 endpointId READ endpointId NOTIFY stateChanged)
     Q_PROPERTY(IpmbEndpoint::Error error READ error NOTIFY errorOccurred)
     Q_PROPERTY(QString errorString READ errorString NOTIFY errorOccurred)
+    Q_PROPERTY(bool watchingPeers READ isWatchingPeers WRITE setWatchingPeers NOTIFY watchingPeersChanged)
 
 public:
     explicit IpmbQmlEndpoint(QObject *parent = nullptr);
@@ -52,6 +54,8 @@ public:
     quint32 endpointId() const { return m_endpoint->endpointId(); }
     IpmbEndpoint::Error error() const { return m_endpoint->error(); }
     QString errorString() const { return m_endpoint->errorString(); }
+    bool isWatchingPeers() const { return m_endpoint->isWatchingPeers(); }
+    void setWatchingPeers(bool watching) { m_endpoint->setWatchingPeers(watching); }
 
     // payload: any JavaScript value that converts to a QVariant (string, number, array, object,
     // ArrayBuffer), or a value a C++ function returned.
@@ -59,6 +63,11 @@ public:
     Q_INVOKABLE void join() { m_endpoint->join(); }
     Q_INVOKABLE void leave() { m_endpoint->leave(); }
     Q_INVOKABLE void clearError() { m_endpoint->clearError(); }
+    Q_INVOKABLE QList<IpmbPeer> peers() const { return m_endpoint->peers(); }
+    // A JavaScript Promise that settles with the reply (a message) or an Error whose `error` is
+    // the reason (an Endpoint error value).
+    Q_INVOKABLE QJSValue request(const IpmbSelector &selector, const QVariant &payload, int timeoutMsecs = 30000);
+    Q_INVOKABLE bool reply(const IpmbMessage &request, const QVariant &payload);
 
     void classBegin() override { }
     void componentComplete() override;
@@ -75,6 +84,9 @@ Q_SIGNALS:
     void errorOccurred(IpmbEndpoint::Error error);
     void messageReceived(const IpmbMessage &message);
     void messagesDropped(quint64 count);
+    void watchingPeersChanged();
+    void peerJoined(const IpmbPeer &peer);
+    void peerLeft(const IpmbPeer &peer);
 
 private:
     void update();

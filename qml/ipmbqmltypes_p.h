@@ -18,6 +18,7 @@
 #include <IpmbQt/ipmbmemoryregion.h>
 #include <IpmbQt/ipmbmessage.h>
 #include <IpmbQt/ipmbnativehandle.h>
+#include <IpmbQt/ipmbpeer.h>
 #include <IpmbQt/ipmbselector.h>
 
 #include <QtQml/qqmlregistration.h>
@@ -29,6 +30,13 @@ struct IpmbQmlMessageForeign
     Q_GADGET
     QML_FOREIGN(IpmbMessage)
     QML_VALUE_TYPE(message)
+};
+
+struct IpmbQmlPeerForeign
+{
+    Q_GADGET
+    QML_FOREIGN(IpmbPeer)
+    QML_VALUE_TYPE(peer)
 };
 
 struct IpmbQmlSelectorForeign

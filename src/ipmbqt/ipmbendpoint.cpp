@@ -698,15 +698,7 @@ void IpmbEndpointPrivate::syncFromIo()
     IpmbErrorInfo error;
     quint64 dropped;
     qint64 written;
-    std::vector<PeerNote> peerNotes;
     std::vector<std::pair<quint64, IpmbErrorCode>> undeliverable;
-    // Each message of the batch stays counted in the inbox until it is delivered: its handles are
-    // open until then, and the I/O thread must not read more than the process can hold meanwhile.
-    // Taken before the Peer notes: every note read before one of these messages is then here too.
-    const bool signalling = m_receiverConnections > 0;
-    std::deque<IpmbInbox::Received> messages;
-    if (signalling)
-        messages = m_inbox.takeAll();
     {
         QMutexLocker locker(&m_mutex);
         m_syncPosted = false;
@@ -716,11 +708,14 @@ void IpmbEndpointPrivate::syncFromIo()
         endpointId = m_ioEndpointId;
         error = std::exchange(m_ioError, IpmbErrorInfo());
         dropped = std::exchange(m_ioDropped, 0);
-        peerNotes = std::exchange(m_ioPeerNotes, {});
         undeliverable = std::exchange(m_ioUndeliverable, {});
+        // A slot of the signals below may run a nested event loop (a modal dialog, a QML
+        // TestCase whose `when` waits for the state): presence notes and messages are taken
+        // after them, and another sync is posted for such a loop to take them.
+        if (!states.isEmpty() || error.isError() || dropped || written > 0 || !undeliverable.empty()
+            || isController != m_isController)
+            postSyncLocked();
     }
-    if (m_watchingPeers)
-        std::move(peerNotes.begin(), peerNotes.end(), std::back_inserter(m_peerNotes));
     // A QPointer guards against a slot that deletes the endpoint.
     QPointer<IpmbEndpoint> guard(q);
     if (error.isError())
@@ -755,6 +750,22 @@ void IpmbEndpointPrivate::syncFromIo()
             return;
         Q_EMIT q->undeliverable(id, publicError(reason));
     }
+    if (!guard)
+        return;
+    // Each message of the batch stays counted in the inbox until it is delivered: its handles are
+    // open until then, and the I/O thread must not read more than the process can hold meanwhile.
+    // Taken before the Peer notes: every note read before one of these messages is then here too.
+    const bool signalling = m_receiverConnections > 0;
+    std::deque<IpmbInbox::Received> messages;
+    if (signalling)
+        messages = m_inbox.takeAll();
+    std::vector<PeerNote> peerNotes;
+    {
+        QMutexLocker locker(&m_mutex);
+        peerNotes = std::exchange(m_ioPeerNotes, {});
+    }
+    if (m_watchingPeers)
+        std::move(peerNotes.begin(), peerNotes.end(), std::back_inserter(m_peerNotes));
     while (guard && !messages.empty()) {
         qint64 bytes;
         qsizetype handles;

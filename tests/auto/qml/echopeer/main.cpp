@@ -4,6 +4,8 @@
 //   payload "frame"      -> a 4x4 red image in a memory region, described for SharedImage
 //   payload "badframe"   -> the same region, described as larger than it is
 //   anything else        -> {echo: <payload>, type: <payload type name>, pid: <this pid>}
+// A request is answered with reply() instead: "re:<payload>", except the payload "stall", which
+// gets no answer (it is held until the peer quits).
 // It quits when its stdin closes (the test ended).
 #include <IpmbQt/IpmbEndpoint>
 #include <IpmbQt/IpmbMemoryRegion>
@@ -36,8 +38,16 @@ int main(int argc, char **argv)
     QObject::connect(&endpoint, &IpmbEndpoint::errorOccurred, [&endpoint](IpmbEndpoint::Error) {
         std::fprintf(stderr, "echopeer: %s\n", qPrintable(endpoint.errorString()));
     });
+    QList<IpmbMessage> stalled;
     QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, [&](const IpmbMessage &message) {
         const QVariant payload = message.payload();
+        if (message.isRequest()) {
+            if (payload == QVariant(QStringLiteral("stall")))
+                stalled.append(message);
+            else
+                endpoint.reply(message, QStringLiteral("re:") + payload.toString());
+            return;
+        }
         if (payload == QVariant(QStringLiteral("frame")) || payload == QVariant(QStringLiteral("badframe"))) {
             QImage image(4, 4, QImage::Format_ARGB32_Premultiplied);
             image.fill(Qt::red);
