@@ -152,12 +152,14 @@ int main(int argc, char **argv)
     auto command = [&](const QByteArray &line) {
         const QList<QByteArray> w = line.simplified().split(' ');
         if (w.value(0) == "request" && w.size() == 5) {
+            // Without a context object: this one may quit (and lose its endpoint) while the
+            // request waits, and Qt 6.4 asserts on a continuation whose context has gone.
             endpoint.request(unicast(w[1], w[2].toLongLong()), QString::fromUtf8(w[3]), w[4].toInt())
-                    .then(&endpoint, [](const IpmbMessage &reply) {
+                    .then([](const IpmbMessage &reply) {
                         say("reply value=" + reply.payload().toString().toUtf8() + " from="
                             + QByteArray::number(reply.senderPid()));
                     })
-                    .onFailed(&endpoint, [](const IpmbRequestError &e) {
+                    .onFailed([](const IpmbRequestError &e) {
                         say("request-failed error=" + errorName(e.error()) + " reason=" + e.errorString().toUtf8());
                     });
         } else if (w.value(0) == "requests" && w.size() == 4) {
