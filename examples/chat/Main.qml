@@ -3,6 +3,7 @@
 // line to all of them with Selector.multicast("chat"). The sender's own window is among the
 // receivers (its label matches too), so a line is shown when the bus delivers it, never when it
 // is typed: each window shows every line exactly once, with the pid and label the bus reports.
+// Who else is online comes from a PeerModel: live as windows open, close or crash.
 pragma ComponentBehavior: Bound
 import QtQuick
 import QtQuick.Controls
@@ -37,6 +38,7 @@ Window {
     // For main.cpp's automation hooks (tests/auto/chat); a chat needs neither.
     signal busJoined()
     signal lineAdded(int count, int senderPid, string senderLabel, string text)
+    signal onlineChanged(int count, string names)
 
     // Sends the line to every window (this one included); false if the bus refused it.
     function say(text: string): bool {
@@ -83,6 +85,19 @@ Window {
     }
 
     ListModel { id: lines }
+
+    // The other chat windows on the bus (the endpoint watches peers for it).
+    PeerModel {
+        id: online
+        endpoint: endpoint
+        filter: "chat"
+        onCountChanged: {
+            const names = []
+            for (let row = 0; row < count; ++row)
+                names.push(root.nameOf(data(index(row, 0), PeerModel.PeerRole).label.names))
+            root.onlineChanged(count, names.join(","))
+        }
+    }
 
     ColumnLayout {
         anchors.fill: parent
@@ -154,6 +169,26 @@ Window {
                         input.clear()
                 }
             }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: 6
+            Label {
+                text: online.count === 0 ? qsTr("Nobody else is here yet") : qsTr("Online:")
+                color: "grey"
+            }
+            Repeater {
+                model: online
+                delegate: Label {
+                    required property var peer
+                    required property int pid
+                    text: root.nameOf(peer.label.names)
+                    color: root.colourOf(pid)
+                    font.bold: true
+                }
+            }
+            Item { Layout.fillWidth: true }
         }
 
         Label {

@@ -16,8 +16,9 @@ using namespace Qt::StringLiterals;
 
 // Automation hooks for the headless test (tests/auto/chat), not needed by a chat. Commands come
 // one a line on stdin: `say <text>` sends a line as if typed, `grab <file.png>` saves the window
-// and prints `grabbed <file>`, `quit` exits. Events go to stdout: `joined pid=<pid>` and
-// `line <count> pid=<pid> label=<names,...> text=<text>`. Off when stdin is a terminal or closed.
+// and prints `grabbed <file>`, `quit` exits. Events go to stdout: `joined pid=<pid>`,
+// `line <count> pid=<pid> label=<names,...> text=<text>` and `online <count> names=<a,b>`. Off
+// when stdin is a terminal or closed.
 class Automation : public QObject
 {
     Q_OBJECT
@@ -28,6 +29,7 @@ public:
         connect(window, SIGNAL(busJoined()), this, SLOT(joined()));
         connect(window, SIGNAL(lineAdded(int,int,QString,QString)),
                 this, SLOT(lineAdded(int,int,QString,QString)));
+        connect(window, SIGNAL(onlineChanged(int,QString)), this, SLOT(onlineChanged(int,QString)));
         auto *notifier = new QSocketNotifier(STDIN_FILENO, QSocketNotifier::Read, this);
         connect(notifier, &QSocketNotifier::activated, this, [this, notifier] {
             char buffer[4096];
@@ -46,6 +48,7 @@ private Q_SLOTS:
     {
         print(u"line %1 pid=%2 label=%3 text=%4"_s.arg(count).arg(pid).arg(label, text));
     }
+    void onlineChanged(int count, const QString &names) { print(u"online %1 names=%2"_s.arg(count).arg(names)); }
 
 private:
     void run(const QString &command)

@@ -41,7 +41,10 @@ QFuture<IpmbMessage> IpmbEndpoint::request(const IpmbSelector &selector, const Q
     Cancelling the future (QFuture::cancel()) stops the wait and frees what the request held
     (within 10 ms); a reply that comes after is dropped. The future is fulfilled in the thread
     that reads the bus, so give continuations a context object:
-    \c {request(...).then(this, ...)} runs in \c this object's thread.
+    \c {request(...).then(this, ...)} runs in \c this object's thread. With Qt 6.4 that object
+    must outlive the future: a continuation whose context object has been destroyed asserts in
+    a debug build. Where it may not (a dialog the user can close), watch the future with a
+    QFutureWatcher that the object owns, as the QML Endpoint does.
 
     May be called from any thread.
 */

@@ -2,7 +2,8 @@
 // examples/chat, three windows headless on a bus of their own, driven through the example's
 // automation hooks (see its main.cpp: `say`, `grab` and `quit` on stdin; `joined` and `line` on
 // stdout). Checks that every window shows every line once, with the pid and label the bus
-// reports, and that the window really draws them: grabs before and after are compared.
+// reports, and that the window really draws them: grabs before and after are compared. Who is
+// online (a PeerModel) follows windows that come and go.
 #include "ipmbtestutil.h"
 
 #include <QtCore/qfile.h>
@@ -115,6 +116,18 @@ void tst_Chat::threeWindowsTalk()
         window->start(bus);
     for (ChatWindow *window : all)
         QCOMPARE(window->waitFor("joined"), "joined pid=" + window->pid());
+    // Each lists the two others (sorted here: the order is the order they joined).
+    for (ChatWindow *window : all) {
+        QByteArrayList others;
+        for (ChatWindow *other : all) {
+            if (other != window)
+                others.append(other->name());
+        }
+        const QByteArray line = window->waitFor("online 2");
+        QByteArrayList names = field(line, "names").split(',');
+        std::sort(names.begin(), names.end());
+        QCOMPARE(names, others);
+    }
 
     const QString before = QStringLiteral(CHAT_GRAB_DIR "/chat-before.png");
     const QString after = QStringLiteral(CHAT_GRAB_DIR "/chat-after.png");
@@ -152,7 +165,11 @@ void tst_Chat::threeWindowsTalk()
     QVERIFY2(differingPixelsInList(beforeImage, afterImage) > 1000,
              QByteArray::number(differingPixelsInList(beforeImage, afterImage)));
 
-    for (ChatWindow *window : all)
+    // A window that closes leaves the others' lists.
+    QVERIFY(alice.quit());
+    for (ChatWindow *window : {&bob, &carol})
+        QCOMPARE(field(window->waitFor("online 1"), "names"), window == &bob ? QByteArray("carol") : QByteArray("bob"));
+    for (ChatWindow *window : {&bob, &carol})
         QVERIFY2(window->quit(), window->name());
 }
 
