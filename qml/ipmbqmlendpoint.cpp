@@ -396,6 +396,12 @@ IpmbQmlEndpoint::IpmbQmlEndpoint(QObject *parent)
     connect(m_endpoint, &IpmbEndpoint::peerLeft, this, &IpmbQmlEndpoint::peerLeft);
 }
 
+// A JavaScript object or array may reach us as a QJSValue; the bus carries plain QVariants.
+static QVariant plain(const QVariant &payload)
+{
+    return payload.metaType() == QMetaType::fromType<QJSValue>() ? payload.value<QJSValue>().toVariant() : payload;
+}
+
 QJSValue IpmbQmlEndpoint::request(const IpmbSelector &selector, const QVariant &payload, int timeoutMsecs)
 {
     QJSEngine *engine = qjsEngine(this);
@@ -431,13 +437,13 @@ QJSValue IpmbQmlEndpoint::request(const IpmbSelector &selector, const QVariant &
         reason.setProperty(QStringLiteral("error"), int(error));
         QJSValue(settle.property(QStringLiteral("reject"))).call({reason});
     });
-    watcher->setFuture(m_endpoint->request(selector, payload, timeoutMsecs));
+    watcher->setFuture(m_endpoint->request(selector, plain(payload), timeoutMsecs));
     return settle.property(QStringLiteral("promise"));
 }
 
 bool IpmbQmlEndpoint::reply(const IpmbMessage &request, const QVariant &payload)
 {
-    return m_endpoint->reply(request, payload);
+    return m_endpoint->reply(request, plain(payload));
 }
 
 IpmbQmlEndpoint::~IpmbQmlEndpoint() = default;
@@ -471,8 +477,5 @@ void IpmbQmlEndpoint::update()
 
 bool IpmbQmlEndpoint::send(const IpmbSelector &selector, const QVariant &payload)
 {
-    // A JavaScript object or array may reach us as a QJSValue; the bus carries plain QVariants.
-    if (payload.metaType() == QMetaType::fromType<QJSValue>())
-        return m_endpoint->send(selector, payload.value<QJSValue>().toVariant());
-    return m_endpoint->send(selector, payload);
+    return m_endpoint->send(selector, plain(payload));
 }

@@ -84,6 +84,14 @@ TestCase {
         compare(reply.senderPid, TestBus.echoPid)
     }
 
+    function test_requestWithAnObject() {
+        let reply = null
+        endpoint.request(Selector.unicast("echo"), { job: 7, tags: ["a", "b"] }, 5000).then(r => reply = r)
+        tryVerify(() => reply !== null, 5000)
+        compare(reply.payload.echo.job, 7)
+        compare(reply.payload.echo.tags, ["a", "b"])
+    }
+
     function test_requestRejects_data() {
         return [
             { tag: "no route", to: "nobody", payload: "x", timeout: 5000, error: Endpoint.NoRouteError },

@@ -4,7 +4,8 @@
 //   payload "frame"      -> a 4x4 red image in a memory region, described for SharedImage
 //   payload "badframe"   -> the same region, described as larger than it is
 //   anything else        -> {echo: <payload>, type: <payload type name>, pid: <this pid>}
-// A request is answered with reply() instead: "re:<payload>", except the payload "stall", which
+// A request is answered with reply() instead: "re:<payload>" ({echo: <payload>} for an object),
+// except the payload "stall", which
 // gets no answer (it is held until the peer quits).
 // It quits when its stdin closes (the test ended).
 #include <IpmbQt/IpmbEndpoint>
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         if (message.isRequest()) {
             if (payload == QVariant(QStringLiteral("stall")))
                 stalled.append(message);
+            else if (payload.metaType() == QMetaType::fromType<QVariantMap>())
+                endpoint.reply(message, QVariantMap{{QStringLiteral("echo"), payload}});
             else
                 endpoint.reply(message, QStringLiteral("re:") + payload.toString());
             return;
