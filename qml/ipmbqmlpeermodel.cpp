@@ -70,7 +70,10 @@ void IpmbQmlPeerModel::setEndpoint(IpmbQmlEndpoint *endpoint)
         connect(e, &IpmbEndpoint::peerJoined, this, &IpmbQmlPeerModel::add);
         connect(e, &IpmbEndpoint::peerLeft, this, &IpmbQmlPeerModel::remove);
         // Leaving the bus, or turning watching off, empties the list without signals.
-        connect(e, &IpmbEndpoint::stateChanged, this, &IpmbQmlPeerModel::reset);
+        connect(e, &IpmbEndpoint::stateChanged, this, [this](IpmbEndpoint::State state) {
+            if (state == IpmbEndpoint::UnjoinedState)
+                reset();
+        });
         connect(e, &IpmbEndpoint::watchingPeersChanged, this, &IpmbQmlPeerModel::reset);
     }
     reset();

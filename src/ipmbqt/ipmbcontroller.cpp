@@ -40,6 +40,7 @@ IpmbController::~IpmbController()
         m_thread->wait();
         delete m_thread;
     }
+    m_endpoints.clear();
     m_peers.clear();
     closeListener(&m_listener);
 }

@@ -79,6 +79,9 @@ bool IpmbEndpoint::waitForPeer(const IpmbLabelOp &filter, int msecs)
             d->setError(IpmbErrorInfo(IpmbErrorCode::Disconnected, tr("waitForPeer: the endpoint is not joined")));
             return false;
         }
+        // Notes that wait for messages read before them are applied by the next syncFromIo().
+        if (!d->m_peerNotes.empty())
+            continue;
         QMutexLocker locker(&d->m_mutex);
         if (d->m_ioPeerNotes.empty() && d->m_ioStateChanges.isEmpty()
             && !d->m_ioStateChanged.wait(&d->m_mutex, deadline)) {
