@@ -3,14 +3,16 @@
 //   controller --bus B                          join first and only route (label "controller")
 //   recv  --bus B --label L --delivery receive|signal --size S --warmup W [--controller 0|1]
 //   send  --bus B --to L --mode unicast|multicast --size S --warmup W --duration MS [--controller 0|1]
-//   pong  --bus B --delivery receive|signal [--controller 0|1]     label "pong", answers to "ping"
-//   ping  --bus B --delivery receive|signal --rounds N --warmup W  label "ping", asks "pong"
+//   pong  --bus B --delivery receive|signal|request [--controller 0|1]     label "pong", answers to "ping"
+//   ping  --bus B --delivery receive|signal|request --rounds N --warmup W  label "ping", asks "pong"
+//         (request: ping waits on request()'s future, pong reply()s from a receive() loop)
 //   fleet --bus B --count N --label L          N endpoints in this process, labelled {L, "L-i"};
 //         says "ready" when they exist, joins them all on "join" (then "joined t0=<ns> t1=<ns>":
 //         the first join() call and the last joined()), and for every "fan:<r>" message prints
 //         "got r=<r> t1=<ns>" once each of the N has it (messageReceived, in this thread); on
 //         "send <r>" its first endpoint multicasts "fan:<r>" to --to (prints "sent r=<r> t0=<ns>")
 // --controller checks the topology: 1 = this endpoint must host the controller, 0 = must not.
+// --flavour watch (send and recv): the endpoint watches peers; tracked (send): send(message, &id).
 // --attach fd|region (send and recv): every message also carries a file descriptor (a dup() of
 // /dev/null), or a region of --size bytes from an IpmbMemoryRegistry with a 16-byte payload; the
 // receiver then reads one byte of every page of the region, which is what makes its bytes usable.
@@ -45,6 +47,7 @@ static void joinBus(IpmbEndpoint &endpoint, const Args &args, const QString &lab
 {
     endpoint.setIdentifier(qs(args.text("bus")));
     endpoint.setLabel({label});
+    endpoint.setWatchingPeers(args.text("flavour", "") == "watch");
     endpoint.join();
     if (!endpoint.waitForJoined(10000))
         fail("join: %s", qPrintable(endpoint.errorString()));
@@ -54,9 +57,10 @@ static void joinBus(IpmbEndpoint &endpoint, const Args &args, const QString &lab
     say("ready controller=%d", int(endpoint.isController()));
 }
 
-static void sendOrWait(IpmbEndpoint &endpoint, const IpmbMessage &message)
+static void sendOrWait(IpmbEndpoint &endpoint, const IpmbMessage &message, bool tracked = false)
 {
-    while (!endpoint.send(message)) {
+    quint64 id;
+    while (!endpoint.send(message, tracked ? &id : nullptr)) {
         if (endpoint.error() != IpmbEndpoint::QueueFullError)
             fail("send: %s", qPrintable(endpoint.errorString()));
         endpoint.clearError();
@@ -74,7 +78,8 @@ class Attacher
 {
 public:
     Attacher(const Args &args, IpmbEndpoint &endpoint, const IpmbSelector &selector)
-        : m_endpoint(endpoint), m_selector(selector), m_size(qsizetype(args.number("size")))
+        : m_endpoint(endpoint), m_selector(selector), m_size(qsizetype(args.number("size"))),
+          m_tracked(args.text("flavour", "") == "tracked")
     {
         const std::string attach = args.text("attach", "none");
         if (attach == "fd") {
@@ -98,7 +103,7 @@ public:
     {
         switch (m_mode) {
         case None:
-            sendOrWait(m_endpoint, m_selector, payload(kind));
+            sendOrWait(m_endpoint, IpmbMessage(m_selector, payload(kind)), m_tracked);
             return;
         case Fd: {
             QString why;
@@ -150,6 +155,7 @@ private:
     IpmbEndpoint &m_endpoint;
     IpmbSelector m_selector;
     qsizetype m_size;
+    bool m_tracked;
     QVariant m_payloads[128];
     int m_devNull = -1;
     IpmbMemoryRegistry m_registry;
@@ -254,6 +260,15 @@ static int pong(QCoreApplication &app, const Args &args)
     IpmbEndpoint endpoint;
     joinBus(endpoint, args, QStringLiteral("pong"));
     const IpmbSelector toPing = IpmbSelector::unicast(IpmbLabelOp("ping"));
+    if (args.text("delivery") == "request") {
+        for (;;) {
+            const std::optional<IpmbMessage> message = endpoint.receive(200);
+            if (message && !endpoint.reply(*message, message->payload()))
+                fail("reply: %s", qPrintable(endpoint.errorString()));
+            if (!message && driverGone())
+                return 0;
+        }
+    }
     if (args.text("delivery") == "receive") {
         for (;;) {
             const std::optional<IpmbMessage> message = endpoint.receive(200);
@@ -284,6 +299,23 @@ static int ping(QCoreApplication &app, const Args &args)
     std::vector<int64_t> samples;
     samples.reserve(size_t(rounds));
     QElapsedTimer timer;
+    if (args.text("delivery") == "request") {
+        // The blocking way: result() waits on the future, fulfilled by the thread that reads.
+        expectCommand("go");
+        for (int64_t i = -warmups; i < rounds; ++i) {
+            timer.start();
+            QFuture<IpmbMessage> reply = endpoint.request(toPong, message, 10000);
+            try {
+                reply.waitForFinished();
+            } catch (const IpmbRequestError &e) {
+                fail("request: %s", qPrintable(e.errorString()));
+            }
+            if (i >= 0)
+                samples.push_back(timer.nsecsElapsed());
+        }
+        reportLatency(samples);
+        return 0;
+    }
     if (args.text("delivery") == "receive") {
         expectCommand("go");
         for (int64_t i = -warmups; i < rounds; ++i) {

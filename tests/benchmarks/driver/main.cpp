@@ -241,6 +241,9 @@ struct Case
     int receivers = 1;        // bus: > 1 is multicast
     QList<qint64> sizes;      // throughput and flood
     QString attach = u"none"_s; // bus: every message also carries an "fd" or a "region" of the size
+    // bus (issue 12): "watch" every endpoint watches peers; "tracked" send(message, &id);
+    // "request" (latency) request() and reply() instead of two messages
+    QString flavour = {};
 };
 
 struct Measurement
@@ -310,6 +313,10 @@ Topology throughputTopology(const Case &c, qint64 size)
         sendArgs << u"--attach"_s << c.attach;
         recvArgs << u"--attach"_s << c.attach;
     }
+    if (!c.flavour.isEmpty()) {
+        sendArgs << u"--flavour"_s << c.flavour;
+        recvArgs << u"--flavour"_s << c.flavour;
+    }
     switch (c.transport) {
     case Transport::RawOneHop:
         t.launches = {{u"recv"_s, program, QStringList {u"recv"_s, u"--addr"_s, a} + recvArgs},
@@ -339,7 +346,7 @@ Topology throughputTopology(const Case &c, qint64 size)
         t.receivers = {1};
         break;
     case Transport::Bus: {
-        const QString delivery = c.signal ? u"signal"_s : u"receive"_s;
+        const QString delivery = c.flavour == u"request" ? u"request"_s : c.signal ? u"signal"_s : u"receive"_s;
         if (c.twoHops)
             t.launches.append({u"controller"_s, program, {u"controller"_s, u"--bus"_s, a}});
         for (int i = 0; i < c.receivers; ++i) {
@@ -673,6 +680,8 @@ QList<Case> allCases()
         {u"bus-1hop-receive"_s, Kind::Throughput, Transport::Bus, false, false, 1, someSizes},
         {u"bus-multicast8-receive"_s, Kind::Throughput, Transport::Bus, true, false, 8, small},
         {u"bus-2hop-fd"_s, Kind::Throughput, Transport::Bus, true, false, 1, small, u"fd"_s},
+        {u"bus-2hop-signal-watching"_s, Kind::Throughput, Transport::Bus, true, true, 1, small, u"none"_s, u"watch"_s},
+        {u"bus-2hop-receive-tracked"_s, Kind::Throughput, Transport::Bus, true, false, 1, small, u"none"_s, u"tracked"_s},
         {u"bus-2hop-region"_s, Kind::Throughput, Transport::Bus, true, false, 1, {1 * MiB, 64 * MiB}, u"region"_s},
         {u"lat-raw-onehop"_s, Kind::Latency, Transport::RawOneHop, false, false, 1, {}},
         {u"lat-raw-relay"_s, Kind::Latency, Transport::RawRelay, true, false, 1, {}},
@@ -680,6 +689,7 @@ QList<Case> allCases()
         {u"lat-qtro"_s, Kind::Latency, Transport::RemoteObjects, false, false, 1, {}},
         {u"lat-bus-2hop-receive"_s, Kind::Latency, Transport::Bus, true, false, 1, {}},
         {u"lat-bus-2hop-signal"_s, Kind::Latency, Transport::Bus, true, true, 1, {}},
+        {u"lat-bus-2hop-request"_s, Kind::Latency, Transport::Bus, true, false, 1, {}, u"none"_s, u"request"_s},
         {u"lat-bus-1hop-receive"_s, Kind::Latency, Transport::Bus, false, false, 1, {}},
         {u"lat-bus-1hop-signal"_s, Kind::Latency, Transport::Bus, false, true, 1, {}},
         {u"flood-bus-2hop"_s, Kind::Flood, Transport::Bus, true, false, 1,
@@ -728,6 +738,10 @@ QList<Target> targets(const Results &r)
          p50(u"lat-bus-2hop-signal"_s) / p50(u"lat-raw-relay"_s), false, 1.6},
         {u"lat-1hop-p50"_s, u"bus round trip p50, one hop, receive() / raw-onehop"_s,
          p50(u"lat-bus-1hop-receive"_s) / p50(u"lat-raw-onehop"_s), false, 1.3},
+        {u"request-p50"_s, u"request()/reply() round trip p50 / the bus's own ping-pong, receive(), two hops"_s,
+         p50(u"lat-bus-2hop-request"_s) / p50(u"lat-bus-2hop-receive"_s), false, 1.2},   // issue 12
+        {u"presence-thr"_s, u"16 B msgs/s, signal, every endpoint watching peers / not watching"_s,
+         thr(u"bus-2hop-signal-watching"_s, 16) / thr(u"bus-2hop-signal"_s, 16), true, 0.95},  // issue 12
         {u"multicast-8"_s, u"deliveries/s 1 -> 8 / unicast msgs/s to 1 (16 B)"_s,
          thr(u"bus-multicast8-receive"_s, 16) / thr(busR, 16), true, 2.0},
         {u"flood-rss"_s, u"controller peak RSS growth, stopped receiver, 5 s flood (MiB)"_s,
@@ -767,7 +781,7 @@ void printTables(const Results &results, const QList<Case> &cases)
 {
     print(QString());
     print(u"Throughput: medians of the runs; MB/s = payload bytes per second / 10^6; spread = (max - min) / median"_s);
-    print(pad(u"case"_s, 24) + pad(u"size"_s, 8) + pad(u"msgs/s"_s, 11, true) + pad(u"MB/s"_s, 10, true)
+    print(pad(u"case"_s, 26) + pad(u"size"_s, 8) + pad(u"msgs/s"_s, 11, true) + pad(u"MB/s"_s, 10, true)
           + pad(u"spread"_s, 8, true) + pad(u"runs"_s, 6, true) + u"  notes"_s);
     for (const Case &c : cases) {
         if (c.kind != Kind::Throughput)
@@ -782,7 +796,7 @@ void printTables(const Results &results, const QList<Case> &cases)
                 continue;
             const double rate = s->median();
             const QString note = s->errors.isEmpty() ? QString() : s->errors.constLast().left(90);
-            print(pad(c.name, 24) + pad(sizeName(size), 8)
+            print(pad(c.name, 26) + pad(sizeName(size), 8)
                   + pad(std::isnan(rate) ? u"n/a"_s : rateName(rate), 11, true)
                   + pad(std::isnan(rate) ? u"n/a"_s : QString::number(rate * double(size) / 1e6, 'f', 1), 10, true)
                   + pad(spreadText(*s), 8, true) + pad(QString::number(s->values.size()), 6, true) + u"  "_s + note);
@@ -790,7 +804,7 @@ void printTables(const Results &results, const QList<Case> &cases)
     }
     print(QString());
     print(u"16 B round trips (µs; %1 per run)"_s.arg(options.rounds));
-    print(pad(u"case"_s, 24) + pad(u"p50"_s, 9, true) + pad(u"p99"_s, 9, true) + pad(u"spread p50"_s, 12, true)
+    print(pad(u"case"_s, 26) + pad(u"p50"_s, 9, true) + pad(u"p99"_s, 9, true) + pad(u"spread p50"_s, 12, true)
           + pad(u"runs"_s, 6, true) + u"  notes"_s);
     for (const Case &c : cases) {
         if (c.kind != Kind::Latency)
@@ -801,21 +815,21 @@ void printTables(const Results &results, const QList<Case> &cases)
             if (s->caseName != c.name || s->metric != u"p50 us")
                 continue;
             const QString note = s->errors.isEmpty() ? QString() : s->errors.constLast().left(90);
-            print(pad(c.name, 24) + pad(std::isnan(p50) ? u"n/a"_s : QString::number(p50, 'f', 1), 9, true)
+            print(pad(c.name, 26) + pad(std::isnan(p50) ? u"n/a"_s : QString::number(p50, 'f', 1), 9, true)
                   + pad(std::isnan(p99) ? u"n/a"_s : QString::number(p99, 'f', 1), 9, true)
                   + pad(spreadText(*s), 12, true) + pad(QString::number(s->values.size()), 6, true) + u"  "_s + note);
         }
     }
     print(QString());
     print(u"Controller peak RSS growth, one receiver SIGSTOPped, sender flooding for %1 ms"_s.arg(options.floodMs));
-    print(pad(u"case"_s, 24) + pad(u"size"_s, 8) + pad(u"MiB"_s, 9, true) + pad(u"runs"_s, 6, true) + u"  notes"_s);
+    print(pad(u"case"_s, 26) + pad(u"size"_s, 8) + pad(u"MiB"_s, 9, true) + pad(u"runs"_s, 6, true) + u"  notes"_s);
     for (const Series *s : results.all()) {
         if (s->metric != u"growth MiB")
             continue;
         const double growth = s->median();
         const QString note = !s->errors.isEmpty() ? s->errors.constLast().left(90)
                                                   : s->notes.isEmpty() ? QString() : s->notes.constLast();
-        print(pad(s->caseName, 24) + pad(sizeName(s->size), 8)
+        print(pad(s->caseName, 26) + pad(sizeName(s->size), 8)
               + pad(std::isnan(growth) ? u"n/a"_s : QString::number(growth, 'f', 1), 9, true)
               + pad(QString::number(s->values.size()), 6, true) + u"  "_s + note);
     }
@@ -828,14 +842,14 @@ void printTables(const Results &results, const QList<Case> &cases)
     print(u"Scale: endpoints in processes of %1, the controller in a process of its own (ms; join: first join() "
           "to last joined(), all at once; fan-out: one multicast, send() to the last messageReceived(), %2 per run)"_s
                   .arg(FleetSize).arg(options.fanOutRounds));
-    print(pad(u"case"_s, 24) + pad(u"endpoints"_s, 10) + pad(u"median"_s, 9, true) + pad(u"min"_s, 9, true)
+    print(pad(u"case"_s, 26) + pad(u"endpoints"_s, 10) + pad(u"median"_s, 9, true) + pad(u"min"_s, 9, true)
           + pad(u"max"_s, 9, true) + pad(u"samples"_s, 9, true) + u"  notes"_s);
     for (const Series *s : results.all()) {
         if (s->metric != u"join ms" && s->metric != u"fan-out ms")
             continue;
         const QString note = s->errors.isEmpty() ? QString() : s->errors.constLast().left(90);
         const auto ms = [](double v) { return std::isnan(v) ? u"n/a"_s : QString::number(v, 'f', 1); };
-        print(pad(s->caseName, 24) + pad(QString::number(s->size), 10) + pad(ms(s->median()), 9, true)
+        print(pad(s->caseName, 26) + pad(QString::number(s->size), 10) + pad(ms(s->median()), 9, true)
               + pad(ms(s->min()), 9, true) + pad(ms(s->max()), 9, true)
               + pad(QString::number(s->values.size()), 9, true) + u"  "_s + note);
     }
@@ -843,7 +857,7 @@ void printTables(const Results &results, const QList<Case> &cases)
 
 QString goalText(const Target &t)
 {
-    return (t.atLeast ? u">="_s : u"<="_s) + QString::number(t.goal, 'f', 1);
+    return (t.atLeast ? u">="_s : u"<="_s) + QString::number(t.goal, 'g', 3);
 }
 
 QString targetLine(const Target &t)
