@@ -71,17 +71,24 @@ void IpmbRequests::remove(quint64 id)
     m_pending.erase(id);
 }
 
-bool IpmbRequests::fulfil(quint64 id, IpmbMessage &&reply)
+std::optional<QPromise<IpmbMessage>> IpmbRequests::take(quint64 id)
 {
     QMutexLocker locker(&m_mutex);
     const auto it = m_pending.find(id);
     if (it == m_pending.end())
-        return false;
+        return std::nullopt;
     QPromise<IpmbMessage> promise = std::move(it->second.promise);
     m_pending.erase(it);
-    locker.unlock();
-    promise.addResult(std::move(reply));
-    promise.finish();
+    return promise;
+}
+
+bool IpmbRequests::fulfil(quint64 id, IpmbMessage &&reply)
+{
+    std::optional<QPromise<IpmbMessage>> promise = take(id);
+    if (!promise)
+        return false;
+    promise->addResult(std::move(reply));
+    promise->finish();
     return true;
 }
 
@@ -93,14 +100,10 @@ void IpmbRequests::failPromise(QPromise<IpmbMessage> &promise, const IpmbErrorIn
 
 bool IpmbRequests::fail(quint64 id, const IpmbErrorInfo &error)
 {
-    QMutexLocker locker(&m_mutex);
-    const auto it = m_pending.find(id);
-    if (it == m_pending.end())
+    std::optional<QPromise<IpmbMessage>> promise = take(id);
+    if (!promise)
         return false;
-    QPromise<IpmbMessage> promise = std::move(it->second.promise);
-    m_pending.erase(it);
-    locker.unlock();
-    failPromise(promise, error);
+    failPromise(*promise, error);
     return true;
 }
 

@@ -20,6 +20,7 @@
 #include <QtCore/qpromise.h>
 
 #include <atomic>
+#include <optional>
 #include <unordered_map>
 
 // The requests of one endpoint that wait for a reply (doc/protocol.md, "Requests, replies and
@@ -59,6 +60,8 @@ private:
         int timeoutMsecs;
     };
     static void failPromise(QPromise<IpmbMessage> &promise, const IpmbErrorInfo &error);
+    // Takes request `id` out of the table (to finish its promise with the lock released).
+    std::optional<QPromise<IpmbMessage>> take(quint64 id);
 
     std::atomic<quint64> m_nextId {1};
     mutable QMutex m_mutex;

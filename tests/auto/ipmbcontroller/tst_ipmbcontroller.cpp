@@ -125,6 +125,23 @@ public:
         d.ok = true;
         return d;
     }
+    // Joins watching peers and reads the controller's list: the ids in it, or nullopt.
+    std::optional<QSet<quint32>> joinWatching(const QString &bus, const IpmbLabel &label)
+    {
+        IpmbProtocol::Hello hello = IpmbProtocol::Hello::first(QByteArray(), label);
+        hello.features = IpmbProtocol::WatchPeers;
+        if (!join(bus, hello))
+            return std::nullopt;
+        QSet<quint32> listed;
+        for (;;) {
+            const std::optional<IpmbProtocol::Peer> peer = nextPeer();
+            if (!peer)
+                return std::nullopt;
+            if (peer->event == IpmbProtocol::PeerEvent::ListEnd)
+                return listed;
+            listed.insert(peer->record.sender.endpointId);
+        }
+    }
     // The next Peer frame, which must come within `msecs`.
     std::optional<IpmbProtocol::Peer> nextPeer(int msecs = 10000)
     {
@@ -471,12 +488,8 @@ void tst_IpmbController::claimedIdIsGrantedOnce()
 void tst_IpmbController::peerFramesOnlyForWatchers()
 {
     RawMember watcher, quiet, comer;
-    IpmbProtocol::Hello watching = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"watcher"_s});
-    watching.features = IpmbProtocol::WatchPeers;
-    QVERIFY(watcher.join(m_bus, watching));
+    QCOMPARE(watcher.joinWatching(m_bus, IpmbLabel{u"watcher"_s}), QSet<quint32>{m_host->endpointId()});
     QVERIFY(quiet.join(m_bus, IpmbLabel{u"quiet"_s}));
-    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Present);  // the host's endpoint
-    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
     std::optional<IpmbProtocol::Peer> p = watcher.nextPeer();
     QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Joined);
     QCOMPARE(p->record.sender.endpointId, quiet.id());
@@ -513,11 +526,7 @@ void tst_IpmbController::peerFramesOnlyForWatchers()
 void tst_IpmbController::malformedWatchDropsTheMember()
 {
     RawMember member, watcher;
-    IpmbProtocol::Hello watching = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"watcher"_s});
-    watching.features = IpmbProtocol::WatchPeers;
-    QVERIFY(watcher.join(m_bus, watching));
-    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Present);
-    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
+    QVERIFY(watcher.joinWatching(m_bus, IpmbLabel{u"watcher"_s}));
     QVERIFY(member.join(m_bus, IpmbLabel{u"member"_s}));
     QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Joined);
     QByteArray watch;
@@ -570,11 +579,7 @@ void tst_IpmbController::repliesGoOnlyWhereOwed()
 void tst_IpmbController::multicastRequestDropsTheMember()
 {
     RawMember member, watcher;
-    IpmbProtocol::Hello watching = IpmbProtocol::Hello::first(QByteArray(), IpmbLabel{u"watcher"_s});
-    watching.features = IpmbProtocol::WatchPeers;
-    QVERIFY(watcher.join(m_bus, watching));
-    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Present);
-    QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::ListEnd);
+    QVERIFY(watcher.joinWatching(m_bus, IpmbLabel{u"watcher"_s}));
     QVERIFY(member.join(m_bus, IpmbLabel{u"member"_s}));
     QCOMPARE(watcher.nextPeer()->event, IpmbProtocol::PeerEvent::Joined);
     // appendMessage() refuses to write it: a hostile peer writes the flag by hand.

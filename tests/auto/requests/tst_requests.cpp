@@ -10,6 +10,8 @@
 #include <QtTest/qsignalspy.h>
 #include <QtTest/qtest.h>
 
+#include <list>
+
 using namespace IpmbTest;
 using namespace Qt::StringLiterals;
 using namespace std::chrono_literals;
@@ -67,8 +69,28 @@ private Q_SLOTS:
     void undeliverableNotices();
 
 private:
+    bool joinAsker()
+    {
+        m_endpoint->join();
+        return m_endpoint->waitForJoined(10000);
+    }
+    bool joinReplier(Peer &peer, const char *label, const char *mode)
+    {
+        return m_bus->join(peer, QString::fromUtf8(label), {u"--replier"_s, QString::fromUtf8(mode)});
+    }
+    // A request of this test's endpoint, whose outcome continuations record in this thread.
+    Outcome &ask(const IpmbSelector &selector, const QString &payload, int timeoutMsecs)
+    {
+        Outcome &outcome = m_outcomes.emplace_back();
+        watch(m_endpoint->request(selector, payload, timeoutMsecs), this, &outcome);
+        return outcome;
+    }
+
     std::unique_ptr<Bus> m_bus;
     std::unique_ptr<IpmbEndpoint> m_endpoint;   // this process: asks
+    // Stable addresses for the continuations, kept for the whole run: one that was posted
+    // before a test ended may still run after it.
+    std::list<Outcome> m_outcomes;
 };
 
 void tst_Requests::init()
@@ -89,13 +111,11 @@ void tst_Requests::cleanup()
 // this one, or a worker thread's.
 void tst_Requests::replyInTheContextThread()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"renderer"_s, {u"--replier"_s, u"echo"_s}));
+    QVERIFY(joinReplier(replier, "renderer", "echo"));
 
-    Outcome here;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("renderer")), u"page4"_s, 10000), this, &here);
+    Outcome &here = ask(IpmbSelector::unicast(IpmbLabelOp("renderer")), u"page4"_s, 10000);
     QTRY_VERIFY(here.done);
     QCOMPARE(here.error, IpmbEndpoint::NoError);
     QCOMPARE(here.value, u"re:page4"_s);
@@ -143,14 +163,12 @@ void tst_Requests::tenThousandFromTwoToThree()
 
 void tst_Requests::timeout()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"silent"_s, {u"--replier"_s, u"ignore"_s}));
+    QVERIFY(joinReplier(replier, "silent", "ignore"));
     QElapsedTimer clock;
     clock.start();
-    Outcome outcome;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("silent")), u"q"_s, 200), this, &outcome);
+    Outcome &outcome = ask(IpmbSelector::unicast(IpmbLabelOp("silent")), u"q"_s, 200);
     QTRY_VERIFY(outcome.done);
     QCOMPARE(outcome.error, IpmbEndpoint::TimeoutError);
     QVERIFY2(outcome.errorString.contains(u"200 ms"_s), qPrintable(outcome.errorString));
@@ -161,27 +179,23 @@ void tst_Requests::timeout()
 
 void tst_Requests::noRoute()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     QElapsedTimer clock;
     clock.start();
-    Outcome now;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("nobody")), u"q"_s, 30000), this, &now);
+    Outcome &now = ask(IpmbSelector::unicast(IpmbLabelOp("nobody")), u"q"_s, 30000);
     QTRY_VERIFY(now.done);
     QCOMPARE(now.error, IpmbEndpoint::NoRouteError);
     QVERIFY(clock.elapsed() < 5000);
 
     // With a ttl, once the ttl ran out (and not before: a replier that joins in time answers).
     clock.restart();
-    Outcome later;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("nobody"), 300ms), u"q"_s, 30000), this, &later);
+    Outcome &later = ask(IpmbSelector::unicast(IpmbLabelOp("nobody"), 300ms), u"q"_s, 30000);
     QTRY_VERIFY(later.done);
     QCOMPARE(later.error, IpmbEndpoint::NoRouteError);
     QVERIFY(clock.elapsed() >= 250);
-    Outcome answered;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("late"), 10s), u"q"_s, 30000), this, &answered);
+    Outcome &answered = ask(IpmbSelector::unicast(IpmbLabelOp("late"), 10s), u"q"_s, 30000);
     Peer late = requestPeer();
-    QVERIFY(m_bus->join(late, u"late"_s, {u"--replier"_s, u"echo"_s}));
+    QVERIFY(joinReplier(late, "late", "echo"));
     QTRY_VERIFY(answered.done);
     QCOMPARE(answered.value, u"re:q"_s);
 }
@@ -190,12 +204,10 @@ void tst_Requests::noRoute()
 // controller says so), not when its 30 s run out.
 void tst_Requests::replierKilled()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"doomed"_s, {u"--replier"_s, u"ignore"_s}));
-    Outcome outcome;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("doomed")), u"q"_s, 30000), this, &outcome);
+    QVERIFY(joinReplier(replier, "doomed", "ignore"));
+    Outcome &outcome = ask(IpmbSelector::unicast(IpmbLabelOp("doomed")), u"q"_s, 30000);
     QVERIFY(!replier.waitFor("held n=1").isEmpty());
     QElapsedTimer clock;
     clock.start();
@@ -211,20 +223,17 @@ void tst_Requests::replierKilled()
 // another process that quits: the reply to it is dropped cleanly, and the replier goes on.
 void tst_Requests::requesterLeaves()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"holder"_s, {u"--replier"_s, u"ignore"_s}));
-    Outcome outcome;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000), this, &outcome);
+    QVERIFY(joinReplier(replier, "holder", "ignore"));
+    Outcome &outcome = ask(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000);
     QVERIFY(!replier.waitFor("held n=1").isEmpty());
     m_endpoint->leave();
     QTRY_VERIFY(outcome.done);
     QCOMPARE(outcome.error, IpmbEndpoint::DisconnectedError);
 
     // Not joined: refused at once.
-    Outcome refused;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000), this, &refused);
+    Outcome &refused = ask(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000);
     QTRY_VERIFY(refused.done);
     QCOMPARE(refused.error, IpmbEndpoint::DisconnectedError);
 
@@ -248,10 +257,9 @@ void tst_Requests::requesterLeaves()
 // runs.
 void tst_Requests::cancel()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"holder"_s, {u"--replier"_s, u"ignore"_s}));
+    QVERIFY(joinReplier(replier, "holder", "ignore"));
     bool ran = false;
     QFuture<IpmbMessage> future = m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000);
     QFuture<void> after = future.then(this, [&](const IpmbMessage &) { ran = true; });
@@ -261,8 +269,7 @@ void tst_Requests::cancel()
     replier.command("replyheld");
     QVERIFY(!replier.waitFor("replied").isEmpty());
     // Another request after it goes through, so the late reply has been handled by now.
-    Outcome next;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("holder")), u"next"_s, 10000), this, &next);
+    Outcome &next = ask(IpmbSelector::unicast(IpmbLabelOp("holder")), u"next"_s, 10000);
     QVERIFY(!replier.waitFor("held n=1").isEmpty());
     replier.command("replyheld");
     QTRY_VERIFY(next.done);
@@ -272,12 +279,10 @@ void tst_Requests::cancel()
 
 void tst_Requests::oneReplyOnly()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"eager"_s, {u"--replier"_s, u"twice"_s}));
-    Outcome outcome;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("eager")), u"q"_s, 10000), this, &outcome);
+    QVERIFY(joinReplier(replier, "eager", "twice"));
+    Outcome &outcome = ask(IpmbSelector::unicast(IpmbLabelOp("eager")), u"q"_s, 10000);
     const QByteArray second = replier.waitFor("second-reply");
     QCOMPARE(field(second, "ok"), QByteArray("0"));
     QCOMPARE(field(second, "error"), QByteArray("InvalidArgumentError"));
@@ -291,8 +296,7 @@ void tst_Requests::oneReplyOnly()
 
 void tst_Requests::multicastRefused()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     QFuture<IpmbMessage> future = m_endpoint->request(IpmbSelector::multicast(IpmbLabelOp("any")), u"q"_s, 1000);
     QVERIFY(future.isFinished());
     try {
@@ -310,20 +314,17 @@ void tst_Requests::failoverFailsRequests()
     Peer controller = requestPeer();
     QVERIFY(m_bus->join(controller, u"controller"_s));
     QVERIFY(controller.isController());
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer replier = requestPeer();
-    QVERIFY(m_bus->join(replier, u"holder"_s, {u"--replier"_s, u"ignore"_s}));
-    Outcome outcome;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000), this, &outcome);
+    QVERIFY(joinReplier(replier, "holder", "ignore"));
+    Outcome &outcome = ask(IpmbSelector::unicast(IpmbLabelOp("holder")), u"q"_s, 30000);
     QVERIFY(!replier.waitFor("held n=1").isEmpty());
     controller.signal(SIGKILL);
     QTRY_VERIFY(outcome.done);
     QCOMPARE(outcome.error, IpmbEndpoint::DisconnectedError);
     // After the failover, requests work again.
     QTRY_COMPARE(m_endpoint->state(), IpmbEndpoint::JoinedState);
-    Outcome again;
-    watch(m_endpoint->request(IpmbSelector::unicast(IpmbLabelOp("holder"), 5s), u"again"_s, 30000), this, &again);
+    Outcome &again = ask(IpmbSelector::unicast(IpmbLabelOp("holder"), 5s), u"again"_s, 30000);
     QVERIFY(!replier.waitFor("held n=2").isEmpty());
     replier.command("replyheld");
     QTRY_VERIFY(again.done);
@@ -334,8 +335,7 @@ void tst_Requests::failoverFailsRequests()
 // out), and nothing for one that was delivered.
 void tst_Requests::undeliverableNotices()
 {
-    m_endpoint->join();
-    QVERIFY(m_endpoint->waitForJoined(10000));
+    QVERIFY(joinAsker());
     Peer receiver(QStringLiteral(IPMBQT_PEER));
     QVERIFY(m_bus->join(receiver, u"receiver"_s));
     QSignalSpy notices(m_endpoint.get(), &IpmbEndpoint::undeliverable);

@@ -60,6 +60,7 @@
 // "won" if a bind ever succeeds (then it holds the address and accepts nothing).
 
 #include "ipmbprocstatus.h"
+#include "ipmbtestcommands.h"
 #include "ipmbtesttypes.h"
 
 #include <IpmbQt/IpmbEndpoint>
@@ -797,22 +798,7 @@ int main(int argc, char **argv)
 
     // stdin is watched by the event loop: commands run in the order they arrive, and nothing
     // outlives the application.
-    QSocketNotifier input(STDIN_FILENO, QSocketNotifier::Read);
-    QByteArray pending;
-    QObject::connect(&input, &QSocketNotifier::activated, [&] {
-        char buffer[4096];
-        const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof(buffer));
-        if (n <= 0) {
-            input.setEnabled(false);
-            return command("quit");
-        }
-        pending.append(buffer, n);
-        for (qsizetype end; (end = pending.indexOf('\n')) >= 0;) {
-            const QByteArray line = pending.left(end);
-            pending.remove(0, end + 1);
-            command(line);
-        }
-    });
+    IpmbTest::readCommands(&app, command);
 
     endpoint.join();
     // Only now: receive() on an endpoint that is not joining returns at once (DisconnectedError).

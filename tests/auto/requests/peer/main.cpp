@@ -17,6 +17,8 @@
 //       <window> waiting at once; checks that each reply is "re:<its payload>", and counts
 //   replyheld: reply to every held request
 //   quit
+#include "ipmbtestcommands.h"
+
 #include <IpmbQt/IpmbEndpoint>
 
 #include <QtConcurrent/qtconcurrentrun.h>
@@ -177,22 +179,7 @@ int main(int argc, char **argv)
             QCoreApplication::quit();
         }
     };
-    QSocketNotifier input(STDIN_FILENO, QSocketNotifier::Read);
-    QByteArray pending;
-    QObject::connect(&input, &QSocketNotifier::activated, [&] {
-        char buffer[4096];
-        const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
-        if (n <= 0) {
-            input.setEnabled(false);
-            return command("quit");
-        }
-        pending.append(buffer, n);
-        for (qsizetype end; (end = pending.indexOf('\n')) >= 0;) {
-            const QByteArray line = pending.left(end);
-            pending.remove(0, end + 1);
-            command(line);
-        }
-    });
+    IpmbTest::readCommands(&app, command);
     endpoint.join();
     return app.exec();
 }
