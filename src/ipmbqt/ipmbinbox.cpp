@@ -307,13 +307,20 @@ void IpmbInbox::releaseRoleLocked()
 IpmbInbox::ReadOutcome IpmbInbox::readConnection(IpmbConnection *connection)
 {
     qsizetype handleBudget;
+    qint64 room;
     {
         QMutexLocker locker(&m_mutex);
         handleBudget = m_handleLimit - m_handles;
+        room = IpmbLimits::InboxMessages - qint64(m_messages.size());
     }
     ReadOutcome outcome = ReadOutcome::Ok;
     bool stop = false;
+    qint64 frames = 0;
     const auto status = connection->readFrames([&](const IpmbConnection::Frame &frame) {
+        // The inbox's message limit holds within a read too: at 16 B, the read budget alone
+        // would let one read add 50,000 messages to a full inbox.
+        if (frames++ >= room)
+            return IpmbConnection::Action::Keep;
         stop = !handleFrame(frame, &outcome);
         return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
     }, IpmbLimits::ReadBudget, handleBudget);
