@@ -248,7 +248,7 @@
 /*!
     \qmlmethod Promise Endpoint::request(selector selector, var payload, int timeoutMsecs = 30000)
 
-    Sends \a payload as a request to the one endpoint that \a selector (a unicast) picks, and
+    Sends \a payload, with a timeout of \a timeoutMsecs milliseconds, as a request to the one endpoint that \a selector (a unicast) picks, and
     returns a JavaScript Promise. It resolves with the reply, a \l message whose
     \l {message.senderPid}{senderPid} and \l {message.senderLabel}{senderLabel} say who answered;
     it rejects with an \c Error whose \c error property is the reason, one of

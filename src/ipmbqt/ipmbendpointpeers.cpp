@@ -129,16 +129,16 @@ QFuture<IpmbPeer> IpmbEndpoint::whenPeer(const IpmbLabelOp &filter)
 /*!
     \fn void IpmbEndpoint::peerJoined(const IpmbPeer &peer)
 
-    Emitted, while watchingPeers is \c true, for each endpoint already on the bus once the
-    controller's list arrives, and for each endpoint that joins after.
+    Emitted, while watchingPeers is \c true, with the \a peer of each endpoint already on the
+    bus once the controller's list arrives, and of each endpoint that joins after.
 */
 
 /*!
     \fn void IpmbEndpoint::peerLeft(const IpmbPeer &peer)
 
-    Emitted, while watchingPeers is \c true, once for each listed endpoint that leaves the bus,
-    however it leaves: leave(), its process exiting or being killed, or being dropped by the
-    controller.
+    Emitted, while watchingPeers is \c true, once with the \a peer of each listed endpoint that
+    leaves the bus, however it leaves: leave(), its process exiting or being killed, or being
+    dropped by the controller.
 */
 
 void IpmbEndpointPrivate::setWatching(bool watching)

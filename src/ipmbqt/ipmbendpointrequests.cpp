@@ -9,7 +9,8 @@
 
 /*!
     Sends \a payload to the one endpoint that \a selector picks, as a request, and returns a
-    future for its reply: the same as request(IpmbMessage(selector, payload), timeoutMsecs).
+    future for its reply, which fails after \a timeoutMsecs milliseconds: the same as
+    request(IpmbMessage(selector, payload), timeoutMsecs).
 */
 QFuture<IpmbMessage> IpmbEndpoint::request(const IpmbSelector &selector, const QVariant &payload, int timeoutMsecs)
 {
@@ -78,7 +79,8 @@ QFuture<IpmbMessage> IpmbEndpoint::request(const IpmbMessage &message, int timeo
 
 /*!
     Answers \a request (a received message whose IpmbMessage::isRequest() is \c true) with
-    \a payload; the same as reply(request, IpmbMessage(IpmbSelector(), payload)).
+    \a payload, and returns whether the reply was queued; the same as
+    reply(request, IpmbMessage(IpmbSelector(), payload)).
 */
 bool IpmbEndpoint::reply(const IpmbMessage &request, const QVariant &payload)
 {

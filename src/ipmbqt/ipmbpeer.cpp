@@ -42,13 +42,30 @@ IpmbPeer::IpmbPeer(quint32 endpointId, const IpmbLabel &label, qint64 pid, qint6
     d->isController = isController;
 }
 
+/*! Constructs a copy of \a other. */
 IpmbPeer::IpmbPeer(const IpmbPeer &other) = default;
+
+/*! Move-constructs a peer from \a other. */
 IpmbPeer::IpmbPeer(IpmbPeer &&other) noexcept = default;
+
+/*! Assigns \a other to this peer. */
 IpmbPeer &IpmbPeer::operator=(const IpmbPeer &other) = default;
+
+/*! Move-assigns \a other to this peer. */
 IpmbPeer &IpmbPeer::operator=(IpmbPeer &&other) noexcept = default;
+
+/*! Destroys the peer. */
 IpmbPeer::~IpmbPeer() = default;
 
-/*! Returns \c true for a default-constructed peer (endpoint id 0). */
+/*!
+    \fn void IpmbPeer::swap(IpmbPeer &other)
+    Swaps this peer with \a other. This operation is very fast and never fails.
+*/
+
+/*!
+    \property IpmbPeer::null
+    \brief whether this is a default-constructed peer (endpoint id 0), not one the bus reported.
+*/
 bool IpmbPeer::isNull() const { return d->endpointId == 0; }
 
 /*!
@@ -57,13 +74,22 @@ bool IpmbPeer::isNull() const { return d->endpointId == 0; }
 */
 quint32 IpmbPeer::endpointId() const { return d->endpointId; }
 
-/*! \property IpmbPeer::label \brief the label the endpoint joined with. */
+/*!
+    \property IpmbPeer::label
+    \brief the label the endpoint joined with.
+*/
 IpmbLabel IpmbPeer::label() const { return d->label; }
 
-/*! \property IpmbPeer::pid \brief the id of the endpoint's process; -1 for a null peer. */
+/*!
+    \property IpmbPeer::pid
+    \brief the id of the endpoint's process; -1 for a null peer.
+*/
 qint64 IpmbPeer::pid() const { return d->pid; }
 
-/*! \property IpmbPeer::uid \brief the user id of the endpoint's process; -1 for a null peer. */
+/*!
+    \property IpmbPeer::uid
+    \brief the user id of the endpoint's process; -1 for a null peer.
+*/
 qint64 IpmbPeer::uid() const { return d->uid; }
 
 /*!
@@ -81,6 +107,16 @@ QDateTime IpmbPeer::joinedAt() const { return d->joinedAt; }
 */
 bool IpmbPeer::isController() const { return d->isController; }
 
+/*!
+    \fn bool IpmbPeer::operator==(const IpmbPeer &lhs, const IpmbPeer &rhs)
+    Returns \c true if \a lhs and \a rhs describe the same endpoint the same way: id, process,
+    user, label, join time and whether it hosts the controller.
+*/
+
+/*!
+    \fn bool IpmbPeer::operator!=(const IpmbPeer &lhs, const IpmbPeer &rhs)
+    Returns \c true if \a lhs and \a rhs differ.
+*/
 bool operator==(const IpmbPeer &lhs, const IpmbPeer &rhs)
 {
     return lhs.d == rhs.d
@@ -90,6 +126,10 @@ bool operator==(const IpmbPeer &lhs, const IpmbPeer &rhs)
 }
 
 #ifndef QT_NO_DEBUG_STREAM
+/*!
+    \relates IpmbPeer
+    Writes \a peer to \a debug as \c{IpmbPeer(1234567, pid 4242, IpmbLabel("worker"))}.
+*/
 QDebug operator<<(QDebug debug, const IpmbPeer &peer)
 {
     QDebugStateSaver saver(debug);
