@@ -28,6 +28,9 @@
     failover, an endpoint that reconnects to the new controller keeps its endpointId() and is
     reported neither as leaving nor as joining again; every endpoint that died meanwhile is
     reported as left once, at the latest after joinTimeout (\l {guides/presence-and-requests.html}{presence guide}).
+
+    The list lives in the endpoint's thread: call peers(), waitForPeer() and whenPeer() there,
+    as the signals are emitted there.
 */
 bool IpmbEndpoint::isWatchingPeers() const { return d_func()->m_watchingPeers; }
 
