@@ -385,7 +385,7 @@ IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::F
     if (call.flags & IpmbProtocol::Reply)
         return routeReply(from, frame, call);
     Routed routed;
-    const IpmbConnection::Action action = routeMatched(from, frame, call, &routed);
+    const IpmbConnection::Action action = routeMatched(from, sections.selector, frame, call, &routed);
     if (action != IpmbConnection::Action::Consumed)
         return action;
     if (routed.deliveries >= 0)
@@ -395,11 +395,11 @@ IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::F
     return action;
 }
 
-IpmbConnection::Action IpmbController::routeMatched(Peer &from, const IpmbConnection::Frame &frame,
+IpmbConnection::Action IpmbController::routeMatched(Peer &from, QByteArrayView selectorBytes,
+                                                    const IpmbConnection::Frame &frame,
                                                     const IpmbProtocol::Call &call, Routed *routed)
 {
     using Action = IpmbConnection::Action;
-    const QByteArrayView selectorBytes = IpmbProtocol::messageSections(frame.header, frame.body).selector;
     bool ok;
     const std::vector<Peer *> &matches = matchesFor(from, selectorBytes, &ok);
     if (!ok)

@@ -69,8 +69,8 @@ private:
         Peer *receiver = nullptr;   // a unicast's
         bool noMatch = false;       // nobody matched, and no ttl
     };
-    IpmbConnection::Action routeMatched(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call,
-                                        Routed *routed);
+    IpmbConnection::Action routeMatched(Peer &from, QByteArrayView selectorBytes, const IpmbConnection::Frame &frame,
+                                        const IpmbProtocol::Call &call, Routed *routed);
 
     enum class Room { Yes, Full, Stuck };
     Room roomIn(Peer &to);

@@ -399,13 +399,13 @@ MessageSections messageSections(const Header &header, QByteArrayView body)
 Call callOf(const Header &header, const MessageSections &sections)
 {
     Call call;
-    call.flags = header.callLength() > 0 ? header.flags : 0;
+    if (sections.call.isEmpty())
+        return call;  // most messages: no call section
+    call.flags = header.flags;
     Cursor c(sections.call);
-    if (call.flags) {
-        call.id = c.read<quint64>();
-        if (call.flags & Reply)
-            call.requester = c.read<quint32>();
-    }
+    call.id = c.read<quint64>();
+    if (call.flags & Reply)
+        call.requester = c.read<quint32>();
     return call;
 }
 
