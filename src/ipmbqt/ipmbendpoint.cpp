@@ -763,8 +763,9 @@ void IpmbEndpointPrivate::syncFromIo()
     {
         QMutexLocker locker(&m_mutex);
         peerNotes = std::exchange(m_ioPeerNotes, {});
+        m_ioPeerNoteBytes = 0;
     }
-    if (m_watchingPeers)
+    if (m_watchPeers.load(std::memory_order_relaxed))
         std::move(peerNotes.begin(), peerNotes.end(), std::back_inserter(m_peerNotes));
     while (guard && !messages.empty()) {
         qint64 bytes;

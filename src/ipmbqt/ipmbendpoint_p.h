@@ -92,7 +92,6 @@ public:
     void applyPeerNotes(quint64 deliveredBefore, bool all, const QPointer<IpmbEndpoint> &guard);
     void reportPeerChanges(const QList<IpmbPeerTable::Change> &changes, const QPointer<IpmbEndpoint> &guard);
     void expirePeers();
-    bool m_watchingPeers = false;
     IpmbPeerTable m_peerTable;
     std::deque<PeerNote> m_peerNotes;   // taken from the I/O thread, not yet applied
     std::vector<PeerWaiter> m_peerWaiters;
@@ -127,6 +126,7 @@ public:
     IpmbErrorInfo m_ioError;            // to report once in the endpoint thread
     quint64 m_ioDropped = 0;            // to report once in the endpoint thread
     std::vector<PeerNote> m_ioPeerNotes; // Peer frames and lost controllers, in order
+    qint64 m_ioPeerNoteBytes = 0;       // of m_ioPeerNotes
     std::vector<std::pair<quint64, IpmbErrorCode>> m_ioUndeliverable;  // tracked sends that reached nobody
     qint64 m_ioBytesWritten = 0;        // likewise, counted only while bytesWritten() is connected
     bool m_syncPosted = false;
@@ -139,7 +139,7 @@ public:
     void drainOutput(int msecs);
     void setIoState(IpmbEndpoint::State state);
     void failIo(const IpmbErrorInfo &error);
-    void notePeers(IpmbPeerTable::Note::Kind kind, const IpmbPeer &peer = IpmbPeer());
+    bool notePeers(const IpmbPeerTable::Note &note);
     bool waitOnWaker(int msecs);
     // IpmbInbox::Owner: called by whichever thread holds the read role.
     bool controlFrame(const IpmbConnection::Frame &frame, IpmbInbox::ReadOutcome *outcome) override;
@@ -148,7 +148,8 @@ public:
 
     IpmbPlatform::Waker m_waker;        // wakes the I/O thread
     std::atomic<bool> m_stopping {false};
-    std::atomic<bool> m_watchPeers {false};  // for the next Hello; the endpoint thread sets it
+    // watchingPeers: set by the endpoint thread, read by it and by the I/O thread for each Hello.
+    std::atomic<bool> m_watchPeers {false};
     std::unique_ptr<IpmbConnection> m_connection; // attached to the inbox and the outbox
     std::unique_ptr<IpmbController> m_controller;
     bool m_welcomed = false;            // on the current connection

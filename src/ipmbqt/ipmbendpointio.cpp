@@ -25,13 +25,22 @@ void IpmbEndpointPrivate::setIoState(IpmbEndpoint::State state)
 }
 
 // Keeps what the endpoint's thread needs to know of the bus's members, in the order it was read.
-void IpmbEndpointPrivate::notePeers(IpmbPeerTable::Note::Kind kind, const IpmbPeer &peer)
+// False if that would pass IpmbLimits::MaxPeerNotes or MaxPeerNoteBytes (a controller that
+// sends more than the endpoint's thread takes).
+bool IpmbEndpointPrivate::notePeers(const IpmbPeerTable::Note &note)
 {
-    PeerNote note {{kind, peer}, m_inbox.queuedCount()};
+    PeerNote peerNote {note, m_inbox.queuedCount()};
     QMutexLocker locker(&m_mutex);
-    m_ioPeerNotes.push_back(std::move(note));
+    // A lost controller is always noted (one per failover): the list's rules depend on it.
+    if (note.kind != IpmbPeerTable::Note::ControllerLost
+        && (qsizetype(m_ioPeerNotes.size()) >= IpmbLimits::MaxPeerNotes
+            || m_ioPeerNoteBytes + note.bytes > IpmbLimits::MaxPeerNoteBytes))
+        return false;
+    m_ioPeerNoteBytes += note.bytes;
+    m_ioPeerNotes.push_back(std::move(peerNote));
     m_ioStateChanged.wakeAll();  // waitForPeer()
     postSyncLocked();
+    return true;
 }
 
 void IpmbEndpointPrivate::failIo(const IpmbErrorInfo &error)
@@ -92,7 +101,7 @@ void IpmbEndpointPrivate::ioMain()
         if (m_welcomed) {
             m_requests.failAll(IpmbErrorInfo(IpmbErrorCode::Disconnected,
                                              IpmbEndpoint::tr("request: the bus controller was lost before the reply came")));
-            notePeers(IpmbPeerTable::Note::ControllerLost);
+            notePeers({IpmbPeerTable::Note::ControllerLost, {}, 0});
             setIoState(IpmbEndpoint::ReconnectingState);
         }
         deadline.setRemainingTime(m_ioJoinTimeout);
@@ -306,6 +315,9 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         const IpmbErrorInfo error(notice->error, notice->error == IpmbErrorCode::PeerLeft
                 ? IpmbEndpoint::tr("request: the endpoint that got it left before it replied")
                 : notice->error == IpmbErrorCode::NoRoute ? IpmbEndpoint::tr("request: no endpoint matched")
+                : notice->error == IpmbErrorCode::QueueFull
+                ? IpmbEndpoint::tr("request: the bus controller dropped it (every match was stuck, its ttl buffer "
+                                   "was full, or the replier owed too many replies)")
                 : QString());
         if (!m_requests.fail(notice->id, error)) {  // else a tracked message's
             QMutexLocker locker(&m_mutex);
@@ -318,9 +330,10 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         const std::optional<IpmbProtocol::Peer> peer = m_welcomed ? IpmbProtocol::parsePeer(frame.body, &why) : std::nullopt;
         if (!peer)
             break;
-        const IpmbPeerTable::Note note = IpmbPeerTable::noteFrom(*peer);
-        notePeers(note.kind, note.peer);
-        return true;
+        if (notePeers(IpmbPeerTable::noteFrom(*peer, frame.body.size())))
+            return true;
+        why = QStringLiteral("%1 Peer frames wait for the endpoint's thread already").arg(IpmbLimits::MaxPeerNotes);
+        break;
     }
     default:
         break;  // a Message before the Welcome, or without a sender block

@@ -32,12 +32,12 @@
     The list lives in the endpoint's thread: call peers(), waitForPeer() and whenPeer() there,
     as the signals are emitted there.
 */
-bool IpmbEndpoint::isWatchingPeers() const { return d_func()->m_watchingPeers; }
+bool IpmbEndpoint::isWatchingPeers() const { return d_func()->m_watchPeers.load(std::memory_order_relaxed); }
 
 void IpmbEndpoint::setWatchingPeers(bool watching)
 {
     Q_D(IpmbEndpoint);
-    if (d->m_watchingPeers == watching)
+    if (d->m_watchPeers.load(std::memory_order_relaxed) == watching)
         return;
     d->setWatching(watching);
     Q_EMIT watchingPeersChanged(watching);
@@ -146,7 +146,6 @@ QFuture<IpmbPeer> IpmbEndpoint::whenPeer(const IpmbLabelOp &filter)
 
 void IpmbEndpointPrivate::setWatching(bool watching)
 {
-    m_watchingPeers = watching;
     m_watchPeers = watching;  // the next Hello says so
     if (!watching)
         clearPeers();
@@ -187,7 +186,7 @@ void IpmbEndpointPrivate::reportPeerChanges(const QList<IpmbPeerTable::Change> &
 {
     Q_Q(IpmbEndpoint);
     for (const IpmbPeerTable::Change &change : changes) {
-        if (!guard || !m_watchingPeers)
+        if (!guard || !m_watchPeers.load(std::memory_order_relaxed))
             return;
         if (!change.joined) {
             Q_EMIT q->peerLeft(change.peer);

@@ -195,6 +195,13 @@ constexpr qsizetype MaxRequestsInFlight = 65536;
 // How often a requester's I/O thread looks for requests that timed out or were cancelled: a
 // request's timeout is kept to within this.
 constexpr int RequestSweepMsecs = 10;
+// Presence: what a controller can make a watching endpoint hold. Peer frames waiting for the
+// endpoint's thread (more is a protocol error: the connection is dropped), and the endpoints
+// listed (more are not listed, with a warning). Bytes are those of the Peer frames' bodies.
+constexpr qsizetype MaxPeerNotes = 100000;
+constexpr qint64 MaxPeerNoteBytes = 64 * MiB;
+constexpr qsizetype MaxPeers = 65536;
+constexpr qint64 MaxPeerBytes = 64 * MiB;
 // After a failover, how often a watching endpoint looks whether the processes of the peers that
 // have not reconnected yet still exist: the one that died is reported as left this soon.
 constexpr int PeerCheckMsecs = 50;

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbpeertable_p.h"
+#include "ipmblogging_p.h"
 #include "ipmbplatform_p.h"
 
 #include <algorithm>
 
-IpmbPeerTable::Note IpmbPeerTable::noteFrom(const IpmbProtocol::Peer &frame)
+IpmbPeerTable::Note IpmbPeerTable::noteFrom(const IpmbProtocol::Peer &frame, qint64 bytes)
 {
     using IpmbProtocol::PeerEvent;
     Note note;
+    note.bytes = bytes;
     switch (frame.event) {
     case PeerEvent::Present: note.kind = Note::Present; break;
     case PeerEvent::Joined: note.kind = Note::Joined; break;
@@ -26,6 +28,7 @@ QHash<quint32, IpmbPeerTable::Entry>::iterator IpmbPeerTable::leave(QHash<quint3
 {
     if (it->deadline >= 0)
         --m_unconfirmed;
+    m_bytes -= it->bytes;
     changes->append({false, it->peer});
     return m_peers.erase(it);
 }
@@ -50,7 +53,15 @@ void IpmbPeerTable::apply(const Note &note, qint64 nowMsecs, qint64 graceMsecs, 
         }
         if (it != m_peers.end())
             leave(it, changes);  // another endpoint that drew the same id: the old one is gone
-        m_peers.insert(id, {note.peer, -1});
+        // What a controller (which could be anybody of this user) can make this process hold.
+        if (m_peers.size() >= IpmbLimits::MaxPeers || m_bytes + note.bytes > IpmbLimits::MaxPeerBytes) {
+            if (!std::exchange(m_warnedFull, true))
+                qCWarning(lcIpmbEndpoint, "presence: %lld peers (%lld bytes) listed already; not listing more",
+                          qlonglong(m_peers.size()), qlonglong(m_bytes));
+            return;
+        }
+        m_bytes += note.bytes;
+        m_peers.insert(id, {note.peer, -1, note.bytes});
         changes->append({true, note.peer});
         return;
     }
@@ -99,6 +110,8 @@ void IpmbPeerTable::expire(qint64 nowMsecs, QList<Change> *changes)
 void IpmbPeerTable::clear()
 {
     m_peers.clear();
+    m_bytes = 0;
+    m_warnedFull = false;
     m_listed.clear();
     m_unconfirmed = 0;
 }

@@ -33,8 +33,9 @@ public:
         enum Kind { Present, Joined, Left, ListEnd, ControllerLost };
         Kind kind = ListEnd;
         IpmbPeer peer;              // Present, Joined; for Left only its endpointId() counts
+        qint64 bytes = 0;           // of the Peer frame's body: what listing the peer costs
     };
-    static Note noteFrom(const IpmbProtocol::Peer &frame);
+    static Note noteFrom(const IpmbProtocol::Peer &frame, qint64 bytes);
 
     struct Change
     {
@@ -60,12 +61,15 @@ private:
     {
         IpmbPeer peer;
         qint64 deadline = -1;       // unconfirmed until; -1: confirmed
+        qint64 bytes = 0;           // counted in m_bytes
     };
     QHash<quint32, Entry>::iterator leave(QHash<quint32, Entry>::iterator it, QList<Change> *changes);
 
     QHash<quint32, Entry> m_peers;
     QSet<quint32> m_listed;         // Present since the last ListEnd
     qsizetype m_unconfirmed = 0;
+    qint64 m_bytes = 0;             // IpmbLimits::MaxPeerBytes at most
+    bool m_warnedFull = false;
 };
 
 #endif // IPMBPEERTABLE_P_H

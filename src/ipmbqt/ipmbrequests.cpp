@@ -49,7 +49,8 @@ std::optional<QFuture<IpmbMessage>> IpmbRequests::add(quint64 id, qint64 deadlin
                                                       IpmbErrorInfo *error, bool *wake)
 {
     QMutexLocker locker(&m_mutex);
-    *wake = m_nextSweep < 0 || m_nextSweep > deadlineNsecs;
+    const qint64 planned = m_nextSweep.load(std::memory_order_relaxed);
+    *wake = planned < 0 || planned > deadlineNsecs;
     if (*wake)
         m_nextSweep = 0;  // at once: one wake-up is enough
     if (qsizetype(m_pending.size()) >= IpmbLimits::MaxRequestsInFlight) {
@@ -123,12 +124,11 @@ int IpmbRequests::sweep(qint64 nowNsecs)
     std::vector<Pending> expired;
     qint64 next = -1;
     int wait;
+    // Not due (or nothing waits): no lock. A request added meanwhile wakes this thread (add()).
+    if (const qint64 planned = m_nextSweep.load(std::memory_order_relaxed); planned < 0 || planned > nowNsecs)
+        return planned < 0 ? -1 : int((planned - nowNsecs + IpmbLimits::NsecsPerMsec - 1) / IpmbLimits::NsecsPerMsec);
     {
         QMutexLocker locker(&m_mutex);
-        if (m_nextSweep > nowNsecs)
-            return int((m_nextSweep - nowNsecs + IpmbLimits::NsecsPerMsec - 1) / IpmbLimits::NsecsPerMsec);
-        if (m_nextSweep < 0)
-            return -1;
         for (auto it = m_pending.begin(); it != m_pending.end();) {
             if (it->second.promise.isCanceled()) {
                 it = m_pending.erase(it);   // its future was cancelled: nobody waits

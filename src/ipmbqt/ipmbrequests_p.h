@@ -66,7 +66,9 @@ private:
     std::atomic<quint64> m_nextId {1};
     mutable QMutex m_mutex;
     std::unordered_map<quint64, Pending> m_pending;
-    qint64 m_nextSweep = -1;    // ns; -1: the I/O thread does not plan to look
+    // ns; -1: the I/O thread does not plan to look. Written under m_mutex; sweep() reads it
+    // without, so that an endpoint with no request waiting takes no lock per I/O loop.
+    std::atomic<qint64> m_nextSweep {-1};
 };
 
 #endif // IPMBREQUESTS_P_H

@@ -85,7 +85,7 @@ IpmbConnection::Action decode(const IpmbConnection::Frame &frame)
             static IpmbPeerTable table;
             static qint64 now = 0;
             QList<IpmbPeerTable::Change> changes;
-            table.apply(IpmbPeerTable::noteFrom(*peer), ++now, 100, &changes);
+            table.apply(IpmbPeerTable::noteFrom(*peer, frame.body.size()), ++now, 100, &changes);
             if (table.size() > 1000)
                 table.clear();
         }

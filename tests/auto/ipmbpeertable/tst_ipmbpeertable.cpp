@@ -2,6 +2,7 @@
 #include "ipmbpeertable_p.h"
 
 #include <QtCore/qprocess.h>
+#include <QtCore/qregularexpression.h>
 #include <QtTest/qtest.h>
 
 using Note = IpmbPeerTable::Note;
@@ -18,6 +19,7 @@ private Q_SLOTS:
     void failoverGraceRunsOut();
     void relistDropsTheMissing();
     void sameIdOtherProcess();
+    void budgetHolds();
 
 private:
     static IpmbPeer peer(quint32 id, qint64 pid, const char *label = "p")
@@ -137,6 +139,30 @@ void tst_IpmbPeerTable::sameIdOtherProcess()
     // A new endpoint drew the id of one that has not reconnected: not the same endpoint.
     QCOMPARE(text(apply(Note::Joined, peer(1, m_live + 1000000))), u"-1 +1"_qs);
     QVERIFY(!m_table.hasUnconfirmed());
+}
+
+// A controller cannot make the list hold more than IpmbLimits::MaxPeers endpoints or
+// MaxPeerBytes of their records: beyond, joins are not listed (with one warning).
+void tst_IpmbPeerTable::budgetHolds()
+{
+    m_table.clear();
+    QList<Change> changes;
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(u"presence: .* not listing more"_qs));
+    m_table.apply({Note::Joined, peer(1, m_live), IpmbLimits::MaxPeerBytes + 1}, 0, Grace, &changes);
+    QVERIFY(changes.isEmpty());
+    QCOMPARE(m_table.size(), 0);
+    m_table.clear();
+    for (quint32 id = 1; id <= quint32(IpmbLimits::MaxPeers); ++id)
+        m_table.apply({Note::Joined, peer(id, m_live), 16}, 0, Grace, &changes);
+    QCOMPARE(m_table.size(), IpmbLimits::MaxPeers);
+    changes.clear();
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(u"presence: .* not listing more"_qs));
+    m_table.apply({Note::Joined, peer(quint32(IpmbLimits::MaxPeers) + 1, m_live), 16}, 0, Grace, &changes);
+    QVERIFY(changes.isEmpty());
+    // One leaves: room for another.
+    m_table.apply({Note::Left, peer(1, 0), 0}, 0, Grace, &changes);
+    m_table.apply({Note::Joined, peer(quint32(IpmbLimits::MaxPeers) + 2, m_live), 16}, 0, Grace, &changes);
+    QCOMPARE(text(changes), u"-1 +%1"_qs.arg(IpmbLimits::MaxPeers + 2));
 }
 
 QTEST_GUILESS_MAIN(tst_IpmbPeerTable)
