@@ -254,6 +254,10 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
     }
     if (frame.header.type == FrameType::Watch)
         return handleWatch(peer, frame);
+    if (frame.header.type == FrameType::Introduce)
+        return handleIntroduce(peer, frame);
+    if (frame.header.type == FrameType::Channel)
+        return handleChannel(peer, frame);
     if (frame.header.type != FrameType::Message) {
         dropPeer(peer, QStringLiteral("unexpected frame type %1").arg(int(frame.header.type)), true);
         return Action::Stop;
@@ -310,23 +314,31 @@ void IpmbController::refuse(Peer &peer, IpmbErrorCode error, const QString &reas
     peer.dead = true; // closed once this pass is over; the Refuse is already in the kernel
 }
 
+// Decodes the selector of `from`'s message unless it is the one before; false if malformed (then
+// `from` is dropped).
+bool IpmbController::decodeSelector(Peer &from, QByteArrayView selectorBytes)
+{
+    if (IpmbProtocol::sameBytes(from.lastSelectorBytes, selectorBytes))
+        return true;
+    QString why;
+    std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
+    if (!selector) {
+        dropPeer(from, QStringLiteral("malformed selector: ") + why, true);
+        from.lastMatches.clear();
+        return false;
+    }
+    from.lastSelectorBytes = selectorBytes.toByteArray();
+    from.lastSelector = *selector;
+    from.lastGeneration = ~quint64(0);
+    return true;
+}
+
 const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from, QByteArrayView selectorBytes,
                                                                       bool *ok)
 {
-    *ok = true;
-    if (!IpmbProtocol::sameBytes(from.lastSelectorBytes, selectorBytes)) {
-        QString why;
-        std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
-        if (!selector) {
-            dropPeer(from, QStringLiteral("malformed selector: ") + why, true);
-            *ok = false;
-            from.lastMatches.clear();
-            return from.lastMatches;
-        }
-        from.lastSelectorBytes = selectorBytes.toByteArray();
-        from.lastSelector = *selector;
-        from.lastGeneration = ~quint64(0);
-    }
+    *ok = decodeSelector(from, selectorBytes);
+    if (!*ok)
+        return from.lastMatches;
     if (from.lastGeneration != m_generation) {
         from.lastMatches.clear();
         const IpmbLabelOp op = from.lastSelector.labelOp();
@@ -401,7 +413,9 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, QByteArrayView s
 {
     using Action = IpmbConnection::Action;
     bool ok;
-    const std::vector<Peer *> &matches = matchesFor(from, selectorBytes, &ok);
+    const bool addressed = call.flags & IpmbProtocol::Addressed;
+    const std::vector<Peer *> &matches = addressed ? addressedMatch(from, selectorBytes, call.target, &ok)
+                                                   : matchesFor(from, selectorBytes, &ok);
     if (!ok)
         return Action::Stop;
     if ((call.flags & IpmbProtocol::Request) && from.lastSelector.mode() != IpmbSelector::Unicast) {
@@ -409,7 +423,8 @@ IpmbConnection::Action IpmbController::routeMatched(Peer &from, QByteArrayView s
         return Action::Stop;
     }
     if (matches.empty()) {
-        const qint64 ttl = from.lastSelector.ttl().count();
+        // An addressed message was for one endpoint, which has gone: nobody else gets it.
+        const qint64 ttl = addressed ? 0 : from.lastSelector.ttl().count();
         if (ttl > 0) {
             buffer(from, frame, ttl, call);
             routed->deliveries = -1;
@@ -562,7 +577,7 @@ void IpmbController::flushAll()
                 IpmbProtocol::appendDropped(peer->connection.tail(), peer->dropped);
                 peer->dropped = 0;
             }
-            if (std::exchange(peer->missedPeers, false) && peer->watching)
+            if (std::exchange(peer->missedPeers, false) && peer->watching())
                 sendPeerList(*peer);
         }
         if (peer->connection.bytesToWrite() == 0)
@@ -601,6 +616,7 @@ void IpmbController::dropPeer(Peer &peer, const QString &reason, bool warn)
     if (peer.endpointId != 0) {
         ++m_generation;
         failRequestsTo(peer);
+        failIntroductionsOf(peer);
         announceLeft(peer);
     }
 }

@@ -75,7 +75,9 @@ private:
     enum class Room { Yes, Full, Stuck };
     Room roomIn(Peer &to);
     static bool hasRoom(const Peer &to);
+    bool decodeSelector(Peer &from, QByteArrayView selectorBytes);
     const std::vector<Peer *> &matchesFor(Peer &from, QByteArrayView selectorBytes, bool *ok);
+    const std::vector<Peer *> &addressedMatch(Peer &from, QByteArrayView selectorBytes, quint32 target, bool *ok);
     void deliver(Peer &to, const Peer &from, const IpmbConnection::Frame &frame);
     void buffer(const Peer &from, const IpmbConnection::Frame &frame, qint64 ttlMsecs, const IpmbProtocol::Call &call);
     void deliverBuffered(Peer &joined);
@@ -99,6 +101,11 @@ private:
     bool mayTellPeers(Peer &to);
     void announceLeft(const Peer &left);
 
+    // Direct channels (ipmbcontrollerchannels.cpp, doc/protocol.md "Direct channels").
+    IpmbConnection::Action handleIntroduce(Peer &from, const IpmbConnection::Frame &frame);
+    IpmbConnection::Action handleChannel(Peer &from, const IpmbConnection::Frame &frame);
+    void failIntroductionsOf(const Peer &left);
+
     // Requests and tracked messages (ipmbcontrollercalls.cpp, doc/protocol.md "Requests, replies
     // and undeliverable messages").
     IpmbConnection::Action routeReply(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call);
@@ -116,6 +123,7 @@ private:
     QElapsedTimer m_clock;
 
     std::vector<std::unique_ptr<Peer>> m_peers;
+    std::vector<Peer *> m_addressed;     // addressedMatch()'s answer
     QHash<quint32, Peer *> m_endpoints;  // the welcomed, live peers by endpoint id
     quint64 m_generation = 0;   // changes whenever the set of joined peers changes
     quint64 m_roundRobin = 0;
@@ -137,7 +145,8 @@ struct IpmbController::Peer
     IpmbPlatform::Credentials credentials;
     QDeadlineTimer helloDeadline;
     quint32 endpointId = 0;      // 0 until welcomed
-    bool watching = false;       // wants Peer frames (doc/protocol.md, "Presence")
+    quint32 watchFeatures = 0;   // IpmbProtocol::WatchPeers | RoutesItself (doc/protocol.md, "Presence")
+    bool watching() const { return watchFeatures != 0; }  // wants Peer frames
     bool missedPeers = false;    // Peer frames were not queued while it was stuck: list again
     bool hostsController = false;
     qint64 joinedAt = 0;         // ms since the epoch
@@ -153,6 +162,8 @@ struct IpmbController::Peer
     qint64 frameStart = -1;      // m_clock ms since which its unfinished frame has been read; -1: none
     // Requests delivered to it without a reply yet: (requester id, request id).
     QSet<std::pair<quint32, quint64>> pendingRequests;
+    // The endpoints it asked to be introduced to, whose Channel has not come yet.
+    QSet<quint32> introductions;
 
     // Most senders use one selector over and over: keep its decoding and its matches.
     QByteArray lastSelectorBytes;

@@ -59,7 +59,7 @@ void IpmbController::recordRequest(Peer &replier, quint32 requester, const IpmbP
 
 void IpmbController::tellUndeliverable(quint32 senderId, const IpmbProtocol::Call &call, IpmbErrorCode why)
 {
-    if (!call.flags)
+    if (!(call.flags & IpmbProtocol::Tracked))
         return;  // not tracked: nobody is told, as before
     Peer *sender = m_endpoints.value(senderId);
     // A sender that reads nothing is not sent notices without end (it sends no more either,

@@ -28,7 +28,7 @@ void IpmbController::welcome(Peer &peer, const IpmbProtocol::Hello &hello)
     peer.endpointId = allocateEndpointId(hello.claimedId);
     peer.joinedAt = reclaimed && hello.joinedAt > 0 ? hello.joinedAt : QDateTime::currentMSecsSinceEpoch();
     peer.hostsController = hello.features & IpmbProtocol::HostsController;
-    peer.watching = hello.features & IpmbProtocol::WatchPeers;
+    peer.watchFeatures = hello.features & (IpmbProtocol::WatchPeers | IpmbProtocol::RoutesItself);
     peer.label = hello.label;
     peer.senderBlock = IpmbProtocol::senderBlock(peer.endpointId, peer.credentials.pid,
                                                  peer.credentials.uid, peer.label);
@@ -36,7 +36,7 @@ void IpmbController::welcome(Peer &peer, const IpmbProtocol::Hello &hello)
     IpmbProtocol::appendWelcome(peer.connection.tail(), peer.endpointId, quint32(IpmbPlatform::currentProcessId()));
     qCDebug(lcIpmbController) << "endpoint" << peer.endpointId << "joined: pid" << peer.credentials.pid
                               << peer.label << (reclaimed ? "(its id from before a failover)" : "");
-    if (peer.watching)
+    if (peer.watching())
         sendPeerList(peer);
     const quint8 flags = peer.hostsController ? IpmbProtocol::PeerHostsController : 0;
     for (Peer *to : std::as_const(m_endpoints)) {
@@ -65,10 +65,13 @@ IpmbConnection::Action IpmbController::handleWatch(Peer &peer, const IpmbConnect
         dropPeer(peer, why, true);
         return IpmbConnection::Action::Stop;
     }
-    const bool watching = *features & IpmbProtocol::WatchPeers;
-    if (watching && !peer.watching)
+    // The whole list again when its user starts watching (the endpoint's routing may have had it
+    // all along, but its user's list starts empty), or when it starts wanting Peer frames at all.
+    const quint32 watching = *features & (IpmbProtocol::WatchPeers | IpmbProtocol::RoutesItself);
+    const quint32 turnedOn = watching & ~peer.watchFeatures;
+    if ((turnedOn & IpmbProtocol::WatchPeers) || (turnedOn && !peer.watching()))
         sendPeerList(peer);
-    peer.watching = watching;
+    peer.watchFeatures = watching;
     return IpmbConnection::Action::Consumed;
 }
 
@@ -77,7 +80,7 @@ IpmbConnection::Action IpmbController::handleWatch(Peer &peer, const IpmbConnect
 // endpoints joining and leaving in a loop; it gets the whole list again once it has drained.
 bool IpmbController::mayTellPeers(Peer &to)
 {
-    if (!to.watching || to.dead)
+    if (!to.watching() || to.dead)
         return false;
     if (roomIn(to) == Room::Stuck) {
         to.missedPeers = true;

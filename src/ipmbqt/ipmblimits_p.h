@@ -206,6 +206,20 @@ constexpr qint64 MaxPeerBytes = 64 * MiB;
 // have not reconnected yet still exist: the one that died is reported as left this soon.
 constexpr int PeerCheckMsecs = 50;
 
+// --- Direct channels (doc/protocol.md, "Direct channels").
+// Channels an endpoint opens to peers, and accepts from peers, each: beyond, messages go through
+// the controller. Each is a descriptor in both processes.
+constexpr int MaxChannels = 256;
+// Queued on one channel beyond what the kernel buffers (the receiver queue of the controller,
+// moved to the sender): then send() fails with QueueFullError, or, once the receiver has read
+// nothing for StallTimeoutMsecs, its messages are dropped and counted.
+constexpr qint64 ChannelQueueBytes = 16 * MiB;
+constexpr qsizetype ChannelQueueHandles = 1024;
+// A channel nothing was sent on for this long is closed.
+constexpr int ChannelIdleMsecs = 30000;
+// After a peer refused a channel, it is not asked again for this long.
+constexpr int ChannelRetryMsecs = 1000;
+
 // --- Payloads (doc/payloads.md): a type name has a u8 length on the wire; values nest at most
 // this deep (containers in containers), which bounds the decoder's recursion.
 constexpr qsizetype MaxPayloadTypeNameBytes = 255;

@@ -99,7 +99,7 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     Header h;
     h.version = get<quint16>(in + 4);
     const quint8 type = quint8(in[6]);
-    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Undeliverable))
+    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Close))
         return fail<Header>(errorString, QStringLiteral("unknown frame type %1").arg(type));
     h.type = FrameType(type);
     h.flags = quint8(in[7]);
@@ -121,12 +121,13 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     if (h.selectorLength > IpmbLimits::MaxSelectorBytes)
         return fail<Header>(errorString, QStringLiteral("selector of %1 bytes exceeds the limit of %2")
                                                  .arg(h.selectorLength).arg(IpmbLimits::MaxSelectorBytes));
-    if (h.type != FrameType::Message && h.handleCount != 0)
+    // A Channel frame carries its socket (one handle, no attachment byte); no other control frame has any.
+    if (h.type != FrameType::Message && h.handleCount > (h.type == FrameType::Channel ? 1 : 0))
         return fail<Header>(errorString, QStringLiteral("handles in a control frame"));
     if (h.handleCount > IpmbLimits::MaxHandles)
         return fail<Header>(errorString, QStringLiteral("%1 handles exceed the limit of %2").arg(h.handleCount).arg(IpmbLimits::MaxHandles));
     // One attachment byte per handle says what it is.
-    if (h.attachmentLength != h.handleCount)
+    if (h.type == FrameType::Message && h.attachmentLength != h.handleCount)
         return fail<Header>(errorString, QStringLiteral("attachment section of %1 bytes for %2 handles")
                                                  .arg(h.attachmentLength).arg(h.handleCount));
     if (h.type == FrameType::Message) {
@@ -237,6 +238,93 @@ void appendPeerListEnd(QByteArray &out)
     QByteArray body;
     append<quint8>(body, quint8(PeerEvent::ListEnd));
     appendControlFrame(out, FrameType::Peer, body);
+}
+
+void appendIntroduce(QByteArray &out, quint32 target)
+{
+    QByteArray body;
+    append<quint32>(body, target);
+    appendControlFrame(out, FrameType::Introduce, body);
+}
+
+std::optional<quint32> parseIntroduce(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    const quint32 target = c.read<quint32>();
+    if (!c.atEnd() || target == 0)
+        return fail<quint32>(errorString, QStringLiteral("malformed Introduce"));
+    return target;
+}
+
+void appendIntroduced(QByteArray &out, quint32 introducer, QByteArrayView senderBlock)
+{
+    QByteArray body;
+    append<quint32>(body, introducer);
+    body.append(senderBlock);
+    appendControlFrame(out, FrameType::Introduce, body);
+}
+
+std::optional<Introduced> parseIntroduced(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    Introduced introduced;
+    introduced.introducer = c.read<quint32>();
+    if (!c.ok() || introduced.introducer == 0)
+        return fail<Introduced>(errorString, QStringLiteral("malformed Introduce"));
+    const QByteArrayView block = c.rest();
+    std::optional<Sender> sender = parseSenderBlock(block, errorString);
+    if (!sender)
+        return std::nullopt;
+    if (sender->endpointId != introduced.introducer)
+        return fail<Introduced>(errorString, QStringLiteral("an Introduce whose sender block is another endpoint's"));
+    introduced.senderBlock = block.toByteArray();
+    introduced.sender = std::move(*sender);
+    return introduced;
+}
+
+void appendChannel(QByteArray &out, quint32 peer, IpmbErrorCode status)
+{
+    QByteArray body;
+    append<quint32>(body, peer);
+    append<quint16>(body, quint16(status));
+    Header h;
+    h.type = FrameType::Channel;
+    h.bodyLength = quint32(body.size());
+    h.handleCount = status == IpmbErrorCode::None ? 1 : 0;
+    const qsizetype at = out.size();
+    out.resize(at + HeaderSize);
+    writeHeader(out.data() + at, h);
+    out.append(body);
+}
+
+std::optional<Channel> parseChannel(const Header &header, QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    Channel channel;
+    channel.peer = c.read<quint32>();
+    const quint16 code = c.read<quint16>();
+    if (!c.atEnd() || channel.peer == 0)
+        return fail<Channel>(errorString, QStringLiteral("malformed Channel"));
+    const bool known = code > quint16(IpmbErrorCode::None) && code <= quint16(IpmbErrorCode::LastPublic);
+    channel.status = code == 0 ? IpmbErrorCode::None : known ? IpmbErrorCode(code) : IpmbErrorCode::Unknown;
+    // The socket comes exactly when the status says there is a channel.
+    if ((channel.status == IpmbErrorCode::None) != (header.handleCount == 1))
+        return fail<Channel>(errorString, QStringLiteral("a Channel with %1 handles and status %2")
+                                                  .arg(header.handleCount).arg(code));
+    return channel;
+}
+
+void appendClose(QByteArray &out)
+{
+    appendControlFrame(out, FrameType::Close, QByteArray());
+}
+
+void setTarget(QByteArray &frame, quint32 target)
+{
+    const quint8 flags = quint8(frame.at(7));
+    Q_ASSERT((flags & Addressed) && quint32(get<quint32>(frame.constData() + 12)) == 0);  // no sender block
+    const qsizetype at = HeaderSize + qsizetype(callSectionSize(flags)) - 4;
+    qToLittleEndian<quint32>(target, frame.data() + at);
 }
 
 std::optional<Hello> parseHello(QByteArrayView body, QString *errorString)
@@ -403,9 +491,12 @@ Call callOf(const Header &header, const MessageSections &sections)
         return call;  // most messages: no call section
     call.flags = header.flags;
     Cursor c(sections.call);
-    call.id = c.read<quint64>();
+    if (call.flags & (Tracked | Request | Reply))
+        call.id = c.read<quint64>();
     if (call.flags & Reply)
         call.requester = c.read<quint32>();
+    if (call.flags & Addressed)
+        call.target = c.read<quint32>();
     return call;
 }
 
@@ -493,11 +584,12 @@ bool appendMessage(QByteArray &out, const IpmbSelector &selector, const QVariant
 
     const qsizetype start = out.size();
     out.resize(start + HeaderSize);
-    if (call.flags) {
+    if (call.flags & (Tracked | Request | Reply))
         append<quint64>(out, call.id);
-        if (call.flags & Reply)
-            append<quint32>(out, call.requester);
-    }
+    if (call.flags & Reply)
+        append<quint32>(out, call.requester);
+    if (call.flags & Addressed)
+        append<quint32>(out, call.target);
     out.append(*selectorBytes);
     out.append(handles, char(AttachmentKind::Handle));
     out.append(regions, char(AttachmentKind::MemoryRegion));

@@ -33,7 +33,7 @@
 
 namespace IpmbProtocol {
 
-constexpr quint16 Version = 4;     // 2: attachment kind 3 (payload in a region); 3: presence; 4: requests
+constexpr quint16 Version = 5;     // 2: attachment kind 3 (payload in a region); 3: presence; 4: requests; 5: direct channels
 constexpr qsizetype HeaderSize = 28;
 // The limits of each section of a frame are in ipmblimits_p.h (doc/protocol.md, "Limits").
 
@@ -47,31 +47,38 @@ inline bool isRegion(char kind)
 constexpr qsizetype RegionPayloadSectionSize = 8;
 
 enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5, Peer = 6, Watch = 7,
-                                Undeliverable = 8 };
+                                Undeliverable = 8, Introduce = 9, Channel = 10, Close = 11 };
 
 // The flags of a Message header, and its call section (doc/protocol.md, "Requests, replies and
 // undeliverable messages").
 constexpr quint8 Tracked = 0x1;    // the sender hears if it reaches nobody
 constexpr quint8 Request = 0x2;    // expects one reply; always tracked too
 constexpr quint8 Reply = 0x4;
+constexpr quint8 Addressed = 0x8;  // for one endpoint, named in the call section ("Direct channels")
 struct Call
 {
     quint8 flags = 0;
     quint64 id = 0;
     quint32 requester = 0;         // replies: the endpoint id of the request's sender
+    quint32 target = 0;            // addressed messages: the endpoint id of the receiver
 };
 // The size of the call section of a Message with these flags; -1 for flags that are not allowed.
 constexpr qint64 callSectionSize(quint8 flags)
 {
-    return flags == 0 ? 0
-            : flags == Tracked || flags == (Tracked | Request) ? 8
-            : flags == Reply ? 12
+    const quint8 kind = flags & ~Addressed;
+    const qint64 size = kind == 0 ? 0
+            : kind == Tracked || kind == (Tracked | Request) ? 8
+            : kind == Reply ? 12
             : -1;
+    if (size < 0 || !(flags & Addressed))
+        return size;
+    return kind == Reply ? -1 : size + 4;
 }
 
 // Bits of the features of a Hello or a Watch (doc/protocol.md, "Presence").
 constexpr quint32 WatchPeers = 0x1;       // send this endpoint Peer frames
 constexpr quint32 HostsController = 0x2;  // Hello only: the endpoint started this controller in its own process
+constexpr quint32 RoutesItself = 0x4;     // send this endpoint Peer frames for its own routing (not its user)
 
 struct Header
 {
@@ -145,6 +152,7 @@ struct Undeliverable
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Undeliverable> parseUndeliverable(QByteArrayView body, QString *errorString);
 
+
 // The sender block the controller inserts in front of every forwarded Message.
 IPMBQT_AUTOTEST_EXPORT QByteArray senderBlock(quint32 endpointId, qint64 pid, qint64 uid, const IpmbLabel &label);
 struct Sender
@@ -176,6 +184,29 @@ struct Peer
     PeerRecord record;
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Peer> parsePeer(QByteArrayView body, QString *errorString);
+
+// Direct channels (doc/protocol.md, "Direct channels").
+IPMBQT_AUTOTEST_EXPORT void appendIntroduce(QByteArray &out, quint32 target);             // endpoint -> controller
+IPMBQT_AUTOTEST_EXPORT std::optional<quint32> parseIntroduce(QByteArrayView body, QString *errorString);
+struct Introduced                                                                           // controller -> endpoint
+{
+    quint32 introducer = 0;
+    QByteArray senderBlock;     // the introducer's, as the controller wrote it
+    Sender sender;              // parsed from it
+};
+IPMBQT_AUTOTEST_EXPORT void appendIntroduced(QByteArray &out, quint32 introducer, QByteArrayView senderBlock);
+IPMBQT_AUTOTEST_EXPORT std::optional<Introduced> parseIntroduced(QByteArrayView body, QString *errorString);
+struct Channel
+{
+    quint32 peer = 0;
+    IpmbErrorCode status = IpmbErrorCode::None;  // None: the frame carries the socket
+};
+// A Channel frame; with status None the caller attaches the socket as its one handle.
+IPMBQT_AUTOTEST_EXPORT void appendChannel(QByteArray &out, quint32 peer, IpmbErrorCode status);
+IPMBQT_AUTOTEST_EXPORT std::optional<Channel> parseChannel(const Header &header, QByteArrayView body, QString *errorString);
+IPMBQT_AUTOTEST_EXPORT void appendClose(QByteArray &out);
+// Sets the target of an addressed Message that appendMessage() wrote at the start of `frame`.
+IPMBQT_AUTOTEST_EXPORT void setTarget(QByteArray &frame, quint32 target);
 
 // The sections of a Message body (doc/protocol.md, "Message"), sliced in this one place.
 // parseHeader() checked that they fit in bodyLength; `body` is that many bytes.

@@ -298,6 +298,31 @@ Socket acceptFrom(Socket listener, IpmbErrorInfo *error)
     return fd < 0 ? InvalidSocket : Socket(fd);
 }
 
+bool socketPair(Socket *first, Socket *second, IpmbErrorInfo *error)
+{
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) {
+        *error = fromErrno(errno, QStringLiteral("socketpair"));
+        return false;
+    }
+    *first = fds[0];
+    *second = fds[1];
+    return true;
+}
+
+bool isLocalStreamSocket(qintptr handle)
+{
+    struct stat st;
+    if (::fstat(int(handle), &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    int value = 0;
+    socklen_t length = sizeof(value);
+    if (::getsockopt(int(handle), SOL_SOCKET, SO_DOMAIN, &value, &length) < 0 || value != AF_UNIX)
+        return false;
+    length = sizeof(value);
+    return ::getsockopt(int(handle), SOL_SOCKET, SO_TYPE, &value, &length) == 0 && value == SOCK_STREAM;
+}
+
 bool peerCredentials(Socket socket, Credentials *credentials)
 {
     ucred cred = {};

@@ -87,6 +87,12 @@ IPMBQT_AUTOTEST_EXPORT Socket acceptFrom(Socket listener, IpmbErrorInfo *error =
 
 IPMBQT_AUTOTEST_EXPORT bool peerCredentials(Socket socket, Credentials *credentials);
 
+// A connected pair of local stream sockets (non-blocking, not inherited by child processes): a
+// direct channel between two endpoints. Their peer credentials name this process.
+IPMBQT_AUTOTEST_EXPORT bool socketPair(Socket *first, Socket *second, IpmbErrorInfo *error);
+// Whether `handle` is a local stream socket (what socketPair() makes), and not any other file.
+IPMBQT_AUTOTEST_EXPORT bool isLocalStreamSocket(qintptr handle);
+
 // Reads bytes; handles that arrived with them are appended to *handles (owned by the caller).
 // Handles lost in transit (the reader ran out of descriptors) make it fail.
 IPMBQT_AUTOTEST_EXPORT IoResult read(Socket socket, char *buffer, qint64 size, QList<qintptr> *handles = nullptr);

@@ -79,6 +79,17 @@ IpmbConnection::Action decode(const IpmbConnection::Frame &frame)
     case IpmbProtocol::FrameType::Message: decodeMessage(frame); break;
     case IpmbProtocol::FrameType::Watch: IpmbProtocol::parseWatch(frame.body, &why); break;
     case IpmbProtocol::FrameType::Undeliverable: IpmbProtocol::parseUndeliverable(frame.body, &why); break;
+    case IpmbProtocol::FrameType::Introduce:
+        // Both directions' bodies: what a controller and what an endpoint reads.
+        IpmbProtocol::parseIntroduce(frame.body, &why);
+        IpmbProtocol::parseIntroduced(frame.body, &why);
+        break;
+    case IpmbProtocol::FrameType::Channel:
+        IpmbProtocol::parseChannel(frame.header, frame.body, &why);
+        if (!frame.handles.isEmpty())
+            IpmbPlatform::isLocalStreamSocket(frame.handles.at(0).handle());
+        break;
+    case IpmbProtocol::FrameType::Close: break;
     case IpmbProtocol::FrameType::Peer:
         // What a watching endpoint does with it: its list (kept across inputs) takes any sequence.
         if (const std::optional<IpmbProtocol::Peer> peer = IpmbProtocol::parsePeer(frame.body, &why)) {

@@ -19,6 +19,7 @@
 #include "ipmbtestutil.h"
 
 #include <QtCore/qdeadlinetimer.h>
+#include <QtCore/qfile.h>
 #include <QtCore/qendian.h>
 #include <QtCore/qregularexpression.h>
 #include <QtCore/qset.h>
@@ -66,13 +67,14 @@ QByteArray payloadOf(const QVariant &value)
 // A member of the bus that is not an endpoint: this process on a raw connection.
 class RawMember
 {
+public:
     struct Frame
     {
         IpmbProtocol::Header header;
         QByteArray body;
+        QList<IpmbNativeHandle> handles;
     };
 
-public:
     // Connects, says Hello with `label` and waits for the Welcome.
     bool join(const QString &bus, const IpmbLabel &label)
     {
@@ -99,8 +101,9 @@ public:
     quint32 controllerPid() const { return m_welcome.controllerPid; }
     const IpmbLabel &label() const { return m_label; }
 
-    bool send(const QByteArray &frame)
+    bool send(const QByteArray &frame, const QList<IpmbNativeHandle> &handles = {})
     {
+        m_connection->appendHandles(handles);
         m_connection->tail().append(frame);
         return flush();
     }
@@ -159,8 +162,18 @@ public:
     }
 
     void close() { m_connection.reset(); }
+    // Whether the controller closed this connection within `msecs`.
+    bool closedWithin(int msecs)
+    {
+        return QTest::qWaitFor([&] {
+            return m_connection->readFrames([&](const IpmbConnection::Frame &frame) {
+                m_frames.push_back({frame.header, frame.body.toByteArray(), frame.handles});
+                return IpmbConnection::Action::Consumed;
+            }) != IpmbConnection::ReadStatus::Ok;
+        }, msecs);
+    }
 
-private:
+public:
     // The next frame, which must be of type `type`.
     std::optional<Frame> take(IpmbProtocol::FrameType type, int msecs)
     {
@@ -175,6 +188,7 @@ private:
         return frame;
     }
 
+private:
     bool flush()
     {
         return QTest::qWaitFor([&] {
@@ -186,7 +200,7 @@ private:
     {
         const bool ok = QTest::qWaitFor([&] {
             const auto status = m_connection->readFrames([&](const IpmbConnection::Frame &frame) {
-                m_frames.push_back({frame.header, frame.body.toByteArray()});
+                m_frames.push_back({frame.header, frame.body.toByteArray(), frame.handles});
                 return IpmbConnection::Action::Consumed;
             });
             if (status != IpmbConnection::ReadStatus::Ok)
@@ -226,6 +240,10 @@ private Q_SLOTS:
     void malformedWatchDropsTheMember();
     void repliesGoOnlyWhereOwed();
     void multicastRequestDropsTheMember();
+    void introductionHandsOverASocket();
+    void channelsOnlyWhereAsked();
+    void introductionToNobody();
+    void addressedGoesOnlyToItsTarget();
 
 private:
     QString m_bus;
@@ -594,6 +612,140 @@ void tst_IpmbController::multicastRequestDropsTheMember()
     const std::optional<IpmbProtocol::Peer> p = watcher.nextPeer();
     QVERIFY(p && p->event == IpmbProtocol::PeerEvent::Left);
     QCOMPARE(p->record.sender.endpointId, member.id());
+}
+
+// A asks for B; B hears it with A's sender block, makes a socket pair and answers with one end;
+// A gets that end, and the two talk on it without the controller.
+void tst_IpmbController::introductionHandsOverASocket()
+{
+    RawMember a, b;
+    QVERIFY(a.join(m_bus, IpmbLabel{u"a"_s}));
+    QVERIFY(b.join(m_bus, IpmbLabel{u"b"_s}));
+    QByteArray frame;
+    IpmbProtocol::appendIntroduce(frame, b.id());
+    QVERIFY(a.send(frame));
+
+    const std::optional<RawMember::Frame> introduce = b.take(IpmbProtocol::FrameType::Introduce, 10000);
+    QVERIFY(introduce);
+    QString why;
+    const std::optional<IpmbProtocol::Introduced> introduced = IpmbProtocol::parseIntroduced(introduce->body, &why);
+    QVERIFY2(introduced, qPrintable(why));
+    QCOMPARE(introduced->introducer, a.id());
+    QCOMPARE(introduced->sender.pid, QCoreApplication::applicationPid());
+    QCOMPARE(introduced->sender.label, a.label());
+
+    IpmbPlatform::Socket mine, theirs;
+    IpmbErrorInfo error;
+    QVERIFY(IpmbPlatform::socketPair(&mine, &theirs, &error));
+    IpmbConnection channelAtB(mine);
+    frame.clear();
+    IpmbProtocol::appendChannel(frame, a.id(), IpmbErrorCode::None);
+    QVERIFY(b.send(frame, {IpmbNativeHandle::adopt(theirs)}));
+
+    const std::optional<RawMember::Frame> answer = a.take(IpmbProtocol::FrameType::Channel, 10000);
+    QVERIFY(answer);
+    const std::optional<IpmbProtocol::Channel> channel = IpmbProtocol::parseChannel(answer->header, answer->body, &why);
+    QVERIFY2(channel, qPrintable(why));
+    QCOMPARE(channel->peer, b.id());
+    QCOMPARE(channel->status, IpmbErrorCode::None);
+    QCOMPARE(answer->handles.size(), 1);
+    QVERIFY(IpmbPlatform::isLocalStreamSocket(answer->handles.at(0).handle()));
+    const IpmbPlatform::IoSlice ping {"ping", 4};
+    QCOMPARE(IpmbPlatform::write(IpmbPlatform::Socket(answer->handles.at(0).handle()), &ping, 1).bytes, 4);
+    char got[4] = {};
+    qint64 read = 0;
+    QVERIFY(QTest::qWaitFor([&] { return (read = IpmbPlatform::read(mine, got, 4).bytes) != 0; }, 10000));
+    QCOMPARE(read, 4);
+    QCOMPARE(QByteArrayView(got, 4), "ping");
+}
+
+// A Channel nobody asked for is dropped (its socket closed); one whose handle is not a socket
+// costs its sender the connection.
+void tst_IpmbController::channelsOnlyWhereAsked()
+{
+    RawMember a, pusher;
+    QVERIFY(a.join(m_bus, IpmbLabel{u"a"_s}));
+    QVERIFY(pusher.join(m_bus, IpmbLabel{u"pusher"_s}));
+    IpmbPlatform::Socket mine, theirs;
+    IpmbErrorInfo error;
+    QVERIFY(IpmbPlatform::socketPair(&mine, &theirs, &error));
+    QByteArray frame;
+    IpmbProtocol::appendChannel(frame, a.id(), IpmbErrorCode::None);
+    QVERIFY(pusher.send(frame, {IpmbNativeHandle::adopt(theirs)}));
+    QVERIFY(pusher.send(IpmbSelector::unicast(IpmbLabelOp("a")), u"marker"_s));
+    QCOMPARE(a.nextPayload(), payloadOf(u"marker"_s));  // and no Channel before it
+    // The controller closed its copy: the pusher's end sees the end of the stream.
+    char byte;
+    QVERIFY(QTest::qWaitFor([&] { return IpmbPlatform::read(mine, &byte, 1).status == IpmbPlatform::IoStatus::Closed; }, 10000));
+    IpmbPlatform::closeSocket(mine);
+
+    // Even when asked for: a file is not a socket.
+    frame.clear();
+    IpmbProtocol::appendIntroduce(frame, pusher.id());
+    QVERIFY(a.send(frame));
+    QVERIFY(pusher.take(IpmbProtocol::FrameType::Introduce, 10000));
+    QFile file(QCoreApplication::applicationFilePath());
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    frame.clear();
+    IpmbProtocol::appendChannel(frame, a.id(), IpmbErrorCode::None);
+    QVERIFY(pusher.send(frame, {IpmbNativeHandle::duplicate(file.handle())}));
+    QVERIFY(pusher.closedWithin(10000));
+    // A hears that its introduction failed: the endpoint it asked for has gone.
+    const std::optional<RawMember::Frame> answer = a.take(IpmbProtocol::FrameType::Channel, 10000);
+    QVERIFY(answer);
+    const std::optional<IpmbProtocol::Channel> channel = IpmbProtocol::parseChannel(answer->header, answer->body, nullptr);
+    QVERIFY(channel);
+    QCOMPARE(channel->status, IpmbErrorCode::PeerLeft);
+    QVERIFY(answer->handles.isEmpty());
+}
+
+// An introduction to an id nobody holds, or to itself, is answered at once without a socket.
+void tst_IpmbController::introductionToNobody()
+{
+    RawMember a;
+    QVERIFY(a.join(m_bus, IpmbLabel{u"a"_s}));
+    for (const quint32 target : {a.id() ^ 0x5a5a5a5au, a.id()}) {
+        QByteArray frame;
+        IpmbProtocol::appendIntroduce(frame, target);
+        QVERIFY(a.send(frame));
+        const std::optional<RawMember::Frame> answer = a.take(IpmbProtocol::FrameType::Channel, 10000);
+        QVERIFY(answer);
+        const std::optional<IpmbProtocol::Channel> channel = IpmbProtocol::parseChannel(answer->header, answer->body, nullptr);
+        QVERIFY(channel);
+        QCOMPARE(channel->peer, target);
+        QCOMPARE(channel->status, IpmbErrorCode::NoRoute);
+    }
+}
+
+// An addressed message goes to its target only, and only if the target's label matches; a tracked
+// one that cannot go there is undeliverable, whatever its ttl.
+void tst_IpmbController::addressedGoesOnlyToItsTarget()
+{
+    RawMember sender, one, two;
+    QVERIFY(sender.join(m_bus, IpmbLabel{u"sender"_s}));
+    QVERIFY(one.join(m_bus, IpmbLabel{u"worker"_s, u"one"_s}));
+    QVERIFY(two.join(m_bus, IpmbLabel{u"worker"_s}));
+    const auto addressed = [](const IpmbSelector &selector, quint32 target, quint8 flags, const QVariant &value) {
+        QByteArray frame;
+        IpmbErrorInfo error;
+        if (!IpmbProtocol::appendMessage(frame, selector, value, &error, 0, 0, {}, nullptr,
+                                         {quint8(flags | IpmbProtocol::Addressed), 5, 0, target}))
+            qWarning("cannot write the frame: %s", qPrintable(error.message));
+        return frame;
+    };
+    const IpmbSelector workers = IpmbSelector::unicast(IpmbLabelOp("worker"), 5s);
+    for (int i = 0; i < 10; ++i)  // round-robin would give `one` half of them
+        QVERIFY(sender.send(addressed(workers, two.id(), 0, i)));
+    for (int i = 0; i < 10; ++i)
+        QCOMPARE(two.nextPayload(), payloadOf(i));
+    // Not matching its target's label, or to an endpoint that left: nobody gets it.
+    QVERIFY(sender.send(addressed(IpmbSelector::unicast(IpmbLabelOp("one"), 5s), two.id(), IpmbProtocol::Tracked, 1)));
+    const std::optional<RawMember::Frame> notice = sender.take(IpmbProtocol::FrameType::Undeliverable, 10000);
+    QVERIFY(notice);
+    QCOMPARE(IpmbProtocol::parseUndeliverable(notice->body, nullptr)->error, IpmbErrorCode::NoRoute);
+    QVERIFY(sender.send(IpmbSelector::multicast(IpmbLabelOp("worker")), u"marker"_s));
+    QCOMPARE(one.nextPayload(), payloadOf(u"marker"_s));
+    QCOMPARE(two.nextPayload(), payloadOf(u"marker"_s));
 }
 
 QTEST_MAIN(tst_IpmbController)

@@ -31,6 +31,7 @@ private Q_SLOTS:
     void helloRoundTrip();
     void peerFrames();
     void callSections();
+    void channelFrames();
     void watchFrame();
 };
 
@@ -301,6 +302,57 @@ void tst_IpmbProtocol::peerFrames()
 
 // A tracked message, a request and a reply carry a call section after the (empty) sender block;
 // a reply has no selector. Flags that are not allowed make the header malformed.
+// The frames of an introduction: both forms of Introduce, and a Channel with and without its socket.
+void tst_IpmbProtocol::channelFrames()
+{
+    QString why;
+    QByteArray out;
+    appendIntroduce(out, 77);
+    std::optional<Header> h = parseHeader(out.constData(), &why);
+    QVERIFY(h);
+    QCOMPARE(h->type, FrameType::Introduce);
+    QCOMPARE(parseIntroduce(QByteArrayView(out).sliced(HeaderSize), &why), std::optional<quint32>(77));
+    QVERIFY(!parseIntroduce(QByteArrayView("\0\0\0\0", 4), &why));  // endpoint id 0
+
+    const QByteArray block = senderBlock(5, 1234, 1000, IpmbLabel {u"a"_s});
+    out.clear();
+    appendIntroduced(out, 5, block);
+    const std::optional<Introduced> introduced = parseIntroduced(QByteArrayView(out).sliced(HeaderSize), &why);
+    QVERIFY2(introduced, qPrintable(why));
+    QCOMPARE(introduced->introducer, 5u);
+    QCOMPARE(introduced->senderBlock, block);
+    QCOMPARE(introduced->sender.pid, 1234);
+    out.clear();
+    appendIntroduced(out, 6, block);  // the block names another endpoint
+    QVERIFY(!parseIntroduced(QByteArrayView(out).sliced(HeaderSize), &why));
+
+    for (const IpmbErrorCode status : {IpmbErrorCode::None, IpmbErrorCode::QueueFull}) {
+        out.clear();
+        appendChannel(out, 9, status);
+        h = parseHeader(out.constData(), &why);
+        QVERIFY2(h, qPrintable(why));
+        QCOMPARE(h->handleCount, status == IpmbErrorCode::None ? 1 : 0);
+        const std::optional<Channel> channel = parseChannel(*h, QByteArrayView(out).sliced(HeaderSize), &why);
+        QVERIFY2(channel, qPrintable(why));
+        QCOMPARE(channel->peer, 9u);
+        QCOMPARE(channel->status, status);
+        // A socket without status 0, or status 0 without one: malformed.
+        Header wrong = *h;
+        wrong.handleCount = status == IpmbErrorCode::None ? 0 : 1;
+        QVERIFY(!parseChannel(wrong, QByteArrayView(out).sliced(HeaderSize), &why));
+    }
+    // Two handles in a Channel, or one in any other control frame, fail the header.
+    out.clear();
+    appendChannel(out, 9, IpmbErrorCode::None);
+    out[24] = 2;
+    QVERIFY(!parseHeader(out.constData(), &why));
+    out.clear();
+    appendClose(out);
+    QVERIFY(parseHeader(out.constData(), &why));
+    out[24] = 1;
+    QVERIFY(!parseHeader(out.constData(), &why));
+}
+
 void tst_IpmbProtocol::callSections()
 {
     const IpmbSelector selector = IpmbSelector::unicast(IpmbLabelOp("worker"));
@@ -310,6 +362,9 @@ void tst_IpmbProtocol::callSections()
         {{Tracked, 0x0102030405060708, 0}, 8},
         {{Tracked | Request, 42, 0}, 8},
         {{Reply, 42, 0xabcdef01}, 12},
+        {{Addressed, 0, 0, 0x11223344}, 4},
+        {{Tracked | Addressed, 9, 0, 7}, 12},
+        {{Tracked | Request | Addressed, 10, 0, 8}, 12},
     };
     for (const Case &c : cases) {
         QByteArray out;
@@ -324,6 +379,7 @@ void tst_IpmbProtocol::callSections()
         QCOMPARE(read.flags, c.call.flags);
         QCOMPARE(read.id, c.call.id);
         QCOMPARE(read.requester, c.call.requester);
+        QCOMPARE(read.target, c.call.target);
         QCOMPARE(sections.selector.isEmpty(), bool(c.call.flags & Reply));
         QCOMPARE(payloadOf(sections), QVariant(u"p"_s));
     }
@@ -337,7 +393,8 @@ void tst_IpmbProtocol::callSections()
     // Flags a writer may not use: request without tracked, request and reply, unknown bits.
     QByteArray frame;
     QVERIFY(appendMessage(frame, selector, 1, &error, 0, 0, {}, nullptr, {Tracked, 7, 0}));
-    for (const quint8 flags : {quint8(Request), quint8(Request | Reply), quint8(Tracked | Reply), quint8(0x08), quint8(0x80)}) {
+    for (const quint8 flags : {quint8(Request), quint8(Request | Reply), quint8(Tracked | Reply), quint8(Reply | Addressed),
+                               quint8(0x10), quint8(0x80)}) {
         QByteArray bad = frame;
         bad[7] = char(flags);
         QString why;
@@ -351,6 +408,15 @@ void tst_IpmbProtocol::callSections()
     QString why;
     QVERIFY(!parseHeader(reply.constData(), &why));
     QVERIFY(why.contains(u"reply with a selector"_s));
+    // setTarget() names the receiver of an addressed frame after it was written (one per copy).
+    QByteArray addressed;
+    QVERIFY(appendMessage(addressed, selector, 1, &error, 0, 0, {}, nullptr, {Tracked | Addressed, 5, 0, 0}));
+    setTarget(addressed, 0xfeedbeef);
+    const std::optional<Header> ah = parseHeader(addressed.constData(), nullptr);
+    QVERIFY(ah);
+    const Call addressedCall = callOf(*ah, messageSections(*ah, QByteArrayView(addressed).sliced(HeaderSize)));
+    QCOMPARE(addressedCall.target, 0xfeedbeefu);
+    QCOMPARE(addressedCall.id, 5u);
     // The flags of a control frame are not read.
     QByteArray watch;
     appendWatch(watch, 0);
