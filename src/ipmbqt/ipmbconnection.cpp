@@ -213,6 +213,23 @@ void IpmbFrameBatch::appendHandles(const QList<IpmbNativeHandle> &handles)
     m_handleCount += handles.size();
 }
 
+void IpmbFrameBatch::takeFrom(IpmbFrameBatch &other)
+{
+    const qint64 base = bytes();
+    if (m_tailGrowable)
+        m_sealedBytes += m_chunks.back().bytes.size();
+    for (HandleGroup &group : other.m_handles) {
+        m_handleCount += group.handles.size();
+        m_handles.push_back({base + group.offset, std::move(group.handles)});
+    }
+    for (Chunk &chunk : other.m_chunks) {
+        m_sealedBytes += chunk.bytes.size();
+        m_chunks.push_back(std::move(chunk));
+    }
+    m_tailGrowable = false;  // sealed: the next tail() starts a chunk of its own
+    other.clear();
+}
+
 void IpmbFrameBatch::clear()
 {
     m_chunks.clear();

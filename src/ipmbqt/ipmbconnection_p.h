@@ -36,6 +36,8 @@ public:
     void appendShared(const QByteArray &frame);
     // The handles of the frame appended next.
     void appendHandles(const QList<IpmbNativeHandle> &handles);
+    // Moves the frames of `other` (and their handles) to the end of this batch; `other` is empty.
+    void takeFrom(IpmbFrameBatch &other);
     qint64 bytes() const { return m_sealedBytes + (m_tailGrowable ? m_chunks.back().bytes.size() : 0); }
     qsizetype handleCount() const { return m_handleCount; }
     bool isEmpty() const { return bytes() == 0; }

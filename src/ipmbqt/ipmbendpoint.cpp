@@ -473,7 +473,7 @@ bool IpmbEndpoint::send(const IpmbMessage &message, quint64 *messageId)
 }
 
 bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProtocol::Call &call, const QString &verb,
-                                      IpmbErrorInfo *error)
+                                      IpmbErrorInfo *error, bool replyOnChannel)
 {
     const bool reply = call.flags & IpmbProtocol::Reply;  // goes to its requester: no selector
     if (!reply && !message.selector().isValid()) {
@@ -493,6 +493,24 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
             return false;
         }
     }
+    // Where it goes (doc/protocol.md, "Direct channels"): to receivers this endpoint picked, each
+    // named in its copy, or to the controller to route; a reply to a request that came on a
+    // channel back on that channel, which may have ended (then the reply is dropped).
+    thread_local std::vector<quint32> receivers;
+    IpmbProtocol::Call wireCall = call;
+    const bool routed = !reply && message.selector().isValid()
+            && routeMessage(message.selector(), call.flags & IpmbProtocol::Request, &receivers, error);
+    if (routed)
+        wireCall.flags |= IpmbProtocol::Addressed;
+    ChannelPtr replyChannel;
+    if (replyOnChannel) {
+        QMutexLocker locker(&m_channelsMutex);
+        replyChannel = m_channelsIn.value(call.requester);
+        if (!replyChannel) {
+            qCDebug(lcIpmbEndpoint, "dropping a reply to endpoint %u: its channel has ended", call.requester);
+            return true;
+        }
+    }
     // Encoding happens outside any lock, into a per-thread buffer that keeps its allocation. A
     // large payload goes in a pooled region instead (doc/memory.md, "Large payloads"); if every
     // pooled region is in flight (and stays so for up to a millisecond), it goes inline after all.
@@ -506,26 +524,31 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
         return payloadRegion.isNull() ? nullptr : static_cast<char *>(payloadRegion.data());
     };
     if (!IpmbProtocol::appendMessage(frame, message.selector(), message.payload(), error,
-                                     message.handles().size(), regions.size(), placement, nullptr, call))
+                                     message.handles().size(), regions.size(), placement, nullptr, wireCall))
         return false;
     if (!payloadRegion.isNull()) {
         handles.append(payloadRegion.nativeHandle());
         regions.append(payloadRegion);
     }
-    // Each region carries one reference for its receiver(s) while in flight: the controller
-    // turns it into one per receiver, or releases it if nobody gets the message.
-    for (const IpmbMemoryRegion &region : regions)
-        IpmbMemoryRegionPrivate::addReferences(region, +1);
-    const bool sent = m_outbox.send(frame, handles, error);
+    bool sent;
+    if (routed) {
+        sent = sendRouted(receivers, frame, handles, regions, wireCall, error);
+    } else {
+        // Each region carries one reference for its receiver(s) while in flight: the controller
+        // turns it into one per receiver, or releases it if nobody gets the message.
+        for (const IpmbMemoryRegion &region : regions)
+            IpmbMemoryRegionPrivate::addReferences(region, +1);
+        sent = (replyChannel ? replyChannel->outbox : m_outbox).send(frame, handles, error);
+        if (!sent) {
+            for (const IpmbMemoryRegion &region : regions)
+                IpmbMemoryRegionPrivate::addReferences(region, -1);
+        }
+    }
     // The buffer stays with the thread for the next send(), but only as large as a small frame:
     // one large message must not pin its size in every thread that ever sent one.
     if (frame.capacity() > IpmbLimits::ShareFrameBytes)
         frame = QByteArray();
-    if (sent)
-        return true;
-    for (const IpmbMemoryRegion &region : regions)
-        IpmbMemoryRegionPrivate::addReferences(region, -1);
-    return false;
+    return sent;
 }
 
 /*!

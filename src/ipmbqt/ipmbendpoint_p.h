@@ -22,6 +22,7 @@
 #include "ipmboutbox_p.h"
 #include "ipmbpeertable_p.h"
 #include "ipmbrequests_p.h"
+#include "ipmbroutes_p.h"
 #include "ipmbpayloadregionpool_p.h"
 #include "ipmbplatform_p.h"
 
@@ -71,8 +72,9 @@ public:
     void syncFromIo();
     // Any thread: encodes `message` (with `call`: a tracked message, a request or a reply) and
     // queues it for the controller; `verb` names the API call in error messages.
+    // A reply to a request that came on a channel goes back on it (`replyOnChannel`).
     bool sendMessage(const IpmbMessage &message, const IpmbProtocol::Call &call, const QString &verb,
-                     IpmbErrorInfo *error);
+                     IpmbErrorInfo *error, bool replyOnChannel = false);
     IpmbRequests m_requests;            // thread-safe
 
     // Presence, in the endpoint's thread (IpmbPeerTable has the rules).
@@ -144,7 +146,58 @@ public:
     // IpmbInbox::Owner: called by whichever thread holds the read role.
     bool controlFrame(const IpmbConnection::Frame &frame, IpmbInbox::ReadOutcome *outcome) override;
     void messagesArrived() override;
-    void replyArrived(quint64 id, IpmbMessage &&reply) override;
+    void replyArrived(quint64 id, IpmbMessage &&reply, quint32 channelPeer) override;
+    bool channelFrame(quint32 peer, const IpmbConnection::Frame &frame, QString *why) override;
+
+    // Direct channels (ipmbendpointchannels.cpp, doc/protocol.md "Direct channels").
+    struct Channel
+    {
+        Channel(IpmbPlatform::Waker *ioWaker, quint32 peer, bool incoming);
+        const quint32 peer;
+        const bool incoming;            // the peer opened it: its messages come in, replies go out
+        IpmbOutbox outbox;              // thread-safe
+        // Guarded by m_channelsMutex:
+        bool open = false;              // else being opened: the outbox queues
+        quint64 dropped = 0;            // messages for a stuck peer, not reported to it yet
+        // The I/O thread's:
+        std::unique_ptr<IpmbConnection> connection;
+    };
+    using ChannelPtr = std::shared_ptr<Channel>;
+    // Any thread: where a message for `receivers` goes (all through the controller while the
+    // endpoint does not route itself), and the sending.
+    bool routeMessage(const IpmbSelector &selector, bool request, std::vector<quint32> *receivers, IpmbErrorInfo *error);
+    bool sendRouted(const std::vector<quint32> &receivers, QByteArray &frame, const QList<IpmbNativeHandle> &handles,
+                    const QList<IpmbMemoryRegion> &regions, const IpmbProtocol::Call &call, IpmbErrorInfo *error);
+    void requestRoutes();
+    // The I/O thread.
+    void handleChannelEvents();
+    void acceptChannel(const IpmbProtocol::Introduced &introduced);
+    void channelAnswered(const IpmbProtocol::Channel &answer, IpmbNativeHandle socket);
+    void closeChannel(const ChannelPtr &channel, const QString &why);
+    void closeAllChannels(int drainMsecs);
+    void abandonOpeningChannels();
+    void reintroduce();
+    void reportChannelDrops();
+    std::vector<ChannelPtr> channelsToServe();
+    bool hasChannel(quint32 peer);
+
+    IpmbLogLimiter m_ioWarnings;        // the I/O thread's
+    IpmbRoutes m_routes;                // thread-safe
+    std::atomic<bool> m_routing {false};// this endpoint asked for the membership to route by
+    std::atomic<quint32> m_selfId {0};  // the endpoint id, for any thread
+    std::atomic<quint64> m_unicastTurn {0};
+    // Lock order: m_channelsMutex, then a channel's or the controller's outbox; never m_mutex.
+    QMutex m_channelsMutex;
+    QHash<quint32, ChannelPtr> m_channelsOut;   // opened by this endpoint, by peer
+    QHash<quint32, ChannelPtr> m_channelsIn;    // opened by peers
+    QHash<quint32, qint64> m_channelRetryAt;    // peers that refused: m_clock ns after which to ask again
+    struct ChannelEvent
+    {
+        std::optional<IpmbProtocol::Introduced> introduced;
+        IpmbProtocol::Channel answer;
+        IpmbNativeHandle socket;
+    };
+    std::vector<ChannelEvent> m_ioChannelEvents;    // read from the controller; guarded by m_mutex
 
     IpmbPlatform::Waker m_waker;        // wakes the I/O thread
     std::atomic<bool> m_stopping {false};

@@ -78,7 +78,8 @@ void IpmbEndpointPrivate::ioMain()
             // failover it claims this endpoint's id and join time (doc/protocol.md, "Presence").
             IpmbProtocol::Hello hello = IpmbProtocol::Hello::first(m_ioToken, m_ioLabel);
             hello.features = (m_watchPeers ? IpmbProtocol::WatchPeers : 0)
-                    | (m_controller ? IpmbProtocol::HostsController : 0);
+                    | (m_controller ? IpmbProtocol::HostsController : 0)
+                    | (m_routing ? IpmbProtocol::RoutesItself : 0);
             hello.claimedId = m_ioEndpointId;
             hello.joinedAt = m_ioJoinedAt;
             IpmbProtocol::appendHello(m_connection->tail(), hello);
@@ -88,8 +89,10 @@ void IpmbEndpointPrivate::ioMain()
         m_welcomed = false;
         const Outcome outcome = serveConnection(deadline);
         m_inbox.detach();
-        if (outcome == Outcome::Stopped)
+        if (outcome == Outcome::Stopped) {
+            abandonOpeningChannels();  // what waited for them goes through the controller
             drainOutput(1000);
+        }
         m_outbox.detach();
         {
             QMutexLocker locker(&m_mutex);
@@ -102,11 +105,16 @@ void IpmbEndpointPrivate::ioMain()
             m_requests.failAll(IpmbErrorInfo(IpmbErrorCode::Disconnected,
                                              IpmbEndpoint::tr("request: the bus controller was lost before the reply came")));
             notePeers({IpmbPeerTable::Note::ControllerLost, {}, 0});
+            m_routes.controllerLost();  // channels go on; the new list confirms their peers
             setIoState(IpmbEndpoint::ReconnectingState);
         }
         deadline.setRemainingTime(m_ioJoinTimeout);
     }
     m_controller.reset();
+    closeAllChannels(m_stopping ? 1000 : 0);
+    m_routes.clear();
+    m_routing = false;
+    m_selfId = 0;
     m_outbox.close();
     m_inbox.close();
     m_requests.failAll(IpmbErrorInfo(IpmbErrorCode::Disconnected,
@@ -199,17 +207,30 @@ static IpmbEndpointPrivate::Outcome outcomeOf(IpmbInbox::ReadOutcome outcome)
 
 IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlineTimer &joinDeadline)
 {
-    PollEntry entries[2];
+    std::vector<PollEntry> entries;
+    std::vector<ChannelPtr> channels;
     while (!m_stopping) {
+        handleChannelEvents();
         int timeout = m_welcomed ? 1000 : int(qMax<qint64>(joinDeadline.remainingTime(), 0));
         if (const int requests = m_requests.sweep(m_clock.nsecsElapsed()); requests >= 0)
             timeout = qMin(timeout, requests);  // a timeout is due, or cancelled futures to forget
         const IpmbInbox::PollPlan plan = m_inbox.planPoll(timeout);
+        for (IpmbConnection *lost : plan.lostChannels) {
+            for (const ChannelPtr &channel : channelsToServe()) {
+                if (channel->connection.get() == lost)
+                    closeChannel(channel, QStringLiteral("it ended"));
+            }
+        }
         if (plan.outcome)
             return outcomeOf(*plan.outcome);  // found by a receive() thread
-        entries[0] = {m_connection->socket(), plan.read, m_outbox.wantsWrite(), false, false};
-        entries[1] = {m_waker.socket(), true, false, false, false};
-        if (!IpmbPlatform::poll(entries, 2, plan.timeoutMsecs)) {
+        reportChannelDrops();
+        channels = channelsToServe();
+        entries.clear();
+        entries.push_back({m_connection->socket(), plan.read, m_outbox.wantsWrite(), false, false});
+        entries.push_back({m_waker.socket(), true, false, false, false});
+        for (const ChannelPtr &channel : channels)
+            entries.push_back({channel->connection->socket(), plan.read, channel->outbox.wantsWrite(), false, false});
+        if (!IpmbPlatform::poll(entries.data(), int(entries.size()), plan.timeoutMsecs)) {
             failIo(IpmbErrorInfo(IpmbErrorCode::Unknown, IpmbEndpoint::tr("poll failed")));
             return Outcome::Failed;
         }
@@ -230,6 +251,21 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
                                  IpmbEndpoint::tr("The bus controller did not answer within %1 ms")
                                          .arg(m_ioJoinTimeout)));
             return Outcome::Failed;
+        }
+        // The channels first: a broken one is closed, and the controller's connection may end
+        // the loop.
+        for (size_t i = 0; i < channels.size(); ++i) {
+            const PollEntry &entry = entries[i + 2];
+            const ChannelPtr &channel = channels[i];
+            bool ended = false;
+            if (entry.writable) {
+                const IoResult r = channel->outbox.write();
+                ended = r.status == IoStatus::Closed || r.status == IoStatus::Failed;
+            }
+            if (!ended && entry.readable)
+                ended = !m_inbox.readChannel(channel->connection.get());
+            if (ended)
+                closeChannel(channel, QStringLiteral("it ended"));
         }
         if (entries[0].writable) {
             const IoResult r = m_outbox.write();
@@ -295,6 +331,9 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
             QMutexLocker locker(&m_mutex);
             m_ioEndpointId = welcome->endpointId;
         }
+        m_selfId = welcome->endpointId;
+        m_routes.setSelf(welcome->endpointId, m_ioLabel);
+        reintroduce();
         setIoState(IpmbEndpoint::JoinedState);
         return true;
     }
@@ -330,10 +369,44 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         const std::optional<IpmbProtocol::Peer> peer = m_welcomed ? IpmbProtocol::parsePeer(frame.body, &why) : std::nullopt;
         if (!peer)
             break;
-        if (notePeers(IpmbPeerTable::noteFrom(*peer, frame.body.size())))
+        m_routes.apply(*peer);
+        if (peer->event == IpmbProtocol::PeerEvent::ListEnd) {
+            // After a failover: those the new controller did not list go, but for the peers this
+            // endpoint has a channel with (that ends when they do).
+            QSet<quint32> withChannels;
+            {
+                QMutexLocker locker(&m_channelsMutex);
+                for (auto it = m_channelsOut.cbegin(); it != m_channelsOut.cend(); ++it)
+                    withChannels.insert(it.key());
+                for (auto it = m_channelsIn.cbegin(); it != m_channelsIn.cend(); ++it)
+                    withChannels.insert(it.key());
+            }
+            m_routes.forgetUnconfirmed([&](quint32 id) { return withChannels.contains(id); });
+        }
+        if (!m_watchPeers || notePeers(IpmbPeerTable::noteFrom(*peer, frame.body.size())))
             return true;
         why = QStringLiteral("%1 Peer frames wait for the endpoint's thread already").arg(IpmbLimits::MaxPeerNotes);
         break;
+    }
+    case FrameType::Introduce: {
+        std::optional<IpmbProtocol::Introduced> introduced =
+                m_welcomed ? IpmbProtocol::parseIntroduced(frame.body, &why) : std::nullopt;
+        if (!introduced)
+            break;
+        QMutexLocker locker(&m_mutex);
+        m_ioChannelEvents.push_back({std::move(introduced), {}, {}});
+        m_waker.wake();  // the I/O thread owns the channels
+        return true;
+    }
+    case FrameType::Channel: {
+        const std::optional<IpmbProtocol::Channel> answer =
+                m_welcomed ? IpmbProtocol::parseChannel(frame.header, frame.body, &why) : std::nullopt;
+        if (!answer)
+            break;
+        QMutexLocker locker(&m_mutex);
+        m_ioChannelEvents.push_back({std::nullopt, *answer, frame.handles.value(0)});
+        m_waker.wake();
+        return true;
     }
     default:
         break;  // a Message before the Welcome, or without a sender block

@@ -152,8 +152,11 @@ void IpmbEndpointPrivate::setWatching(bool watching)
     if (m_state == IpmbEndpoint::UnjoinedState)
         return;
     // To the controller after the Hello (which may have said so already: then it changes nothing).
+    // Routing keeps its Peer frames coming (requestRoutes(), serialised by the same lock).
+    QMutexLocker locker(&m_channelsMutex);
     QByteArray frame;
-    IpmbProtocol::appendWatch(frame, watching ? IpmbProtocol::WatchPeers : 0);
+    IpmbProtocol::appendWatch(frame, (watching ? IpmbProtocol::WatchPeers : 0)
+                                      | (m_routing ? IpmbProtocol::RoutesItself : 0));
     IpmbErrorInfo error;
     if (!m_outbox.send(frame, {}, &error))
         qCWarning(lcIpmbEndpoint, "watchingPeers: %s", qPrintable(error.message));

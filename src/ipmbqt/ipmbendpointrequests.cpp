@@ -109,7 +109,8 @@ bool IpmbEndpoint::reply(const IpmbMessage &request, const IpmbMessage &reply)
         return false;
     }
     IpmbErrorInfo error;
-    if (d->sendMessage(reply, {IpmbProtocol::Reply, data->requestId, request.senderId()}, QStringLiteral("reply"), &error))
+    if (d->sendMessage(reply, {IpmbProtocol::Reply, data->requestId, request.senderId()}, QStringLiteral("reply"), &error,
+                       data->requestOnChannel))
         return true;
     data->replied->store(false);  // it may be tried again
     d->setError(error);
@@ -126,9 +127,10 @@ bool IpmbEndpoint::reply(const IpmbMessage &request, const IpmbMessage &reply)
 */
 
 // The reading thread: a reply goes to the future that waits for it, not to the inbox.
-void IpmbEndpointPrivate::replyArrived(quint64 id, IpmbMessage &&reply)
+void IpmbEndpointPrivate::replyArrived(quint64 id, IpmbMessage &&reply, quint32 channelPeer)
 {
-    if (!m_requests.fulfil(id, std::move(reply)))
-        qCDebug(lcIpmbEndpoint, "dropping a reply to request %llu: nobody waits for it any more", id);
+    if (!m_requests.fulfil(id, std::move(reply), channelPeer))
+        qCDebug(lcIpmbEndpoint, "dropping a reply to request %llu: nobody waits for it any more%s", id,
+                channelPeer ? " on that channel" : "");
 }
 

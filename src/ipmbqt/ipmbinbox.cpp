@@ -153,6 +153,7 @@ void IpmbInbox::attach(IpmbConnection *connection)
 {
     QMutexLocker locker(&m_mutex);
     m_connection = connection;
+    m_controllerSource.connection = connection;
     m_decoding.welcomed = false;  // nobody holds the role: detach() reclaimed it
 }
 
@@ -170,6 +171,44 @@ void IpmbInbox::detach()
         m_readerWaker.drain();
     }
     m_connection = nullptr;
+    m_controllerSource.connection = nullptr;
+}
+
+void IpmbInbox::addChannel(IpmbConnection *connection, quint32 peer, bool incoming, const IpmbProtocol::Sender &sender)
+{
+    auto source = std::make_unique<Source>();
+    source->connection = connection;
+    source->peer = peer;
+    source->incoming = incoming;
+    source->sender = sender;
+    QMutexLocker locker(&m_mutex);
+    m_channels.push_back(std::move(source));
+    m_channelsChanged = true;
+    if (m_directReading)
+        m_readerWaker.wake();  // it polls the new one too from its next turn
+}
+
+void IpmbInbox::removeChannel(IpmbConnection *connection)
+{
+    QMutexLocker locker(&m_mutex);
+    if (m_reading) {
+        m_readerWaker.wake();
+        while (m_reading)
+            m_roleReleased.wait(&m_mutex);
+        m_readerWaker.drain();
+    }
+    m_channels.erase(std::remove_if(m_channels.begin(), m_channels.end(),
+                                    [&](const std::unique_ptr<Source> &s) { return s->connection == connection; }),
+                     m_channels.end());
+}
+
+IpmbInbox::Source *IpmbInbox::channelSourceLocked(IpmbConnection *connection)
+{
+    for (const std::unique_ptr<Source> &source : m_channels) {
+        if (source->connection == connection)
+            return source.get();
+    }
+    return nullptr;
 }
 
 void IpmbInbox::setWelcomed()
@@ -182,6 +221,7 @@ IpmbInbox::PollPlan IpmbInbox::planPoll(int timeoutMsecs)
     PollPlan plan;
     plan.timeoutMsecs = timeoutMsecs;
     QMutexLocker locker(&m_mutex);
+    plan.lostChannels = std::exchange(m_lostChannels, {});
     if (m_directOutcome) {
         plan.outcome = m_directOutcome;
         return plan;
@@ -217,10 +257,26 @@ IpmbInbox::ReadOutcome IpmbInbox::read()
             return ReadOutcome::Ok;  // a take() thread took the role meanwhile: it reads
         m_reading = true;
     }
-    const ReadOutcome outcome = readConnection(m_connection);  // only this thread changes it
+    const ReadOutcome outcome = readConnection(m_controllerSource);  // only this thread changes it
     QMutexLocker locker(&m_mutex);
     releaseRoleLocked();
     return outcome;
+}
+
+bool IpmbInbox::readChannel(IpmbConnection *connection)
+{
+    const Source *source;
+    {
+        QMutexLocker locker(&m_mutex);
+        source = channelSourceLocked(connection);
+        if (m_reading || !source || source->lost)
+            return true;  // a take() thread reads it, or found it ended (planPoll() says so)
+        m_reading = true;
+    }
+    const ReadOutcome outcome = readConnection(*source);
+    QMutexLocker locker(&m_mutex);
+    releaseRoleLocked();
+    return outcome == ReadOutcome::Ok;
 }
 
 bool IpmbInbox::sweep()
@@ -271,19 +327,46 @@ void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
     m_reading = true;
     m_directReading = true;
     m_directSince = m_clock.nsecsElapsed();
-    IpmbConnection *connection = m_connection;  // replaced only after detach()
+    m_channelsChanged = false;
+    const Source &controller = m_controllerSource;  // replaced only after detach()
+    thread_local std::vector<const Source *> channels;
+    channels.clear();
+    for (const std::unique_ptr<Source> &source : m_channels) {
+        if (!source->lost)
+            channels.push_back(source.get());  // removed only with the role reclaimed
+    }
     locker.unlock();
 
-    PollEntry entries[2] = {{connection->socket(), true, false, false, false},
-                            {m_readerWaker.socket(), true, false, false, false}};
+    thread_local std::vector<PollEntry> entries;
+    entries.clear();
+    entries.push_back({controller.connection->socket(), true, false, false, false});
+    entries.push_back({m_readerWaker.socket(), true, false, false, false});
+    for (const Source *source : channels)
+        entries.push_back({source->connection->socket(), true, false, false, false});
     const qint64 remaining = deadline.remainingTime();  // -1: forever
-    IpmbPlatform::poll(entries, 2, int(qMin<qint64>(remaining, std::numeric_limits<int>::max())));
-    // Once reclaimed, the socket is the I/O thread's again, even if it has data.
-    const ReadOutcome outcome = entries[0].readable && !entries[1].readable ? readConnection(connection)
-                                                                            : ReadOutcome::Ok;
+    IpmbPlatform::poll(entries.data(), int(entries.size()), int(qMin<qint64>(remaining, std::numeric_limits<int>::max())));
+    // Once reclaimed, the sockets are the I/O thread's again, even if they have data.
+    const bool reclaimed = entries[1].readable;
+    const ReadOutcome outcome = entries[0].readable && !reclaimed ? readConnection(controller) : ReadOutcome::Ok;
+    thread_local std::vector<const Source *> lost;
+    lost.clear();
+    for (size_t i = 0; i < channels.size() && !reclaimed; ++i) {
+        if (entries[i + 2].readable && readConnection(*channels[i]) != ReadOutcome::Ok)
+            lost.push_back(channels[i]);
+    }
     locker.relock();
     m_directReading = false;
     m_lastDirectRead = m_clock.nsecsElapsed();
+    if (reclaimed && std::exchange(m_channelsChanged, false))
+        m_readerWaker.drain();  // woken to poll a new channel, not reclaimed
+    if (!lost.empty()) {
+        // Removing a channel is the I/O thread's job.
+        for (const Source *source : lost) {
+            const_cast<Source *>(source)->lost = true;  // ours: the role holds it alive
+            m_lostChannels.push_back(source->connection);
+        }
+        m_ioWaker->wake();
+    }
     if (outcome != ReadOutcome::Ok) {
         // Failover and shutdown are the I/O thread's job.
         m_directAllowed = false;
@@ -304,8 +387,9 @@ void IpmbInbox::releaseRoleLocked()
 }
 
 // Reads and decodes what the socket has into the inbox; the caller holds the read role.
-IpmbInbox::ReadOutcome IpmbInbox::readConnection(IpmbConnection *connection)
+IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source)
 {
+    IpmbConnection *connection = source.connection;
     qsizetype handleBudget;
     qint64 room;
     {
@@ -321,7 +405,7 @@ IpmbInbox::ReadOutcome IpmbInbox::readConnection(IpmbConnection *connection)
         // would let one read add 50,000 messages to a full inbox.
         if (frames++ >= room)
             return IpmbConnection::Action::Keep;
-        stop = !handleFrame(frame, &outcome);
+        stop = !handleFrame(frame, source, &outcome);
         return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
     }, IpmbLimits::ReadBudget, handleBudget);
     bool arrived;
@@ -339,31 +423,65 @@ IpmbInbox::ReadOutcome IpmbInbox::readConnection(IpmbConnection *connection)
         return outcome;
     if (status == IpmbConnection::ReadStatus::Ok)
         return ReadOutcome::Ok;
-    if (status == IpmbConnection::ReadStatus::Failed)
+    if (status == IpmbConnection::ReadStatus::Failed && source.peer != 0)
+        qCWarning(lcIpmbEndpoint, "closing the channel of endpoint %u: %s", source.peer, qPrintable(connection->errorString()));
+    else if (status == IpmbConnection::ReadStatus::Failed)
         qCWarning(lcIpmbEndpoint, "dropping the connection to the bus controller: %s",
                   qPrintable(connection->errorString()));
     return ReadOutcome::Lost;
 }
 
 // Messages are decoded here; everything else is the Owner's. Returns false to stop reading.
-bool IpmbInbox::handleFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome)
+bool IpmbInbox::handleFrame(const IpmbConnection::Frame &frame, const Source &source, ReadOutcome *outcome)
 {
     const IpmbProtocol::Header &header = frame.header;
+    if (source.peer != 0) {
+        if (handleChannelFrame(frame, source))
+            return true;
+        *outcome = ReadOutcome::Lost;  // this channel's, not the controller's
+        return false;
+    }
     if (header.type == FrameType::Message && header.version == IpmbProtocol::Version && m_decoding.welcomed
         && header.senderLength != 0) {
-        decodeMessage(frame);
+        decodeMessage(frame, source);
         return true;
     }
     return m_owner->controlFrame(frame, outcome);
 }
 
-void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
+// A channel carries messages without a sender block: from the peer that introduced it, or replies
+// from the peer this endpoint introduced itself to (doc/protocol.md, "Direct channels"). False
+// closes the channel.
+bool IpmbInbox::handleChannelFrame(const IpmbConnection::Frame &frame, const Source &source)
+{
+    const IpmbProtocol::Header &header = frame.header;
+    QString why;
+    if (header.version != IpmbProtocol::Version) {
+        why = QStringLiteral("a frame of protocol version %1").arg(header.version);
+    } else if (header.type == FrameType::Message) {
+        const bool reply = header.flags & IpmbProtocol::Reply;
+        if (header.senderLength == 0 && reply != source.incoming) {
+            decodeMessage(frame, source);
+            return true;
+        }
+        why = header.senderLength != 0 ? QStringLiteral("a message with a sender block")
+                : reply ? QStringLiteral("a reply on a channel the peer opened")
+                        : QStringLiteral("a message on a channel this endpoint opened");
+    } else if (m_owner->channelFrame(source.peer, frame, &why)) {
+        return true;
+    }
+    if (!why.isEmpty())
+        m_decoding.warnings.warn(lcIpmbEndpoint(), "closing the channel of endpoint %u: %s", source.peer, qPrintable(why));
+    return false;
+}
+
+void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &source)
 {
     using IpmbProtocol::sameBytes;
     const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
     QString why;
     const QByteArrayView senderBytes = sections.sender;
-    if (!sameBytes(m_decoding.lastSenderBytes, senderBytes)) {
+    if (source.peer == 0 && !sameBytes(m_decoding.lastSenderBytes, senderBytes)) {
         const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
         if (!sender) {
             m_decoding.warnings.warn(lcIpmbEndpoint(), "ignoring a message with a malformed sender block: %s", qPrintable(why));
@@ -378,7 +496,7 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
         m_decoding.lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
         m_decoding.lastSelector = selector.value_or(IpmbSelector());
     }
-    const IpmbProtocol::Sender *sender = &m_decoding.lastSender;
+    const IpmbProtocol::Sender *sender = source.peer == 0 ? &m_decoding.lastSender : &source.sender;
 
     IpmbMessage message = IpmbMessageData::received(m_decoding.lastSelector, sender->label);
     IpmbMessageData *data = IpmbMessageData::get(message);
@@ -407,8 +525,10 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
     data->senderPid = sender->pid;
     data->senderUid = sender->uid;
     const IpmbProtocol::Call call = IpmbProtocol::callOf(frame.header, sections);
-    if (call.flags & IpmbProtocol::Request)
+    if (call.flags & IpmbProtocol::Request) {
         data->markRequest(call.id);
+        data->requestOnChannel = source.peer != 0;
+    }
     const QByteArrayView payloadSection = sections.payload;
     IpmbPayloadCodec::Decoded payload;
     qint64 payloadInRegion = 0;
@@ -459,7 +579,7 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame)
         }
     }
     if (call.flags & IpmbProtocol::Reply) {
-        m_owner->replyArrived(call.id, std::move(message));  // for the future that waits for it
+        m_owner->replyArrived(call.id, std::move(message), source.peer);  // for the future that waits for it
         return;
     }
     const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it

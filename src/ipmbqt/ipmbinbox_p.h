@@ -26,6 +26,7 @@
 #include <QtCore/qwaitcondition.h>
 
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -72,8 +73,12 @@ public:
         virtual bool controlFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome) = 0;
         // Messages were added to the inbox.
         virtual void messagesArrived() = 0;
-        // A reply to request `id` of this endpoint: it does not go to the inbox.
-        virtual void replyArrived(quint64 id, IpmbMessage &&reply) = 0;
+        // A reply to request `id` of this endpoint: it does not go to the inbox. `channelPeer` is
+        // the peer whose channel it came on; 0 if it came from the controller.
+        virtual void replyArrived(quint64 id, IpmbMessage &&reply, quint32 channelPeer) = 0;
+        // A frame on a channel that is not a Message (Dropped, Close). Returns false to drop the
+        // channel (with `why` set unless it ends as it should).
+        virtual bool channelFrame(quint32 peer, const IpmbConnection::Frame &frame, QString *why) = 0;
 
     protected:
         ~Owner() = default;
@@ -113,6 +118,11 @@ public:
     void close();                           // unjoined: take() returns once the inbox is empty
     void attach(IpmbConnection *connection);// a new connection, not yet welcomed on
     void detach();                          // reclaims the read role, then forgets the connection
+    // Direct channels are read like the controller's connection, by whoever holds the read role.
+    // On an incoming one (the peer introduced it) come messages from `sender`; on an outgoing one
+    // only replies from the peer to requests sent on it.
+    void addChannel(IpmbConnection *connection, quint32 peer, bool incoming, const IpmbProtocol::Sender &sender);
+    void removeChannel(IpmbConnection *connection);  // reclaims the read role first
     // The Owner says so from controlFrame() on the Welcome: Messages are taken from then on,
     // and receive() threads may read.
     void setWelcomed();
@@ -123,10 +133,14 @@ public:
         bool read = false;
         int timeoutMsecs = 0;
         std::optional<ReadOutcome> outcome;
+        std::vector<IpmbConnection *> lostChannels;   // channels a receive() thread found ended
     };
     PollPlan planPoll(int timeoutMsecs);
     // The socket is readable: reads it, unless a receive() thread has the role.
     ReadOutcome read();
+    // A channel's socket is readable: likewise. False when the channel ended or broke: the
+    // caller removes it.
+    bool readChannel(IpmbConnection *connection);
     // Once a second: frees idle decoding buffers; true when the memory an inbox episode used
     // should go back to the system.
     bool sweep();
@@ -136,9 +150,19 @@ private:
     void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline);
     void releaseRoleLocked();
     void resumeReadingLocked();
-    ReadOutcome readConnection(IpmbConnection *connection);
-    bool handleFrame(const IpmbConnection::Frame &frame, ReadOutcome *outcome);
-    void decodeMessage(const IpmbConnection::Frame &frame);
+    struct Source
+    {
+        IpmbConnection *connection = nullptr;
+        quint32 peer = 0;              // 0: the controller's connection
+        bool incoming = false;
+        IpmbProtocol::Sender sender;   // an incoming channel's peer
+        bool lost = false;             // a receive() thread found it ended: not polled again
+    };
+    ReadOutcome readConnection(const Source &source);
+    bool handleFrame(const IpmbConnection::Frame &frame, const Source &source, ReadOutcome *outcome);
+    bool handleChannelFrame(const IpmbConnection::Frame &frame, const Source &source);
+    void decodeMessage(const IpmbConnection::Frame &frame, const Source &source);
+    Source *channelSourceLocked(IpmbConnection *connection);
 
     Owner *const m_owner;
     IpmbPlatform::Waker *const m_ioWaker;
@@ -158,6 +182,12 @@ private:
     bool m_open = false;
     bool m_paused = false;              // full: nobody reads until the user takes some
     IpmbConnection *m_connection = nullptr;
+    Source m_controllerSource;          // m_connection's, as the read role reads it
+    // Added by the I/O thread, and removed by it with the read role reclaimed: the holder of the
+    // role may use them without the lock.
+    std::vector<std::unique_ptr<Source>> m_channels;
+    bool m_channelsChanged = false;     // a take() thread that reads must poll them again
+    std::vector<IpmbConnection *> m_lostChannels;  // found ended by a take() thread, for the I/O thread
     bool m_reading = false;             // some thread holds the read role
     bool m_directReading = false;       // ... and it is a thread in take()
     bool m_directAllowed = false;       // take() may read (welcomed, not being reclaimed)

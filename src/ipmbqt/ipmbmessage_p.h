@@ -56,6 +56,7 @@ public:
     }
     bool isRequest() const { return bool(replied); }
     quint64 requestId = 0;
+    bool requestOnChannel = false;  // it came on a direct channel: the reply goes back on it
     std::shared_ptr<std::atomic<bool>> replied;
 };
 

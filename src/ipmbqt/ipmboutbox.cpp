@@ -6,8 +6,9 @@
 using IpmbPlatform::IoResult;
 using IpmbPlatform::IoStatus;
 
-IpmbOutbox::IpmbOutbox(IpmbPlatform::Waker *ioWaker)
-    : m_ioWaker(ioWaker)
+IpmbOutbox::IpmbOutbox(IpmbPlatform::Waker *ioWaker, qint64 maxBytes, qsizetype maxHandles, const QString &destination)
+    : m_ioWaker(ioWaker), m_maxBytes(maxBytes), m_maxHandles(maxHandles),
+      m_destination(destination.isEmpty() ? QCoreApplication::translate("IpmbEndpoint", "the bus controller") : destination)
 {
     m_clock.start();
 }
@@ -20,20 +21,22 @@ bool IpmbOutbox::send(QByteArray &frame, const QList<IpmbNativeHandle> &handles,
                                QCoreApplication::translate("IpmbEndpoint", "send: the endpoint is not joined"));
         return false;
     }
-    if (queuedLocked() >= IpmbLimits::SendQueueBytes) {
+    if (queuedLocked() >= m_maxBytes) {
         *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                               QCoreApplication::translate("IpmbEndpoint", "send: %1 bytes are waiting for the bus controller")
-                                       .arg(queuedLocked()));
+                               QCoreApplication::translate("IpmbEndpoint", "send: %1 bytes are waiting for %2")
+                                       .arg(queuedLocked()).arg(m_destination));
         return false;
     }
     const qsizetype queuedHandles = m_batch.handleCount() + m_connectionHandles;
-    if (!handles.isEmpty() && queuedHandles >= IpmbLimits::SendQueueHandles) {
+    if (!handles.isEmpty() && queuedHandles >= m_maxHandles) {
         *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                               QCoreApplication::translate("IpmbEndpoint", "send: %1 handles are waiting for the bus controller")
-                                       .arg(queuedHandles));
+                               QCoreApplication::translate("IpmbEndpoint", "send: %1 handles are waiting for %2")
+                                       .arg(queuedHandles).arg(m_destination));
         return false;
     }
     const bool wasIdle = queuedLocked() == 0;
+    if (wasIdle)
+        m_lastProgress = m_clock.nsecsElapsed();  // an empty queue was not stalling
     m_batch.appendHandles(handles);
     if (frame.size() > IpmbLimits::ShareFrameBytes) {
         m_batch.appendShared(frame);
@@ -87,6 +90,7 @@ IoResult IpmbOutbox::writeWithRoleLocked(QMutexLocker<QMutex> &locker)
     m_writing = false;
     m_roleReleased.wakeAll();
     if (r.bytes > 0) {
+        m_lastProgress = m_lastWrite;
         ++m_writes;
         if (m_writeWaiters > 0)
             m_written.wakeAll();
@@ -105,6 +109,39 @@ qint64 IpmbOutbox::bytesToWrite() const
 {
     QMutexLocker locker(&m_mutex);
     return queuedLocked();
+}
+
+bool IpmbOutbox::hasRoomLocked(bool handles) const
+{
+    return queuedLocked() < m_maxBytes && (!handles || m_batch.handleCount() + m_connectionHandles < m_maxHandles);
+}
+
+bool IpmbOutbox::hasRoom(bool handles) const
+{
+    QMutexLocker locker(&m_mutex);
+    return hasRoomLocked(handles);
+}
+
+qint64 IpmbOutbox::stalledNsecs() const
+{
+    QMutexLocker locker(&m_mutex);
+    return queuedLocked() == 0 ? 0 : m_clock.nsecsElapsed() - m_lastProgress;
+}
+
+void IpmbOutbox::moveQueueTo(IpmbOutbox &other)
+{
+    IpmbFrameBatch moving;
+    {
+        QMutexLocker locker(&m_mutex);
+        Q_ASSERT(!m_connection);
+        moving.takeFrom(m_batch);
+    }
+    QMutexLocker locker(&other.m_mutex);
+    other.m_batch.takeFrom(moving);
+    if (other.m_connection && !other.m_writing && !other.m_ioWoken) {
+        other.m_ioWoken = true;
+        other.m_ioWaker->wake();
+    }
 }
 
 bool IpmbOutbox::waitForWritten(const QDeadlineTimer &deadline)

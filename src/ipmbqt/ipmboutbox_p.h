@@ -38,7 +38,10 @@ class IPMBQT_AUTOTEST_EXPORT IpmbOutbox
 {
 public:
     // `ioWaker` wakes the thread that owns the connection: it writes what a sender left behind.
-    explicit IpmbOutbox(IpmbPlatform::Waker *ioWaker);
+    // At most `maxBytes` and `maxHandles` wait (then send() fails with QueueFull); `destination`
+    // names where they go, in error messages.
+    explicit IpmbOutbox(IpmbPlatform::Waker *ioWaker, qint64 maxBytes = IpmbLimits::SendQueueBytes,
+                        qsizetype maxHandles = IpmbLimits::SendQueueHandles, const QString &destination = {});
     Q_DISABLE_COPY_MOVE(IpmbOutbox)
 
     // Any thread. Queues a whole frame and the handles that go with it (a frame larger than
@@ -47,6 +50,10 @@ public:
     // when the queue is full (QueueFull).
     bool send(QByteArray &frame, const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error);
     qint64 bytesToWrite() const;
+    // Whether another frame (with handles, if `handles`) fits in the queue now.
+    bool hasRoom(bool handles) const;
+    // For how long the queue has held bytes without any being written (0 when it is empty).
+    qint64 stalledNsecs() const;
     // Until the next write of queued bytes or an empty queue (true), the deadline, or close()
     // (false): QAbstractSocket::waitForBytesWritten().
     bool waitForWritten(const QDeadlineTimer &deadline);
@@ -59,6 +66,8 @@ public:
     void close();                           // drops every frame; send() fails until open()
     void attach(IpmbConnection *connection);// the queue goes to this one from now on
     void detach();                          // its unwritten bytes are lost; the queue stays
+    // Moves the queue (unattached: nothing of it is in a connection) behind `other`'s.
+    void moveQueueTo(IpmbOutbox &other);
     bool wantsWrite() const;                // poll the connection for writability
     void releaseIdleMemory();               // the spare buffers, if nothing is queued
     // Writes what the connection takes now, unless another thread is writing. Closed or Failed
@@ -70,7 +79,12 @@ private:
     void takeRoleLocked(QMutexLocker<QMutex> &locker);
     qint64 queuedLocked() const { return m_batch.bytes() + m_connectionBytes; }
 
+    bool hasRoomLocked(bool handles) const;
+
     IpmbPlatform::Waker *const m_ioWaker;
+    const qint64 m_maxBytes;
+    const qsizetype m_maxHandles;
+    const QString m_destination;
     mutable QMutex m_mutex;
     QWaitCondition m_roleReleased;
     QWaitCondition m_written;               // bytes were written, or the outbox closed
@@ -85,6 +99,7 @@ private:
     bool m_ioWoken = false;                 // the owner was woken to write and has not yet
     bool m_countWrites = false;
     qint64 m_lastWrite = -IpmbLimits::CoalesceWindowNsecs - 1; // m_clock time; never: the first frame goes at once
+    qint64 m_lastProgress = 0;              // m_clock time the queue last moved, or last became non-empty
     QElapsedTimer m_clock;
     std::function<void(qint64)> m_writtenCallback;
 };

@@ -72,20 +72,47 @@ void IpmbRequests::remove(quint64 id)
     m_pending.erase(id);
 }
 
-std::optional<QPromise<IpmbMessage>> IpmbRequests::take(quint64 id)
+std::optional<QPromise<IpmbMessage>> IpmbRequests::take(quint64 id, quint32 channelPeer)
 {
     QMutexLocker locker(&m_mutex);
     const auto it = m_pending.find(id);
-    if (it == m_pending.end())
+    // From a channel, only the reply of the peer the request went to on it: nobody else can
+    // vouch for it (the controller checks those it forwards).
+    if (it == m_pending.end() || (channelPeer != 0 && it->second.channelPeer != channelPeer))
         return std::nullopt;
     QPromise<IpmbMessage> promise = std::move(it->second.promise);
     m_pending.erase(it);
     return promise;
 }
 
-bool IpmbRequests::fulfil(quint64 id, IpmbMessage &&reply)
+void IpmbRequests::sentOnChannel(quint64 id, quint32 peer)
 {
-    std::optional<QPromise<IpmbMessage>> promise = take(id);
+    QMutexLocker locker(&m_mutex);
+    if (const auto it = m_pending.find(id); it != m_pending.end())
+        it->second.channelPeer = peer;
+}
+
+void IpmbRequests::failOnChannel(quint32 peer, const IpmbErrorInfo &error)
+{
+    std::vector<Pending> failed;
+    {
+        QMutexLocker locker(&m_mutex);
+        for (auto it = m_pending.begin(); it != m_pending.end();) {
+            if (it->second.channelPeer == peer) {
+                failed.push_back(std::move(it->second));
+                it = m_pending.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (Pending &request : failed)
+        failPromise(request.promise, error);
+}
+
+bool IpmbRequests::fulfil(quint64 id, IpmbMessage &&reply, quint32 channelPeer)
+{
+    std::optional<QPromise<IpmbMessage>> promise = take(id, channelPeer);
     if (!promise)
         return false;
     promise->addResult(std::move(reply));

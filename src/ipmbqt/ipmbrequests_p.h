@@ -41,8 +41,13 @@ public:
                                             bool *wake);
     // Forgets it without a word (sending it failed; the caller reports that).
     void remove(quint64 id);
-    // Whether it was waited for (a reply after the timeout or a cancel is dropped).
-    bool fulfil(quint64 id, IpmbMessage &&reply);
+    // Request `id` went on the channel to `peer` (doc/protocol.md, "Direct channels").
+    void sentOnChannel(quint64 id, quint32 peer);
+    // Whether it was waited for (a reply after the timeout or a cancel is dropped). A reply that
+    // came on the channel of `channelPeer` (0: from the controller) must be to a request sent there.
+    bool fulfil(quint64 id, IpmbMessage &&reply, quint32 channelPeer = 0);
+    // The requests sent on the channel to `peer`, which ended.
+    void failOnChannel(quint32 peer, const IpmbErrorInfo &error);
     // Whether it was waited for (else the id may be a tracked message's).
     bool fail(quint64 id, const IpmbErrorInfo &error);
     void failAll(const IpmbErrorInfo &error);
@@ -58,10 +63,11 @@ private:
         QPromise<IpmbMessage> promise;
         qint64 deadline;        // ns
         int timeoutMsecs;
+        quint32 channelPeer = 0;  // sent on the channel to this peer; 0: through the controller
     };
     static void failPromise(QPromise<IpmbMessage> &promise, const IpmbErrorInfo &error);
     // Takes request `id` out of the table (to finish its promise with the lock released).
-    std::optional<QPromise<IpmbMessage>> take(quint64 id);
+    std::optional<QPromise<IpmbMessage>> take(quint64 id, quint32 channelPeer = 0);
 
     std::atomic<quint64> m_nextId {1};
     mutable QMutex m_mutex;

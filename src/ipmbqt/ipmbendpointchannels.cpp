@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Direct channels on the endpoint's side (doc/protocol.md, "Direct channels"): routing by the
+// membership in any sending thread, and, in the I/O thread, the introductions (accepting one,
+// taking the answer to one), serving the channels and closing them.
+#include "ipmbendpoint_p.h"
+#include "ipmbmemoryregion_p.h"
+#include "ipmbprotocol_p.h"
+
+using namespace IpmbPlatform;
+
+IpmbEndpointPrivate::Channel::Channel(IpmbPlatform::Waker *ioWaker, quint32 peer, bool incoming)
+    : peer(peer), incoming(incoming),
+      outbox(ioWaker, IpmbLimits::ChannelQueueBytes, IpmbLimits::ChannelQueueHandles,
+             IpmbEndpoint::tr("the channel to endpoint %1").arg(peer))
+{
+    outbox.open();
+}
+
+// The first message this endpoint sends asks for the membership; until its list has come, the
+// controller routes.
+void IpmbEndpointPrivate::requestRoutes()
+{
+    if (m_routing.load(std::memory_order_relaxed))
+        return;
+    QMutexLocker locker(&m_channelsMutex);  // serialises the Watch frames with setWatching()'s
+    if (m_routing.exchange(true))
+        return;
+    QByteArray frame;
+    IpmbProtocol::appendWatch(frame, IpmbProtocol::RoutesItself | (m_watchPeers ? IpmbProtocol::WatchPeers : 0));
+    IpmbErrorInfo error;
+    if (!m_outbox.send(frame, {}, &error))
+        m_routing = false;  // not joined: the next send asks again
+}
+
+// Picks the receivers of a message with `selector`: false if the controller must route it (this
+// endpoint does not know the membership yet, or nobody it knows matches: the controller's view
+// may be newer, and it keeps a message with a ttl). A unicast gets one receiver, taken in turn
+// among those whose queue has room.
+bool IpmbEndpointPrivate::routeMessage(const IpmbSelector &selector, bool request, std::vector<quint32> *receivers,
+                                       IpmbErrorInfo *error)
+{
+    Q_UNUSED(request);
+    Q_UNUSED(error);
+    if (!m_routes.isReady()) {
+        requestRoutes();
+        return false;
+    }
+    m_routes.matches(selector.labelOp(), receivers);
+    if (receivers->empty())
+        return false;
+    if (selector.mode() == IpmbSelector::Multicast || receivers->size() == 1)
+        return true;
+    const size_t count = receivers->size();
+    const size_t start = size_t(m_unicastTurn.fetch_add(1, std::memory_order_relaxed) % count);
+    quint32 chosen = (*receivers)[start];
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        for (size_t i = 0; i < count; ++i) {
+            const quint32 candidate = (*receivers)[(start + i) % count];
+            const ChannelPtr channel = m_channelsOut.value(candidate);
+            if (!channel || channel->outbox.hasRoom(false)) {
+                chosen = candidate;
+                break;
+            }
+        }
+    }
+    receivers->assign(1, chosen);
+    return true;
+}
+
+// Writes an addressed `frame` (see appendMessage()) for each receiver: on its channel, or through
+// the controller (then asking for a channel to it, within the limits). Each copy of a region gets
+// its reference here, since no controller multiplies it.
+bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByteArray &frame,
+                                     const QList<IpmbNativeHandle> &handles, const QList<IpmbMemoryRegion> &regions,
+                                     const IpmbProtocol::Call &call, IpmbErrorInfo *error)
+{
+    const quint32 self = m_selfId.load(std::memory_order_relaxed);
+    const qint64 now = m_clock.nsecsElapsed();
+    QMutexLocker locker(&m_channelsMutex);
+    // A full channel fails the send, until its receiver is stuck: then its copy is dropped.
+    thread_local std::vector<ChannelPtr> channels;
+    channels.clear();
+    for (const quint32 receiver : receivers) {
+        ChannelPtr channel = m_channelsOut.value(receiver);
+        if (channel && !channel->outbox.hasRoom(!handles.isEmpty())
+            && channel->outbox.stalledNsecs() < qint64(IpmbLimits::StallTimeoutMsecs) * IpmbLimits::NsecsPerMsec) {
+            *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                                   IpmbEndpoint::tr("send: the queue of the channel to endpoint %1 is full").arg(receiver));
+            return false;
+        }
+        channels.push_back(std::move(channel));
+    }
+    const bool large = frame.size() > IpmbLimits::ShareFrameBytes;
+    QByteArray copy;
+    for (size_t i = 0; i < receivers.size(); ++i) {
+        const quint32 receiver = receivers[i];
+        const ChannelPtr &channel = channels[i];
+        if (channel && !channel->outbox.hasRoom(!handles.isEmpty())) {
+            ++channel->dropped;  // stuck (checked above): counted, and reported to it later
+            continue;
+        }
+        // A large frame is queued by reference (and taken): each receiver but the last gets a copy.
+        QByteArray &out = large && i + 1 < receivers.size() ? (copy = frame) : frame;
+        IpmbProtocol::setTarget(out, receiver);
+        for (const IpmbMemoryRegion &region : regions)
+            IpmbMemoryRegionPrivate::addReferences(region, +1);
+        bool sent;
+        if (channel) {
+            if (call.flags & IpmbProtocol::Request)
+                m_requests.sentOnChannel(call.id, receiver);
+            sent = channel->outbox.send(out, handles, error);
+        } else {
+            sent = m_outbox.send(out, handles, error);
+            // The introduction goes behind it: B hears of the channel after this message.
+            if (sent && receiver != self && m_channelsOut.size() < IpmbLimits::MaxChannels
+                && m_channelRetryAt.value(receiver, 0) <= now) {
+                QByteArray introduce;
+                IpmbProtocol::appendIntroduce(introduce, receiver);
+                IpmbErrorInfo ignored;
+                if (m_outbox.send(introduce, {}, &ignored)) {
+                    m_channelsOut.insert(receiver, std::make_shared<Channel>(&m_waker, receiver, false));
+                    m_channelRetryAt.remove(receiver);
+                }
+            }
+        }
+        if (!sent) {
+            for (const IpmbMemoryRegion &region : regions)
+                IpmbMemoryRegionPrivate::addReferences(region, -1);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool IpmbEndpointPrivate::hasChannel(quint32 peer)
+{
+    QMutexLocker locker(&m_channelsMutex);
+    return m_channelsOut.contains(peer) || m_channelsIn.contains(peer);
+}
+
+// The thread that read an Introduce or a Channel frame leaves it to the I/O thread, which owns
+// the channels' sockets.
+void IpmbEndpointPrivate::handleChannelEvents()
+{
+    std::vector<ChannelEvent> events;
+    {
+        QMutexLocker locker(&m_mutex);
+        events.swap(m_ioChannelEvents);
+    }
+    for (ChannelEvent &event : events) {
+        if (event.introduced)
+            acceptChannel(*event.introduced);
+        else
+            channelAnswered(event.answer, std::move(event.socket));
+    }
+}
+
+// B's side: a socket pair, one end kept and read from now on, the other for the introducer.
+void IpmbEndpointPrivate::acceptChannel(const IpmbProtocol::Introduced &introduced)
+{
+    const quint32 peer = introduced.introducer;
+    QByteArray answer;
+    IpmbErrorInfo error;
+    ChannelPtr old;
+    ChannelPtr channel;
+    Socket theirs = InvalidSocket;
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        Socket mine = InvalidSocket;
+        if (m_channelsIn.size() >= IpmbLimits::MaxChannels && !m_channelsIn.contains(peer)) {
+            IpmbProtocol::appendChannel(answer, peer, IpmbErrorCode::QueueFull);
+        } else if (!socketPair(&mine, &theirs, &error)) {
+            m_ioWarnings.warn(lcIpmbEndpoint(), "cannot open a channel for endpoint %u: %s", peer, qPrintable(error.message));
+            IpmbProtocol::appendChannel(answer, peer, IpmbErrorCode::Resource);
+        } else {
+            // An older channel from it is one it no longer writes (it asks only when it has none).
+            old = m_channelsIn.take(peer);
+            channel = std::make_shared<Channel>(&m_waker, peer, true);
+            channel->connection = std::make_unique<IpmbConnection>(mine);
+            channel->connection->setReusesLargeBuffers(true);
+            channel->outbox.attach(channel->connection.get());
+            channel->open = true;
+            m_channelsIn.insert(peer, channel);
+            IpmbProtocol::appendChannel(answer, peer, IpmbErrorCode::None);
+        }
+    }
+    if (old)
+        closeChannel(old, {});
+    QList<IpmbNativeHandle> handles;
+    if (channel) {
+        m_inbox.addChannel(channel->connection.get(), peer, true, introduced.sender);
+        handles.append(IpmbNativeHandle::adopt(theirs));
+    }
+    if (!m_outbox.send(answer, handles, &error))
+        qCDebug(lcIpmbEndpoint, "cannot answer endpoint %u's introduction: %s", peer, qPrintable(error.message));
+}
+
+// A's side: the answer to its Introduce. With a socket from the right process, what waited for the
+// peer goes there; without, through the controller, and the peer is not asked again for a while.
+void IpmbEndpointPrivate::channelAnswered(const IpmbProtocol::Channel &answer, IpmbNativeHandle socket)
+{
+    const quint32 peer = answer.peer;
+    IpmbRoutes::Member member;
+    Credentials credentials;
+    QString refused;
+    if (answer.status != IpmbErrorCode::None) {
+        refused = IpmbErrorInfo(answer.status).message;
+    } else if (!isLocalStreamSocket(socket.handle()) || !peerCredentials(Socket(socket.handle()), &credentials)) {
+        refused = QStringLiteral("its handle is not a local stream socket");
+    } else if (!m_routes.member(peer, &member)) {
+        refused = QStringLiteral("the endpoint is not on the bus any more");
+    } else if (credentials.uid != currentUserId() || credentials.pid != member.pid) {
+        refused = QStringLiteral("the socket is of pid %1, uid %2; the endpoint's process is pid %3")
+                          .arg(credentials.pid).arg(credentials.uid).arg(member.pid);
+        m_ioWarnings.warn(lcIpmbEndpoint(), "refusing a channel to endpoint %u: %s", peer, qPrintable(refused));
+    }
+    ChannelPtr channel;
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        channel = m_channelsOut.value(peer);
+        if (!channel || channel->open) {
+            qCDebug(lcIpmbEndpoint, "ignoring a channel to endpoint %u that this endpoint is not opening", peer);
+            return;  // the socket closes with `socket`
+        }
+        if (!refused.isEmpty()) {
+            qCDebug(lcIpmbEndpoint, "no channel to endpoint %u: %s", peer, qPrintable(refused));
+            m_channelsOut.remove(peer);
+            m_channelRetryAt.insert(peer, m_clock.nsecsElapsed() + qint64(IpmbLimits::ChannelRetryMsecs) * IpmbLimits::NsecsPerMsec);
+            // What waited goes through the controller: addressed, behind what went there before.
+            channel->outbox.moveQueueTo(m_outbox);
+            channel->outbox.close();
+            return;
+        }
+        channel->connection = std::make_unique<IpmbConnection>(Socket(socket.release()));
+        channel->connection->setReusesLargeBuffers(true);
+        channel->open = true;
+    }
+    IpmbProtocol::Sender sender;
+    sender.endpointId = peer;
+    sender.pid = member.pid;
+    sender.uid = credentials.uid;
+    sender.label = member.label;
+    m_inbox.addChannel(channel->connection.get(), peer, false, sender);
+    channel->outbox.attach(channel->connection.get());  // what waited is written from the next poll on
+    m_waker.wake();
+}
+
+void IpmbEndpointPrivate::closeChannel(const ChannelPtr &channel, const QString &why)
+{
+    if (!why.isEmpty())
+        qCDebug(lcIpmbEndpoint, "closing the channel %s endpoint %u: %s", channel->incoming ? "from" : "to",
+                channel->peer, qPrintable(why));
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        QHash<quint32, ChannelPtr> &channels = channel->incoming ? m_channelsIn : m_channelsOut;
+        if (channels.value(channel->peer) == channel)
+            channels.remove(channel->peer);
+    }
+    if (channel->connection)
+        m_inbox.removeChannel(channel->connection.get());
+    channel->outbox.close();
+    channel->connection.reset();
+    if (!channel->incoming)
+        m_requests.failOnChannel(channel->peer, IpmbErrorInfo(IpmbErrorCode::PeerLeft,
+                IpmbEndpoint::tr("request: the endpoint that got it left before it replied")));
+}
+
+// On leave: what the channels queue is written within `drainMsecs` (together), then they close.
+void IpmbEndpointPrivate::closeAllChannels(int drainMsecs)
+{
+    std::vector<ChannelPtr> channels;
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        for (const ChannelPtr &channel : std::as_const(m_channelsOut))
+            channels.push_back(channel);
+        for (const ChannelPtr &channel : std::as_const(m_channelsIn))
+            channels.push_back(channel);
+        m_channelRetryAt.clear();
+    }
+    const QDeadlineTimer deadline(drainMsecs);
+    for (const ChannelPtr &channel : channels) {
+        while (channel->connection && channel->outbox.wantsWrite() && !deadline.hasExpired()) {
+            const IoResult r = channel->outbox.write();
+            if (r.status == IoStatus::Closed || r.status == IoStatus::Failed || !channel->outbox.wantsWrite())
+                break;
+            PollEntry entry {channel->connection->socket(), false, true, false, false};
+            IpmbPlatform::poll(&entry, 1, int(qMax<qint64>(deadline.remainingTime(), 0)));
+        }
+        closeChannel(channel, {});
+    }
+}
+
+// On leave: the channels still being opened give what waited for them to the controller, which
+// the endpoint drains before it closes (addressed, behind what went there before).
+void IpmbEndpointPrivate::abandonOpeningChannels()
+{
+    QMutexLocker locker(&m_channelsMutex);
+    for (auto it = m_channelsOut.begin(); it != m_channelsOut.end();) {
+        if ((*it)->open) {
+            ++it;
+            continue;
+        }
+        (*it)->outbox.moveQueueTo(m_outbox);
+        (*it)->outbox.close();
+        it = m_channelsOut.erase(it);
+    }
+}
+
+// After a failover: the introductions whose answer may have been lost are asked of the new
+// controller (B replaces the channel it made for the lost one).
+void IpmbEndpointPrivate::reintroduce()
+{
+    QMutexLocker locker(&m_channelsMutex);
+    for (const ChannelPtr &channel : std::as_const(m_channelsOut)) {
+        if (channel->open)
+            continue;
+        QByteArray introduce;
+        IpmbProtocol::appendIntroduce(introduce, channel->peer);
+        IpmbErrorInfo ignored;
+        m_outbox.send(introduce, {}, &ignored);
+    }
+}
+
+// Messages dropped for a stuck peer are reported to it on its channel once it reads again.
+void IpmbEndpointPrivate::reportChannelDrops()
+{
+    QMutexLocker locker(&m_channelsMutex);
+    for (const ChannelPtr &channel : std::as_const(m_channelsOut)) {
+        if (channel->dropped == 0 || !channel->open
+            || channel->outbox.bytesToWrite() >= IpmbLimits::ChannelQueueBytes / 2)
+            continue;
+        QByteArray frame;
+        IpmbProtocol::appendDropped(frame, channel->dropped);
+        IpmbErrorInfo ignored;
+        if (channel->outbox.send(frame, {}, &ignored))
+            channel->dropped = 0;
+    }
+}
+
+std::vector<IpmbEndpointPrivate::ChannelPtr> IpmbEndpointPrivate::channelsToServe()
+{
+    std::vector<ChannelPtr> channels;
+    QMutexLocker locker(&m_channelsMutex);
+    for (const ChannelPtr &channel : std::as_const(m_channelsOut)) {
+        if (channel->open)
+            channels.push_back(channel);
+    }
+    for (const ChannelPtr &channel : std::as_const(m_channelsIn))
+        channels.push_back(channel);
+    return channels;
+}
+
+// The read role's thread: a frame on a channel other than a Message.
+bool IpmbEndpointPrivate::channelFrame(quint32 peer, const IpmbConnection::Frame &frame, QString *why)
+{
+    Q_UNUSED(peer);
+    switch (frame.header.type) {
+    case IpmbProtocol::FrameType::Dropped:
+        if (const std::optional<quint64> count = IpmbProtocol::parseDropped(frame.body, why)) {
+            QMutexLocker locker(&m_mutex);
+            m_ioDropped += *count;
+            postSyncLocked();
+            return true;
+        }
+        return false;
+    case IpmbProtocol::FrameType::Close:
+        return false;  // everything before it is in the inbox: the channel ends here
+    default:
+        *why = QStringLiteral("unexpected frame of type %1").arg(int(frame.header.type));
+        return false;
+    }
+}
