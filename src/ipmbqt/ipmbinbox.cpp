@@ -192,10 +192,14 @@ void IpmbInbox::removeChannel(IpmbConnection *connection)
 {
     QMutexLocker locker(&m_mutex);
     if (m_reading) {
+        m_reclaiming = true;  // no receive() thread takes the role meanwhile
         m_readerWaker.wake();
         while (m_reading)
             m_roleReleased.wait(&m_mutex);
         m_readerWaker.drain();
+        m_reclaiming = false;
+        if (m_waiters > 0)
+            m_changed.wakeAll();  // one of them may take the role again
     }
     m_channels.erase(std::remove_if(m_channels.begin(), m_channels.end(),
                                     [&](const std::unique_ptr<Source> &s) { return s->connection == connection; }),
@@ -317,7 +321,7 @@ void IpmbInbox::resumeReadingLocked()
 
 bool IpmbInbox::canReadDirectlyLocked() const
 {
-    return m_directAllowed && !m_reading && !m_paused;
+    return m_directAllowed && !m_reading && !m_paused && !m_reclaiming;
 }
 
 // A thread in take() holds the read role while it waits: it polls the socket itself, reads and
@@ -327,7 +331,10 @@ void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
     m_reading = true;
     m_directReading = true;
     m_directSince = m_clock.nsecsElapsed();
-    m_channelsChanged = false;
+    // A wake for a channel added after the last poll is stale now that this poll has them all (no
+    // reclaim is pending: reclaimers keep readers out until they are done).
+    if (std::exchange(m_channelsChanged, false))
+        m_readerWaker.drain();
     const Source &controller = m_controllerSource;  // replaced only after detach()
     thread_local std::vector<const Source *> channels;
     channels.clear();

@@ -187,6 +187,7 @@ private:
     // role may use them without the lock.
     std::vector<std::unique_ptr<Source>> m_channels;
     bool m_channelsChanged = false;     // a take() thread that reads must poll them again
+    bool m_reclaiming = false;          // removeChannel() waits for the role
     std::vector<IpmbConnection *> m_lostChannels;  // found ended by a take() thread, for the I/O thread
     bool m_reading = false;             // some thread holds the read role
     bool m_directReading = false;       // ... and it is a thread in take()
