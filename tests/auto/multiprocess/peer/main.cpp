@@ -25,7 +25,7 @@
 //   sent <n>                                 (a flood is handed to the controller)
 // Commands:
 //   send <unicast|multicast> <labelop> <ttlms> <str|int|gadget|bytes|blob> <value>
-//   flood <unicast|multicast> <labelop> <count> <size>
+//   flood <unicast|multicast> <labelop> <count> <size> [<first sequence number>]
 //   floodsignal <labelop> <count> <size>: the same, event-driven: on QueueFullError (the first
 //       time it prints "queuefull") it waits for bytesWritten(); at the end it prints
 //       "sent <count> fullqueues=<times send() refused>"
@@ -51,6 +51,7 @@
 //       print "kept n=<n> intact=<0|1>"
 //   address: prints "address <the bus address>"
 //   watch <0|1>: IpmbEndpoint::setWatchingPeers()
+//   rejoin <a,b>: leave, take that label, and join again
 //   regioninfo | drop | expect <n> | count | fdcount | mappings | peers | leave
 //   quit: leave (once joined, if it is still joining) and exit
 // Raw modes for the security tests (no IpmbEndpoint): --raw-hello ADDRESS connects to a bus
@@ -584,7 +585,8 @@ int main(int argc, char **argv)
             const IpmbSelector selector = parseSelector(w[1], w[2], 0);
             const quint64 count = w[3].toULongLong();
             const qsizetype size = w[4].toLongLong();
-            for (quint64 i = 0; i < count; ++i) {
+            const quint64 first = w.value(5, "0").toULongLong();  // goes on from an earlier flood
+            for (quint64 i = first; i < first + count; ++i) {
                 if (!sendOrWait(IpmbMessage(selector, floodPayload(i, size))))
                     return;
             }
@@ -788,6 +790,10 @@ int main(int argc, char **argv)
             say(counter.report(endpoint.droppedMessageCount()));
         } else if (w.value(0) == "leave") {
             endpoint.leave();
+        } else if (w.value(0) == "rejoin" && w.size() == 2) {
+            endpoint.leave();
+            endpoint.setLabel(IpmbLabel(QString::fromUtf8(w[1]).split(QLatin1Char(','), Qt::SkipEmptyParts)));
+            endpoint.join();  // "joined ..." again, with a new id
         } else if (w.value(0) == "quit") {
             if (endpoint.state() == IpmbEndpoint::JoiningState)
                 endpoint.waitForJoined(10000);  // what was sent while joining goes out first
