@@ -46,11 +46,7 @@ IpmbEndpointPrivate::IpmbEndpointPrivate(IpmbEndpoint *q)
 {
     m_clock.start();
     // bytesWritten(): counted only while the signal is connected (IpmbOutbox::countWrites()).
-    m_outbox.setWrittenCallback([this](qint64 bytes) {
-        QMutexLocker locker(&m_mutex);
-        m_ioBytesWritten += bytes;
-        postSyncLocked();
-    });
+    setUpOutbox(m_outbox);
 #ifdef IPMBQT_BUILD_TESTS
     // A hook for the tests and benchmarks, which compare both ways in one run; a library built
     // without its tests ignores it, so the environment cannot change what a process sends.
@@ -558,7 +554,12 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
 qint64 IpmbEndpoint::bytesToWrite() const
 {
     Q_D(const IpmbEndpoint);
-    return d->m_outbox.bytesToWrite();
+    IpmbEndpointPrivate *d_nc = const_cast<IpmbEndpointPrivate *>(d);
+    qint64 bytes = d->m_outbox.bytesToWrite();
+    QMutexLocker locker(&d_nc->m_channelsMutex);
+    for (const IpmbEndpointPrivate::ChannelPtr &channel : std::as_const(d->m_channelsOut))
+        bytes += channel->outbox.bytesToWrite();
+    return bytes;
 }
 
 /*!
@@ -586,7 +587,19 @@ qint64 IpmbEndpoint::bytesToWrite() const
 bool IpmbEndpoint::waitForBytesWritten(int msecs)
 {
     Q_D(IpmbEndpoint);
-    return d->m_outbox.waitForWritten(QDeadlineTimer(msecs));
+    // The fullest queue, the controller's or a channel's: the one a refused send() waits for.
+    IpmbEndpointPrivate::ChannelPtr fullest;
+    qint64 most = d->m_outbox.bytesToWrite();
+    {
+        QMutexLocker locker(&d->m_channelsMutex);
+        for (const IpmbEndpointPrivate::ChannelPtr &channel : std::as_const(d->m_channelsOut)) {
+            if (const qint64 bytes = channel->outbox.bytesToWrite(); bytes > most) {
+                most = bytes;
+                fullest = channel;
+            }
+        }
+    }
+    return (fullest ? fullest->outbox : d->m_outbox).waitForWritten(QDeadlineTimer(msecs));
 }
 
 /*!
@@ -614,8 +627,10 @@ std::optional<IpmbMessage> IpmbEndpoint::receive(int msecs)
 void IpmbEndpoint::connectNotify(const QMetaMethod &signal)
 {
     Q_D(IpmbEndpoint);
-    if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten))
-        d->m_outbox.countWrites(++d->m_bytesWrittenConnections > 0);
+    if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten)) {
+        ++d->m_bytesWrittenConnections;
+        d->countWrites();
+    }
     if (signal == QMetaMethod::fromSignal(&IpmbEndpoint::messageReceived)) {
         ++d->m_receiverConnections;
         if (!d->m_inbox.isEmpty()) {
@@ -636,7 +651,7 @@ void IpmbEndpoint::disconnectNotify(const QMetaMethod &signal)
         d->m_receiverConnections = qMax(0, d->m_receiverConnections - 1);
     if (!signal.isValid() || signal == QMetaMethod::fromSignal(&IpmbEndpoint::bytesWritten)) {
         d->m_bytesWrittenConnections = qMax(0, d->m_bytesWrittenConnections - 1);
-        d->m_outbox.countWrites(d->m_bytesWrittenConnections > 0);
+        d->countWrites();
     }
 }
 

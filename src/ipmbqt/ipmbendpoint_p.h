@@ -152,13 +152,16 @@ public:
     // Direct channels (ipmbendpointchannels.cpp, doc/protocol.md "Direct channels").
     struct Channel
     {
-        Channel(IpmbPlatform::Waker *ioWaker, quint32 peer, bool incoming);
+        Channel(IpmbEndpointPrivate *endpoint, quint32 peer, bool incoming);
         const quint32 peer;
         const bool incoming;            // the peer opened it: its messages come in, replies go out
         IpmbOutbox outbox;              // thread-safe
         // Guarded by m_channelsMutex:
         bool open = false;              // else being opened: the outbox queues
         quint64 dropped = 0;            // messages for a stuck peer, not reported to it yet
+        qint64 lastUsed = 0;            // m_clock ns of the last message sent on it
+        // Closing for want of use: the outbox holds what comes after its Close (isHolding()),
+        // for the channel that replaces it once the peer has closed its end.
         // The I/O thread's:
         std::unique_ptr<IpmbConnection> connection;
     };
@@ -169,6 +172,10 @@ public:
     bool sendRouted(const std::vector<quint32> &receivers, QByteArray &frame, const QList<IpmbNativeHandle> &handles,
                     const QList<IpmbMemoryRegion> &regions, const IpmbProtocol::Call &call, IpmbErrorInfo *error);
     void requestRoutes();
+    // bytesWritten(): every outbox reports its writes, while the signal is connected.
+    void setUpOutbox(IpmbOutbox &outbox);
+    void countWrites();
+    void introduce(quint32 peer);
     // The I/O thread.
     void handleChannelEvents();
     void acceptChannel(const IpmbProtocol::Introduced &introduced);
@@ -178,6 +185,7 @@ public:
     void abandonOpeningChannels();
     void reintroduce();
     void reportChannelDrops();
+    void closeIdleChannels(qint64 nowNsecs);
     std::vector<ChannelPtr> channelsToServe();
     bool hasChannel(quint32 peer);
 

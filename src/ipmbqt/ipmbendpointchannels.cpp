@@ -8,12 +8,34 @@
 
 using namespace IpmbPlatform;
 
-IpmbEndpointPrivate::Channel::Channel(IpmbPlatform::Waker *ioWaker, quint32 peer, bool incoming)
+IpmbEndpointPrivate::Channel::Channel(IpmbEndpointPrivate *endpoint, quint32 peer, bool incoming)
     : peer(peer), incoming(incoming),
-      outbox(ioWaker, IpmbLimits::ChannelQueueBytes, IpmbLimits::ChannelQueueHandles,
+      outbox(&endpoint->m_waker, IpmbLimits::ChannelQueueBytes, IpmbLimits::ChannelQueueHandles,
              IpmbEndpoint::tr("the channel to endpoint %1").arg(peer))
 {
     outbox.open();
+    endpoint->setUpOutbox(outbox);
+}
+
+void IpmbEndpointPrivate::setUpOutbox(IpmbOutbox &outbox)
+{
+    outbox.setWrittenCallback([this](qint64 bytes) {
+        QMutexLocker locker(&m_mutex);
+        m_ioBytesWritten += bytes;
+        postSyncLocked();
+    });
+    outbox.countWrites(m_bytesWrittenConnections > 0);
+}
+
+void IpmbEndpointPrivate::countWrites()
+{
+    const bool on = m_bytesWrittenConnections > 0;
+    m_outbox.countWrites(on);
+    QMutexLocker locker(&m_channelsMutex);
+    for (const ChannelPtr &channel : std::as_const(m_channelsOut))
+        channel->outbox.countWrites(on);
+    for (const ChannelPtr &channel : std::as_const(m_channelsIn))
+        channel->outbox.countWrites(on);
 }
 
 // The first message this endpoint sends asks for the membership; until its list has come, the
@@ -70,67 +92,110 @@ bool IpmbEndpointPrivate::routeMessage(const IpmbSelector &selector, bool reques
 
 // Writes an addressed `frame` (see appendMessage()) for each receiver: on its channel, or through
 // the controller (then asking for a channel to it, within the limits). Each copy of a region gets
-// its reference here, since no controller multiplies it.
+// its reference here, since no controller multiplies it. The channels' lock is held only to look
+// them up: a sender never waits for another thread's system call.
 bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByteArray &frame,
                                      const QList<IpmbNativeHandle> &handles, const QList<IpmbMemoryRegion> &regions,
                                      const IpmbProtocol::Call &call, IpmbErrorInfo *error)
 {
     const quint32 self = m_selfId.load(std::memory_order_relaxed);
     const qint64 now = m_clock.nsecsElapsed();
-    QMutexLocker locker(&m_channelsMutex);
-    // A full channel fails the send, until its receiver is stuck: then its copy is dropped.
+    enum Way : char { Controller, Introduce, OnChannel, Drop };
     thread_local std::vector<ChannelPtr> channels;
+    thread_local std::vector<char> ways;
     channels.clear();
-    for (const quint32 receiver : receivers) {
-        ChannelPtr channel = m_channelsOut.value(receiver);
-        if (channel && !channel->outbox.hasRoom(!handles.isEmpty())
-            && channel->outbox.stalledNsecs() < qint64(IpmbLimits::StallTimeoutMsecs) * IpmbLimits::NsecsPerMsec) {
-            *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                                   IpmbEndpoint::tr("send: the queue of the channel to endpoint %1 is full").arg(receiver));
-            return false;
+    ways.clear();
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        for (const quint32 receiver : receivers) {
+            ChannelPtr channel = m_channelsOut.value(receiver);
+            Way way = OnChannel;
+            if (!channel) {
+                way = Controller;
+                if (receiver != self && m_channelsOut.size() < IpmbLimits::MaxChannels
+                    && m_channelRetryAt.value(receiver, 0) <= now) {
+                    // Opened now, so that what other threads send meanwhile waits in it; this
+                    // thread relays its message, then asks for the introduction (the fence).
+                    m_channelsOut.insert(receiver, std::make_shared<Channel>(this, receiver, false));
+                    m_channelRetryAt.remove(receiver);
+                    way = Introduce;
+                }
+            } else if (!channel->outbox.hasRoom(!handles.isEmpty())) {
+                // Full: the send fails, until the receiver is stuck (it read nothing, or did not
+                // answer the introduction, for IpmbLimits::StallTimeoutMsecs); then its copy is
+                // dropped, counted, and reported to it once it reads again.
+                if (channel->outbox.stalledNsecs() < qint64(IpmbLimits::StallTimeoutMsecs) * IpmbLimits::NsecsPerMsec) {
+                    *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                                           IpmbEndpoint::tr("send: the queue of the channel to endpoint %1 is full").arg(receiver));
+                    locker.unlock();
+                    for (size_t k = 0; k < ways.size(); ++k) {
+                        if (ways[k] == Introduce)
+                            introduce(receivers[k]);  // opened above; nothing was relayed or waits
+                    }
+                    return false;
+                }
+                ++channel->dropped;
+                way = Drop;
+            } else {
+                channel->lastUsed = now;
+            }
+            channels.push_back(std::move(channel));
+            ways.push_back(way);
         }
-        channels.push_back(std::move(channel));
     }
     const bool large = frame.size() > IpmbLimits::ShareFrameBytes;
     QByteArray copy;
+    bool ok = true;
     for (size_t i = 0; i < receivers.size(); ++i) {
         const quint32 receiver = receivers[i];
-        const ChannelPtr &channel = channels[i];
-        if (channel && !channel->outbox.hasRoom(!handles.isEmpty())) {
-            ++channel->dropped;  // stuck (checked above): counted, and reported to it later
+        const Way way = Way(ways[i]);
+        if (way == Drop)
             continue;
-        }
-        // A large frame is queued by reference (and taken): each receiver but the last gets a copy.
-        QByteArray &out = large && i + 1 < receivers.size() ? (copy = frame) : frame;
-        IpmbProtocol::setTarget(out, receiver);
-        for (const IpmbMemoryRegion &region : regions)
-            IpmbMemoryRegionPrivate::addReferences(region, +1);
-        bool sent;
-        if (channel) {
-            if (call.flags & IpmbProtocol::Request)
-                m_requests.sentOnChannel(call.id, receiver);
-            sent = channel->outbox.send(out, handles, error);
-        } else {
-            sent = m_outbox.send(out, handles, error);
-            // The introduction goes behind it: B hears of the channel after this message.
-            if (sent && receiver != self && m_channelsOut.size() < IpmbLimits::MaxChannels
-                && m_channelRetryAt.value(receiver, 0) <= now) {
-                QByteArray introduce;
-                IpmbProtocol::appendIntroduce(introduce, receiver);
-                IpmbErrorInfo ignored;
-                if (m_outbox.send(introduce, {}, &ignored)) {
-                    m_channelsOut.insert(receiver, std::make_shared<Channel>(&m_waker, receiver, false));
-                    m_channelRetryAt.remove(receiver);
-                }
+        bool sent = false;
+        if (ok) {
+            // A large frame is queued by reference (and taken): each receiver but the last gets a copy.
+            QByteArray &out = large && i + 1 < receivers.size() ? (copy = frame) : frame;
+            IpmbProtocol::setTarget(out, receiver);
+            for (const IpmbMemoryRegion &region : regions)
+                IpmbMemoryRegionPrivate::addReferences(region, +1);
+            if (way == OnChannel) {
+                if (call.flags & IpmbProtocol::Request)
+                    m_requests.sentOnChannel(call.id, receiver);
+                sent = channels[i]->outbox.send(out, handles, error);
+            } else {
+                sent = m_outbox.send(out, handles, error);
+            }
+            if (!sent) {
+                for (const IpmbMemoryRegion &region : regions)
+                    IpmbMemoryRegionPrivate::addReferences(region, -1);
+                ok = false;
             }
         }
-        if (!sent) {
-            for (const IpmbMemoryRegion &region : regions)
-                IpmbMemoryRegionPrivate::addReferences(region, -1);
-            return false;
-        }
+        if (way == Introduce)
+            introduce(receiver);  // also after a failure: the channel was opened for it
     }
-    return true;
+    return ok;
+}
+
+// Asks the controller to introduce this endpoint to `peer`, whose channel is being opened; if
+// that cannot be queued, the channel is given up and what waits in it goes through the controller.
+void IpmbEndpointPrivate::introduce(quint32 peer)
+{
+    QByteArray frame;
+    IpmbProtocol::appendIntroduce(frame, peer);
+    IpmbErrorInfo error;
+    if (m_outbox.send(frame, {}, &error))
+        return;
+    ChannelPtr channel;
+    {
+        QMutexLocker locker(&m_channelsMutex);
+        channel = m_channelsOut.value(peer);
+        if (!channel || channel->open)
+            return;
+        m_channelsOut.remove(peer);
+    }
+    channel->outbox.moveQueueTo(m_outbox);
+    channel->outbox.close();
 }
 
 bool IpmbEndpointPrivate::hasChannel(quint32 peer)
@@ -176,7 +241,7 @@ void IpmbEndpointPrivate::acceptChannel(const IpmbProtocol::Introduced &introduc
         } else {
             // An older channel from it is one it no longer writes (it asks only when it has none).
             old = m_channelsIn.take(peer);
-            channel = std::make_shared<Channel>(&m_waker, peer, true);
+            channel = std::make_shared<Channel>(this, peer, true);
             channel->connection = std::make_unique<IpmbConnection>(mine);
             channel->connection->setReusesLargeBuffers(true);
             channel->outbox.attach(channel->connection.get());
@@ -235,6 +300,7 @@ void IpmbEndpointPrivate::channelAnswered(const IpmbProtocol::Channel &answer, I
         channel->connection = std::make_unique<IpmbConnection>(Socket(socket.release()));
         channel->connection->setReusesLargeBuffers(true);
         channel->open = true;
+        channel->lastUsed = m_clock.nsecsElapsed();
     }
     IpmbProtocol::Sender sender;
     sender.endpointId = peer;
@@ -251,17 +317,31 @@ void IpmbEndpointPrivate::closeChannel(const ChannelPtr &channel, const QString 
     if (!why.isEmpty())
         qCDebug(lcIpmbEndpoint, "closing the channel %s endpoint %u: %s", channel->incoming ? "from" : "to",
                 channel->peer, qPrintable(why));
+    bool idleClosed = false;
+    ChannelPtr next;
     {
         QMutexLocker locker(&m_channelsMutex);
         QHash<quint32, ChannelPtr> &channels = channel->incoming ? m_channelsIn : m_channelsOut;
-        if (channels.value(channel->peer) == channel)
+        if (channels.value(channel->peer) == channel) {
             channels.remove(channel->peer);
+            // Closed for want of use: the peer has read everything before the Close. What came
+            // for it meanwhile waits for a new channel, as the first messages of any do.
+            idleClosed = !channel->incoming && channel->outbox.isHolding();
+            if (idleClosed && channel->outbox.heldBytes() > 0) {
+                next = std::make_shared<Channel>(this, channel->peer, false);
+                channel->outbox.moveHeldTo(next->outbox);
+                channels.insert(channel->peer, next);
+            }
+        }
     }
+    if (next)
+        introduce(next->peer);
     if (channel->connection)
         m_inbox.removeChannel(channel->connection.get());
     channel->outbox.close();
     channel->connection.reset();
-    if (!channel->incoming)
+    // Requests sent while it closed for want of use went to the next channel.
+    if (!channel->incoming && !idleClosed)
         m_requests.failOnChannel(channel->peer, IpmbErrorInfo(IpmbErrorCode::PeerLeft,
                 IpmbEndpoint::tr("request: the endpoint that got it left before it replied")));
 }
@@ -297,6 +377,8 @@ void IpmbEndpointPrivate::abandonOpeningChannels()
 {
     QMutexLocker locker(&m_channelsMutex);
     for (auto it = m_channelsOut.begin(); it != m_channelsOut.end();) {
+        if ((*it)->outbox.isHolding())
+            (*it)->outbox.moveHeldTo(m_outbox);  // closing: what waited for the next channel
         if ((*it)->open) {
             ++it;
             continue;
@@ -322,12 +404,32 @@ void IpmbEndpointPrivate::reintroduce()
     }
 }
 
+// A channel nothing was sent on for IpmbLimits::ChannelIdleMsecs, with nothing queued and no
+// request waiting for a reply on it, is closed: a Close follows what was written, and what comes
+// for the peer from now on is held until the peer has read the Close and closed its end.
+void IpmbEndpointPrivate::closeIdleChannels(qint64 nowNsecs)
+{
+    QMutexLocker locker(&m_channelsMutex);
+    for (const ChannelPtr &channel : std::as_const(m_channelsOut)) {
+        if (!channel->open || channel->outbox.isHolding()
+            || nowNsecs - channel->lastUsed < qint64(IpmbLimits::ChannelIdleMsecs) * IpmbLimits::NsecsPerMsec
+            || channel->outbox.bytesToWrite() > 0 || m_requests.hasOnChannel(channel->peer))
+            continue;
+        QByteArray close;
+        IpmbProtocol::appendClose(close);
+        IpmbErrorInfo ignored;
+        if (channel->outbox.sendAndHold(close, &ignored))
+            qCDebug(lcIpmbEndpoint, "closing the channel to endpoint %u: unused for %d ms", channel->peer,
+                    IpmbLimits::ChannelIdleMsecs);
+    }
+}
+
 // Messages dropped for a stuck peer are reported to it on its channel once it reads again.
 void IpmbEndpointPrivate::reportChannelDrops()
 {
     QMutexLocker locker(&m_channelsMutex);
     for (const ChannelPtr &channel : std::as_const(m_channelsOut)) {
-        if (channel->dropped == 0 || !channel->open
+        if (channel->dropped == 0 || !channel->open || channel->outbox.isHolding()
             || channel->outbox.bytesToWrite() >= IpmbLimits::ChannelQueueBytes / 2)
             continue;
         QByteArray frame;

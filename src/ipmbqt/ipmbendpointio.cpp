@@ -243,6 +243,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
             IpmbMemoryRegionPrivate::sweepMappings();
             m_payloadRegions.expire(now);
             m_outbox.releaseIdleMemory();
+            closeIdleChannels(now);
             if (m_inbox.sweep())
                 IpmbPlatform::releaseFreeMemory();
         }

@@ -13,6 +13,32 @@ IpmbOutbox::IpmbOutbox(IpmbPlatform::Waker *ioWaker, qint64 maxBytes, qsizetype 
     m_clock.start();
 }
 
+// Checks the limits and appends a whole frame and its handles to `batch`.
+bool IpmbOutbox::appendLocked(IpmbFrameBatch &batch, qint64 queued, qsizetype queuedHandles, QByteArray &frame,
+                              const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error)
+{
+    if (queued >= m_maxBytes) {
+        *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                               QCoreApplication::translate("IpmbEndpoint", "send: %1 bytes are waiting for %2")
+                                       .arg(queued).arg(m_destination));
+        return false;
+    }
+    if (!handles.isEmpty() && queuedHandles >= m_maxHandles) {
+        *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                               QCoreApplication::translate("IpmbEndpoint", "send: %1 handles are waiting for %2")
+                                       .arg(queuedHandles).arg(m_destination));
+        return false;
+    }
+    batch.appendHandles(handles);
+    if (frame.size() > IpmbLimits::ShareFrameBytes) {
+        batch.appendShared(frame);
+        frame = QByteArray(); // the queue owns it now
+    } else {
+        batch.tail(frame.size()).append(QByteArrayView(frame)); // copied: `frame` is the caller's reusable buffer
+    }
+    return true;
+}
+
 bool IpmbOutbox::send(QByteArray &frame, const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error)
 {
     QMutexLocker locker(&m_mutex);
@@ -21,29 +47,13 @@ bool IpmbOutbox::send(QByteArray &frame, const QList<IpmbNativeHandle> &handles,
                                QCoreApplication::translate("IpmbEndpoint", "send: the endpoint is not joined"));
         return false;
     }
-    if (queuedLocked() >= m_maxBytes) {
-        *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                               QCoreApplication::translate("IpmbEndpoint", "send: %1 bytes are waiting for %2")
-                                       .arg(queuedLocked()).arg(m_destination));
-        return false;
-    }
-    const qsizetype queuedHandles = m_batch.handleCount() + m_connectionHandles;
-    if (!handles.isEmpty() && queuedHandles >= m_maxHandles) {
-        *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                               QCoreApplication::translate("IpmbEndpoint", "send: %1 handles are waiting for %2")
-                                       .arg(queuedHandles).arg(m_destination));
-        return false;
-    }
+    if (m_holding)
+        return appendLocked(m_held, m_held.bytes(), m_held.handleCount(), frame, handles, error);
     const bool wasIdle = queuedLocked() == 0;
+    if (!appendLocked(m_batch, queuedLocked(), m_batch.handleCount() + m_connectionHandles, frame, handles, error))
+        return false;
     if (wasIdle)
         m_lastProgress = m_clock.nsecsElapsed();  // an empty queue was not stalling
-    m_batch.appendHandles(handles);
-    if (frame.size() > IpmbLimits::ShareFrameBytes) {
-        m_batch.appendShared(frame);
-        frame = QByteArray(); // the queue owns it now
-    } else {
-        m_batch.tail(frame.size()).append(QByteArrayView(frame)); // copied: `frame` is the caller's reusable buffer
-    }
     if (!m_connection || m_writing)
         return true; // attach() or the writer takes it along
     // A lone frame goes out at once from this thread. Under load (the last write was moments ago)
@@ -113,7 +123,61 @@ qint64 IpmbOutbox::bytesToWrite() const
 
 bool IpmbOutbox::hasRoomLocked(bool handles) const
 {
+    if (m_holding)
+        return m_held.bytes() < m_maxBytes && (!handles || m_held.handleCount() < m_maxHandles);
     return queuedLocked() < m_maxBytes && (!handles || m_batch.handleCount() + m_connectionHandles < m_maxHandles);
+}
+
+bool IpmbOutbox::sendAndHold(QByteArray &frame, IpmbErrorInfo *error)
+{
+    QMutexLocker locker(&m_mutex);  // one step: no other thread's frame may follow it
+    if (!m_open) {
+        *error = IpmbErrorInfo(IpmbErrorCode::Disconnected);
+        return false;
+    }
+    if (!appendLocked(m_batch, queuedLocked(), m_batch.handleCount() + m_connectionHandles, frame, {}, error))
+        return false;
+    m_holding = true;
+    if (m_connection && !m_writing && !m_ioWoken) {
+        m_ioWoken = true;
+        m_ioWaker->wake();
+    }
+    return true;
+}
+
+bool IpmbOutbox::isHolding() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_holding;
+}
+
+qint64 IpmbOutbox::heldBytes() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_held.bytes();
+}
+
+void IpmbOutbox::moveHeldTo(IpmbOutbox &other)
+{
+    IpmbFrameBatch moving;
+    {
+        QMutexLocker locker(&m_mutex);
+        moving.takeFrom(m_held);
+    }
+    other.takeBatch(moving);
+}
+
+// Appends `from`'s frames to the queue, and wakes the owner to write them.
+void IpmbOutbox::takeBatch(IpmbFrameBatch &from)
+{
+    QMutexLocker locker(&m_mutex);
+    if (queuedLocked() == 0)
+        m_lastProgress = m_clock.nsecsElapsed();
+    m_batch.takeFrom(from);
+    if (m_connection && !m_writing && !m_ioWoken) {
+        m_ioWoken = true;
+        m_ioWaker->wake();
+    }
 }
 
 bool IpmbOutbox::hasRoom(bool handles) const
@@ -125,7 +189,7 @@ bool IpmbOutbox::hasRoom(bool handles) const
 qint64 IpmbOutbox::stalledNsecs() const
 {
     QMutexLocker locker(&m_mutex);
-    return queuedLocked() == 0 ? 0 : m_clock.nsecsElapsed() - m_lastProgress;
+    return queuedLocked() == 0 || m_holding ? 0 : m_clock.nsecsElapsed() - m_lastProgress;
 }
 
 void IpmbOutbox::moveQueueTo(IpmbOutbox &other)
@@ -136,12 +200,7 @@ void IpmbOutbox::moveQueueTo(IpmbOutbox &other)
         Q_ASSERT(!m_connection);
         moving.takeFrom(m_batch);
     }
-    QMutexLocker locker(&other.m_mutex);
-    other.m_batch.takeFrom(moving);
-    if (other.m_connection && !other.m_writing && !other.m_ioWoken) {
-        other.m_ioWoken = true;
-        other.m_ioWaker->wake();
-    }
+    other.takeBatch(moving);
 }
 
 bool IpmbOutbox::waitForWritten(const QDeadlineTimer &deadline)
@@ -182,6 +241,8 @@ void IpmbOutbox::close()
     takeRoleLocked(locker);
     m_open = false;
     m_batch.clear();
+    m_held.clear();
+    m_holding = false;
     m_connection = nullptr;
     m_connectionBytes = 0;
     m_connectionHandles = 0;

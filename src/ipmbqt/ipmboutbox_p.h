@@ -50,6 +50,12 @@ public:
     // when the queue is full (QueueFull).
     bool send(QByteArray &frame, const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error);
     qint64 bytesToWrite() const;
+    // Queues `frame` (a Close) as the last frame to write: the frames sent after it are held, not
+    // written, until moveHeldTo() hands them to another outbox.
+    bool sendAndHold(QByteArray &frame, IpmbErrorInfo *error);
+    bool isHolding() const;
+    qint64 heldBytes() const;
+    void moveHeldTo(IpmbOutbox &other);
     // Whether another frame (with handles, if `handles`) fits in the queue now.
     bool hasRoom(bool handles) const;
     // For how long the queue has held bytes without any being written (0 when it is empty).
@@ -80,6 +86,9 @@ private:
     qint64 queuedLocked() const { return m_batch.bytes() + m_connectionBytes; }
 
     bool hasRoomLocked(bool handles) const;
+    bool appendLocked(IpmbFrameBatch &batch, qint64 queued, qsizetype queuedHandles, QByteArray &frame,
+                      const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error);
+    void takeBatch(IpmbFrameBatch &from);
 
     IpmbPlatform::Waker *const m_ioWaker;
     const qint64 m_maxBytes;
@@ -91,6 +100,8 @@ private:
     int m_writeWaiters = 0;
     quint64 m_writes = 0;                   // writes that moved bytes
     IpmbFrameBatch m_batch;                 // queued, not yet in the connection
+    IpmbFrameBatch m_held;                  // sent after sendAndHold()'s frame
+    bool m_holding = false;
     IpmbConnection *m_connection = nullptr;
     qint64 m_connectionBytes = 0;           // still to write in the connection, at the last write
     qsizetype m_connectionHandles = 0;

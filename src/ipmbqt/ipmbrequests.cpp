@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "ipmbrequests_p.h"
+
+#include <algorithm>
 #include "ipmbendpoint_p.h"
 #include "ipmblimits_p.h"
 
@@ -178,6 +180,12 @@ int IpmbRequests::sweep(qint64 nowNsecs)
                 QCoreApplication::translate("IpmbEndpoint", "request: no reply within %1 ms").arg(request.timeoutMsecs)));
     }
     return wait;
+}
+
+bool IpmbRequests::hasOnChannel(quint32 peer) const
+{
+    QMutexLocker locker(&m_mutex);
+    return std::any_of(m_pending.begin(), m_pending.end(), [&](const auto &p) { return p.second.channelPeer == peer; });
 }
 
 bool IpmbRequests::isEmpty() const

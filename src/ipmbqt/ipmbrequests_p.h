@@ -46,6 +46,7 @@ public:
     // Whether it was waited for (a reply after the timeout or a cancel is dropped). A reply that
     // came on the channel of `channelPeer` (0: from the controller) must be to a request sent there.
     bool fulfil(quint64 id, IpmbMessage &&reply, quint32 channelPeer = 0);
+    bool hasOnChannel(quint32 peer) const;
     // The requests sent on the channel to `peer`, which ended.
     void failOnChannel(quint32 peer, const IpmbErrorInfo &error);
     // Whether it was waited for (else the id may be a tracked message's).

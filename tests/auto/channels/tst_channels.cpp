@@ -8,6 +8,7 @@
 
 #include "ipmbtestpeer.h"
 
+#include <QtCore/qelapsedtimer.h>
 #include <QtTest/qtest.h>
 
 #include <csignal>
@@ -27,6 +28,7 @@ private Q_SLOTS:
     void multicastToEight();
     void peerDeathClosesTheChannel();
     void rejoinTakesEffectForNewSends();
+    void idleChannelCloses();
 };
 
 namespace {
@@ -187,6 +189,30 @@ void tst_Channels::rejoinTakesEffectForNewSends()
     sender.command("send unicast old 0 str to-old");
     sender.command("send unicast new 0 str to-new");
     QCOMPARE(field(mover.waitFor("received"), "value"), QByteArray("to-new"));  // and not to-old first
+}
+
+// A channel unused for 30 s closes at both ends (the real limit: this test takes that long); the
+// next message opens a new one, behind everything the old one carried.
+void tst_Channels::idleChannelCloses()
+{
+    Bus bus;
+    Peer controller, sender, receiver;
+    QVERIFY(bus.join({{controller, "ctl"}, {sender, "sender"}, {receiver, "receiver"}}));
+    const int senderBefore = fdcount(sender);
+    const int receiverBefore = fdcount(receiver);
+    QVERIFY(openChannels(sender, "send unicast receiver 0 str hello", senderBefore, 1));
+    sender.command("flood unicast receiver 1000 16");
+    QTRY_COMPARE_WITH_TIMEOUT(fdcount(receiver), receiverBefore + 1, 10000);
+    QElapsedTimer idle;
+    idle.start();
+    QTRY_COMPARE_WITH_TIMEOUT(fdcount(sender), senderBefore, 45000);
+    QTRY_COMPARE_WITH_TIMEOUT(fdcount(receiver), receiverBefore, 10000);
+    QVERIFY2(idle.elapsed() >= 29000, QByteArray::number(idle.elapsed()).constData());
+    sender.command("flood unicast receiver 1000 16 1000");
+    receiver.command("expect 2000");
+    QCOMPARE(receiver.waitFor("got"), QByteArray("got 2000"));
+    QCOMPARE(countOf(receiver, "inorder"), QByteArray("1"));
+    QTRY_COMPARE_WITH_TIMEOUT(fdcount(sender), senderBefore + 1, 10000);
 }
 
 QTEST_MAIN(tst_Channels)

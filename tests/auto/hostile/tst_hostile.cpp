@@ -486,14 +486,17 @@ void tst_Hostile::stoppedReceiverMemory_data()
     QTest::addColumn<int>("count");     // four times the controller's queue limit, or more
     QTest::addColumn<QByteArray>("to");
     QTest::addColumn<int>("bound");     // MiB over the baseline at the peak
+    // The sender, whose channels hold the queues (doc/protocol.md, "Direct channels"): 16 MiB per
+    // receiver that does not keep up, plus one message, plus slack.
+    QTest::addColumn<int>("senderBound");
     // The controller: 16 MiB for the stopped receiver, plus one message, plus slack.
-    QTest::addRow("16 B") << 16 << 1000000 << QByteArray("unicast stuck") << 24;
-    QTest::addRow("4 KiB") << 4096 << 16000 << QByteArray("unicast stuck") << 24;
+    QTest::addRow("16 B") << 16 << 1000000 << QByteArray("unicast stuck") << 24 << 24;
+    QTest::addRow("4 KiB") << 4096 << 16000 << QByteArray("unicast stuck") << 24 << 24;
     // The endpoint in the controller's process ("ctl") receives too, and its inbox holds what its
     // thread has not taken yet: 100,000 messages or 64 MiB at most, which at 16 B is 20-50 MiB
     // of bookkeeping, depending on how far behind a loaded machine lets that thread fall.
-    QTest::addRow("16 B, with the controller's endpoint") << 16 << 1000000 << QByteArray("multicast stuck||ctl") << 96;
-    QTest::addRow("4 KiB, with the controller's endpoint") << 4096 << 16000 << QByteArray("multicast stuck||ctl") << 96;
+    QTest::addRow("16 B, with the controller's endpoint") << 16 << 1000000 << QByteArray("multicast stuck||ctl") << 96 << 40;
+    QTest::addRow("4 KiB, with the controller's endpoint") << 4096 << 16000 << QByteArray("multicast stuck||ctl") << 96 << 40;
 }
 
 void tst_Hostile::stoppedReceiverMemory()
@@ -502,6 +505,7 @@ void tst_Hostile::stoppedReceiverMemory()
     QFETCH(int, count);
     QFETCH(QByteArray, to);
     QFETCH(int, bound);
+    QFETCH(int, senderBound);
     Bus bus;
     Peer controller, stuck, sender;
     QVERIFY(bus.join({{controller, "ctl"}, {stuck, "stuck"}, {sender, "sender"}}));
@@ -512,11 +516,15 @@ void tst_Hostile::stoppedReceiverMemory()
     QVERIFY(!stuck.waitFor("got 20000", 60000).isEmpty());
     QVERIFY(!sender.waitFor("sent").isEmpty());
     const qint64 baseline = procStatusKiB(controller.pid(), "VmRSS");
+    // With direct channels (doc/protocol.md) the stopped receiver's queue is the sender's.
+    const qint64 senderBaseline = procStatusKiB(sender.pid(), "VmRSS");
     stuck.signal(SIGSTOP);
     sender.command("flood " + to + ' ' + QByteArray::number(count) + ' ' + QByteArray::number(size));
     qint64 peak = 0;
+    qint64 senderPeak = 0;
     QVERIFY(QTest::qWaitFor([&] {
         peak = qMax(peak, procStatusKiB(controller.pid(), "VmRSS"));
+        senderPeak = qMax(senderPeak, procStatusKiB(sender.pid(), "VmRSS"));
         return sender.hasPrinted("sent");
     }, 120000));
     stuck.signal(SIGCONT);
@@ -530,10 +538,13 @@ void tst_Hostile::stoppedReceiverMemory()
         after = procStatusKiB(controller.pid(), "VmRSS");
         return after - baseline <= 12 * 1024;
     }, 5000);
-    qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after", baseline / 1024,
-          (peak - baseline) / 1024, (after - baseline) / 1024);
+    qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after; sender RSS: %lld MiB before, "
+          "%+lld MiB at the peak", baseline / 1024, (peak - baseline) / 1024, (after - baseline) / 1024,
+          senderBaseline / 1024, (senderPeak - senderBaseline) / 1024);
     if (!MemoryFiguresMeaningful)
         return;
+    QVERIFY2(senderPeak - senderBaseline <= senderBound * 1024,
+             qPrintable(QStringLiteral("the sender peaked %1 MiB over its baseline").arg((senderPeak - senderBaseline) / 1024)));
     QVERIFY2(peak - baseline <= bound * 1024,
              qPrintable(QStringLiteral("the peak was %1 MiB over the baseline").arg((peak - baseline) / 1024)));
     QVERIFY2(returned, qPrintable(QStringLiteral("%1 MiB over the baseline after the episode").arg((after - baseline) / 1024)));

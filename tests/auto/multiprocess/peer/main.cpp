@@ -117,10 +117,13 @@ static void say(const QByteArray &line)
 }
 
 // Until every message sent so far is written (or 30 s pass).
+// Until everything queued is written, or nothing moved for 2 s: the queue of a channel to a
+// stopped receiver stays full (its later messages are dropped).
 static void writeAll(IpmbEndpoint &endpoint)
 {
     QDeadlineTimer deadline(30000);
-    while (endpoint.bytesToWrite() > 0 && endpoint.waitForBytesWritten(int(deadline.remainingTime())))
+    while (endpoint.bytesToWrite() > 0 && !deadline.hasExpired()
+           && endpoint.waitForBytesWritten(int(qMin<qint64>(deadline.remainingTime(), 2000))))
         ;
 }
 
