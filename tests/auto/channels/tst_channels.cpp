@@ -29,6 +29,7 @@ private Q_SLOTS:
     void peerDeathClosesTheChannel();
     void rejoinTakesEffectForNewSends();
     void idleChannelCloses();
+    void capOf256Channels();
 };
 
 namespace {
@@ -213,6 +214,43 @@ void tst_Channels::idleChannelCloses()
     QCOMPARE(receiver.waitFor("got"), QByteArray("got 2000"));
     QCOMPARE(countOf(receiver, "inorder"), QByteArray("1"));
     QTRY_COMPARE_WITH_TIMEOUT(fdcount(sender), senderBefore + 1, 10000);
+}
+
+// One sender multicasts to 300 endpoints (three helper processes of 100): it opens 256 channels,
+// the limit, and reaches the other 44 through the controller. Every endpoint gets every message
+// once.
+void tst_Channels::capOf256Channels()
+{
+    Bus bus;
+    Peer controller, sender;
+    QVERIFY(bus.join({{controller, "ctl"}, {sender, "sender"}}));
+    std::vector<std::unique_ptr<Peer>> fleets;
+    for (int i = 0; i < 3; ++i) {
+        fleets.push_back(std::make_unique<Peer>(QStringLiteral(IPMBQT_SCALE_PEER)));
+        fleets.back()->start({QStringLiteral("--bus"), bus.name, QStringLiteral("--count"), QStringLiteral("100"),
+                              QStringLiteral("--prefix"), QStringLiteral("p%1").arg(i)});
+    }
+    for (const auto &fleet : fleets)
+        QVERIFY(!fleet->waitFor("joined", 60000).isEmpty());
+    // 256 channels, and the epoll set that the I/O thread keeps once it polls 64 sockets or more
+    // (IpmbPlatform::poll()).
+    const int before = fdcount(sender);
+    const int expected = before + 256 + 1;
+    int round = 0;
+    QVERIFY(QTest::qWaitFor([&] {
+        sender.command("send multicast scale 0 str mc:warm" + QByteArray::number(++round));
+        return !sender.waitFor("sent").isEmpty() && fdcount(sender) == expected;
+    }, 30000));
+    sender.command("send multicast scale 0 str mc:final");
+    for (const auto &fleet : fleets)
+        QCOMPARE(fleet->waitFor("complete tag=final", 30000), QByteArray("complete tag=final n=100"));
+    for (const auto &fleet : fleets) {
+        fleet->command("count");
+        const QByteArray count = fleet->waitFor("count");
+        QCOMPARE(field(count, "exact"), QByteArray("1"));
+        QCOMPARE(field(count, "duplicates"), QByteArray("0"));
+    }
+    QCOMPARE(fdcount(sender), expected);  // and not one more
 }
 
 QTEST_MAIN(tst_Channels)
