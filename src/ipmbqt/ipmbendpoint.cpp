@@ -495,7 +495,7 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
     thread_local std::vector<quint32> receivers;
     IpmbProtocol::Call wireCall = call;
     const bool routed = !reply && message.selector().isValid()
-            && routeMessage(message.selector(), call.flags & IpmbProtocol::Request, &receivers, error);
+            && routeMessage(message.selector(), &receivers);
     if (routed)
         wireCall.flags |= IpmbProtocol::Addressed;
     ChannelPtr replyChannel;
@@ -548,8 +548,9 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
 }
 
 /*!
-    Returns the number of bytes of sent messages that still wait to be written to the
-    controller; like QIODevice::bytesToWrite(). Safe to call from any thread.
+    Returns the number of bytes of sent messages that still wait to be written, to the
+    controller or to the direct channels to other endpoints; like QIODevice::bytesToWrite().
+    Safe to call from any thread.
 */
 qint64 IpmbEndpoint::bytesToWrite() const
 {
@@ -572,7 +573,8 @@ qint64 IpmbEndpoint::bytesToWrite() const
 */
 
 /*!
-    Blocks until queued messages were written to the controller's socket (at least one write, as
+    Blocks until queued messages were written (at least one write to the fullest queue, the
+    controller's or a direct channel's, as
     QAbstractSocket::waitForBytesWritten() does) or nothing is queued, or \a msecs pass. Returns
     false on timeout, or when the endpoint is not joined or leaves meanwhile.
 

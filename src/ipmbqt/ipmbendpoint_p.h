@@ -168,7 +168,7 @@ public:
     using ChannelPtr = std::shared_ptr<Channel>;
     // Any thread: where a message for `receivers` goes (all through the controller while the
     // endpoint does not route itself), and the sending.
-    bool routeMessage(const IpmbSelector &selector, bool request, std::vector<quint32> *receivers, IpmbErrorInfo *error);
+    bool routeMessage(const IpmbSelector &selector, std::vector<quint32> *receivers);
     bool sendRouted(const std::vector<quint32> &receivers, QByteArray &frame, const QList<IpmbNativeHandle> &handles,
                     const QList<IpmbMemoryRegion> &regions, const IpmbProtocol::Call &call, IpmbErrorInfo *error);
     void requestRoutes();

@@ -6,6 +6,8 @@
 #include "ipmbmemoryregion_p.h"
 #include "ipmbprotocol_p.h"
 
+#include <QtCore/qscopeguard.h>
+
 using namespace IpmbPlatform;
 
 IpmbEndpointPrivate::Channel::Channel(IpmbEndpointPrivate *endpoint, quint32 peer, bool incoming)
@@ -58,11 +60,8 @@ void IpmbEndpointPrivate::requestRoutes()
 // endpoint does not know the membership yet, or nobody it knows matches: the controller's view
 // may be newer, and it keeps a message with a ttl). A unicast gets one receiver, taken in turn
 // among those whose queue has room.
-bool IpmbEndpointPrivate::routeMessage(const IpmbSelector &selector, bool request, std::vector<quint32> *receivers,
-                                       IpmbErrorInfo *error)
+bool IpmbEndpointPrivate::routeMessage(const IpmbSelector &selector, std::vector<quint32> *receivers)
 {
-    Q_UNUSED(request);
-    Q_UNUSED(error);
     if (!m_routes.isReady()) {
         requestRoutes();
         return false;
@@ -101,8 +100,11 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
     const quint32 self = m_selfId.load(std::memory_order_relaxed);
     const qint64 now = m_clock.nsecsElapsed();
     enum Way : char { Controller, Introduce, OnChannel, Drop };
+    // Kept per thread for their allocations; the channels are let go on return (a thread must not
+    // keep a channel, or its endpoint, alive).
     thread_local std::vector<ChannelPtr> channels;
     thread_local std::vector<char> ways;
+    const auto release = qScopeGuard([] { channels.clear(); });
     channels.clear();
     ways.clear();
     {
@@ -111,6 +113,18 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
             ChannelPtr channel = m_channelsOut.value(receiver);
             Way way = OnChannel;
             if (!channel) {
+                // The controller's queue: checked here with the channels', so that a multicast is
+                // refused whole rather than in part.
+                if (!m_outbox.hasRoom(!handles.isEmpty())) {
+                    *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                                           IpmbEndpoint::tr("send: the queue to the bus controller is full"));
+                    locker.unlock();
+                    for (size_t k = 0; k < ways.size(); ++k) {
+                        if (ways[k] == Introduce)
+                            introduce(receivers[k]);
+                    }
+                    return false;
+                }
                 way = Controller;
                 if (receiver != self && m_channelsOut.size() < IpmbLimits::MaxChannels
                     && m_channelRetryAt.value(receiver, 0) <= now) {
@@ -145,36 +159,52 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
     }
     const bool large = frame.size() > IpmbLimits::ShareFrameBytes;
     QByteArray copy;
-    bool ok = true;
+    // Once one copy is queued the message counts as sent: a copy that cannot be queued after all
+    // (another thread filled its queue meanwhile) is dropped for its receiver, never sent again
+    // by a caller that retries the whole message (at most once).
+    int queued = 0;
     for (size_t i = 0; i < receivers.size(); ++i) {
         const quint32 receiver = receivers[i];
         const Way way = Way(ways[i]);
         if (way == Drop)
             continue;
-        bool sent = false;
-        if (ok) {
-            // A large frame is queued by reference (and taken): each receiver but the last gets a copy.
-            QByteArray &out = large && i + 1 < receivers.size() ? (copy = frame) : frame;
-            IpmbProtocol::setTarget(out, receiver);
-            for (const IpmbMemoryRegion &region : regions)
-                IpmbMemoryRegionPrivate::addReferences(region, +1);
-            if (way == OnChannel) {
-                if (call.flags & IpmbProtocol::Request)
-                    m_requests.sentOnChannel(call.id, receiver);
-                sent = channels[i]->outbox.send(out, handles, error);
-            } else {
-                sent = m_outbox.send(out, handles, error);
-            }
-            if (!sent) {
-                for (const IpmbMemoryRegion &region : regions)
-                    IpmbMemoryRegionPrivate::addReferences(region, -1);
-                ok = false;
-            }
+        // A large frame is queued by reference (and taken): each receiver but the last gets a copy.
+        QByteArray &out = large && i + 1 < receivers.size() ? (copy = frame) : frame;
+        IpmbProtocol::setTarget(out, receiver);
+        for (const IpmbMemoryRegion &region : regions)
+            IpmbMemoryRegionPrivate::addReferences(region, +1);
+        IpmbErrorInfo failed;
+        bool sent;
+        if (way == OnChannel) {
+            if (call.flags & IpmbProtocol::Request)
+                m_requests.sentOnChannel(call.id, receiver);
+            sent = channels[i]->outbox.send(out, handles, &failed);
+        } else {
+            sent = m_outbox.send(out, handles, &failed);
         }
         if (way == Introduce)
             introduce(receiver);  // also after a failure: the channel was opened for it
+        if (sent) {
+            ++queued;
+            continue;
+        }
+        for (const IpmbMemoryRegion &region : regions)
+            IpmbMemoryRegionPrivate::addReferences(region, -1);
+        if (queued == 0) {
+            // Nothing went anywhere: the caller may send it again, so the rest must not get it.
+            *error = failed;
+            for (size_t k = i + 1; k < receivers.size(); ++k) {
+                if (ways[k] == Introduce)
+                    introduce(receivers[k]);
+            }
+            return false;
+        }
+        QMutexLocker locker(&m_channelsMutex);
+        if (way == OnChannel)
+            ++channels[i]->dropped;
+        qCDebug(lcIpmbEndpoint, "dropping a copy for endpoint %u: %s", receiver, qPrintable(failed.message));
     }
-    return ok;
+    return true;
 }
 
 // Asks the controller to introduce this endpoint to `peer`, whose channel is being opened; if
