@@ -177,6 +177,7 @@ public:
     void countWrites();
     void introduce(quint32 peer);
     // The I/O thread.
+    bool mayQueueChannelEvent(QString *why);
     void handleChannelEvents();
     void acceptChannel(const IpmbProtocol::Introduced &introduced);
     void channelAnswered(const IpmbProtocol::Channel &answer, IpmbNativeHandle socket);

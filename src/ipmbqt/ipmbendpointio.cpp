@@ -43,6 +43,17 @@ bool IpmbEndpointPrivate::notePeers(const IpmbPeerTable::Note &note)
     return true;
 }
 
+// Introductions and answers wait for the I/O thread (each may hold a socket): a controller that
+// sends more than two per possible channel before that thread gets to them is broken.
+bool IpmbEndpointPrivate::mayQueueChannelEvent(QString *why)
+{
+    QMutexLocker locker(&m_mutex);
+    if (qsizetype(m_ioChannelEvents.size()) < 2 * IpmbLimits::MaxChannels)
+        return true;
+    *why = QStringLiteral("%1 introductions wait for the I/O thread already").arg(m_ioChannelEvents.size());
+    return false;
+}
+
 void IpmbEndpointPrivate::failIo(const IpmbErrorInfo &error)
 {
     qCDebug(lcIpmbEndpoint) << "I/O failed:" << publicError(error.code) << error.message;
@@ -392,7 +403,7 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
     case FrameType::Introduce: {
         std::optional<IpmbProtocol::Introduced> introduced =
                 m_welcomed ? IpmbProtocol::parseIntroduced(frame.body, &why) : std::nullopt;
-        if (!introduced)
+        if (!introduced || !mayQueueChannelEvent(&why))
             break;
         QMutexLocker locker(&m_mutex);
         m_ioChannelEvents.push_back({std::move(introduced), {}, {}});
@@ -402,7 +413,7 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
     case FrameType::Channel: {
         const std::optional<IpmbProtocol::Channel> answer =
                 m_welcomed ? IpmbProtocol::parseChannel(frame.header, frame.body, &why) : std::nullopt;
-        if (!answer)
+        if (!answer || !mayQueueChannelEvent(&why))
             break;
         QMutexLocker locker(&m_mutex);
         m_ioChannelEvents.push_back({std::nullopt, *answer, frame.handles.value(0)});

@@ -366,18 +366,26 @@ Topology throughputTopology(const Case &c, qint64 size)
     return t;
 }
 
+// Starts the processes of `t` in order; false (with *error) at the first that does not start.
+bool launchAll(const Topology &t, Processes &processes, std::vector<Helper *> *helpers, QString *error)
+{
+    for (const Launch &launch : t.launches) {
+        Helper *helper = processes.launch(launch, error);
+        if (!helper)
+            return false;
+        helpers->push_back(helper);
+    }
+    return true;
+}
+
 Measurement runThroughput(const Case &c, qint64 size)
 {
     Measurement m;
     const Topology t = throughputTopology(c, size);
     Processes processes;
     std::vector<Helper *> helpers;
-    for (const Launch &launch : t.launches) {
-        Helper *helper = processes.launch(launch, &m.error);
-        if (!helper)
-            return m;
-        helpers.push_back(helper);
-    }
+    if (!launchAll(t, processes, &helpers, &m.error))
+        return m;
     Helper *sender = helpers[size_t(t.sender)];
     // When a step fails, prefer what the sender said (e.g. EMSGSIZE) over "the sender went away".
     const auto failed = [&] {
@@ -430,12 +438,8 @@ Measurement runFailover(const Case &c, qint64 size)
     const Topology t = throughputTopology(c, size);
     Processes processes;
     std::vector<Helper *> helpers;
-    for (const Launch &launch : t.launches) {
-        Helper *helper = processes.launch(launch, &m.error);
-        if (!helper)
-            return m;
-        helpers.push_back(helper);
-    }
+    if (!launchAll(t, processes, &helpers, &m.error))
+        return m;
     Helper *controller = helpers.front();
     Helper *sender = helpers[size_t(t.sender)];
     Helper *receiver = helpers[size_t(t.receivers.front())];
