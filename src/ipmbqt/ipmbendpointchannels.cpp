@@ -179,6 +179,14 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
             if (call.flags & IpmbProtocol::Request)
                 m_requests.sentOnChannel(call.id, receiver);
             sent = channels[i]->outbox.send(out, handles, &failed);
+            if (!sent && failed.code == IpmbErrorCode::Disconnected) {
+                // Closed since the look-up (it was unused, or the peer left): what replaced it,
+                // or the controller. The peer has read all the old one carried.
+                QMutexLocker locker(&m_channelsMutex);
+                const ChannelPtr replacement = m_channelsOut.value(receiver);
+                locker.unlock();
+                sent = (replacement ? replacement->outbox : m_outbox).send(out, handles, &failed);
+            }
         } else {
             sent = m_outbox.send(out, handles, &failed);
         }
@@ -357,10 +365,15 @@ void IpmbEndpointPrivate::closeChannel(const ChannelPtr &channel, const QString 
             // Closed for want of use: the peer has read everything before the Close. What came
             // for it meanwhile waits for a new channel, as the first messages of any do.
             idleClosed = !channel->incoming && channel->outbox.isHolding();
-            if (idleClosed && channel->outbox.heldBytes() > 0) {
+            if (idleClosed) {
+                // A sender that looked the channel up before this finds it closed and looks
+                // again (sendRouted()).
                 next = std::make_shared<Channel>(this, channel->peer, false);
-                channel->outbox.moveHeldTo(next->outbox);
-                channels.insert(channel->peer, next);
+                channel->outbox.closeMovingHeldTo(next->outbox);
+                if (next->outbox.bytesToWrite() > 0)
+                    channels.insert(channel->peer, next);
+                else
+                    next.reset();  // nothing waited: the next message introduces again
             }
         }
     }

@@ -204,6 +204,9 @@ void IpmbInbox::removeChannel(IpmbConnection *connection)
     m_channels.erase(std::remove_if(m_channels.begin(), m_channels.end(),
                                     [&](const std::unique_ptr<Source> &s) { return s->connection == connection; }),
                      m_channels.end());
+    // A receive() thread may have found it ended meanwhile: the pointer must not outlive it (a
+    // later connection may get its address).
+    m_lostChannels.erase(std::remove(m_lostChannels.begin(), m_lostChannels.end(), connection), m_lostChannels.end());
 }
 
 IpmbInbox::Source *IpmbInbox::channelSourceLocked(IpmbConnection *connection)

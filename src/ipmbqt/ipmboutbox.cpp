@@ -151,10 +151,16 @@ bool IpmbOutbox::isHolding() const
     return m_holding;
 }
 
-qint64 IpmbOutbox::heldBytes() const
+void IpmbOutbox::closeMovingHeldTo(IpmbOutbox &other)
 {
-    QMutexLocker locker(&m_mutex);
-    return m_held.bytes();
+    IpmbFrameBatch moving;
+    {
+        QMutexLocker locker(&m_mutex);
+        takeRoleLocked(locker);   // may wait, with the lock released
+        moving.takeFrom(m_held);  // from here on the lock is held throughout
+        closeLocked(locker);      // refuses from here on
+    }
+    other.takeBatch(moving);
 }
 
 void IpmbOutbox::moveHeldTo(IpmbOutbox &other)
@@ -238,6 +244,11 @@ void IpmbOutbox::open()
 void IpmbOutbox::close()
 {
     QMutexLocker locker(&m_mutex);
+    closeLocked(locker);
+}
+
+void IpmbOutbox::closeLocked(QMutexLocker<QMutex> &locker)
+{
     takeRoleLocked(locker);
     m_open = false;
     m_batch.clear();

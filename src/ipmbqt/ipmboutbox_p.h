@@ -54,8 +54,10 @@ public:
     // written, until moveHeldTo() hands them to another outbox.
     bool sendAndHold(QByteArray &frame, IpmbErrorInfo *error);
     bool isHolding() const;
-    qint64 heldBytes() const;
     void moveHeldTo(IpmbOutbox &other);
+    // close(), handing what was held (sendAndHold()) to `other` in the same step: a frame sent
+    // meanwhile is either in `other` or refused (Disconnected), never lost.
+    void closeMovingHeldTo(IpmbOutbox &other);
     // Whether another frame (with handles, if `handles`) fits in the queue now.
     bool hasRoom(bool handles) const;
     // For how long the queue has held bytes without any being written (0 when it is empty).
@@ -86,6 +88,7 @@ private:
     qint64 queuedLocked() const { return m_batch.bytes() + m_connectionBytes; }
 
     bool hasRoomLocked(bool handles) const;
+    void closeLocked(QMutexLocker<QMutex> &locker);
     bool appendLocked(IpmbFrameBatch &batch, qint64 queued, qsizetype queuedHandles, QByteArray &frame,
                       const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error);
     void takeBatch(IpmbFrameBatch &from);
