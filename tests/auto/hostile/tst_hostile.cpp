@@ -8,6 +8,7 @@
 
 #include <IpmbQt/IpmbEndpoint>
 
+#include "ipmbconnection_p.h"
 #include "ipmbmemoryregion_p.h"
 #include "ipmbpayloadcodec_p.h"
 #include "ipmbplatform_p.h"
@@ -54,6 +55,7 @@ private Q_SLOTS:
     void stoppedReceiverMemory_data();
     void stoppedReceiverMemory();
     void regionCountNearItsLimit();
+    void garbageOnAChannel();
 };
 
 // The address a squatter aims at: the one this user's endpoints use for `bus`.
@@ -548,6 +550,59 @@ void tst_Hostile::stoppedReceiverMemory()
     QVERIFY2(peak - baseline <= bound * 1024,
              qPrintable(QStringLiteral("the peak was %1 MiB over the baseline").arg((peak - baseline) / 1024)));
     QVERIFY2(returned, qPrintable(QStringLiteral("%1 MiB over the baseline after the episode").arg((after - baseline) / 1024)));
+}
+
+// The payload section of a QString message.
+static QByteArray stringPayload(const QString &text)
+{
+    QByteArray payload;
+    IpmbPayloadCodec::encode(text, payload);
+    return payload;
+}
+
+// A peer that got a direct channel (doc/protocol.md, "Direct channels") and writes garbage on it:
+// the receiver closes that channel, with a logged reason, and goes on with everything else.
+void tst_Hostile::garbageOnAChannel()
+{
+    Bus bus;
+    Peer controller, receiver;
+    QVERIFY(bus.join(controller, QStringLiteral("ctl")));
+    receiver.captureErrors();
+    QVERIFY(bus.join(receiver, QStringLiteral("r")));
+    const auto fdcount = [&] {
+        receiver.command("fdcount");
+        return receiver.waitFor("fdcount").mid(8).toInt();
+    };
+    const int before = fdcount();
+    const IpmbPlatform::Socket raw = rawJoin(bus.name, QStringLiteral("intruder"));
+    QVERIFY(raw != IpmbPlatform::InvalidSocket);
+    IpmbConnection connection(raw);
+    QByteArray introduce;
+    IpmbProtocol::appendIntroduce(introduce, receiver.id());
+    QVERIFY(writeAll(raw, introduce));
+    IpmbNativeHandle socket;
+    QVERIFY(QTest::qWaitFor([&] {
+        connection.readFrames([&](const IpmbConnection::Frame &frame) {
+            if (frame.header.type == IpmbProtocol::FrameType::Channel && !frame.handles.isEmpty())
+                socket = frame.handles.at(0);
+            return IpmbConnection::Action::Consumed;
+        });
+        return !socket.isNull();
+    }, 10000));
+    const IpmbPlatform::Socket channel = IpmbPlatform::Socket(socket.handle());
+    // What the channel is for works: the receiver names this process as the sender.
+    QVERIFY(writeAll(channel, messageFrame(IpmbSelector::unicast(IpmbLabelOp("r")), stringPayload(QStringLiteral("direct")))));
+    const QByteArray direct = receiver.waitFor("received");
+    QCOMPARE(field(direct, "value"), QByteArray("direct"));
+    QCOMPARE(field(direct, "from"), QByteArray::number(QCoreApplication::applicationPid()));
+    QCOMPARE(fdcount(), before + 1);
+    // Then a header that is not one: the receiver closes the channel (and only that).
+    QVERIFY(writeAll(channel, QByteArray(IpmbProtocol::HeaderSize, 'X')));
+    QVERIFY(closedByPeer(channel));
+    QTRY_COMPARE_WITH_TIMEOUT(fdcount(), before, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(receiver.errorOutput().contains("closing the channel of endpoint"), 10000);
+    QVERIFY(writeAll(raw, messageFrame(IpmbSelector::unicast(IpmbLabelOp("r")), stringPayload(QStringLiteral("relayed")))));
+    QCOMPARE(field(receiver.waitFor("received"), "value"), QByteArray("relayed"));
 }
 
 QTEST_MAIN(tst_Hostile)
