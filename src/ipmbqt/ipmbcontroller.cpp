@@ -69,7 +69,8 @@ void IpmbController::run()
         const bool memoryFree = m_heldFrameBytes < IpmbLimits::MaxHeldFrameBytes;
         for (const auto &peer : m_peers) {
             const bool read = !peer->parked && (memoryFree || !peer->connection.waitsForMemory());
-            entries.push_back({peer->connection.socket(), read, peer->connection.bytesToWrite() > 0, false, false});
+            entries.push_back({peer->connection.socket(), read,
+                               !peer->writeClosed && peer->connection.bytesToWrite() > 0, false, false});
         }
         if (!IpmbPlatform::poll(entries.data(), int(entries.size()), pollTimeout()))
             break;
@@ -580,13 +581,15 @@ void IpmbController::flushAll()
             if (std::exchange(peer->missedPeers, false) && peer->watching())
                 sendPeerList(*peer);
         }
-        if (peer->connection.bytesToWrite() == 0)
+        if (peer->connection.bytesToWrite() == 0 || peer->writeClosed)
             continue;
         const IoResult r = peer->connection.flush();
         if (r.bytes > 0)
             peer->lastProgress = m_clock.elapsed();
+        // An endpoint that closed its end may have sent frames before it did (a sender that left
+        // right after a burst): they are read to its end of stream, where serve() drops it.
         if (r.status == IoStatus::Closed)
-            dropPeer(*peer, QStringLiteral("the peer closed the connection"), false);
+            peer->writeClosed = true;
         else if (r.status == IoStatus::Failed)
             dropPeer(*peer, r.error.message, true);
         queued += peer->connection.bytesToWrite();

@@ -151,6 +151,7 @@ struct IpmbController::Peer
     bool hostsController = false;
     qint64 joinedAt = 0;         // ms since the epoch
     bool dead = false;
+    bool writeClosed = false;    // its end is closed for writing (EPIPE): read what is left, write nothing
     bool parked = false;         // not read from until the receivers of its next frame have room
     const Peer *waitingFor = nullptr;  // while parked: the full receiver it waits for
     bool stuck = false;          // its queue is full and it read nothing for IpmbLimits::StallTimeoutMsecs
