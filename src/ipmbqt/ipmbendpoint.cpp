@@ -589,18 +589,30 @@ qint64 IpmbEndpoint::bytesToWrite() const
 bool IpmbEndpoint::waitForBytesWritten(int msecs)
 {
     Q_D(IpmbEndpoint);
-    // The fullest queue, the controller's or a channel's: the one a refused send() waits for.
-    IpmbEndpointPrivate::ChannelPtr fullest;
+    // The fullest queue that can move, the controller's or an open channel's: the one a refused
+    // send() waits for. A channel being opened, or to a stuck receiver, moves only when that
+    // receiver does (sends to a stuck one are dropped, not refused): it is waited for only when
+    // nothing else is queued.
+    IpmbEndpointPrivate::ChannelPtr fullest, fullestStalled;
     qint64 most = d->m_outbox.bytesToWrite();
+    qint64 mostStalled = 0;
     {
         QMutexLocker locker(&d->m_channelsMutex);
         for (const IpmbEndpointPrivate::ChannelPtr &channel : std::as_const(d->m_channelsOut)) {
-            if (const qint64 bytes = channel->outbox.bytesToWrite(); bytes > most) {
+            const qint64 bytes = channel->outbox.bytesToWrite();
+            const bool stalled = !channel->open
+                    || channel->outbox.stalledNsecs() >= qint64(IpmbLimits::StallTimeoutMsecs) * IpmbLimits::NsecsPerMsec;
+            if (stalled && bytes > mostStalled) {
+                mostStalled = bytes;
+                fullestStalled = channel;
+            } else if (!stalled && bytes > most) {
                 most = bytes;
                 fullest = channel;
             }
         }
     }
+    if (most == 0 && fullestStalled)
+        fullest = fullestStalled;
     return (fullest ? fullest->outbox : d->m_outbox).waitForWritten(QDeadlineTimer(msecs));
 }
 
