@@ -148,8 +148,7 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
                     }
                     return false;
                 }
-                ++channel->dropped;
-                way = Drop;
+                way = Drop;  // counted below, once the message is going to the others
             } else {
                 channel->lastUsed = now;
             }
@@ -167,7 +166,7 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
         const quint32 receiver = receivers[i];
         const Way way = Way(ways[i]);
         if (way == Drop)
-            continue;
+            continue;  // counted at the end, if the message goes
         // A large frame is queued by reference (and taken): each receiver but the last gets a copy.
         QByteArray &out = large && i + 1 < receivers.size() ? (copy = frame) : frame;
         IpmbProtocol::setTarget(out, receiver);
@@ -207,10 +206,16 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
             }
             return false;
         }
-        QMutexLocker locker(&m_channelsMutex);
         if (way == OnChannel)
-            ++channels[i]->dropped;
+            ways[i] = Drop;
         qCDebug(lcIpmbEndpoint, "dropping a copy for endpoint %u: %s", receiver, qPrintable(failed.message));
+    }
+    // The message went: the copies dropped for stuck receivers are theirs to hear of (a refused
+    // message counts nothing, or a caller's retry would count its drops twice).
+    QMutexLocker locker(&m_channelsMutex);
+    for (size_t i = 0; i < receivers.size(); ++i) {
+        if (ways[i] == Drop)
+            ++channels[i]->dropped;
     }
     return true;
 }
