@@ -115,9 +115,7 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
             if (!channel) {
                 // The controller's queue: checked here with the channels', so that a multicast is
                 // refused whole rather than in part.
-                if (!m_outbox.hasRoom(!handles.isEmpty())) {
-                    *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                                           IpmbEndpoint::tr("send: the queue to the bus controller is full"));
+                if (!m_outbox.hasRoom(!handles.isEmpty(), error)) {
                     locker.unlock();
                     for (size_t k = 0; k < ways.size(); ++k) {
                         if (ways[k] == Introduce)
@@ -134,13 +132,12 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
                     m_channelRetryAt.remove(receiver);
                     way = Introduce;
                 }
-            } else if (!channel->outbox.hasRoom(!handles.isEmpty())) {
+            } else if (IpmbErrorInfo full; !channel->outbox.hasRoom(!handles.isEmpty(), &full)) {
                 // Full: the send fails, until the receiver is stuck (it read nothing, or did not
                 // answer the introduction, for IpmbLimits::StallTimeoutMsecs); then its copy is
                 // dropped, counted, and reported to it once it reads again.
                 if (channel->outbox.stalledNsecs() < qint64(IpmbLimits::StallTimeoutMsecs) * IpmbLimits::NsecsPerMsec) {
-                    *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
-                                           IpmbEndpoint::tr("send: the queue of the channel to endpoint %1 is full").arg(receiver));
+                    *error = full;
                     locker.unlock();
                     for (size_t k = 0; k < ways.size(); ++k) {
                         if (ways[k] == Introduce)

@@ -121,11 +121,25 @@ qint64 IpmbOutbox::bytesToWrite() const
     return queuedLocked();
 }
 
-bool IpmbOutbox::hasRoomLocked(bool handles) const
+bool IpmbOutbox::hasRoomLocked(bool handles, IpmbErrorInfo *error) const
 {
-    if (m_holding)
-        return m_held.bytes() < m_maxBytes && (!handles || m_held.handleCount() < m_maxHandles);
-    return queuedLocked() < m_maxBytes && (!handles || m_batch.handleCount() + m_connectionHandles < m_maxHandles);
+    const qint64 bytes = m_holding ? m_held.bytes() : queuedLocked();
+    const qsizetype handleCount = m_holding ? m_held.handleCount() : m_batch.handleCount() + m_connectionHandles;
+    if (bytes >= m_maxBytes) {
+        if (error)
+            *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                                   QCoreApplication::translate("IpmbEndpoint", "send: %1 bytes are waiting for %2")
+                                           .arg(bytes).arg(m_destination));
+        return false;
+    }
+    if (handles && handleCount >= m_maxHandles) {
+        if (error)
+            *error = IpmbErrorInfo(IpmbErrorCode::QueueFull,
+                                   QCoreApplication::translate("IpmbEndpoint", "send: %1 handles are waiting for %2")
+                                           .arg(handleCount).arg(m_destination));
+        return false;
+    }
+    return true;
 }
 
 bool IpmbOutbox::sendAndHold(QByteArray &frame, IpmbErrorInfo *error)
@@ -186,10 +200,10 @@ void IpmbOutbox::takeBatch(IpmbFrameBatch &from)
     }
 }
 
-bool IpmbOutbox::hasRoom(bool handles) const
+bool IpmbOutbox::hasRoom(bool handles, IpmbErrorInfo *error) const
 {
     QMutexLocker locker(&m_mutex);
-    return hasRoomLocked(handles);
+    return hasRoomLocked(handles, error);
 }
 
 qint64 IpmbOutbox::stalledNsecs() const

@@ -58,8 +58,9 @@ public:
     // close(), handing what was held (sendAndHold()) to `other` in the same step: a frame sent
     // meanwhile is either in `other` or refused (Disconnected), never lost.
     void closeMovingHeldTo(IpmbOutbox &other);
-    // Whether another frame (with handles, if `handles`) fits in the queue now.
-    bool hasRoom(bool handles) const;
+    // Whether another frame (with handles, if `handles`) fits in the queue now; if not, the error
+    // send() would give.
+    bool hasRoom(bool handles, IpmbErrorInfo *error = nullptr) const;
     // For how long the queue has held bytes without any being written (0 when it is empty).
     qint64 stalledNsecs() const;
     // Until the next write of queued bytes or an empty queue (true), the deadline, or close()
@@ -87,7 +88,7 @@ private:
     void takeRoleLocked(QMutexLocker<QMutex> &locker);
     qint64 queuedLocked() const { return m_batch.bytes() + m_connectionBytes; }
 
-    bool hasRoomLocked(bool handles) const;
+    bool hasRoomLocked(bool handles, IpmbErrorInfo *error = nullptr) const;
     void closeLocked(QMutexLocker<QMutex> &locker);
     bool appendLocked(IpmbFrameBatch &batch, qint64 queued, qsizetype queuedHandles, QByteArray &frame,
                       const QList<IpmbNativeHandle> &handles, IpmbErrorInfo *error);
