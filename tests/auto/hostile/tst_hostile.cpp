@@ -539,7 +539,7 @@ void tst_Hostile::stoppedReceiverMemory()
     const bool returned = QTest::qWaitFor([&] {
         after = procStatusKiB(controller.pid(), "VmRSS");
         return after - baseline <= 12 * 1024;
-    }, 10000);  // the endpoint there takes its backlog first: at one hop, more of it under load
+    }, 20000);  // the endpoint there takes its backlog first: at one hop, more of it under load
     qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after; sender RSS: %lld MiB before, "
           "%+lld MiB at the peak", baseline / 1024, (peak - baseline) / 1024, (after - baseline) / 1024,
           senderBaseline / 1024, (senderPeak - senderBaseline) / 1024);
