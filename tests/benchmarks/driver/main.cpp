@@ -1099,31 +1099,28 @@ int main(int argc, char **argv)
             }
             for (qint64 size : c.sizes) {
                 appendToLog(u"=== rep %1 %2 %3"_s.arg(rep).arg(c.name, sizeName(size)));
-                if (c.kind == Kind::Failover) {
-                    const Measurement m = runFailover(c, size);
-                    Series &s = results.series(c.name, u"lost msgs"_s, size);
+                // A case with one figure and a note per run (a count, or memory growth).
+                const auto recordNoted = [&](const QString &metric, const Measurement &m, double value,
+                                             const QString &text) {
+                    Series &s = results.series(c.name, metric, size);
                     if (m.ok) {
-                        s.values.append(m.rate);
+                        s.values.append(value);
                         s.notes.append(m.note);
                     } else {
                         s.errors.append(m.error);
                     }
                     print(u"[%1/%2] %3 %4: %5"_s.arg(rep).arg(options.reps).arg(c.name, sizeName(size),
-                            m.ok ? u"%1 lost (%2)"_s.arg(m.rate).arg(m.note) : u"FAILED: "_s + m.error));
+                                                                        m.ok ? text : u"FAILED: "_s + m.error));
+                };
+                if (c.kind == Kind::Failover) {
+                    const Measurement m = runFailover(c, size);
+                    recordNoted(u"lost msgs"_s, m, m.rate, u"%1 lost (%2)"_s.arg(m.rate).arg(m.note));
                     continue;
                 }
                 if (c.kind == Kind::Flood) {
                     const Measurement m = runFlood(c, size);
-                    Series &s = results.series(c.name, u"growth MiB"_s, size);
-                    if (m.ok) {
-                        s.values.append(m.growthMiB);
-                        s.notes.append(m.note);
-                    } else {
-                        s.errors.append(m.error);
-                    }
-                    print(u"[%1/%2] %3 %4: %5"_s.arg(rep).arg(options.reps).arg(c.name, sizeName(size),
-                            m.ok ? u"controller peak RSS +%1 MiB (%2)"_s.arg(m.growthMiB, 0, 'f', 1).arg(m.note)
-                                 : u"FAILED: "_s + m.error));
+                    recordNoted(u"growth MiB"_s, m, m.growthMiB,
+                                u"controller peak RSS +%1 MiB (%2)"_s.arg(m.growthMiB, 0, 'f', 1).arg(m.note));
                     continue;
                 }
                 const Measurement m = runThroughput(c, size);
