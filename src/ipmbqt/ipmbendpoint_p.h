@@ -188,7 +188,6 @@ public:
     void reportChannelDrops();
     void closeIdleChannels(qint64 nowNsecs);
     std::vector<ChannelPtr> channelsToServe();
-    bool hasChannel(quint32 peer);
 
     IpmbLogLimiter m_ioWarnings;        // the I/O thread's
     IpmbRoutes m_routes;                // thread-safe

@@ -238,12 +238,6 @@ void IpmbEndpointPrivate::introduce(quint32 peer)
     channel->outbox.close();
 }
 
-bool IpmbEndpointPrivate::hasChannel(quint32 peer)
-{
-    QMutexLocker locker(&m_channelsMutex);
-    return m_channelsOut.contains(peer) || m_channelsIn.contains(peer);
-}
-
 // The thread that read an Introduce or a Channel frame leaves it to the I/O thread, which owns
 // the channels' sockets.
 void IpmbEndpointPrivate::handleChannelEvents()

@@ -43,13 +43,6 @@ void IpmbRoutes::controllerLost()
         member.confirmed = false;
 }
 
-void IpmbRoutes::forget(quint32 id)
-{
-    QMutexLocker locker(&m_mutex);
-    if (m_members.remove(id))
-        changed();
-}
-
 void IpmbRoutes::setSelf(quint32 id, const IpmbLabel &label)
 {
     QMutexLocker locker(&m_mutex);
@@ -101,8 +94,3 @@ bool IpmbRoutes::member(quint32 id, Member *out) const
     return true;
 }
 
-qsizetype IpmbRoutes::size() const
-{
-    QMutexLocker locker(&m_mutex);
-    return m_members.size();
-}

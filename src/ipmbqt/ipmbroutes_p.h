@@ -45,7 +45,6 @@ public:
     void controllerLost();
     template <typename Keep>
     void forgetUnconfirmed(Keep &&keep);
-    void forget(quint32 id);
     void clear();
     // This endpoint: a selector that matches its label routes to it too (through the controller).
     void setSelf(quint32 id, const IpmbLabel &label);
@@ -56,7 +55,6 @@ public:
     // while the table does not change: a sender mostly uses one selector over and over.
     void matches(const IpmbLabelOp &op, std::vector<quint32> *ids) const;
     bool member(quint32 id, Member *out) const;
-    qsizetype size() const;
 
 private:
     // With m_mutex held: a new generation.
