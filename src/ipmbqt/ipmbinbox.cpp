@@ -89,6 +89,7 @@ std::optional<IpmbMessage> IpmbInbox::take(int msecs, bool *closed)
     m_messages.pop_front();
     m_bytes -= received.frameBytes;
     m_handles -= received.handles;
+    --m_entries;
     resumeReadingLocked();
     return std::move(received.message);
 }
@@ -122,6 +123,7 @@ void IpmbInbox::delivered(qint64 frameBytes, qsizetype handles)
     QMutexLocker locker(&m_mutex);
     m_bytes -= frameBytes;
     m_handles -= handles;
+    --m_entries;
     resumeReadingLocked();
 }
 
@@ -132,6 +134,7 @@ void IpmbInbox::clear()
         m_bytes -= received.frameBytes;
         m_handles -= received.handles;
     }
+    m_entries -= qint64(m_messages.size());
     m_messages.clear();
 }
 
@@ -296,13 +299,15 @@ bool IpmbInbox::sweep()
         locker.relock();
         releaseRoleLocked();
     }
-    // An inbox that held megabytes (its thread fell behind) leaves them with the allocator once
-    // drained: give them back, after a whole interval at rest (the last batches are still being
-    // freed when it first looks empty).
-    if (m_peakBytes >= IpmbLimits::InboxReleaseBytes)
+    // An inbox that held megabytes (its thread fell behind), or took them in within one interval,
+    // leaves them with the allocator once drained, scattered over the heaps of the threads that
+    // allocated and freed them: give them back, after a whole interval at rest (the last batches
+    // are still being freed when it first looks empty).
+    if (m_peakFootprint >= IpmbLimits::InboxReleaseBytes || m_takenIn >= IpmbLimits::InboxReleaseBytes)
         m_episode = true;
-    m_peakBytes = m_bytes;
-    const bool quiet = m_bytes < IpmbLimits::InboxReleaseBytes / 8;
+    m_peakFootprint = footprintLocked();
+    m_takenIn = 0;
+    const bool quiet = m_peakFootprint < IpmbLimits::InboxReleaseBytes / 8;
     const bool release = m_episode && quiet && m_wasQuiet;
     m_wasQuiet = quiet;
     if (release)
@@ -598,7 +603,9 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &
     m_messages.push_back({std::move(message), size, handles, m_queued++});
     m_bytes += size;
     m_handles += handles;
-    m_peakBytes = qMax(m_peakBytes, m_bytes);
+    ++m_entries;
+    m_peakFootprint = qMax(m_peakFootprint, footprintLocked());
+    m_takenIn += size + IpmbLimits::InboxEntryBytes;
 }
 
 

@@ -163,6 +163,9 @@ private:
     bool handleChannelFrame(const IpmbConnection::Frame &frame, const Source &source);
     void decodeMessage(const IpmbConnection::Frame &frame, const Source &source);
     Source *channelSourceLocked(IpmbConnection *connection);
+    // The heap it holds, about: the frames' bytes and each message's bookkeeping, which at 16 B
+    // is most of it.
+    qint64 footprintLocked() const { return m_bytes + m_entries * IpmbLimits::InboxEntryBytes; }
 
     Owner *const m_owner;
     IpmbPlatform::Waker *const m_ioWaker;
@@ -175,8 +178,10 @@ private:
     quint64 m_queued = 0;               // messages ever queued: the next one's sequence
     qint64 m_bytes = 0;                 // of m_messages and of batches takeAll() handed out
     qsizetype m_handles = 0;            // likewise
-    qint64 m_peakBytes = 0;             // the most since the last sweep()
-    bool m_episode = false;             // it held InboxReleaseBytes since memory was last released
+    qint64 m_entries = 0;               // messages, likewise
+    qint64 m_peakFootprint = 0;         // the most footprintLocked() since the last sweep()
+    qint64 m_takenIn = 0;               // the footprint of the messages queued since then
+    bool m_episode = false;             // it held, or took in, InboxReleaseBytes since memory was last released
     bool m_wasQuiet = false;            // it was nearly empty at the last sweep()
     qsizetype m_handleLimit = 1024;     // from the process's descriptor limit (open())
     bool m_open = false;

@@ -83,8 +83,12 @@ constexpr qsizetype SendQueueHandles = 1024;
 constexpr qint64 InboxBytes = 64 * MiB;
 constexpr qint64 InboxMessages = 100000;
 constexpr qsizetype InboxHandles = 1024;
-// Once the inbox held this much, freed memory goes back to the system when it has drained.
+// Once the inbox held this much, or took it in within a second, freed memory goes back to the
+// system when it has drained. A message counts its bookkeeping too (its shared data, QVariant and
+// queue slot), at about InboxEntryBytes: at 16 B that is most of it (100,000 of them are 4.5 MiB
+// of frames).
 constexpr qint64 InboxReleaseBytes = 4 * MiB;
+constexpr qint64 InboxEntryBytes = 256;
 // Undecodable payload types warned about by name (then no more): a peer could invent millions.
 constexpr int MaxWarnedTypes = 64;
 
