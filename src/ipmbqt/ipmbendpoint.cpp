@@ -494,12 +494,7 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
     // channel back on that channel, which may have ended (then the reply is dropped).
     thread_local std::vector<quint32> receivers;
     IpmbProtocol::Call wireCall = call;
-    // Requests still go through the controller, which routes them (and their replies) as before
-    // protocol 5: a request sent on a channel hung in about one parallel test run in five, and
-    // the cause is not found yet (doc/protocol.md, "Direct channels").
-    const bool request = call.flags & IpmbProtocol::Request;
-    const bool routed = !reply && !request && message.selector().isValid()
-            && routeMessage(message.selector(), &receivers);
+    const bool routed = !reply && message.selector().isValid() && routeMessage(message.selector(), &receivers);
     if (routed)
         wireCall.flags |= IpmbProtocol::Addressed;
     ChannelPtr replyChannel;

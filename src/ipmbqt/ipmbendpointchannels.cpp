@@ -181,6 +181,8 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
                 QMutexLocker locker(&m_channelsMutex);
                 const ChannelPtr replacement = m_channelsOut.value(receiver);
                 locker.unlock();
+                if (!replacement && (call.flags & IpmbProtocol::Request))
+                    m_requests.sentOnChannel(call.id, 0);  // the controller's, after all
                 sent = (replacement ? replacement->outbox : m_outbox).send(out, handles, &failed);
             }
         } else {
@@ -236,6 +238,7 @@ void IpmbEndpointPrivate::introduce(quint32 peer)
     }
     channel->outbox.moveQueueTo(m_outbox);
     channel->outbox.close();
+    m_requests.movedToController(peer);
 }
 
 // The thread that read an Introduce or a Channel frame leaves it to the I/O thread, which owns
@@ -329,6 +332,7 @@ void IpmbEndpointPrivate::channelAnswered(const IpmbProtocol::Channel &answer, I
             // What waited goes through the controller: addressed, behind what went there before.
             channel->outbox.moveQueueTo(m_outbox);
             channel->outbox.close();
+            m_requests.movedToController(peer);
             return;
         }
         channel->connection = std::make_unique<IpmbConnection>(Socket(socket.release()));

@@ -113,8 +113,9 @@ void IpmbEndpointPrivate::ioMain()
             break;
         qCDebug(lcIpmbEndpoint, "lost the bus controller; electing a new one");
         if (m_welcomed) {
-            m_requests.failAll(IpmbErrorInfo(IpmbErrorCode::Disconnected,
-                                             IpmbEndpoint::tr("request: the bus controller was lost before the reply came")));
+            // Those on channels still get their replies: the channels go on.
+            m_requests.failThroughController(IpmbErrorInfo(IpmbErrorCode::Disconnected,
+                    IpmbEndpoint::tr("request: the bus controller was lost before the reply came")));
             notePeers({IpmbPeerTable::Note::ControllerLost, {}, 0});
             m_routes.controllerLost();  // channels go on; the new list confirms their peers
             setIoState(IpmbEndpoint::ReconnectingState);

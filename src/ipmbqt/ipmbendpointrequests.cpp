@@ -30,9 +30,10 @@ QFuture<IpmbMessage> IpmbEndpoint::request(const IpmbSelector &selector, const Q
     \li NoRouteError: no endpoint matched, at once with a ttl of 0, or when the selector's ttl
         ran out;
     \li PeerLeftError: the endpoint that got it left the bus or died before it replied (known at
-        once: the controller says so);
-    \li DisconnectedError: this endpoint is not joined, left, or lost its controller (failover)
-        before the reply came;
+        once: the controller, or the end of their direct channel, says so);
+    \li DisconnectedError: this endpoint is not joined, or left, before the reply came; or it
+        lost its controller (failover) while the request went through it. A request sent on a
+        direct channel to its replier waits through a failover;
     \li InvalidArgumentError: a multicast selector (a request has one replier), or a payload
         that cannot be sent; QueueFullError: the send queue, or the 65,536 requests that may
         wait at once, are full.

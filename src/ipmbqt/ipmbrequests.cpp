@@ -25,7 +25,7 @@
 
     error() is one of IpmbEndpoint::TimeoutError (no reply in time), NoRouteError (no endpoint
     matched), PeerLeftError (the replier left or died before it replied), DisconnectedError (this
-    endpoint left the bus, or lost its controller, before the reply came), QueueFullError (too
+    endpoint left the bus before the reply came, or lost the controller the request went through), QueueFullError (too
     many requests wait already) or InvalidArgumentError (a multicast selector, a payload that
     cannot be sent).
 */
@@ -94,6 +94,15 @@ void IpmbRequests::sentOnChannel(quint64 id, quint32 peer)
         it->second.channelPeer = peer;
 }
 
+void IpmbRequests::movedToController(quint32 peer)
+{
+    QMutexLocker locker(&m_mutex);
+    for (auto &[id, request] : m_pending) {
+        if (request.channelPeer == peer)
+            request.channelPeer = 0;
+    }
+}
+
 void IpmbRequests::failOnChannel(quint32 peer, const IpmbErrorInfo &error)
 {
     std::vector<Pending> failed;
@@ -146,6 +155,11 @@ void IpmbRequests::failAll(const IpmbErrorInfo &error)
     }
     for (auto &[id, request] : pending)
         failPromise(request.promise, error);
+}
+
+void IpmbRequests::failThroughController(const IpmbErrorInfo &error)
+{
+    failOnChannel(0, error);
 }
 
 int IpmbRequests::sweep(qint64 nowNsecs)

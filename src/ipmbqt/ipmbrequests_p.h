@@ -41,17 +41,23 @@ public:
                                             bool *wake);
     // Forgets it without a word (sending it failed; the caller reports that).
     void remove(quint64 id);
-    // Request `id` went on the channel to `peer` (doc/protocol.md, "Direct channels").
+    // Request `id` went on the channel to `peer` (doc/protocol.md, "Direct channels"); 0: through
+    // the controller after all.
     void sentOnChannel(quint64 id, quint32 peer);
     // Whether it was waited for (a reply after the timeout or a cancel is dropped). A reply that
     // came on the channel of `channelPeer` (0: from the controller) must be to a request sent there.
     bool fulfil(quint64 id, IpmbMessage &&reply, quint32 channelPeer = 0);
     bool hasOnChannel(quint32 peer) const;
+    // The channel to `peer` never opened: what waited in it, its requests too, went through the
+    // controller.
+    void movedToController(quint32 peer);
     // The requests sent on the channel to `peer`, which ended.
     void failOnChannel(quint32 peer, const IpmbErrorInfo &error);
     // Whether it was waited for (else the id may be a tracked message's).
     bool fail(quint64 id, const IpmbErrorInfo &error);
     void failAll(const IpmbErrorInfo &error);
+    // The requests sent through the controller, which was lost: those on channels still wait.
+    void failThroughController(const IpmbErrorInfo &error);
     // The I/O thread, before each poll: when it is time, fails the requests whose deadline passed
     // and forgets the cancelled ones. Returns the milliseconds until it should look again (-1:
     // nothing waits).

@@ -5,6 +5,7 @@
 
 #include <IpmbQt/IpmbEndpoint>
 
+#include <QtCore/qdir.h>
 #include <QtCore/qelapsedtimer.h>
 #include <QtCore/qthread.h>
 #include <QtTest/qsignalspy.h>
@@ -46,6 +47,12 @@ void watch(QFuture<IpmbMessage> future, QObject *context, Outcome *outcome)
 
 Peer requestPeer() { return Peer(QStringLiteral(IPMBQT_REQUEST_PEER)); }
 
+// This process's open descriptors: a direct channel is one more.
+qsizetype openDescriptors()
+{
+    return QDir(u"/proc/self/fd"_s).entryList(QDir::AllEntries | QDir::System | QDir::NoDotAndDotDot).size();
+}
+
 } // namespace
 
 class tst_Requests : public QObject
@@ -66,6 +73,7 @@ private Q_SLOTS:
     void oneReplyOnly();
     void multicastRefused();
     void failoverFailsRequests();
+    void failoverKeepsRequestsOnChannels();
     void undeliverableNotices();
 
 private:
@@ -308,7 +316,8 @@ void tst_Requests::multicastRefused()
     }
 }
 
-// The requester's controller dies (in another process): its requests in flight fail at once.
+// The requester's controller dies (in another process): its requests in flight through it fail at
+// once. (The first request to a replier goes through the controller: it asks for a channel.)
 void tst_Requests::failoverFailsRequests()
 {
     Peer controller = requestPeer();
@@ -329,6 +338,31 @@ void tst_Requests::failoverFailsRequests()
     replier.command("replyheld");
     QTRY_VERIFY(again.done);
     QCOMPARE(again.value, u"re:again"_s);
+}
+
+// A request on a direct channel (doc/protocol.md, "Direct channels") does not need the controller:
+// it waits through the failover of a controller in a third process and gets its reply.
+void tst_Requests::failoverKeepsRequestsOnChannels()
+{
+    Peer controller = requestPeer();
+    QVERIFY(m_bus->join(controller, u"controller"_s));
+    QVERIFY(joinAsker());
+    Peer replier = requestPeer();
+    QVERIFY(joinReplier(replier, "holder", "ignore"));
+    // Plain messages (which the replier ignores) until this endpoint has its channel to it.
+    const qsizetype before = openDescriptors();
+    const IpmbSelector holder = IpmbSelector::unicast(IpmbLabelOp("holder"));
+    QTRY_VERIFY((m_endpoint->send(IpmbMessage(holder, u"warm-up"_s)), openDescriptors() > before));
+    Outcome &outcome = ask(holder, u"q"_s, 30000);
+    QVERIFY(!replier.waitFor("held n=1").isEmpty());
+    QSignalSpy rejoined(m_endpoint.get(), &IpmbEndpoint::joined);
+    controller.signal(SIGKILL);
+    QVERIFY(rejoined.wait(10000));
+    QVERIFY2(!outcome.done, qPrintable(outcome.errorString));
+    replier.command("replyheld");
+    QTRY_VERIFY(outcome.done);
+    QCOMPARE(outcome.error, IpmbEndpoint::NoError);
+    QCOMPARE(outcome.value, u"re:q"_s);
 }
 
 // send(message, &id): undeliverable() for a message that reached nobody (ttl 0, or its ttl ran
