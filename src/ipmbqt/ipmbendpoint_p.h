@@ -41,6 +41,7 @@
 
 QT_BEGIN_NAMESPACE
 class QThread;
+class QSocketNotifier;
 class QTimer;
 QT_END_NAMESPACE
 
@@ -70,6 +71,13 @@ public:
     void stop(Signals emitting = Signals::All);
     void setError(const IpmbErrorInfo &error);  // any thread
     void syncFromIo();
+    // Signal delivery: this thread reads for itself while it is idle, woken by a notifier on the
+    // inbox's readiness handle (doc/concepts.md, "Who reads the socket").
+    void updateReadNotifier();
+    void readInThisThread();
+    QSocketNotifier *m_readNotifier = nullptr;
+    // Set while readInThisThread() reads: what it reads it delivers itself, without a posted sync.
+    static inline thread_local bool t_deliversWhatItReads = false;
     // Any thread: encodes `message` (with `call`: a tracked message, a request or a reply) and
     // queues it for the controller; `verb` names the API call in error messages.
     // A reply to a request that came on a channel goes back on it (`replyOnChannel`).

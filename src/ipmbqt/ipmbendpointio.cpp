@@ -296,7 +296,7 @@ IpmbEndpointPrivate::Outcome IpmbEndpointPrivate::serveConnection(const QDeadlin
 
 void IpmbEndpointPrivate::messagesArrived()
 {
-    if (m_receiverConnections > 0) {
+    if (m_receiverConnections > 0 && !t_deliversWhatItReads) {
         QMutexLocker locker(&m_mutex);
         postSyncLocked();
     }

@@ -157,6 +157,7 @@ void IpmbInbox::attach(IpmbConnection *connection)
     QMutexLocker locker(&m_mutex);
     m_connection = connection;
     m_controllerSource.connection = connection;
+    m_readiness.add(connection->socket());
     m_decoding.welcomed = false;  // nobody holds the role: detach() reclaimed it
 }
 
@@ -173,6 +174,8 @@ void IpmbInbox::detach()
             m_roleReleased.wait(&m_mutex);
         m_readerWaker.drain();
     }
+    if (m_connection)
+        m_readiness.remove(m_connection->socket());
     m_connection = nullptr;
     m_controllerSource.connection = nullptr;
 }
@@ -185,6 +188,7 @@ void IpmbInbox::addChannel(IpmbConnection *connection, quint32 peer, bool incomi
     source->incoming = incoming;
     source->sender = sender;
     QMutexLocker locker(&m_mutex);
+    m_readiness.add(connection->socket());
     m_channels.push_back(std::move(source));
     m_channelsChanged = true;
     if (m_directReading)
@@ -204,6 +208,7 @@ void IpmbInbox::removeChannel(IpmbConnection *connection)
         if (m_waiters > 0)
             m_changed.wakeAll();  // one of them may take the role again
     }
+    m_readiness.remove(connection->socket());
     m_channels.erase(std::remove_if(m_channels.begin(), m_channels.end(),
                                     [&](const std::unique_ptr<Source> &s) { return s->connection == connection; }),
                      m_channels.end());
@@ -334,7 +339,16 @@ bool IpmbInbox::canReadDirectlyLocked() const
 
 // A thread in take() holds the read role while it waits: it polls the socket itself, reads and
 // decodes what arrives. Called and returns with m_mutex locked.
-void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline)
+bool IpmbInbox::readNow(qint64 budget)
+{
+    QMutexLocker locker(&m_mutex);
+    if (!canReadDirectlyLocked())
+        return false;
+    readDirectly(locker, QDeadlineTimer(0), budget);
+    return true;
+}
+
+void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline, qint64 budget)
 {
     m_reading = true;
     m_directReading = true;
@@ -362,11 +376,11 @@ void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
     IpmbPlatform::poll(entries.data(), int(entries.size()), int(qMin<qint64>(remaining, std::numeric_limits<int>::max())));
     // Once reclaimed, the sockets are the I/O thread's again, even if they have data.
     const bool reclaimed = entries[1].readable;
-    const ReadOutcome outcome = entries[0].readable && !reclaimed ? readConnection(controller) : ReadOutcome::Ok;
+    const ReadOutcome outcome = entries[0].readable && !reclaimed ? readConnection(controller, budget) : ReadOutcome::Ok;
     thread_local std::vector<const Source *> lost;
     lost.clear();
     for (size_t i = 0; i < channels.size() && !reclaimed; ++i) {
-        if (entries[i + 2].readable && readConnection(*channels[i]) != ReadOutcome::Ok)
+        if (entries[i + 2].readable && readConnection(*channels[i], budget) != ReadOutcome::Ok)
             lost.push_back(channels[i]);
     }
     locker.relock();
@@ -402,7 +416,7 @@ void IpmbInbox::releaseRoleLocked()
 }
 
 // Reads and decodes what the socket has into the inbox; the caller holds the read role.
-IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source)
+IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source, qint64 budget)
 {
     IpmbConnection *connection = source.connection;
     qsizetype handleBudget;
@@ -422,7 +436,7 @@ IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source)
             return IpmbConnection::Action::Keep;
         stop = !handleFrame(frame, source, &outcome);
         return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-    }, IpmbLimits::ReadBudget, handleBudget);
+    }, budget, handleBudget);
     bool arrived;
     {
         QMutexLocker locker(&m_mutex);

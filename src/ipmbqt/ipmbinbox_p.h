@@ -145,9 +145,18 @@ public:
     // should go back to the system.
     bool sweep();
 
+    // A handle that is readable while the controller's connection or a channel is: the
+    // endpoint's thread watches it with a QSocketNotifier (doc/concepts.md, "Who reads the
+    // socket"); -1 if there is none.
+    qintptr readinessHandle() const { return m_readiness.handle(); }
+    // The endpoint's thread, woken by that handle: reads what waits now, about `budget` bytes per
+    // source at most, if it may take the read role (true), as a receive() thread does.
+    bool readNow(qint64 budget);
+
 private:
     bool canReadDirectlyLocked() const;
-    void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline);
+    void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline,
+                      qint64 budget = IpmbLimits::ReadBudget);
     void releaseRoleLocked();
     void resumeReadingLocked();
     struct Source
@@ -158,7 +167,7 @@ private:
         IpmbProtocol::Sender sender;   // an incoming channel's peer
         bool lost = false;             // a receive() thread found it ended: not polled again
     };
-    ReadOutcome readConnection(const Source &source);
+    ReadOutcome readConnection(const Source &source, qint64 budget = IpmbLimits::ReadBudget);
     bool handleFrame(const IpmbConnection::Frame &frame, const Source &source, ReadOutcome *outcome);
     bool handleChannelFrame(const IpmbConnection::Frame &frame, const Source &source);
     void decodeMessage(const IpmbConnection::Frame &frame, const Source &source);
@@ -188,6 +197,7 @@ private:
     bool m_paused = false;              // full: nobody reads until the user takes some
     IpmbConnection *m_connection = nullptr;
     Source m_controllerSource;          // m_connection's, as the read role reads it
+    IpmbPlatform::ReadinessSet m_readiness; // m_connection's socket and the channels'
     // Added by the I/O thread, and removed by it with the read role reclaimed: the holder of the
     // role may use them without the lock.
     std::vector<std::unique_ptr<Source>> m_channels;

@@ -766,4 +766,32 @@ void Waker::drain()
     [[maybe_unused]] ssize_t n = ::read(int(m_socket), &value, sizeof(value));
 }
 
+ReadinessSet::ReadinessSet()
+    : m_handle(::epoll_create1(EPOLL_CLOEXEC))
+{
+    if (m_handle < 0)
+        qCWarning(lcIpmbTransport, "epoll_create1 failed: %s", qPrintable(qt_error_string(errno)));
+}
+
+ReadinessSet::~ReadinessSet()
+{
+    if (m_handle >= 0)
+        ::close(int(m_handle));
+}
+
+void ReadinessSet::add(Socket socket)
+{
+    epoll_event ev = {};
+    ev.events = EPOLLIN;  // level-triggered: readable until read
+    ev.data.fd = int(socket);
+    if (m_handle >= 0 && ::epoll_ctl(int(m_handle), EPOLL_CTL_ADD, int(socket), &ev) != 0)
+        qCWarning(lcIpmbTransport, "epoll_ctl(ADD) failed: %s", qPrintable(qt_error_string(errno)));
+}
+
+void ReadinessSet::remove(Socket socket)
+{
+    if (m_handle >= 0)
+        ::epoll_ctl(int(m_handle), EPOLL_CTL_DEL, int(socket), nullptr);
+}
+
 } // namespace IpmbPlatform

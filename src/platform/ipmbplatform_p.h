@@ -143,6 +143,23 @@ private:
     Socket m_socket = InvalidSocket;
 };
 
+// One handle that is readable while any of its sockets is (an epoll set on Linux): what an event
+// loop watches, with one QSocketNotifier, for sockets that come and go. Sockets are removed
+// before they are closed. Thread-safe.
+class IPMBQT_AUTOTEST_EXPORT ReadinessSet
+{
+public:
+    ReadinessSet();
+    ~ReadinessSet();
+    Q_DISABLE_COPY_MOVE(ReadinessSet)
+    qintptr handle() const { return m_handle; }  // -1 if the OS would not make one
+    void add(Socket socket);
+    void remove(Socket socket);
+
+private:
+    qintptr m_handle = -1;
+};
+
 } // namespace IpmbPlatform
 
 #endif // IPMBPLATFORM_P_H

@@ -47,6 +47,7 @@ const QHash<QString, Limit> &documentedLimits()
         {QStringLiteral("InboxHandles"), {InboxHandles, Unit::Count}},
         {QStringLiteral("InboxMessages"), {InboxMessages, Unit::Count}},
         {QStringLiteral("InboxBytes"), {InboxBytes, Unit::Bytes}},
+        {QStringLiteral("EventLoopReadBytes"), {EventLoopReadBytes, Unit::Bytes}},
         {QStringLiteral("PayloadBufferMinBytes"), {PayloadBufferMinBytes, Unit::Bytes}},
         {QStringLiteral("PayloadBuffersMaxBytes"), {PayloadBuffersMaxBytes, Unit::Bytes}},
         {QStringLiteral("InboxHandlesAt1024"), {inboxHandleLimit(1024), Unit::Count}},

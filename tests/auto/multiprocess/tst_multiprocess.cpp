@@ -14,6 +14,9 @@
 #include <QtCore/qelapsedtimer.h>
 #include <QtCore/qendian.h>
 #include <QtCore/qfile.h>
+#include <QtCore/qscopeguard.h>
+#include <QtCore/qsemaphore.h>
+#include <QtCore/qthread.h>
 #include <QtCore/qstandardpaths.h>
 #include <QtCore/qtemporarydir.h>
 #include <QtTest/qsignalspy.h>
@@ -46,6 +49,7 @@ private Q_SLOTS:
     void largePayloadsTravelInRegions();
     void largePayloadsOfOtherTypes();
     void stuckReceiverDoesNotStallOthers();
+    void busyThreadDoesNotStallSignalDelivery();
     void controllerKilledFailover_data();
     void controllerKilledFailover();
     void wrongToken();
@@ -351,6 +355,58 @@ void tst_Multiprocess::largePayloadsOfOtherTypes()
     receiver.command("mappings");
     const QByteArray received = receiver.waitFor("mappings");
     QVERIFY2(field(received, "mapped").toInt() + field(received, "reused").toInt() == 2, received.constData());
+}
+
+// Signal delivery reads in the endpoint's thread while it is idle (doc/concepts.md, "Who reads the
+// socket"). When that thread is busy, the I/O thread reads instead: a sender of 50 MiB, more than
+// its queue and the kernel hold, finishes while the receiving thread does nothing, and every
+// message is delivered, in order, once it runs again.
+void tst_Multiprocess::busyThreadDoesNotStallSignalDelivery()
+{
+    Bus bus;
+    Peer sender;
+    QVERIFY(bus.join(sender, QStringLiteral("sender")));
+    QThread worker;
+    worker.start();
+    QObject context;  // the worker's: runs what the worker thread does
+    context.moveToThread(&worker);
+    std::unique_ptr<IpmbEndpoint> endpoint;
+    QSemaphore joined, busy;
+    std::atomic<quint64> received {0};
+    std::atomic<bool> inOrder {true};
+    QMetaObject::invokeMethod(&context, [&] {
+        endpoint = std::make_unique<IpmbEndpoint>();
+        endpoint->setIdentifier(bus.name);
+        endpoint->setLabel(IpmbLabel {QStringLiteral("busy")});
+        QObject::connect(endpoint.get(), &IpmbEndpoint::joined, endpoint.get(), [&] { joined.release(); });
+        QObject::connect(endpoint.get(), &IpmbEndpoint::messageReceived, endpoint.get(), [&](const IpmbMessage &m) {
+            const QByteArray bytes = m.payload().toByteArray();
+            const quint64 sequence = bytes.size() >= 12 ? qFromLittleEndian<quint64>(bytes.constData() + 4) : ~0ull;
+            if (sequence != received.load())
+                inOrder = false;
+            ++received;
+        });
+        endpoint->join();
+    });
+    const auto cleanup = qScopeGuard([&] {
+        busy.release();
+        QMetaObject::invokeMethod(&context, [&] { endpoint.reset(); }, Qt::BlockingQueuedConnection);
+        worker.quit();
+        worker.wait();
+    });
+    QVERIFY(joined.tryAcquire(1, 10000));
+    // First while the worker is idle: its own thread reads.
+    sender.command("flood unicast busy 1000 1024");
+    QVERIFY(!sender.waitFor("sent 1000").isEmpty());
+    QTRY_COMPARE(received.load(), quint64(1000));
+    // Then while it is busy.
+    QMetaObject::invokeMethod(&context, [&] { busy.acquire(); });
+    sender.command("flood unicast busy 50000 1024 1000");
+    QVERIFY(!sender.waitFor("sent 50000", 60000).isEmpty());
+    QCOMPARE(received.load(), quint64(1000));
+    busy.release();
+    QTRY_COMPARE_WITH_TIMEOUT(received.load(), quint64(51000), 30000);
+    QVERIFY(inOrder);
 }
 
 void tst_Multiprocess::stuckReceiverDoesNotStallOthers()
