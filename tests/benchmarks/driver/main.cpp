@@ -484,6 +484,13 @@ Measurement runLatency(const Case &c)
         break;
     }
     case Transport::LocalSocket:
+        if (!c.flavour.isEmpty()) {  // the wake-up alone: a notifier, or a thread and a hand-over
+            const QStringList reader {u"--reader"_s, c.flavour};
+            launches = {{u"pong"_s, program, QStringList {u"wake-pong"_s, u"--name"_s, a} + reader},
+                        {u"ping"_s, program, QStringList {u"wake-ping"_s, u"--name"_s, a} + reader + pingArgs}};
+            break;
+        }
+        Q_FALLTHROUGH();
     case Transport::RemoteObjects:
         launches = {{u"pong"_s, program, {u"pong"_s, u"--name"_s, a}},
                     {u"ping"_s, program, QStringList {u"ping"_s, u"--name"_s, a} + pingArgs}};
@@ -729,6 +736,9 @@ QList<Case> allCases()
         {u"lat-raw-relay"_s, Kind::Latency, Transport::RawRelay, true, false, 1, {}},
         {u"lat-qlocalsocket"_s, Kind::Latency, Transport::LocalSocket, false, false, 1, {}},
         {u"lat-qtro"_s, Kind::Latency, Transport::RemoteObjects, false, false, 1, {}},
+        // doc/concepts.md, "Threads": how the endpoint's thread learns of a message, alone.
+        {u"lat-wake-notifier"_s, Kind::Latency, Transport::LocalSocket, false, false, 1, {}, u"none"_s, u"notifier"_s},
+        {u"lat-wake-thread"_s, Kind::Latency, Transport::LocalSocket, false, false, 1, {}, u"none"_s, u"thread"_s},
         {u"lat-bus-2hop-receive"_s, Kind::Latency, Transport::Bus, true, false, 1, {}},
         {u"lat-bus-2hop-signal"_s, Kind::Latency, Transport::Bus, true, true, 1, {}},
         {u"lat-bus-2hop-request"_s, Kind::Latency, Transport::Bus, true, false, 1, {}, u"none"_s, u"request"_s},
@@ -795,6 +805,9 @@ QList<Target> targets(const Results &r)
         {u"thr-16k-vs-qlocalsocket"_s, u"the same, 16 KiB"_s, thr(busR, 16 * KiB) / thr(u"qlocalsocket"_s, 16 * KiB), true, 1.0},
         {u"thr-1m-vs-qlocalsocket"_s, u"the same, 1 MiB"_s, thr(busR, MiB) / thr(u"qlocalsocket"_s, MiB), true, 1.0},
         {u"thr-64m-vs-qlocalsocket"_s, u"the same, 64 MiB"_s, thr(busR, 64 * MiB) / thr(u"qlocalsocket"_s, 64 * MiB), true, 2.0},
+        // Why signal delivery reads in the endpoint's thread (doc/concepts.md, "Who reads the socket").
+        {u"wake-notifier-vs-thread"_s, u"16 B round trip p50, read in the event loop (QSocketNotifier) / read by a thread and handed over"_s,
+         p50(u"lat-wake-notifier"_s) / p50(u"lat-wake-thread"_s), false, 1.0},
         {u"failover-loss"_s, u"messages lost between two endpoints, the controller's process SIGKILLed mid-flood (worst run)"_s,
          failoverLoss, false, 0.0},
         {u"request-p50"_s, u"request()/reply() round trip p50 / the bus's own ping-pong, receive(), two hops"_s,

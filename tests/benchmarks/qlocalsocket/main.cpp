@@ -6,12 +6,27 @@
 //   send --name N --size S --warmup W --duration MS
 //   pong --name N
 //   ping --name N --rounds R --warmup W
+// And the two ways an endpoint's thread can learn of a message (doc/concepts.md, "Threads"), on
+// a plain AF_UNIX stream socket with 16 B messages, so that nothing else differs:
+//   wake-pong --name N --reader notifier|thread
+//   wake-ping --name N --reader notifier|thread --rounds R --warmup W
+// notifier: a QSocketNotifier in the event loop's thread reads, as QLocalSocket does; thread: a
+// thread of its own polls and reads, and hands each message to the event loop's thread with a
+// queued call, as the bus's I/O thread does. Either way the event loop's thread writes the answer.
 #include "benchqt.h"
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qelapsedtimer.h>
 #include <QtNetwork/qlocalserver.h>
+#include <QtCore/qsocketnotifier.h>
 #include <QtNetwork/qlocalsocket.h>
+
+#include <thread>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 using namespace Bench;
 
@@ -198,7 +213,122 @@ static int ping(QCoreApplication &app, const Args &args)
     return app.exec();
 }
 
+static constexpr size_t WakeMessage = 16;
+
+static socklen_t abstractAddress(const QString &name, sockaddr_un *address)
+{
+    const QByteArray bytes = name.toUtf8();
+    std::memset(address, 0, sizeof(*address));
+    address->sun_family = AF_UNIX;
+    if (size_t(bytes.size()) + 1 > sizeof(address->sun_path))
+        fail("address too long");
+    std::memcpy(address->sun_path + 1, bytes.constData(), size_t(bytes.size()));
+    return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + size_t(bytes.size()));
+}
+
+// One 16 B message from a blocking socket (the reader waited for it to be readable).
+static void readMessage(int fd, char *message)
+{
+    size_t got = 0;
+    while (got < WakeMessage) {
+        const ssize_t n = ::read(fd, message + got, WakeMessage - got);
+        if (n <= 0)
+            std::_Exit(0);  // the other side has gone: the run is over
+        got += size_t(n);
+    }
+}
+
+static void writeMessage(int fd, const char *message)
+{
+    if (::write(fd, message, WakeMessage) != ssize_t(WakeMessage))
+        fail("write: %s", std::strerror(errno));
+}
+
+// Calls onMessage in the event loop's thread for each message that arrives on fd, read there or
+// in a thread of its own.
+static void readMessages(QCoreApplication &app, int fd, const Args &args, std::function<void()> onMessage)
+{
+    const std::string reader = args.text("reader");
+    if (reader == "notifier") {
+        auto *notifier = new QSocketNotifier(qintptr(fd), QSocketNotifier::Read, &app);
+        QObject::connect(notifier, &QSocketNotifier::activated, &app, [fd, onMessage] {
+            char message[WakeMessage];
+            readMessage(fd, message);
+            onMessage();
+        });
+    } else if (reader == "thread") {
+        std::thread([&app, fd, onMessage] {
+            for (;;) {
+                pollfd entry {fd, POLLIN, 0};
+                if (::poll(&entry, 1, -1) < 0)
+                    continue;
+                char message[WakeMessage];
+                readMessage(fd, message);
+                QMetaObject::invokeMethod(&app, onMessage, Qt::QueuedConnection);
+            }
+        }).detach();
+    } else {
+        fail("--reader is notifier or thread");
+    }
+}
+
+static int wakePong(QCoreApplication &app, const Args &args)
+{
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address;
+    const socklen_t length = abstractAddress(serverName(args), &address);
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr *>(&address), length) != 0 || ::listen(listener, 1) != 0)
+        fail("listen: %s", std::strerror(errno));
+    say("ready");
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0)
+        fail("accept: %s", std::strerror(errno));
+    const char answer[WakeMessage] = "pong";
+    readMessages(app, fd, args, [fd, &answer] { writeMessage(fd, answer); });
+    quitOnEndOfInput(app);
+    return app.exec();
+}
+
+static int wakePing(QCoreApplication &app, const Args &args)
+{
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address;
+    const socklen_t length = abstractAddress(serverName(args), &address);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr *>(&address), length) != 0)
+        fail("connect: %s", std::strerror(errno));
+    const int64_t rounds = args.number("rounds");
+    int64_t i = -args.number("warmup");
+    const char message[WakeMessage] = "ping";
+    std::vector<int64_t> samples;
+    samples.reserve(size_t(rounds));
+    QElapsedTimer timer;
+    readMessages(app, fd, args, [&] {
+        if (i == rounds)
+            return;
+        if (i++ >= 0)
+            samples.push_back(timer.nsecsElapsed());
+        if (i == rounds) {
+            reportLatency(samples);
+            app.quit();
+            return;
+        }
+        timer.start();
+        writeMessage(fd, message);
+    });
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty()) {
+            app.quit();
+        } else if (line == "go") {
+            timer.start();
+            writeMessage(fd, message);
+        }
+    });
+    say("ready");
+    return app.exec();
+}
+
 int main(int argc, char **argv)
 {
-    return runHelper(argc, argv, {{"recv", receiver}, {"send", sender}, {"pong", pong}, {"ping", ping}});
+    return runHelper(argc, argv, {{"recv", receiver}, {"send", sender}, {"pong", pong}, {"ping", ping},
+                                  {"wake-pong", wakePong}, {"wake-ping", wakePing}});
 }
