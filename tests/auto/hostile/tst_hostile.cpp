@@ -491,14 +491,20 @@ void tst_Hostile::stoppedReceiverMemory_data()
     // The sender, whose channels hold the queues (doc/protocol.md, "Direct channels"): 16 MiB per
     // receiver that does not keep up, plus one message, plus slack.
     QTest::addColumn<int>("senderBound");
+    // The controller's process after the episode, over its baseline: 12 MiB, as a full parallel
+    // ctest run once left 8.x MiB (heap fragments malloc_trim cannot return).
+    QTest::addColumn<int>("afterBound");
     // The controller: 16 MiB for the stopped receiver, plus one message, plus slack.
-    QTest::addRow("16 B") << 16 << 1000000 << QByteArray("unicast stuck") << 24 << 24;
-    QTest::addRow("4 KiB") << 4096 << 16000 << QByteArray("unicast stuck") << 24 << 24;
+    QTest::addRow("16 B") << 16 << 1000000 << QByteArray("unicast stuck") << 24 << 24 << 12;
+    QTest::addRow("4 KiB") << 4096 << 16000 << QByteArray("unicast stuck") << 24 << 24 << 12;
     // The endpoint in the controller's process ("ctl") receives too, and its inbox holds what its
     // thread has not taken yet: 100,000 messages or 64 MiB at most, which at 16 B is 20-50 MiB
-    // of bookkeeping, depending on how far behind a loaded machine lets that thread fall.
-    QTest::addRow("16 B, with the controller's endpoint") << 16 << 1000000 << QByteArray("multicast stuck||ctl") << 96 << 40;
-    QTest::addRow("4 KiB, with the controller's endpoint") << 4096 << 16000 << QByteArray("multicast stuck||ctl") << 96 << 40;
+    // of bookkeeping, depending on how far behind a loaded machine lets that thread fall. Once
+    // that backlog is taken, the endpoint's heap keeps fragments malloc_trim cannot return: up
+    // to 18 MiB after a +32 MiB peak in a parallel ctest run (2026-12-02), where alone it keeps
+    // 0-3 MiB. Still far below the 45-54 MiB the controller alone kept before the fix.
+    QTest::addRow("16 B, with the controller's endpoint") << 16 << 1000000 << QByteArray("multicast stuck||ctl") << 96 << 40 << 24;
+    QTest::addRow("4 KiB, with the controller's endpoint") << 4096 << 16000 << QByteArray("multicast stuck||ctl") << 96 << 40 << 24;
 }
 
 void tst_Hostile::stoppedReceiverMemory()
@@ -508,6 +514,7 @@ void tst_Hostile::stoppedReceiverMemory()
     QFETCH(QByteArray, to);
     QFETCH(int, bound);
     QFETCH(int, senderBound);
+    QFETCH(int, afterBound);
     Bus bus;
     Peer controller, stuck, sender;
     QVERIFY(bus.join({{controller, "ctl"}, {stuck, "stuck"}, {sender, "sender"}}));
@@ -533,12 +540,11 @@ void tst_Hostile::stoppedReceiverMemory()
     QVERIFY(!stuck.waitFor("dropped", 30000).isEmpty());
     sender.command("send unicast stuck 0 str after");
     QTRY_VERIFY_WITH_TIMEOUT(stuck.hasPrinted("received"), 30000);
-    // Back to the baseline within a bound far below the 45-54 MiB kept before the fix: 12 MiB, as
-    // a full parallel ctest run once left 8.x MiB (heap fragments malloc_trim cannot return).
+    // Back to the baseline within a bound far below the 45-54 MiB kept before the fix.
     qint64 after = 0;
     const bool returned = QTest::qWaitFor([&] {
         after = procStatusKiB(controller.pid(), "VmRSS");
-        return after - baseline <= 12 * 1024;
+        return after - baseline <= afterBound * 1024;
     }, 20000);  // the endpoint there takes its backlog first: at one hop, more of it under load
     qInfo("controller RSS: %lld MiB before, %+lld MiB at the peak, %+lld MiB after; sender RSS: %lld MiB before, "
           "%+lld MiB at the peak", baseline / 1024, (peak - baseline) / 1024, (after - baseline) / 1024,
