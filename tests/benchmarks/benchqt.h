@@ -7,6 +7,7 @@
 
 #include <QtCore/qbytearray.h>
 #include <QtCore/qcoreapplication.h>
+#include <QtCore/qelapsedtimer.h>
 #include <QtCore/qobject.h>
 #include <QtCore/qsocketnotifier.h>
 
@@ -14,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace Bench {
 
@@ -117,6 +119,52 @@ inline int runHelper(int argc, char **argv, const std::map<std::string, Role> &r
         fail("unknown role '%s'", args.role().c_str());
     return role->second(app, args);
 }
+
+// The ping side of a latency run in an event loop: `send` sends one ping, and the slot that gets
+// an answer calls arrived(). The driver's "go" sends the first; once `rounds` round trips (after
+// `warmup` unmeasured ones) are in, it reports them ("lat ...") and quits.
+class PingLoop
+{
+public:
+    PingLoop(QCoreApplication *app, const Args &args, std::function<void()> send)
+        : m_app(app), m_rounds(args.number("rounds")), m_next(-args.number("warmup")), m_send(std::move(send))
+    {
+        m_samples.reserve(size_t(m_rounds));
+        watchCommands(app, [this](const QByteArray &line) {
+            if (line.isEmpty())
+                m_app->quit();
+            else if (line == "go")
+                sendOne();
+        });
+    }
+    void arrived()
+    {
+        if (m_next >= m_rounds)
+            return;
+        if (m_next++ >= 0)
+            m_samples.push_back(m_timer.nsecsElapsed());
+        if (m_next == m_rounds) {
+            reportLatency(m_samples);
+            m_app->quit();
+            return;
+        }
+        sendOne();
+    }
+
+private:
+    void sendOne()
+    {
+        m_timer.start();
+        m_send();
+    }
+
+    QCoreApplication *m_app;
+    const int64_t m_rounds;
+    int64_t m_next;
+    std::function<void()> m_send;
+    std::vector<int64_t> m_samples;
+    QElapsedTimer m_timer;
+};
 
 } // namespace Bench
 

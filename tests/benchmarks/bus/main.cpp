@@ -329,26 +329,8 @@ static int ping(QCoreApplication &app, const Args &args)
         reportLatency(samples);
         return 0;
     }
-    int64_t i = -warmups;
-    QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, &app, [&](const IpmbMessage &) {
-        if (i++ >= 0)
-            samples.push_back(timer.nsecsElapsed());
-        if (i == rounds) {
-            reportLatency(samples);
-            app.quit();
-            return;
-        }
-        timer.start();
-        sendOrWait(endpoint, toPong, message);
-    });
-    watchCommands(&app, [&](const QByteArray &line) {
-        if (line.isEmpty()) {
-            app.quit();
-        } else if (line == "go") {
-            timer.start();
-            sendOrWait(endpoint, toPong, message);
-        }
-    });
+    PingLoop loop(&app, args, [&] { sendOrWait(endpoint, toPong, message); });
+    QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, &app, [&](const IpmbMessage &) { loop.arrived(); });
     return app.exec();
 }
 

@@ -180,34 +180,14 @@ static int ping(QCoreApplication &app, const Args &args)
 {
     QLocalSocket socket;
     connectTo(socket, args);
-    const int64_t rounds = args.number("rounds");
-    int64_t i = -args.number("warmup");
     const QByteArray message = frame(QByteArray(16, 'p'));
-    std::vector<int64_t> samples;
-    samples.reserve(size_t(rounds));
-    QElapsedTimer timer;
+    PingLoop loop(&app, args, [&] { socket.write(message); });
     FrameReader reader;
     QObject::connect(&socket, &QLocalSocket::readyRead, &app, [&] {
         reader.read(&socket, [&](const QByteArray &) {
-            if (i++ >= 0)
-                samples.push_back(timer.nsecsElapsed());
-            if (i == rounds) {
-                reportLatency(samples);
-                app.quit();
-                return false;
-            }
-            timer.start();
-            socket.write(message);
+            loop.arrived();
             return true;
         });
-    });
-    watchCommands(&app, [&](const QByteArray &line) {
-        if (line.isEmpty()) {
-            app.quit();
-        } else if (line == "go") {
-            timer.start();
-            socket.write(message);
-        }
     });
     say("ready");
     return app.exec();
@@ -296,33 +276,9 @@ static int wakePing(QCoreApplication &app, const Args &args)
     const socklen_t length = abstractAddress(serverName(args), &address);
     if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr *>(&address), length) != 0)
         fail("connect: %s", std::strerror(errno));
-    const int64_t rounds = args.number("rounds");
-    int64_t i = -args.number("warmup");
     const char message[WakeMessage] = "ping";
-    std::vector<int64_t> samples;
-    samples.reserve(size_t(rounds));
-    QElapsedTimer timer;
-    readMessages(app, fd, args, [&] {
-        if (i == rounds)
-            return;
-        if (i++ >= 0)
-            samples.push_back(timer.nsecsElapsed());
-        if (i == rounds) {
-            reportLatency(samples);
-            app.quit();
-            return;
-        }
-        timer.start();
-        writeMessage(fd, message);
-    });
-    watchCommands(&app, [&](const QByteArray &line) {
-        if (line.isEmpty()) {
-            app.quit();
-        } else if (line == "go") {
-            timer.start();
-            writeMessage(fd, message);
-        }
-    });
+    PingLoop loop(&app, args, [&] { writeMessage(fd, message); });
+    readMessages(app, fd, args, [&] { loop.arrived(); });
     say("ready");
     return app.exec();
 }

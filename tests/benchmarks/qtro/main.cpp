@@ -141,31 +141,9 @@ static int ping(QCoreApplication &app, const Args &args)
 {
     QRemoteObjectNode node;
     const std::unique_ptr<BenchPipeReplica> replica = acquire(node, args);
-    const int64_t rounds = args.number("rounds");
-    int64_t i = -args.number("warmup");
     const QByteArray message(16, 'p');
-    std::vector<int64_t> samples;
-    samples.reserve(size_t(rounds));
-    QElapsedTimer timer;
-    QObject::connect(replica.get(), &BenchPipeReplica::pong, &app, [&](const QByteArray &) {
-        if (i++ >= 0)
-            samples.push_back(timer.nsecsElapsed());
-        if (i == rounds) {
-            reportLatency(samples);
-            app.quit();
-            return;
-        }
-        timer.start();
-        replica->ping(message);
-    });
-    watchCommands(&app, [&](const QByteArray &line) {
-        if (line.isEmpty()) {
-            app.quit();
-        } else if (line == "go") {
-            timer.start();
-            replica->ping(message);
-        }
-    });
+    PingLoop loop(&app, args, [&] { replica->ping(message); });
+    QObject::connect(replica.get(), &BenchPipeReplica::pong, &app, [&](const QByteArray &) { loop.arrived(); });
     say("ready");
     return app.exec();
 }
