@@ -871,18 +871,16 @@ void IpmbEndpointPrivate::updateReadNotifier()
 
 void IpmbEndpointPrivate::readInThisThread()
 {
-    const quint64 before = m_inbox.queuedCount();
     t_deliversWhatItReads = true;
-    const bool read = m_inbox.readNow(IpmbLimits::EventLoopReadBytes);
+    const IpmbInbox::ReadNow read = m_inbox.readNow(IpmbLimits::EventLoopReadBytes);
     t_deliversWhatItReads = false;
-    if (!read || m_inbox.queuedCount() == before) {
-        // Another thread reads (its sync enables the notifier again), or what woke it was not a
-        // message: nothing to spin on meanwhile.
+    if (read != IpmbInbox::ReadNow::Read) {
+        // Another thread reads, or what woke it is for the I/O thread (a channel that ended):
+        // nothing to spin on. The next sync enables the notifier again.
         m_readNotifier->setEnabled(false);
-        if (!read)
-            return;
+        return;
     }
-    syncFromIo();
+    syncFromIo();  // emits what it read, and keeps the notifier on
 }
 
 void IpmbEndpointPrivate::postSyncLocked()

@@ -337,18 +337,18 @@ bool IpmbInbox::canReadDirectlyLocked() const
     return m_directAllowed && !m_reading && !m_paused && !m_reclaiming;
 }
 
-// A thread in take() holds the read role while it waits: it polls the socket itself, reads and
-// decodes what arrives. Called and returns with m_mutex locked.
-bool IpmbInbox::readNow(qint64 budget)
+IpmbInbox::ReadNow IpmbInbox::readNow(qint64 budget)
 {
     QMutexLocker locker(&m_mutex);
     if (!canReadDirectlyLocked())
-        return false;
-    readDirectly(locker, QDeadlineTimer(0), budget);
-    return true;
+        return ReadNow::Busy;
+    return readDirectly(locker, QDeadlineTimer(0), budget) ? ReadNow::Read : ReadNow::Nothing;
 }
 
-void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline, qint64 budget)
+// A thread in take() holds the read role while it waits: it polls the socket itself, reads and
+// decodes what arrives. Called and returns with m_mutex locked. Returns whether a socket had
+// something to read.
+bool IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline, qint64 budget)
 {
     m_reading = true;
     m_directReading = true;
@@ -377,9 +377,11 @@ void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
     // Once reclaimed, the sockets are the I/O thread's again, even if they have data.
     const bool reclaimed = entries[1].readable;
     const ReadOutcome outcome = entries[0].readable && !reclaimed ? readConnection(controller, budget) : ReadOutcome::Ok;
+    bool readable = entries[0].readable && !reclaimed;
     thread_local std::vector<const Source *> lost;
     lost.clear();
     for (size_t i = 0; i < channels.size() && !reclaimed; ++i) {
+        readable = readable || entries[i + 2].readable;
         if (entries[i + 2].readable && readConnection(*channels[i], budget) != ReadOutcome::Ok)
             lost.push_back(channels[i]);
     }
@@ -405,6 +407,7 @@ void IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
         m_ioWaker->wake();  // it left the socket to us for long: it must look again
     }
     releaseRoleLocked();
+    return readable;
 }
 
 void IpmbInbox::releaseRoleLocked()

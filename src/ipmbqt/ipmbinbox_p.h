@@ -150,12 +150,15 @@ public:
     // socket"); -1 if there is none.
     qintptr readinessHandle() const { return m_readiness.handle(); }
     // The endpoint's thread, woken by that handle: reads what waits now, about `budget` bytes per
-    // source at most, if it may take the read role (true), as a receive() thread does.
-    bool readNow(qint64 budget);
+    // source at most, as a receive() thread does. Busy: the read role was not free (another
+    // thread reads, reading is paused, or the connection is being replaced); Nothing: no socket
+    // had anything to read.
+    enum class ReadNow { Busy, Nothing, Read };
+    ReadNow readNow(qint64 budget);
 
 private:
     bool canReadDirectlyLocked() const;
-    void readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline,
+    bool readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline,
                       qint64 budget = IpmbLimits::ReadBudget);
     void releaseRoleLocked();
     void resumeReadingLocked();
