@@ -418,7 +418,9 @@ void IpmbInbox::releaseRoleLocked()
         m_changed.wakeAll();  // one of them may take the role
 }
 
-// Reads and decodes what the socket has into the inbox; the caller holds the read role.
+// Reads and decodes what the socket has into the inbox; the caller holds the read role. `budget`
+// bounds the decoding of many messages; a large frame being filled is only copied, so it is read
+// with the full budget whoever reads it.
 IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source, qint64 budget)
 {
     IpmbConnection *connection = source.connection;
@@ -439,7 +441,7 @@ IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source, qint64 bu
             return IpmbConnection::Action::Keep;
         stop = !handleFrame(frame, source, &outcome);
         return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-    }, budget, handleBudget);
+    }, connection->unfinishedFrameLength() > budget ? IpmbLimits::ReadBudget : budget, handleBudget);
     bool arrived;
     {
         QMutexLocker locker(&m_mutex);
