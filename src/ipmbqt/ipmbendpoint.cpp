@@ -744,7 +744,7 @@ void IpmbEndpointPrivate::stop(Signals emitting)
 }
 
 // Applies what the I/O thread published, and emits the signals for it, in the endpoint's thread.
-void IpmbEndpointPrivate::syncFromIo()
+void IpmbEndpointPrivate::syncFromIo(bool enableReading)
 {
     Q_Q(IpmbEndpoint);
     QList<IpmbEndpoint::State> states;
@@ -794,7 +794,7 @@ void IpmbEndpointPrivate::syncFromIo()
         if (guard && state == IpmbEndpoint::JoinedState)
             Q_EMIT q->joined();
     }
-    if (guard)
+    if (guard && enableReading)
         updateReadNotifier();
     if (guard && dropped) {
         m_droppedTotal += dropped;
@@ -874,13 +874,15 @@ void IpmbEndpointPrivate::readInThisThread()
     t_deliversWhatItReads = true;
     const IpmbInbox::ReadNow read = m_inbox.readNow(IpmbLimits::EventLoopReadBytes);
     t_deliversWhatItReads = false;
-    if (read != IpmbInbox::ReadNow::Read) {
+    if (read == IpmbInbox::ReadNow::Busy || read == IpmbInbox::ReadNow::Nothing) {
         // Another thread reads, or what woke it is for the I/O thread (a channel that ended):
         // nothing to spin on. The next sync enables the notifier again.
         m_readNotifier->setEnabled(false);
         return;
     }
-    syncFromIo();  // emits what it read, and keeps the notifier on
+    // Emits what it read. After a hand-over the notifier stays off until the I/O thread's sync
+    // (the large message's), so that this thread does not take the frame back meanwhile.
+    syncFromIo(read == IpmbInbox::ReadNow::Read);
 }
 
 void IpmbEndpointPrivate::postSyncLocked()

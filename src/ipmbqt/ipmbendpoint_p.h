@@ -70,7 +70,8 @@ public:
     enum class Signals { All, None };
     void stop(Signals emitting = Signals::All);
     void setError(const IpmbErrorInfo &error);  // any thread
-    void syncFromIo();
+    // `enableReading`: the endpoint's thread may read for itself again (updateReadNotifier()).
+    void syncFromIo(bool enableReading = true);
     // Signal delivery: this thread reads for itself while it is idle, woken by a notifier on the
     // inbox's readiness handle (doc/concepts.md, "Who reads the socket").
     void updateReadNotifier();

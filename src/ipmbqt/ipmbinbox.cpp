@@ -342,13 +342,16 @@ IpmbInbox::ReadNow IpmbInbox::readNow(qint64 budget)
     QMutexLocker locker(&m_mutex);
     if (!canReadDirectlyLocked())
         return ReadNow::Busy;
-    return readDirectly(locker, QDeadlineTimer(0), budget) ? ReadNow::Read : ReadNow::Nothing;
+    bool handedOver = false;
+    const bool readable = readDirectly(locker, QDeadlineTimer(0), budget, &handedOver);
+    return handedOver ? ReadNow::HandedOver : readable ? ReadNow::Read : ReadNow::Nothing;
 }
 
 // A thread in take() holds the read role while it waits: it polls the socket itself, reads and
 // decodes what arrives. Called and returns with m_mutex locked. Returns whether a socket had
 // something to read.
-bool IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline, qint64 budget)
+bool IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline, qint64 budget,
+                             bool *handedOver)
 {
     m_reading = true;
     m_directReading = true;
@@ -385,9 +388,18 @@ bool IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
         if (entries[i + 2].readable && readConnection(*channels[i], budget) != ReadOutcome::Ok)
             lost.push_back(channels[i]);
     }
+    // A reader with a small budget (the endpoint's thread) leaves a large frame it has begun to
+    // the I/O thread: its copy and decoding would stall that thread's event loop.
+    bool handOver = false;
+    if (handedOver) {
+        handOver = controller.connection->unfinishedFrameLength() > budget;
+        for (const Source *source : channels)
+            handOver = handOver || source->connection->unfinishedFrameLength() > budget;
+        *handedOver = handOver;
+    }
     locker.relock();
     m_directReading = false;
-    m_lastDirectRead = m_clock.nsecsElapsed();
+    m_lastDirectRead = handOver ? -1 : m_clock.nsecsElapsed();  // -1: the I/O thread reads at once
     if (reclaimed && std::exchange(m_channelsChanged, false))
         m_readerWaker.drain();  // woken to poll a new channel, not reclaimed
     if (!lost.empty()) {
@@ -403,8 +415,8 @@ bool IpmbInbox::readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer 
         m_directAllowed = false;
         m_directOutcome = outcome;
         m_ioWaker->wake();
-    } else if (std::exchange(m_ioSleepsLong, false)) {
-        m_ioWaker->wake();  // it left the socket to us for long: it must look again
+    } else if (std::exchange(m_ioSleepsLong, false) || handOver) {
+        m_ioWaker->wake();  // it left the socket to us: it must look again
     }
     releaseRoleLocked();
     return readable;
@@ -418,9 +430,7 @@ void IpmbInbox::releaseRoleLocked()
         m_changed.wakeAll();  // one of them may take the role
 }
 
-// Reads and decodes what the socket has into the inbox; the caller holds the read role. `budget`
-// bounds the decoding of many messages; a large frame being filled is only copied, so it is read
-// with the full budget whoever reads it.
+// Reads and decodes what the socket has into the inbox; the caller holds the read role.
 IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source, qint64 budget)
 {
     IpmbConnection *connection = source.connection;
@@ -441,7 +451,7 @@ IpmbInbox::ReadOutcome IpmbInbox::readConnection(const Source &source, qint64 bu
             return IpmbConnection::Action::Keep;
         stop = !handleFrame(frame, source, &outcome);
         return stop ? IpmbConnection::Action::Stop : IpmbConnection::Action::Consumed;
-    }, connection->unfinishedFrameLength() > budget ? IpmbLimits::ReadBudget : budget, handleBudget);
+    }, budget, handleBudget);
     bool arrived;
     {
         QMutexLocker locker(&m_mutex);

@@ -152,14 +152,15 @@ public:
     // The endpoint's thread, woken by that handle: reads what waits now, about `budget` bytes per
     // source at most, as a receive() thread does. Busy: the read role was not free (another
     // thread reads, reading is paused, or the connection is being replaced); Nothing: no socket
-    // had anything to read.
-    enum class ReadNow { Busy, Nothing, Read };
+    // had anything to read; HandedOver: it read, and left a frame larger than `budget` that it
+    // began to the I/O thread.
+    enum class ReadNow { Busy, Nothing, Read, HandedOver };
     ReadNow readNow(qint64 budget);
 
 private:
     bool canReadDirectlyLocked() const;
     bool readDirectly(QMutexLocker<QMutex> &locker, const QDeadlineTimer &deadline,
-                      qint64 budget = IpmbLimits::ReadBudget);
+                      qint64 budget = IpmbLimits::ReadBudget, bool *handedOver = nullptr);
     void releaseRoleLocked();
     void resumeReadingLocked();
     struct Source
