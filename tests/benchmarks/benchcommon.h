@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,8 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +78,17 @@ inline void say(const char *format, ...)
     va_end(args);
     say("error %s", text);
     ::_exit(1);
+}
+
+// An AF_UNIX address in the abstract namespace (no file), for the helpers that use plain sockets.
+inline socklen_t abstractAddress(const std::string &name, sockaddr_un *address)
+{
+    std::memset(address, 0, sizeof(*address));
+    address->sun_family = AF_UNIX;
+    if (name.size() + 1 > sizeof(address->sun_path))
+        fail("address too long");
+    std::memcpy(address->sun_path + 1, name.data(), name.size());
+    return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
 }
 
 // Blocking read of one command line from stdin; false at end of input.

@@ -195,17 +195,6 @@ static int ping(QCoreApplication &app, const Args &args)
 
 static constexpr size_t WakeMessage = 16;
 
-static socklen_t abstractAddress(const QString &name, sockaddr_un *address)
-{
-    const QByteArray bytes = name.toUtf8();
-    std::memset(address, 0, sizeof(*address));
-    address->sun_family = AF_UNIX;
-    if (size_t(bytes.size()) + 1 > sizeof(address->sun_path))
-        fail("address too long");
-    std::memcpy(address->sun_path + 1, bytes.constData(), size_t(bytes.size()));
-    return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + size_t(bytes.size()));
-}
-
 // One 16 B message from a blocking socket (the reader waited for it to be readable).
 static void readMessage(int fd, char *message)
 {
@@ -256,7 +245,7 @@ static int wakePong(QCoreApplication &app, const Args &args)
 {
     const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un address;
-    const socklen_t length = abstractAddress(serverName(args), &address);
+    const socklen_t length = abstractAddress(serverName(args).toStdString(), &address);
     if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr *>(&address), length) != 0 || ::listen(listener, 1) != 0)
         fail("listen: %s", std::strerror(errno));
     say("ready");
@@ -273,7 +262,7 @@ static int wakePing(QCoreApplication &app, const Args &args)
 {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un address;
-    const socklen_t length = abstractAddress(serverName(args), &address);
+    const socklen_t length = abstractAddress(serverName(args).toStdString(), &address);
     if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr *>(&address), length) != 0)
         fail("connect: %s", std::strerror(errno));
     const char message[WakeMessage] = "ping";

@@ -20,16 +20,6 @@ using namespace Bench;
 
 static constexpr int SocketBuffer = 4 * 1024 * 1024; // the kernel caps it at net.core.wmem_max
 
-static socklen_t abstractAddress(const std::string &name, sockaddr_un *address)
-{
-    std::memset(address, 0, sizeof(*address));
-    address->sun_family = AF_UNIX;
-    if (name.size() + 1 > sizeof(address->sun_path))
-        fail("address too long");
-    std::memcpy(address->sun_path + 1, name.data(), name.size());
-    return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-}
-
 static void growBuffers(int fd)
 {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &SocketBuffer, sizeof(SocketBuffer));
