@@ -874,15 +874,15 @@ void IpmbEndpointPrivate::readInThisThread()
     t_deliversWhatItReads = true;
     const IpmbInbox::ReadNow read = m_inbox.readNow(IpmbLimits::EventLoopReadBytes);
     t_deliversWhatItReads = false;
-    if (read == IpmbInbox::ReadNow::Busy || read == IpmbInbox::ReadNow::Nothing) {
-        // Another thread reads, or what woke it is for the I/O thread (a channel that ended):
-        // nothing to spin on. The next sync enables the notifier again.
+    // Busy or Nothing: another thread reads, or what woke it is for the I/O thread (a channel
+    // that ended): nothing to spin on. HandedOver: the I/O thread reads the large frame, and this
+    // thread must not take it back meanwhile. Either way the next sync from the I/O thread
+    // enables the notifier again.
+    if (read != IpmbInbox::ReadNow::Read)
         m_readNotifier->setEnabled(false);
+    if (read == IpmbInbox::ReadNow::Busy || read == IpmbInbox::ReadNow::Nothing)
         return;
-    }
-    // Emits what it read. After a hand-over the notifier stays off until the I/O thread's sync
-    // (the large message's), so that this thread does not take the frame back meanwhile.
-    syncFromIo(read == IpmbInbox::ReadNow::Read);
+    syncFromIo(read == IpmbInbox::ReadNow::Read);  // emits what it read
 }
 
 void IpmbEndpointPrivate::postSyncLocked()
