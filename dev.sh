@@ -16,7 +16,9 @@ PACKAGES=(cmake ninja-build g++ qt6-base-dev util-linux qt6-remoteobjects-dev
           # Qt Quick: the QML module, its tests (qml6-module-qttest) and the examples with windows
           qt6-declarative-dev qt6-declarative-dev-tools qml6-module-qtquick qml6-module-qtquick-window
           qml6-module-qtquick-controls qml6-module-qtquick-templates qml6-module-qtquick-layouts
-          qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript qml6-module-qttest)
+          qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript qml6-module-qttest
+          # `ipmbqt bridge` (libmosquitto) and its test (a broker on loopback)
+          libmosquitto-dev mosquitto)
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-2}
 
