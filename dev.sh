@@ -18,7 +18,10 @@ PACKAGES=(cmake ninja-build g++ qt6-base-dev util-linux qt6-remoteobjects-dev
           qml6-module-qtquick-controls qml6-module-qtquick-templates qml6-module-qtquick-layouts
           qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript qml6-module-qttest
           # `ipmbqt bridge` (libmosquitto) and its test (a broker on loopback)
-          libmosquitto-dev mosquitto)
+          libmosquitto-dev mosquitto
+          # install_check builds a one-file program with `pkg-config --cflags --libs ipmbqt`
+          # (Debian 12: pkgconf provides the pkg-config command)
+          pkgconf)
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-2}
 

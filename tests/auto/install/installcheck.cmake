@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
-# cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DQMLCHECK=... -P installcheck.cmake
+# cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DQMLCHECK=... -DCXX=... -P installcheck.cmake
 # Installs the build into a scratch prefix, then uses it as a user would: `import IpmbQt` with
-# QML_IMPORT_PATH only, and an example configured and built on its own with find_package(IpmbQt).
+# QML_IMPORT_PATH only, an example configured and built on its own with find_package(IpmbQt), and
+# a one-file program built with `c++ $(pkg-config --cflags --libs ipmbqt)`.
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 
@@ -36,3 +37,32 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/shared-frames -B ${WORK_DIR}/exam
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/example -j2)
 run(${CMAKE_COMMAND} -E env QT_QPA_PLATFORM=offscreen ${WORK_DIR}/example/shared-frames-producer --help)
 message(STATUS "examples/shared-frames built alone against ${prefix}")
+
+# Non-CMake users: one file, the compiler and pkg-config, with PKG_CONFIG_PATH into the prefix.
+file(GLOB_RECURSE pcfiles ${prefix}/ipmbqt.pc)
+if(NOT pcfiles)
+    message(FATAL_ERROR "no ipmbqt.pc installed under ${prefix}")
+endif()
+list(GET pcfiles 0 pcfile)
+get_filename_component(pcdir ${pcfile} DIRECTORY)
+get_filename_component(libdir ${pcdir} DIRECTORY)
+foreach(file ${libdir}/libIpmbQt.so ${libdir}/libIpmbQt.so.0 ${prefix}/include/IpmbQt/IpmbEndpoint)
+    if(NOT EXISTS ${file})
+        message(FATAL_ERROR "not installed: ${file}")
+    endif()
+endforeach()
+find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
+set(ENV{PKG_CONFIG_PATH} ${pcdir})
+run(${PKG_CONFIG} --cflags --libs ipmbqt)
+string(STRIP "${output}" pkgconfig_flags)
+message(STATUS "pkg-config --cflags --libs ipmbqt: ${pkgconfig_flags}")
+separate_arguments(pkgconfig_flags UNIX_COMMAND "${pkgconfig_flags}")
+separate_arguments(example_flags UNIX_COMMAND "${EXAMPLE_FLAGS}")
+run(${CXX} -o ${WORK_DIR}/pkgconfig_main ${SOURCE_DIR}/tests/auto/install/pkgconfig_main.cpp
+    ${pkgconfig_flags} ${example_flags})
+string(RANDOM LENGTH 12 suffix)
+run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${libdir} ${WORK_DIR}/pkgconfig_main ipmbqt.installcheck.pc.${suffix})
+if(NOT output MATCHES "received hello")
+    message(FATAL_ERROR "the pkg-config build printed: ${output}")
+endif()
+message(STATUS "built with pkg-config against ${prefix}: ${output}")
