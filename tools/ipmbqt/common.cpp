@@ -154,7 +154,7 @@ int EventWait::exec()
 
 ControllerRoundTrip::ControllerRoundTrip(IpmbEndpoint &endpoint)
     : m_endpoint(endpoint),
-      m_name(u"ipmbqt-%1-%2"_s.arg(QCoreApplication::applicationPid())
+      m_name(u"ipmbqt.%1.%2"_s.arg(QCoreApplication::applicationPid())
                      .arg(QRandomGenerator::global()->generate(), 8, 16, QLatin1Char('0')))
 {
     m_connection = QObject::connect(&m_endpoint, &IpmbEndpoint::messageReceived, [this](const IpmbMessage &message) {

@@ -186,6 +186,9 @@ int runRequest(const QStringList &arguments)
         case IpmbEndpoint::NoRouteError:
             printError(verb, u"no endpoint matches '%1'"_s.arg(outgoing->opText));
             break;
+        case IpmbEndpoint::PeerLeftError:
+            printError(verb, u"the endpoint that got the request left before it replied"_s);
+            break;
         default:
             printError(verb, error.errorString());
             break;
