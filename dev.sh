@@ -9,6 +9,8 @@
 #   ./dev.sh fuzz [seconds]    run each libFuzzer target (tests/fuzz) that long, default 60 (build-fuzz/, clang)
 #   ./dev.sh soak [minutes]    build, then 6 processes of mixed traffic, a controller kill a minute, RSS/fds sampled (default 10)
 #   ./dev.sh docs    the API reference with qdoc (build-docs/doc/html, build-docs/doc/ipmbqt.qch); fails on any qdoc warning
+#   ./dev.sh package a Release .deb with the docs (build-package/ipmbqt_<version>_<arch>.deb), then
+#                    tests/package/checkdeb.sh unpacks it and builds and runs programs against it
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -118,6 +120,33 @@ docs() {
     log "Qt Help: $dir/doc/ipmbqt.qch (Qt Creator: Preferences > Help > Documentation > Add)"
 }
 
+# ./dev.sh package: dpkg-shlibdeps (dpkg-dev) fills the package's Depends; the docs' tools put the
+# .qch in it.
+PACKAGE_PACKAGES=(dpkg-dev)
+
+# A Release tree configured for /usr (GNUInstallDirs then picks Debian's multiarch libdir, which
+# puts the QML module in Qt's QML path), with the API reference built before CPack installs it.
+package() {
+    local dir=build-package started=$SECONDS
+    PACKAGES+=("${DOCS_PACKAGES[@]}" "${PACKAGE_PACKAGES[@]}")
+    install_missing
+    log "configuring $dir (Release, prefix /usr, IPMBQT_BUILD_DOCS=ON, no tests or examples)"
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+          -DIPMBQT_BUILD_DOCS=ON -DIPMBQT_BUILD_TESTS=OFF -DIPMBQT_BUILD_EXAMPLES=OFF >/dev/null
+    log "building $dir"
+    cmake --build "$dir" -j"$JOBS"
+    log "building the API reference"
+    cmake --build "$dir" -j"$JOBS" --target docs
+    log "making the .deb"
+    rm -f "$dir"/*.deb
+    (cd "$dir" && cpack -G DEB)
+    local debs=("$dir"/*.deb)
+    [ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ] || { echo "expected one .deb in $dir" >&2; return 1; }
+    log "checking ${debs[0]} (tests/package/checkdeb.sh)"
+    tests/package/checkdeb.sh "${debs[0]}" "$dir/checkdeb"
+    log "${debs[0]}: built and checked in $((SECONDS - started)) s"
+}
+
 run_tests() {
     local dir=$1; shift
     log "testing $dir"
@@ -154,8 +183,9 @@ case "${1:-}" in
            "$BUILD_DIR/tests/benchmarks/ipmbqt_bench" --output "$BUILD_DIR/bench/results.json" "$@" ;;
     fuzz)  fuzz "${2:-60}" ;;
     docs)  docs ;;
+    package) package ;;
     soak)  build "$BUILD_DIR"
            log "soak run, ${2:-10} minutes; results go to $BUILD_DIR/soak/results.json"
            "$BUILD_DIR/tests/soak/ipmbqt_soak" --minutes "${2:-10}" --output "$BUILD_DIR/soak/results.json" ;;
-    *) echo "usage: $0 demo|test|asan|tsan|build|bench [--quick]|fuzz [seconds]|soak [minutes]|docs" >&2; exit 2 ;;
+    *) echo "usage: $0 demo|test|asan|tsan|build|bench [--quick]|fuzz [seconds]|soak [minutes]|docs|package" >&2; exit 2 ;;
 esac
