@@ -175,6 +175,8 @@ int Bridge::run(const QCommandLineParser &parser)
                      [this](const IpmbMessage &message) { exportMessage(message); });
     QObject::connect(&m_endpoint, &IpmbEndpoint::bytesWritten, this, [this] { sendWaiting(); });
     QObject::connect(&m_mqtt, &MqttClient::messagesArrived, this, [this] { importMessages(); });
+    // What arrived while the endpoint was not joined (a failover) waits in the client's inbox.
+    QObject::connect(&m_endpoint, &IpmbEndpoint::joined, this, [this] { importMessages(); });
     QObject::connect(&m_mqtt, &MqttClient::disconnected, this, [this](const QString &reason) {
         ++m_counts.disconnects;
         printLine(u"mqtt disconnected reason=%1"_s.arg(reason));
@@ -460,12 +462,13 @@ int runBridge(const QStringList &arguments)
             {u"key"_s, u"With --cert: its private key (PEM)."_s, u"FILE"_s},
     });
     const VerbHelp help {
-        u"--bus ID --mqtt HOST:PORT [--export NAMES] [--import FILTER]... [options]"_s,
-        u"Forwards messages between a bus and an MQTT v5 broker, so that buses on several machines can\n"
-        "reach each other: messages sent on this bus to a label op that the --export names match are\n"
-        "published on --topic; messages on the --import filters are sent on this bus with the selector\n"
-        "they carry. Payloads cross without being decoded, with their type names. Runs until SIGINT or\n"
-        "SIGTERM, then prints counts. See doc/scale.md for what it promises."_s,
+        u"--bus ID --mqtt HOST:PORT [options]"_s,
+        u"Forward messages between a bus and an MQTT v5 broker, so that buses on\n"
+        u"several machines reach each other. Messages sent on this bus to a label op\n"
+        u"that the --export names match are published on --topic; messages on the\n"
+        u"--import filters are sent on this bus with the selector they carry. Payloads\n"
+        u"cross undecoded, with their type names. Runs until SIGINT or SIGTERM, then\n"
+        u"prints counts. doc/scale.md says what it promises."_s,
     };
     if (const int result = parseVerbArguments(parser, arguments, help); result >= 0)
         return result;
