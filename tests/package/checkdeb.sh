@@ -70,7 +70,7 @@ for lib in IpmbQt IpmbQtQml; do
 done
 readelf -d "$root/$libdir/libIpmbQt.so.$version" | grep -q "Library soname: \[libIpmbQt.so.$soversion\]" \
     || fail "SONAME of libIpmbQt is not libIpmbQt.so.$soversion"
-leftovers=$(cd "$root" && find . -path '*/build*' -o -name '*.qhp' -o -name '*.a' -o -name '*_autogen*')
+leftovers=$(cd "$root" && find . -path '*/build*' -o -name '*.qhp' -o -name '*.qhp.sha1' -o -name '*.a' -o -name '*_autogen*')
 [ -z "$leftovers" ] || fail "build leftovers in the package: $leftovers"
 
 step "find_package(IpmbQt) from $root/usr: examples/shared-frames built alone"
