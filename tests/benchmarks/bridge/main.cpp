@@ -64,9 +64,16 @@ Latency percentiles(std::vector<qint64> samples)
     return {samples[samples.size() / 2] / 1000.0, samples[std::min(samples.size() - 1, samples.size() * 99 / 100)] / 1000.0};
 }
 
+// The broker and the bridges, ended by fail() too: std::exit() runs no QProcess destructor.
+std::vector<QProcess *> children;
+
 void fail(const char *what)
 {
     std::fprintf(stderr, "ipmbqt_bench_bridge: %s\n", what);
+    for (QProcess *child : children) {
+        child->kill();
+        child->waitForFinished(5000);
+    }
     std::exit(1);
 }
 
@@ -185,6 +192,7 @@ int main(int argc, char *argv[])
     config.close();
     QProcess broker;
     broker.start(u"/usr/sbin/mosquitto"_s, {u"-c"_s, config.fileName()});
+    children.push_back(&broker);
     if (!QTest::qWaitFor([&] {
             QTcpSocket socket;
             socket.connectToHost(QHostAddress::LocalHost, port);
@@ -207,6 +215,8 @@ int main(int argc, char *argv[])
     if (!a.waitForJoined(10000) || !b.waitForJoined(10000))
         fail("cannot join the buses");
     QProcess bridgeA, bridgeB;
+    children.push_back(&bridgeA);
+    children.push_back(&bridgeB);
     for (auto [process, bus, exported, topic, import] :
          {std::tuple{&bridgeA, busA, u"remote"_s, topicA, topicB}, std::tuple{&bridgeB, busB, u"back"_s, topicB, topicA}}) {
         process->setProcessChannelMode(QProcess::ForwardedErrorChannel);
