@@ -259,6 +259,8 @@ IpmbConnection::Action IpmbController::handleFrame(Peer &peer, const IpmbConnect
         return handleIntroduce(peer, frame);
     if (frame.header.type == FrameType::Channel)
         return handleChannel(peer, frame);
+    if (frame.header.type == FrameType::Observed)
+        return handleObserved(peer, frame);
     if (frame.header.type != FrameType::Message) {
         dropPeer(peer, QStringLiteral("unexpected frame type %1").arg(int(frame.header.type)), true);
         return Action::Stop;
@@ -299,6 +301,11 @@ IpmbConnection::Action IpmbController::handleHello(Peer &peer, const IpmbConnect
     }
     if (!IpmbProtocol::constantTimeEquals(hello->token, m_token)) {
         refuse(peer, IpmbErrorCode::TokenMismatch, QCoreApplication::translate("IpmbEndpoint", "The bus refused the token"));
+        return IpmbConnection::Action::Stop;
+    }
+    if ((hello->features & IpmbProtocol::IsMonitor) && peer.credentials.uid != m_uid) {
+        refuse(peer, IpmbErrorCode::Permission,
+               QCoreApplication::translate("IpmbEndpoint", "Only the bus's own user may monitor it"));
         return IpmbConnection::Action::Stop;
     }
     peer.connection.setMaxBodyLength(IpmbLimits::MaxMessageBody);
@@ -344,7 +351,7 @@ const std::vector<IpmbController::Peer *> &IpmbController::matchesFor(Peer &from
         from.lastMatches.clear();
         const IpmbLabelOp op = from.lastSelector.labelOp();
         for (const auto &peer : m_peers) {
-            if (peer->endpointId != 0 && !peer->dead && op.matches(peer->label))
+            if (peer->endpointId != 0 && !peer->dead && !peer->monitor && op.matches(peer->label))
                 from.lastMatches.push_back(peer.get());
         }
         from.lastGeneration = m_generation;
@@ -395,12 +402,18 @@ IpmbConnection::Action IpmbController::route(Peer &from, const IpmbConnection::F
 {
     const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
     const IpmbProtocol::Call call = IpmbProtocol::callOf(frame.header, sections);
-    if (call.flags & IpmbProtocol::Reply)
-        return routeReply(from, frame, call);
     Routed routed;
+    if (call.flags & IpmbProtocol::Reply) {
+        const IpmbConnection::Action action = routeReply(from, frame, call, &routed);
+        if (action == IpmbConnection::Action::Consumed && !m_monitors.empty())
+            observeRouted(from, frame, call, routed);
+        return action;
+    }
     const IpmbConnection::Action action = routeMatched(from, sections.selector, frame, call, &routed);
     if (action != IpmbConnection::Action::Consumed)
         return action;
+    if (!m_monitors.empty())
+        observeRouted(from, frame, call, routed);
     if (routed.deliveries >= 0)
         addRegionReferences(frame, routed.deliveries - 1);
     if (call.flags)
@@ -515,6 +528,8 @@ void IpmbController::buffer(const Peer &from, const IpmbConnection::Frame &frame
 
 void IpmbController::deliverBuffered(Peer &joined)
 {
+    if (joined.monitor)
+        return;
     for (auto it = m_buffered.begin(); it != m_buffered.end();) {
         if (!it->deadline.hasExpired() && it->selector.labelOp().matches(joined.label)) {
             joined.connection.appendHandles(it->handles);

@@ -108,11 +108,22 @@ private:
 
     // Requests and tracked messages (ipmbcontrollercalls.cpp, doc/protocol.md "Requests, replies
     // and undeliverable messages").
-    IpmbConnection::Action routeReply(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call);
+    IpmbConnection::Action routeReply(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call,
+                                      Routed *routed);
     void routedCall(Peer &from, const IpmbProtocol::Call &call, const Routed &routed);
     void recordRequest(Peer &replier, quint32 requester, const IpmbProtocol::Call &call);
     void tellUndeliverable(quint32 senderId, const IpmbProtocol::Call &call, IpmbErrorCode why);
     void failRequestsTo(const Peer &replier);
+
+    // Monitors (ipmbcontrollermonitors.cpp, doc/protocol.md "Monitors").
+    void monitorJoined(Peer &monitor);
+    void tellMonitoring(quint32 monitors);
+    void monitorLeft(const Peer &monitor);
+    void observeRouted(const Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call,
+                       const Routed &routed);
+    IpmbConnection::Action handleObserved(Peer &from, const IpmbConnection::Frame &frame);
+    // Queues what `write` appends for each monitor with room; counts a drop for the others.
+    template <typename Write> void toMonitors(Write &&write);
 
     IpmbPlatform::Listener m_listener;
     QByteArray m_token;
@@ -124,6 +135,7 @@ private:
 
     std::vector<std::unique_ptr<Peer>> m_peers;
     std::vector<Peer *> m_addressed;     // addressedMatch()'s answer
+    std::vector<Peer *> m_monitors;      // the welcomed, live monitors; empty: monitoring costs nothing
     QHash<quint32, Peer *> m_endpoints;  // the welcomed, live peers by endpoint id
     quint64 m_generation = 0;   // changes whenever the set of joined peers changes
     quint64 m_roundRobin = 0;
@@ -149,6 +161,7 @@ struct IpmbController::Peer
     bool watching() const { return watchFeatures != 0; }  // wants Peer frames
     bool missedPeers = false;    // Peer frames were not queued while it was stuck: list again
     bool hostsController = false;
+    bool monitor = false;        // never a receiver, never listed (doc/protocol.md, "Monitors")
     qint64 joinedAt = 0;         // ms since the epoch
     bool dead = false;
     bool writeClosed = false;    // its end is closed for writing (EPIPE): read what is left, write nothing

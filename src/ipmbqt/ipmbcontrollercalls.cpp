@@ -8,7 +8,8 @@
 using Action = IpmbConnection::Action;
 
 // A reply goes to its requester only if its sender owes that requester that reply.
-Action IpmbController::routeReply(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call)
+Action IpmbController::routeReply(Peer &from, const IpmbConnection::Frame &frame, const IpmbProtocol::Call &call,
+                                  Routed *routed)
 {
     const std::pair<quint32, quint64> key {call.requester, call.id};
     Peer *to = from.pendingRequests.contains(key) ? m_endpoints.value(call.requester) : nullptr;
@@ -30,6 +31,8 @@ Action IpmbController::routeReply(Peer &from, const IpmbConnection::Frame &frame
         break;
     case Room::Yes:
         deliver(*to, from, frame);
+        routed->deliveries = 1;
+        routed->receiver = to;
         break;
     }
     from.pendingRequests.remove(key);

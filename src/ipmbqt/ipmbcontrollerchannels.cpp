@@ -15,7 +15,7 @@ const std::vector<IpmbController::Peer *> &IpmbController::addressedMatch(Peer &
         return m_addressed;
     // Only to that endpoint, and only if its label matches: the sender's view may be old.
     Peer *to = m_endpoints.value(target);
-    if (to && !to->dead && from.lastSelector.labelOp().matches(to->label))
+    if (to && !to->dead && !to->monitor && from.lastSelector.labelOp().matches(to->label))
         m_addressed.push_back(to);
     return m_addressed;
 }
@@ -31,7 +31,7 @@ Action IpmbController::handleIntroduce(Peer &from, const IpmbConnection::Frame &
     }
     Peer *to = m_endpoints.value(*target);
     IpmbErrorCode refused = IpmbErrorCode::None;
-    if (!to || to->dead || to == &from)
+    if (!to || to->dead || to == &from || to->monitor)
         refused = IpmbErrorCode::NoRoute;
     else if (from.introductions.size() >= IpmbLimits::MaxChannels && !from.introductions.contains(*target))
         refused = IpmbErrorCode::QueueFull;

@@ -28,16 +28,23 @@ void IpmbController::welcome(Peer &peer, const IpmbProtocol::Hello &hello)
     peer.endpointId = allocateEndpointId(hello.claimedId);
     peer.joinedAt = reclaimed && hello.joinedAt > 0 ? hello.joinedAt : QDateTime::currentMSecsSinceEpoch();
     peer.hostsController = hello.features & IpmbProtocol::HostsController;
+    peer.monitor = hello.features & IpmbProtocol::IsMonitor;
     peer.watchFeatures = hello.features & (IpmbProtocol::WatchPeers | IpmbProtocol::RoutesItself);
     peer.label = hello.label;
     peer.senderBlock = IpmbProtocol::senderBlock(peer.endpointId, peer.credentials.pid,
                                                  peer.credentials.uid, peer.label);
     ++m_generation;
-    IpmbProtocol::appendWelcome(peer.connection.tail(), peer.endpointId, quint32(IpmbPlatform::currentProcessId()));
+    IpmbProtocol::appendWelcome(peer.connection.tail(), peer.endpointId, quint32(IpmbPlatform::currentProcessId()),
+                                m_monitors.empty() || peer.monitor ? 0 : IpmbProtocol::BusMonitored);
     qCDebug(lcIpmbController) << "endpoint" << peer.endpointId << "joined: pid" << peer.credentials.pid
                               << peer.label << (reclaimed ? "(its id from before a failover)" : "");
     if (peer.watching())
         sendPeerList(peer);
+    if (peer.monitor) {  // in nobody's list
+        m_endpoints.insert(peer.endpointId, &peer);
+        monitorJoined(peer);
+        return;
+    }
     const quint8 flags = peer.hostsController ? IpmbProtocol::PeerHostsController : 0;
     for (Peer *to : std::as_const(m_endpoints)) {
         if (mayTellPeers(*to))
@@ -49,7 +56,7 @@ void IpmbController::welcome(Peer &peer, const IpmbProtocol::Hello &hello)
 void IpmbController::sendPeerList(Peer &to)
 {
     for (const Peer *peer : std::as_const(m_endpoints)) {
-        if (peer != &to) {
+        if (peer != &to && !peer->monitor) {
             const quint8 flags = peer->hostsController ? IpmbProtocol::PeerHostsController : 0;
             IpmbProtocol::appendPeer(to.connection.tail(), PeerEvent::Present, flags, peer->joinedAt, peer->senderBlock);
         }
@@ -95,6 +102,10 @@ void IpmbController::announceLeft(const Peer &left)
     if (m_endpoints.value(left.endpointId) != &left)
         return;
     m_endpoints.remove(left.endpointId);
+    if (left.monitor) {
+        monitorLeft(left);
+        return;
+    }
     for (Peer *to : std::as_const(m_endpoints)) {
         if (mayTellPeers(*to))
             IpmbProtocol::appendPeerLeft(to->connection.tail(), left.endpointId);

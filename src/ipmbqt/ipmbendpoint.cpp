@@ -535,7 +535,11 @@ bool IpmbEndpointPrivate::sendMessage(const IpmbMessage &message, const IpmbProt
         // turns it into one per receiver, or releases it if nobody gets the message.
         for (const IpmbMemoryRegion &region : regions)
             IpmbMemoryRegionPrivate::addReferences(region, +1);
+        QByteArray observed = replyChannel && m_busMonitored.load(std::memory_order_relaxed)
+                ? observedOnChannel(frame, call.requester) : QByteArray();
         sent = (replyChannel ? replyChannel->outbox : m_outbox).send(frame, handles, error);
+        if (sent && !observed.isEmpty())
+            reportToMonitors(observed);
         if (!sent) {
             for (const IpmbMemoryRegion &region : regions)
                 IpmbMemoryRegionPrivate::addReferences(region, -1);

@@ -59,6 +59,8 @@ class IpmbEndpointPrivate final : private IpmbInbox::Owner
 
 public:
     explicit IpmbEndpointPrivate(IpmbEndpoint *q);
+    static IpmbEndpointPrivate *get(IpmbEndpoint *q) { return q->d_func(); }
+    static const IpmbEndpointPrivate *get(const IpmbEndpoint *q) { return q->d_func(); }
     // The one conversion of the lower layers' error codes to IpmbEndpoint::Error.
     static IpmbEndpoint::Error publicError(IpmbErrorCode code);
     ~IpmbEndpointPrivate();
@@ -201,6 +203,14 @@ public:
     IpmbLogLimiter m_ioWarnings;        // the I/O thread's
     IpmbRoutes m_routes;                // thread-safe
     std::atomic<bool> m_routing {false};// this endpoint asked for the membership to route by
+    // Monitors (doc/protocol.md, "Monitors"): this endpoint is one (set before join()), and the bus
+    // has some (from the controller): then what this endpoint writes on channels is reported.
+    bool m_monitor = false;
+    bool m_joinsOnly = false;           // never hosts the controller (set before join(), for the tools)
+    std::atomic<bool> m_busMonitored {false};
+    // The Observed frame that reports `frame` (a Message as written) going to `target` on a channel.
+    static QByteArray observedOnChannel(const QByteArray &frame, quint32 target);
+    void reportToMonitors(QByteArray &observed);
     std::atomic<quint32> m_selfId {0};  // the endpoint id, for any thread
     std::atomic<quint64> m_unicastTurn {0};
     // Lock order: m_channelsMutex, then a channel's or the controller's outbox; never m_mutex.

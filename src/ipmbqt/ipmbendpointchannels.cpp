@@ -93,6 +93,30 @@ bool IpmbEndpointPrivate::routeMessage(const IpmbSelector &selector, std::vector
 // the controller (then asking for a channel to it, within the limits). Each copy of a region gets
 // its reference here, since no controller multiplies it. The channels' lock is held only to look
 // them up: a sender never waits for another thread's system call.
+QByteArray IpmbEndpointPrivate::observedOnChannel(const QByteArray &frame, quint32 target)
+{
+    const std::optional<IpmbProtocol::Header> header = IpmbProtocol::parseHeader(frame.constData(), nullptr);
+    Q_ASSERT(header);  // this endpoint wrote it
+    const IpmbProtocol::MessageSections sections =
+            IpmbProtocol::messageSections(*header, QByteArrayView(frame).sliced(IpmbProtocol::HeaderSize));
+    IpmbProtocol::Observation observation = IpmbProtocol::observationOf(*header, sections);
+    observation.path = IpmbProtocol::Observation::OnChannel;
+    observation.target = target;
+    observation.deliveries = 1;
+    QByteArray observed;
+    IpmbProtocol::appendObserved(observed, observation, {}, sections.selector,
+                                 observation.payloadInRegion ? QByteArrayView() : sections.payload);
+    return observed;
+}
+
+// Behind the messages this endpoint sent through the controller before, so a monitor sees one
+// sender's messages in order. A report that finds the controller's queue full is lost.
+void IpmbEndpointPrivate::reportToMonitors(QByteArray &observed)
+{
+    IpmbErrorInfo ignored;
+    m_outbox.send(observed, {}, &ignored);
+}
+
 bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByteArray &frame,
                                      const QList<IpmbNativeHandle> &handles, const QList<IpmbMemoryRegion> &regions,
                                      const IpmbProtocol::Call &call, IpmbErrorInfo *error)
@@ -174,7 +198,12 @@ bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByt
         if (way == OnChannel) {
             if (call.flags & IpmbProtocol::Request)
                 m_requests.sentOnChannel(call.id, receiver);
+            // Made before the send, which may take a large frame.
+            QByteArray observed = m_busMonitored.load(std::memory_order_relaxed)
+                    ? observedOnChannel(out, receiver) : QByteArray();
             sent = channels[i]->outbox.send(out, handles, &failed);
+            if (sent && !observed.isEmpty())
+                reportToMonitors(observed);
             if (!sent && failed.code == IpmbErrorCode::Disconnected) {
                 // Closed since the look-up (it was unused, or the peer left): what replaced it,
                 // or the controller. The peer has read all the old one carried.

@@ -90,7 +90,8 @@ void IpmbEndpointPrivate::ioMain()
             IpmbProtocol::Hello hello = IpmbProtocol::Hello::first(m_ioToken, m_ioLabel);
             hello.features = (m_watchPeers ? IpmbProtocol::WatchPeers : 0)
                     | (m_controller ? IpmbProtocol::HostsController : 0)
-                    | (m_routing ? IpmbProtocol::RoutesItself : 0);
+                    | (m_routing ? IpmbProtocol::RoutesItself : 0)
+                    | (m_monitor ? IpmbProtocol::IsMonitor : 0);
             hello.claimedId = m_ioEndpointId;
             hello.joinedAt = m_ioJoinedAt;
             IpmbProtocol::appendHello(m_connection->tail(), hello);
@@ -126,6 +127,7 @@ void IpmbEndpointPrivate::ioMain()
     closeAllChannels(m_stopping ? 1000 : 0);
     m_routes.clear();
     m_routing = false;
+    m_busMonitored = false;
     m_selfId = 0;
     m_outbox.close();
     m_inbox.close();
@@ -149,6 +151,10 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
     // A controller of another user should be impossible (only this user can create the socket);
     // if one answers anyway, it is not talked to, and the election goes on until the deadline.
     IpmbErrorInfo foreign;
+    // An endpoint that hosts no controller finds nobody there after a moment: no election is
+    // going on (one takes milliseconds), so nobody is on the bus. After a failover it waits as
+    // long as any endpoint does for a new controller.
+    QDeadlineTimer nobody(m_ioJoinedAt == 0 ? IpmbLimits::NobodyThereMsecs : m_ioJoinTimeout);
     while (!m_stopping) {
         Socket socket = InvalidSocket;
         switch (connectTo(address, &socket, error)) {
@@ -177,7 +183,12 @@ Socket IpmbEndpointPrivate::electAndConnect(const QDeadlineTimer &deadline, Ipmb
         case ConnectStatus::Failed:
             return InvalidSocket;
         case ConnectStatus::NoListener: {
-            if (m_controller)
+            if (m_joinsOnly && nobody.hasExpired()) {
+                *error = IpmbErrorInfo(IpmbErrorCode::NoRoute,
+                                       IpmbEndpoint::tr("Nobody is on the bus '%1'").arg(m_ioIdentifier));
+                return InvalidSocket;
+            }
+            if (m_controller || m_joinsOnly)
                 break;
             Listener listener;
             switch (listenOn(address, &listener, error)) {
@@ -338,6 +349,7 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
             break;
         m_welcomed = true;  // the I/O thread reads until the Welcome
         m_inbox.setWelcomed();
+        m_busMonitored = welcome->features & IpmbProtocol::BusMonitored;
         if (m_ioJoinedAt == 0)
             m_ioJoinedAt = QDateTime::currentMSecsSinceEpoch();
         {
@@ -348,6 +360,13 @@ bool IpmbEndpointPrivate::controlFrame(const IpmbConnection::Frame &frame, IpmbI
         m_routes.setSelf(welcome->endpointId, m_ioLabel);
         reintroduce();
         setIoState(IpmbEndpoint::JoinedState);
+        return true;
+    }
+    case FrameType::Monitoring: {
+        const std::optional<quint32> monitors = m_welcomed ? IpmbProtocol::parseMonitoring(frame.body, &why) : std::nullopt;
+        if (!monitors)
+            break;
+        m_busMonitored = *monitors > 0;
         return true;
     }
     case FrameType::Dropped: {

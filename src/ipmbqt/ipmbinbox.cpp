@@ -5,6 +5,7 @@
 #include "ipmbmessage_p.h"
 #include "ipmbpayloadcodec_p.h"
 #include "ipmbselectorcodec_p.h"
+#include "ipmbtoolsupport_p.h"
 
 #include <algorithm>
 #include <cstring>
@@ -490,6 +491,11 @@ bool IpmbInbox::handleFrame(const IpmbConnection::Frame &frame, const Source &so
         decodeMessage(frame, source);
         return true;
     }
+    if (header.type == FrameType::Observed && header.version == IpmbProtocol::Version && m_decoding.welcomed
+        && m_decoding.isMonitor && header.senderLength != 0) {
+        decodeObserved(frame, source);
+        return true;
+    }
     return m_owner->controlFrame(frame, outcome);
 }
 
@@ -519,28 +525,78 @@ bool IpmbInbox::handleChannelFrame(const IpmbConnection::Frame &frame, const Sou
     return false;
 }
 
-void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &source)
+// The sender (from its block, or the channel's peer) and the selector, each decoded only when it
+// differs from the last message's; nullptr (with a warning) for a malformed sender block.
+const IpmbProtocol::Sender *IpmbInbox::decodeSender(QByteArrayView senderBytes, QByteArrayView selectorBytes,
+                                                    const Source &source)
 {
     using IpmbProtocol::sameBytes;
-    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
     QString why;
-    const QByteArrayView senderBytes = sections.sender;
     if (source.peer == 0 && !sameBytes(m_decoding.lastSenderBytes, senderBytes)) {
         const std::optional<IpmbProtocol::Sender> sender = IpmbProtocol::parseSenderBlock(senderBytes, &why);
         if (!sender) {
             m_decoding.warnings.warn(lcIpmbEndpoint(), "ignoring a message with a malformed sender block: %s", qPrintable(why));
-            return;
+            return nullptr;
         }
         m_decoding.lastSenderBytes = senderBytes.toByteArray();
         m_decoding.lastSender = *sender;
     }
-    const QByteArrayView selectorBytes = sections.selector;
     if (!sameBytes(m_decoding.lastSelectorBytes, selectorBytes)) {
         std::optional<IpmbSelector> selector = IpmbSelectorCodec::decodeSelector(selectorBytes, &why);
         m_decoding.lastSelectorBytes = selector ? selectorBytes.toByteArray() : QByteArray();
         m_decoding.lastSelector = selector.value_or(IpmbSelector());
     }
-    const IpmbProtocol::Sender *sender = source.peer == 0 ? &m_decoding.lastSender : &source.sender;
+    return source.peer == 0 ? &m_decoding.lastSender : &source.sender;
+}
+
+// A monitor's copy of a message (doc/protocol.md, "Monitors"): the payload is decoded when all of
+// it came along; the observation keeps what did.
+void IpmbInbox::decodeObserved(const IpmbConnection::Frame &frame, const Source &source)
+{
+    QString why;
+    const std::optional<IpmbProtocol::ObservedSections> observed = IpmbProtocol::parseObserved(frame.header, frame.body, &why);
+    if (!observed) {
+        m_decoding.warnings.warn(lcIpmbEndpoint(), "ignoring an Observed frame: %s", qPrintable(why));
+        return;
+    }
+    const IpmbProtocol::Sender *sender = decodeSender(observed->sender, observed->selector, source);
+    if (!sender)
+        return;
+    IpmbMessage message = IpmbMessageData::received(m_decoding.lastSelector, sender->label);
+    IpmbMessageData *data = IpmbMessageData::get(message);
+    data->senderId = sender->endpointId;
+    data->senderPid = sender->pid;
+    data->senderUid = sender->uid;
+    const IpmbProtocol::Observation &o = observed->observation;
+    auto observation = std::make_shared<IpmbObservation>();
+    observation->path = IpmbObservation::Path(o.path);
+    observation->tracked = o.messageFlags & IpmbProtocol::Tracked;
+    observation->request = o.messageFlags & IpmbProtocol::Request;
+    observation->reply = o.messageFlags & IpmbProtocol::Reply;
+    observation->target = o.target;
+    observation->deliveries = o.deliveries;
+    observation->handleCount = o.handleCount;
+    observation->regionCount = o.regionCount;
+    observation->payloadSize = qint64(o.payloadLength);
+    observation->payloadInRegion = o.payloadInRegion;
+    observation->payloadPrefix = observed->payloadPrefix.toByteArray();
+    data->observation = observation;
+    const QByteArrayView prefix = observed->payloadPrefix;
+    if (!o.payloadInRegion && quint64(prefix.size()) == o.payloadLength) {
+        setPayload(data, prefix);
+    } else {
+        data->payloadTypeName = IpmbPayloadCodec::typeNameOf(prefix).value_or(QByteArray());
+    }
+    queueMessage(std::move(message), {}, source, frame.body.size());
+}
+
+void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &source)
+{
+    const IpmbProtocol::MessageSections sections = IpmbProtocol::messageSections(frame.header, frame.body);
+    QString why;
+    const IpmbProtocol::Sender *sender = decodeSender(sections.sender, sections.selector, source);
+    if (!sender)
+        return;
 
     IpmbMessage message = IpmbMessageData::received(m_decoding.lastSelector, sender->label);
     IpmbMessageData *data = IpmbMessageData::get(message);
@@ -574,7 +630,6 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &
         data->requestOnChannel = source.peer != 0;
     }
     const QByteArrayView payloadSection = sections.payload;
-    IpmbPayloadCodec::Decoded payload;
     qint64 payloadInRegion = 0;
     QByteArrayView encoded = payloadSection;
     if (!payloadRegion.isNull()) {
@@ -589,18 +644,41 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &
     }
     // A large QByteArray payload is copied once, into a recycled buffer. Any other payload in a
     // region is copied out before it is decoded: the sender may still write the region.
-    const qsizetype raw = IpmbPayloadCodec::rawByteArrayOffset(encoded);
+    const qsizetype raw = m_decoding.keepsEncodedPayloads ? 0 : IpmbPayloadCodec::rawByteArrayOffset(encoded);
     if (raw > 0 && encoded.size() - raw >= IpmbLimits::PayloadBufferMinBytes) {
         QByteArray value = m_decoding.payloadBuffers.take(encoded.size() - raw);
         std::memcpy(value.data(), encoded.data() + raw, size_t(value.size()));
         m_decoding.payloadBuffers.keep(value);
-        payload = IpmbPayloadCodec::Decoded::byteArray(std::move(value));
+        applyDecoded(data, IpmbPayloadCodec::Decoded::byteArray(std::move(value)));
     } else if (payloadRegion.isNull()) {
-        payload = IpmbPayloadCodec::decode(encoded);
+        setPayload(data, encoded);
     } else {
-        payload = IpmbPayloadCodec::decode(encoded.toByteArray());
+        setPayload(data, encoded.toByteArray());
     }
     payloadRegion = IpmbMemoryRegion();  // released: the sender's pool may reuse it now
+    queueMessage(std::move(message), call, source, frame.body.size() + payloadInRegion);
+}
+
+// Decodes `encoded` into the message, or keeps it as it is for a tool (keepsEncodedPayloads).
+template <typename Bytes>
+void IpmbInbox::setPayload(IpmbMessageData *data, Bytes &&encoded)
+{
+    if (!m_decoding.keepsEncodedPayloads) {
+        applyDecoded(data, IpmbPayloadCodec::decode(std::forward<Bytes>(encoded)));
+        return;
+    }
+    QString why;
+    const std::optional<QByteArray> typeName = IpmbPayloadCodec::typeNameOf(encoded, &why);
+    data->encodedPayload = QByteArrayView(encoded).toByteArray();
+    data->payloadTypeName = typeName.value_or(QByteArray());
+    if (!typeName) {
+        data->payloadStatus = IpmbMessage::PayloadMalformed;
+        data->payloadErrorString = why;
+    }
+}
+
+void IpmbInbox::applyDecoded(IpmbMessageData *data, IpmbPayloadCodec::Decoded &&payload)
+{
     data->payloadTypeName = payload.typeName;
     switch (payload.status) {
     case IpmbPayloadCodec::Status::Ok:
@@ -622,11 +700,16 @@ void IpmbInbox::decodeMessage(const IpmbConnection::Frame &frame, const Source &
             m_decoding.warnings.warn(lcIpmbEndpoint(), "received an undecodable payload: %s", qPrintable(payload.errorString));
         }
     }
+}
+
+// `size`: what the inbox holds of it.
+void IpmbInbox::queueMessage(IpmbMessage &&message, const IpmbProtocol::Call &call, const Source &source, qint64 size)
+{
     if (call.flags & IpmbProtocol::Reply) {
         m_owner->replyArrived(call.id, std::move(message), source.peer);  // for the future that waits for it
         return;
     }
-    const qint64 size = frame.body.size() + payloadInRegion;  // what the inbox holds of it
+    const IpmbMessageData *data = IpmbMessageData::get(std::as_const(message));
     const qsizetype handles = data->handles.size() + data->regions.size();
     QMutexLocker locker(&m_mutex);
     m_messages.push_back({std::move(message), size, handles, m_queued++});

@@ -16,6 +16,7 @@
 #include "ipmbconnection_p.h"
 #include "ipmblogging_p.h"
 #include "ipmbmessage.h"
+#include "ipmbpayloadcodec_p.h"
 #include "ipmbplatform_p.h"
 #include "ipmbprotocol_p.h"
 
@@ -29,6 +30,8 @@
 #include <memory>
 #include <optional>
 #include <vector>
+
+class IpmbMessageData;
 
 // Buffers for large received QByteArray payloads, reused once every copy handed to the user is
 // gone: fresh memory for each would cost page faults (about 8 % of the receiving I/O thread at
@@ -126,6 +129,9 @@ public:
     // The Owner says so from controlFrame() on the Welcome: Messages are taken from then on,
     // and receive() threads may read.
     void setWelcomed();
+    // Before joining: keep each payload as it came instead of decoding it (ipmbtoolsupport_p.h).
+    void setKeepsEncodedPayloads(bool keep) { m_decoding.keepsEncodedPayloads = keep; }
+    void setMonitor(bool monitor) { m_decoding.isMonitor = monitor; }
     // Before each poll: whether to watch the socket for reading and how long to sleep (shortened
     // while a receive() thread reads), or the outcome a receive() thread found.
     struct PollPlan
@@ -175,6 +181,12 @@ private:
     bool handleFrame(const IpmbConnection::Frame &frame, const Source &source, ReadOutcome *outcome);
     bool handleChannelFrame(const IpmbConnection::Frame &frame, const Source &source);
     void decodeMessage(const IpmbConnection::Frame &frame, const Source &source);
+    void decodeObserved(const IpmbConnection::Frame &frame, const Source &source);
+    const IpmbProtocol::Sender *decodeSender(QByteArrayView senderBytes, QByteArrayView selectorBytes, const Source &source);
+    template <typename Bytes>
+    void setPayload(IpmbMessageData *data, Bytes &&encoded);
+    void applyDecoded(IpmbMessageData *data, IpmbPayloadCodec::Decoded &&payload);
+    void queueMessage(IpmbMessage &&message, const IpmbProtocol::Call &call, const Source &source, qint64 size);
     Source *channelSourceLocked(IpmbConnection *connection);
     // The heap it holds, about: the frames' bytes and each message's bookkeeping, which at 16 B
     // is most of it.
@@ -225,6 +237,8 @@ private:
         // Set (by setWelcomed()) only while the I/O thread holds the role: receive() threads may
         // read only later, and the I/O thread reads it in planPoll().
         bool welcomed = false;
+        bool keepsEncodedPayloads = false;  // set before joining (ipmbtoolsupport_p.h)
+        bool isMonitor = false;             // set before joining: reads Observed frames
         QByteArray lastSenderBytes;
         IpmbProtocol::Sender lastSender;
         QByteArray lastSelectorBytes;

@@ -59,6 +59,16 @@ constexpr qint64 MaxMessageBody = MaxSenderBlockBytes + MaxSelectorBytes + MaxHa
 constexpr qint64 MaxControlBody = 4 + 4 + 8 + 2 + MaxTokenBytes + MaxLabelBytes;
 static_assert(MaxControlBody >= 10 + MaxSenderBlockBytes, "a Peer frame fits");
 static_assert(MaxMessageBody <= 0xFFFFFFFF, "bodyLength is a u32");
+// Monitors (doc/protocol.md, "Monitors"): an Observed frame carries at most this much of a
+// message's payload, after a fixed part of ObservationBytes; a monitor's queue holds at most
+// MonitorQueueBytes before copies for it are dropped (and counted).
+constexpr qint64 MonitorPayloadBytes = 4 * KiB;
+constexpr qint64 ObservationBytes = 24;
+constexpr qint64 MaxObservedBody = MaxSenderBlockBytes + ObservationBytes + MaxSelectorBytes + MonitorPayloadBytes;
+constexpr qint64 MonitorQueueBytes = 4 * MiB;
+// An endpoint that hosts no controller (the tools' monitors) gives up a first join when no
+// controller has answered for this long.
+constexpr int NobodyThereMsecs = 1000;
 
 // --- Descriptors passing through sockets.
 

@@ -18,6 +18,8 @@
 #include <atomic>
 #include <memory>
 
+struct IpmbObservation;
+
 class IpmbMessageData : public QSharedData
 {
 public:
@@ -43,6 +45,8 @@ public:
     IpmbMessage::PayloadStatus payloadStatus = IpmbMessage::PayloadOk;
     QByteArray payloadTypeName;
     QString payloadErrorString;
+    QByteArray encodedPayload;  // kept instead of decoded, for the tools (ipmbtoolsupport_p.h)
+    std::shared_ptr<const IpmbObservation> observation;  // a monitor's copy: how the message went
     qint64 senderPid = -1;
     qint64 senderUid = -1;
     IpmbLabel senderLabel;

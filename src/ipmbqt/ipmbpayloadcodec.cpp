@@ -251,10 +251,15 @@ struct RawValue
     const void *data = nullptr;
     qsizetype valueSize = -1;  // -1: the value does not take the fast path
     bool utf16 = false;
+    bool verbatim = false;     // an IpmbEncodedPayload: `data` is the whole encoding
 
-    qsizetype encodedSize() const { return 1 + name.size() + valueSize; }
+    qsizetype encodedSize() const { return verbatim ? valueSize : 1 + name.size() + valueSize; }
     void write(char *p) const
     {
+        if (verbatim) {
+            std::memcpy(p, data, size_t(valueSize));
+            return;
+        }
         *p++ = char(name.size());
         std::memcpy(p, name.data(), size_t(name.size()));
         p += name.size();
@@ -279,6 +284,11 @@ RawValue rawValue(const QVariant &value)
         return {StringName, string.constData(), string.size() * 2, true};
     }
     default:
+        if (value.metaType() == QMetaType::fromType<IpmbEncodedPayload>()) {
+            const QByteArray &bytes = static_cast<const IpmbEncodedPayload *>(value.constData())->bytes;
+            if (IpmbPayloadCodec::typeNameOf(bytes))  // else encode() says why it cannot be sent
+                return {{}, bytes.constData(), bytes.size(), false, true};
+        }
         return {};
     }
 }
@@ -308,6 +318,11 @@ bool encode(const QVariant &value, QByteArray &out, QString *errorString)
             out.resize(start + raw.encodedSize());
             raw.write(out.data() + start);
             return true;
+        }
+        if (type == QMetaType::fromType<IpmbEncodedPayload>()) {
+            QString why;
+            typeNameOf(static_cast<const IpmbEncodedPayload *>(value.constData())->bytes, &why);
+            return fail(errorString, QStringLiteral("an encoded payload must start with its type name: %1").arg(why));
         }
 
         const QString why = whyNotSendable(value, 0);

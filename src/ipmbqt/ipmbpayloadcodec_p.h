@@ -23,6 +23,15 @@
 #include <QtCore/qstring.h>
 #include <QtCore/qvariant.h>
 
+#include <optional>
+
+// A payload that is already encoded (the bytes of a payload section): encode() writes it as it
+// is. The tools forward payloads of types they cannot read this way (ipmbtoolsupport_p.h).
+struct IpmbEncodedPayload
+{
+    QByteArray bytes;
+};
+
 namespace IpmbPayloadCodec {
 
 enum class Status { Ok, UnknownType, Malformed };
@@ -51,6 +60,10 @@ IPMBQT_AUTOTEST_EXPORT bool encode(const QVariant &value, QByteArray &out, QStri
 IPMBQT_AUTOTEST_EXPORT qsizetype rawEncodedSize(const QVariant &value);
 IPMBQT_AUTOTEST_EXPORT void encodeRaw(const QVariant &value, char *out);
 
+// The type name at the start of an encoded payload (or of a prefix of one): nullopt with the
+// reason if it is cut short or not printable ASCII; empty for a null payload.
+IPMBQT_AUTOTEST_EXPORT std::optional<QByteArray> typeNameOf(QByteArrayView bytes, QString *errorString = nullptr);
+
 // Decodes exactly `bytes`. Hostile input: never crashes, never returns a wrong value.
 IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArrayView bytes);
 // The same, for bytes this process owns: a QByteArray payload then takes over their buffer
@@ -58,5 +71,7 @@ IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArrayView bytes);
 IPMBQT_AUTOTEST_EXPORT Decoded decode(QByteArray &&bytes);
 
 } // namespace IpmbPayloadCodec
+
+Q_DECLARE_METATYPE(IpmbEncodedPayload)
 
 #endif // IPMBPAYLOADCODEC_P_H

@@ -456,6 +456,25 @@ Decoded decode(QByteArrayView bytes)
     }
 }
 
+std::optional<QByteArray> typeNameOf(QByteArrayView bytes, QString *errorString)
+{
+    const auto fail = [errorString](const QString &why) -> std::optional<QByteArray> {
+        if (errorString)
+            *errorString = why;
+        return std::nullopt;
+    };
+    if (bytes.isEmpty())
+        return fail(QStringLiteral("empty payload section"));
+    const qsizetype nameLength = uchar(bytes.front());
+    if (bytes.size() < 1 + nameLength) {
+        return fail(QStringLiteral("its type name needs %1 bytes, %2 are there").arg(nameLength).arg(bytes.size() - 1));
+    }
+    QByteArray name = bytes.sliced(1, nameLength).toByteArray();
+    if (!isPrintableAscii(name))
+        return fail(QStringLiteral("type name '%1' is not printable ASCII").arg(printable(name)));
+    return name;
+}
+
 qsizetype rawByteArrayOffset(QByteArrayView bytes)
 {
     const qsizetype offset = 1 + ByteArrayName.size();

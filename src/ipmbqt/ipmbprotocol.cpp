@@ -99,7 +99,7 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     Header h;
     h.version = get<quint16>(in + 4);
     const quint8 type = quint8(in[6]);
-    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Close))
+    if (type < quint8(FrameType::Hello) || type > quint8(FrameType::Monitoring))
         return fail<Header>(errorString, QStringLiteral("unknown frame type %1").arg(type));
     h.type = FrameType(type);
     h.flags = quint8(in[7]);
@@ -109,12 +109,20 @@ std::optional<Header> parseHeader(const char *in, QString *errorString)
     h.attachmentLength = get<quint32>(in + 20);
     h.handleCount = get<quint16>(in + 24);
 
-    const qint64 maxBody = h.type == FrameType::Message ? IpmbLimits::MaxMessageBody : IpmbLimits::MaxControlBody;
+    const bool observed = h.type == FrameType::Observed;
+    const qint64 maxBody = h.type == FrameType::Message ? IpmbLimits::MaxMessageBody
+            : observed ? IpmbLimits::MaxObservedBody : IpmbLimits::MaxControlBody;
     if (h.bodyLength > maxBody)
         return fail<Header>(errorString, QStringLiteral("body length %1 exceeds the limit of %2")
                                                  .arg(h.bodyLength).arg(maxBody));
-    if (h.type != FrameType::Message && (h.senderLength || h.selectorLength || h.attachmentLength))
+    if (h.type != FrameType::Message && !observed && (h.senderLength || h.selectorLength || h.attachmentLength))
         return fail<Header>(errorString, QStringLiteral("section lengths in a control frame"));
+    if (observed && (h.attachmentLength || h.flags
+                     || qint64(h.senderLength) + IpmbLimits::ObservationBytes + h.selectorLength > h.bodyLength
+                     || h.bodyLength - h.senderLength - IpmbLimits::ObservationBytes - h.selectorLength
+                                > IpmbLimits::MonitorPayloadBytes)) {
+        return fail<Header>(errorString, QStringLiteral("malformed Observed header"));
+    }
     if (h.senderLength > IpmbLimits::MaxSenderBlockBytes)
         return fail<Header>(errorString, QStringLiteral("sender block of %1 bytes exceeds the limit of %2")
                                                  .arg(h.senderLength).arg(IpmbLimits::MaxSenderBlockBytes));
@@ -171,12 +179,12 @@ void appendHello(QByteArray &out, const Hello &hello, quint16 version)
     appendControlFrame(out, FrameType::Hello, body, version);
 }
 
-void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid)
+void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid, quint32 features)
 {
     QByteArray body;
     append<quint32>(body, endpointId);
     append<quint32>(body, controllerPid);
-    append<quint32>(body, 0); // features
+    append<quint32>(body, features);
     appendControlFrame(out, FrameType::Welcome, body);
 }
 
@@ -351,7 +359,7 @@ std::optional<Welcome> parseWelcome(QByteArrayView body, QString *errorString)
     Welcome w;
     w.endpointId = c.read<quint32>();
     w.controllerPid = c.read<quint32>();
-    c.read<quint32>(); // features
+    w.features = c.read<quint32>();
     if (!c.atEnd())
         return fail<Welcome>(errorString, QStringLiteral("malformed Welcome"));
     return w;
@@ -498,6 +506,94 @@ Call callOf(const Header &header, const MessageSections &sections)
     if (call.flags & Addressed)
         call.target = c.read<quint32>();
     return call;
+}
+
+void appendObserved(QByteArray &out, const Observation &observation, QByteArrayView senderBlock,
+                    QByteArrayView selector, QByteArrayView payloadPrefix)
+{
+    payloadPrefix = payloadPrefix.first(qMin<qsizetype>(payloadPrefix.size(), IpmbLimits::MonitorPayloadBytes));
+    Header h;
+    h.type = FrameType::Observed;
+    h.senderLength = quint32(senderBlock.size());
+    h.selectorLength = quint32(selector.size());
+    h.bodyLength = quint32(senderBlock.size() + IpmbLimits::ObservationBytes + selector.size() + payloadPrefix.size());
+    const qsizetype at = out.size();
+    out.resize(at + HeaderSize);
+    writeHeader(out.data() + at, h);
+    out.append(senderBlock);
+    append<quint8>(out, observation.path);
+    append<quint8>(out, observation.messageFlags);
+    append<quint16>(out, observation.handleCount);
+    append<quint16>(out, observation.regionCount);
+    append<quint8>(out, observation.payloadInRegion ? 1 : 0);
+    append<quint8>(out, 0);
+    append<quint32>(out, observation.target);
+    append<quint32>(out, observation.deliveries);
+    append<quint64>(out, observation.payloadLength);
+    out.append(selector);
+    out.append(payloadPrefix);
+}
+
+std::optional<ObservedSections> parseObserved(const Header &header, QByteArrayView body, QString *errorString)
+{
+    ObservedSections s;
+    s.sender = body.first(header.senderLength);
+    Cursor c(body.sliced(header.senderLength, IpmbLimits::ObservationBytes));
+    Observation &o = s.observation;
+    o.path = c.read<quint8>();
+    o.messageFlags = c.read<quint8>();
+    o.handleCount = c.read<quint16>();
+    o.regionCount = c.read<quint16>();
+    const quint8 inRegion = c.read<quint8>();
+    c.read<quint8>();
+    o.target = c.read<quint32>();
+    o.deliveries = c.read<quint32>();
+    o.payloadLength = c.read<quint64>();
+    o.payloadInRegion = inRegion == 1;
+    s.selector = body.sliced(header.senderLength + IpmbLimits::ObservationBytes, header.selectorLength);
+    s.payloadPrefix = body.sliced(header.senderLength + IpmbLimits::ObservationBytes + header.selectorLength);
+    if (o.path > Observation::OnChannel || inRegion > 1 || callSectionSize(o.messageFlags) < 0
+        || o.handleCount > IpmbLimits::MaxHandles || o.regionCount > o.handleCount
+        || o.payloadLength > quint64(IpmbLimits::MaxPayload) || quint64(s.payloadPrefix.size()) > o.payloadLength
+        || (o.payloadInRegion && !s.payloadPrefix.isEmpty()) || ((o.messageFlags & Reply) && !s.selector.isEmpty())) {
+        return fail<ObservedSections>(errorString, QStringLiteral("malformed Observed"));
+    }
+    return s;
+}
+
+Observation observationOf(const Header &header, const MessageSections &sections)
+{
+    Observation o;
+    o.messageFlags = header.flags;
+    o.handleCount = header.handleCount;
+    for (const char kind : sections.attachments) {
+        if (isRegion(kind))
+            ++o.regionCount;
+        if (kind == char(AttachmentKind::PayloadRegion))
+            o.payloadInRegion = true;
+    }
+    if (o.payloadInRegion) {
+        o.payloadLength = quint64(parseRegionPayloadLength(sections.payload, nullptr).value_or(0));
+    } else {
+        o.payloadLength = quint64(sections.payload.size());
+    }
+    return o;
+}
+
+void appendMonitoring(QByteArray &out, quint32 monitors)
+{
+    QByteArray body;
+    append<quint32>(body, monitors);
+    appendControlFrame(out, FrameType::Monitoring, body);
+}
+
+std::optional<quint32> parseMonitoring(QByteArrayView body, QString *errorString)
+{
+    Cursor c(body);
+    const quint32 monitors = c.read<quint32>();
+    if (!c.atEnd())
+        return fail<quint32>(errorString, QStringLiteral("malformed Monitoring"));
+    return monitors;
 }
 
 void appendForwardedHeader(QByteArray &out, const Header &received, QByteArrayView senderBlock)

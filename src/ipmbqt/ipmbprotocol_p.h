@@ -33,7 +33,7 @@
 
 namespace IpmbProtocol {
 
-constexpr quint16 Version = 5;     // 2: attachment kind 3 (payload in a region); 3: presence; 4: requests; 5: direct channels
+constexpr quint16 Version = 6;     // 2: attachment kind 3 (payload in a region); 3: presence; 4: requests; 5: direct channels; 6: monitors
 constexpr qsizetype HeaderSize = 28;
 // The limits of each section of a frame are in ipmblimits_p.h (doc/protocol.md, "Limits").
 
@@ -47,7 +47,8 @@ inline bool isRegion(char kind)
 constexpr qsizetype RegionPayloadSectionSize = 8;
 
 enum class FrameType : quint8 { Hello = 1, Welcome = 2, Refuse = 3, Message = 4, Dropped = 5, Peer = 6, Watch = 7,
-                                Undeliverable = 8, Introduce = 9, Channel = 10, Close = 11 };
+                                Undeliverable = 8, Introduce = 9, Channel = 10, Close = 11, Observed = 12,
+                                Monitoring = 13 };
 
 // The flags of a Message header, and its call section (doc/protocol.md, "Requests, replies and
 // undeliverable messages").
@@ -79,6 +80,9 @@ constexpr qint64 callSectionSize(quint8 flags)
 constexpr quint32 WatchPeers = 0x1;       // send this endpoint Peer frames
 constexpr quint32 HostsController = 0x2;  // Hello only: the endpoint started this controller in its own process
 constexpr quint32 RoutesItself = 0x4;     // send this endpoint Peer frames for its own routing (not its user)
+constexpr quint32 IsMonitor = 0x8;        // Hello only: a monitor (doc/protocol.md, "Monitors")
+// Bits of the features of a Welcome.
+constexpr quint32 BusMonitored = 0x1;     // the bus has monitors: report channel traffic
 
 struct Header
 {
@@ -122,7 +126,7 @@ struct Hello
     }
 };
 IPMBQT_AUTOTEST_EXPORT void appendHello(QByteArray &out, const Hello &hello, quint16 version = Version);
-IPMBQT_AUTOTEST_EXPORT void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid);
+IPMBQT_AUTOTEST_EXPORT void appendWelcome(QByteArray &out, quint32 endpointId, quint32 controllerPid, quint32 features = 0);
 IPMBQT_AUTOTEST_EXPORT void appendRefuse(QByteArray &out, IpmbErrorCode error, const QString &reason);
 IPMBQT_AUTOTEST_EXPORT void appendDropped(QByteArray &out, quint64 count);
 IPMBQT_AUTOTEST_EXPORT void appendWatch(QByteArray &out, quint32 features);
@@ -133,6 +137,7 @@ struct Welcome
 {
     quint32 endpointId = 0;
     quint32 controllerPid = 0;
+    quint32 features = 0;
 };
 IPMBQT_AUTOTEST_EXPORT std::optional<Welcome> parseWelcome(QByteArrayView body, QString *errorString);
 
@@ -221,6 +226,41 @@ struct MessageSections
 IPMBQT_AUTOTEST_EXPORT MessageSections messageSections(const Header &header, QByteArrayView body);
 // The call of a Message (flags and call section; parseHeader() checked its size).
 IPMBQT_AUTOTEST_EXPORT Call callOf(const Header &header, const MessageSections &sections);
+
+// Monitors (doc/protocol.md, "Monitors"). The fixed part of an Observed frame:
+struct Observation
+{
+    enum Path : quint8 { ThroughController = 0, OnChannel = 1 };
+    static constexpr quint32 KeptForTtl = 0xFFFFFFFF;  // `deliveries` of a message kept for its ttl
+    quint8 path = ThroughController;
+    quint8 messageFlags = 0;
+    quint16 handleCount = 0;
+    quint16 regionCount = 0;
+    bool payloadInRegion = false;
+    quint32 target = 0;
+    quint32 deliveries = 0;
+    quint64 payloadLength = 0;
+};
+// Appends an Observed frame: with `senderBlock` as the controller writes it for a monitor, without
+// as an endpoint writes it. `payloadPrefix` is cut to MonitorPayloadBytes here.
+IPMBQT_AUTOTEST_EXPORT void appendObserved(QByteArray &out, const Observation &observation, QByteArrayView senderBlock,
+                                           QByteArrayView selector, QByteArrayView payloadPrefix);
+struct ObservedSections
+{
+    Observation observation;
+    QByteArrayView sender;
+    QByteArrayView selector;
+    QByteArrayView payloadPrefix;
+};
+// Checks the fixed part and the prefix against payloadLength (parseHeader() checked the lengths).
+IPMBQT_AUTOTEST_EXPORT std::optional<ObservedSections> parseObserved(const Header &header, QByteArrayView body,
+                                                                     QString *errorString);
+// The same observation for a Message as its sender wrote it (`sections` from an endpoint's
+// frame: no sender block): flags, attachments, payload length; path, target and deliveries are the
+// caller's.
+IPMBQT_AUTOTEST_EXPORT Observation observationOf(const Header &header, const MessageSections &sections);
+IPMBQT_AUTOTEST_EXPORT void appendMonitoring(QByteArray &out, quint32 monitors);
+IPMBQT_AUTOTEST_EXPORT std::optional<quint32> parseMonitoring(QByteArrayView body, QString *errorString);
 
 // Appends the header and sender block that a controller puts in front of the body of a Message
 // it received (header `received`) from the endpoint whose sender block is `senderBlock`.

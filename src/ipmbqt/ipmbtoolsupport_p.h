@@ -20,7 +20,10 @@ struct IpmbObservation
     bool request = false;
     bool reply = false;
     quint32 target = 0;      // the one receiver (unicast, addressed, channel); 0 for none or several
-    quint32 deliveries = 0;  // how many endpoints it went to; 0: nobody matched (or kept for its ttl)
+    quint32 deliveries = 0;  // how many endpoints it went to; 0: nobody matched; KeptForTtl
+    static constexpr quint32 KeptForTtl = 0xFFFFFFFF;  // nobody matched yet: kept for its ttl
+    quint16 handleCount = 0; // kernel handles it carried (the monitor gets none), regions included
+    quint16 regionCount = 0;
     qint64 payloadSize = 0;  // bytes of the encoded payload as sent (doc/payloads.md, "Wire format")
     bool payloadInRegion = false; // it travelled in shared memory: the monitor has none of its bytes
     QByteArray payloadPrefix;     // the first bytes of the encoded payload (at most MonitorPayloadBytes)
@@ -33,6 +36,11 @@ namespace IpmbToolSupport {
 // when the whole payload came along), and observation() says how that message went.
 IPMBQT_EXPORT void setMonitor(IpmbEndpoint *endpoint, bool monitor);
 IPMBQT_EXPORT bool isMonitor(const IpmbEndpoint *endpoint);
+// Call before join(). The endpoint never hosts the bus's controller: joining a bus that nobody is
+// on fails (NoRouteError, "Nobody is on the bus ...") after a second instead of starting one, and
+// after a failover it waits for another endpoint to take over. A tool that looks at a bus must not
+// make one up when its name was mistyped. Monitors are set so by setMonitor().
+IPMBQT_EXPORT void setJoinsExistingBusOnly(IpmbEndpoint *endpoint, bool only);
 // Set for a message that a monitor endpoint received; empty for any other message.
 IPMBQT_EXPORT std::optional<IpmbObservation> observation(const IpmbMessage &message);
 
@@ -47,10 +55,10 @@ IPMBQT_EXPORT QByteArray encodedPayload(const IpmbMessage &message);
 // the rest as they check any payload.
 IPMBQT_EXPORT IpmbMessage messageWithEncodedPayload(const IpmbSelector &selector, const QByteArray &encoded);
 
-// One line for a human: the payload decoded and shortened to about `maxChars` characters when it
-// can be read in this process, else its type name and size. `encoded` may be a prefix of a
-// payload of `fullSize` bytes (a monitor's copy).
-IPMBQT_EXPORT QString payloadSummary(const QByteArray &encoded, qint64 fullSize, int maxChars = 80);
+// The start of the value of a payload of which only `prefix` came along (a monitor's copy): the
+// text of a QString, or of a QByteArray (bytes that are not UTF-8 come out as U+FFFD); null for
+// any other type, whose encoding cannot be read in part.
+IPMBQT_EXPORT QString payloadPrefixText(QByteArrayView prefix);
 
 } // namespace IpmbToolSupport
 

@@ -90,6 +90,18 @@ IpmbConnection::Action decode(const IpmbConnection::Frame &frame)
             IpmbPlatform::isLocalStreamSocket(frame.handles.at(0).handle());
         break;
     case IpmbProtocol::FrameType::Close: break;
+    case IpmbProtocol::FrameType::Monitoring: IpmbProtocol::parseMonitoring(frame.body, &why); break;
+    case IpmbProtocol::FrameType::Observed:
+        // What a monitor (and, for the selector, the controller) reads of it.
+        if (const std::optional<IpmbProtocol::ObservedSections> observed =
+                    IpmbProtocol::parseObserved(frame.header, frame.body, &why)) {
+            IpmbProtocol::parseSenderBlock(observed->sender, &why);
+            IpmbSelectorCodec::decodeSelector(observed->selector, &why);
+            IpmbPayloadCodec::typeNameOf(observed->payloadPrefix, &why);
+            if (quint64(observed->payloadPrefix.size()) == observed->observation.payloadLength)
+                IpmbPayloadCodec::decode(observed->payloadPrefix);
+        }
+        break;
     case IpmbProtocol::FrameType::Peer:
         // What a watching endpoint does with it: its list (kept across inputs) takes any sequence.
         if (const std::optional<IpmbProtocol::Peer> peer = IpmbProtocol::parsePeer(frame.body, &why)) {

@@ -165,6 +165,23 @@ void writeFrames()
     IpmbProtocol::appendWatch(watch, IpmbProtocol::WatchPeers);
     write(t, QStringLiteral("peers"), peers);
     write(t, QStringLiteral("watch"), watch);
+    // Monitors: the Monitoring notice, and an Observed as an endpoint and as the controller write it.
+    QByteArray monitoring, observed, observedForwarded, observedSelector;
+    IpmbProtocol::appendMonitoring(monitoring, 1);
+    write(t, QStringLiteral("monitoring"), monitoring);
+    IpmbSelectorCodec::appendSelector(observedSelector, IpmbSelector::unicast(IpmbLabelOp("viewer")));
+    IpmbProtocol::Observation observation;
+    observation.path = IpmbProtocol::Observation::OnChannel;
+    observation.target = 6;
+    observation.deliveries = 1;
+    observation.payloadLength = 1 + 7 + 10;
+    const QByteArray text("\x07QStringh\0e\0l\0l\0o\0", 18);
+    IpmbProtocol::appendObserved(observed, observation, {}, observedSelector, text);
+    write(t, QStringLiteral("observed"), observed);
+    observation.payloadLength = 1 + 7 + 1000;  // only the start came along
+    IpmbProtocol::appendObserved(observedForwarded, observation, IpmbProtocol::senderBlock(5, 4241, 1000, label),
+                                 observedSelector, text);
+    write(t, QStringLiteral("observed-forwarded"), observedForwarded);
 
     const QByteArray sender = IpmbProtocol::senderBlock(7, 4242, 1000, label);
     const IpmbSelector selector = IpmbSelector::multicast(IpmbLabelOp("renderer") && !IpmbLabelOp("gpu1"), 250ms);

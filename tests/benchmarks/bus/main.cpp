@@ -11,6 +11,9 @@
 //         the first join() call and the last joined()), and for every "fan:<r>" message prints
 //         "got r=<r> t1=<ns>" once each of the N has it (messageReceived, in this thread); on
 //         "send <r>" its first endpoint multicasts "fan:<r>" to --to (prints "sent r=<r> t0=<ns>")
+//   monitor --bus B [--leave 1]                a monitor (doc/protocol.md, "Monitors") that counts
+//         the copies it gets; with --leave it leaves again before it says "ready" (the bus was
+//         monitored once, and is not now)
 // --controller checks the topology: 1 = this endpoint must host the controller, 0 = must not.
 // --flavour watch (send and recv): the endpoint watches peers; tracked (send): send(message, &id).
 // --attach fd|region (send and recv): every message also carries a file descriptor (a dup() of
@@ -20,6 +23,8 @@
 
 #include <IpmbQt/IpmbEndpoint>
 #include <IpmbQt/IpmbMemoryRegistry>
+
+#include "ipmbtoolsupport_p.h"
 
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qelapsedtimer.h>
@@ -200,6 +205,25 @@ static int controller(QCoreApplication &app, const Args &args)
             app.quit();
     });
     return app.exec();
+}
+
+static int monitor(QCoreApplication &app, const Args &args)
+{
+    IpmbEndpoint endpoint;
+    IpmbToolSupport::setMonitor(&endpoint, true);
+    quint64 copies = 0;
+    QObject::connect(&endpoint, &IpmbEndpoint::messageReceived, &endpoint, [&copies] { ++copies; });
+    joinBus(endpoint, args, QStringLiteral("monitor"));
+    if (args.number("leave", "0") == 1)
+        endpoint.leave();
+    watchCommands(&app, [&](const QByteArray &line) {
+        if (line.isEmpty())
+            app.quit();
+    });
+    const int code = app.exec();
+    std::fprintf(stderr, "monitor: %llu copies, %llu dropped\n", (unsigned long long)copies,
+                 (unsigned long long)endpoint.droppedMessageCount());
+    return code;
 }
 
 static int receiver(QCoreApplication &app, const Args &args)
@@ -404,5 +428,5 @@ static int fleet(QCoreApplication &app, const Args &args)
 int main(int argc, char **argv)
 {
     return runHelper(argc, argv, {{"controller", controller}, {"recv", receiver}, {"send", sender},
-                                  {"pong", pong}, {"ping", ping}, {"fleet", fleet}});
+                                  {"pong", pong}, {"ping", ping}, {"fleet", fleet}, {"monitor", monitor}});
 }

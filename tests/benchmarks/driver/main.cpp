@@ -349,6 +349,11 @@ Topology throughputTopology(const Case &c, qint64 size)
         const QString delivery = c.flavour == u"request" ? u"request"_s : c.signal ? u"signal"_s : u"receive"_s;
         if (c.twoHops)
             t.launches.append({u"controller"_s, program, {u"controller"_s, u"--bus"_s, a}});
+        // Issue 14: the cost of a monitor, attached or gone again (doc/protocol.md, "Monitors").
+        if (c.flavour == u"monitored" || c.flavour == u"monitor-left") {
+            t.launches.append({u"monitor"_s, program, {u"monitor"_s, u"--bus"_s, a, u"--leave"_s,
+                                                       c.flavour == u"monitored" ? u"0"_s : u"1"_s}});
+        }
         for (int i = 0; i < c.receivers; ++i) {
             t.receivers.append(int(t.launches.size()));
             t.launches.append({u"recv%1"_s.arg(i + 1), program,
@@ -731,6 +736,8 @@ QList<Case> allCases()
         {u"bus-2hop-fd"_s, Kind::Throughput, Transport::Bus, true, false, 1, small, u"fd"_s},
         {u"bus-2hop-signal-watching"_s, Kind::Throughput, Transport::Bus, true, true, 1, small, u"none"_s, u"watch"_s},
         {u"bus-2hop-receive-tracked"_s, Kind::Throughput, Transport::Bus, true, false, 1, small, u"none"_s, u"tracked"_s},
+        {u"bus-2hop-receive-monitored"_s, Kind::Throughput, Transport::Bus, true, false, 1, small, u"none"_s, u"monitored"_s},
+        {u"bus-2hop-receive-monitor-left"_s, Kind::Throughput, Transport::Bus, true, false, 1, small, u"none"_s, u"monitor-left"_s},
         {u"bus-2hop-region"_s, Kind::Throughput, Transport::Bus, true, false, 1, {1 * MiB, 64 * MiB}, u"region"_s},
         {u"lat-raw-onehop"_s, Kind::Latency, Transport::RawOneHop, false, false, 1, {}},
         {u"lat-raw-relay"_s, Kind::Latency, Transport::RawRelay, true, false, 1, {}},
@@ -814,6 +821,10 @@ QList<Target> targets(const Results &r)
          p50(u"lat-bus-2hop-request"_s) / p50(u"lat-bus-2hop-receive"_s), false, 1.2},   // issue 12
         {u"presence-thr"_s, u"16 B msgs/s, signal, every endpoint watching peers / not watching"_s,
          thr(u"bus-2hop-signal-watching"_s, 16) / thr(u"bus-2hop-signal"_s, 16), true, 0.95},  // issue 12
+        {u"monitor-off"_s, u"16 B msgs/s, two hops, receive(), a monitor joined and left before / none ever"_s,
+         thr(u"bus-2hop-receive-monitor-left"_s, 16) / thr(busR, 16), true, 0.95},  // issue 14
+        {u"monitor-on"_s, u"16 B msgs/s, two hops, receive(), a monitor attached / none"_s,
+         thr(u"bus-2hop-receive-monitored"_s, 16) / thr(busR, 16), true, 0.5},      // issue 14
         {u"multicast-8"_s, u"deliveries/s 1 -> 8 / unicast msgs/s to 1 (16 B)"_s,
          thr(u"bus-multicast8-receive"_s, 16) / thr(busR, 16), true, 2.0},
         {u"flood-rss"_s, u"controller peak RSS growth, stopped receiver, 5 s flood (MiB)"_s,
