@@ -30,7 +30,10 @@ depends=$(field Depends)
 for dep in libqt6core6 libc6 qt6-base-dev; do   # the first two from dpkg-shlibdeps
     [[ $depends == *"$dep"* ]] || fail "Depends lacks $dep: $depends"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx './shlibs' || fail "no shlibs control file"
+# (No `| grep -q` in this script: grep leaves at the first match, the writer gets SIGPIPE, and
+# pipefail turns a match into a failure.)
+control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
+[[ $'\n'$control_files$'\n' == *$'\n./shlibs\n'* ]] || fail "no shlibs control file: $control_files"
 shlibs=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./shlibs)
 [[ $shlibs == "libIpmbQt 0 ipmbqt"* ]] || fail "shlibs: $shlibs"
 
@@ -68,8 +71,8 @@ for lib in IpmbQt IpmbQtQml; do
     [ "$(readlink "$root/$libdir/lib$lib.so.$soversion")" = "lib$lib.so.$version" ] || fail "lib$lib.so.$soversion is not a link to lib$lib.so.$version"
     [ "$(readlink "$root/$libdir/lib$lib.so")" = "lib$lib.so.$soversion" ] || fail "lib$lib.so is not a link to lib$lib.so.$soversion"
 done
-readelf -d "$root/$libdir/libIpmbQt.so.$version" | grep -q "Library soname: \[libIpmbQt.so.$soversion\]" \
-    || fail "SONAME of libIpmbQt is not libIpmbQt.so.$soversion"
+dynamic=$(readelf -d "$root/$libdir/libIpmbQt.so.$version")
+[[ $dynamic == *"Library soname: [libIpmbQt.so.$soversion]"* ]] || fail "SONAME of libIpmbQt is not libIpmbQt.so.$soversion"
 leftovers=$(cd "$root" && find . -path '*/build*' -o -name '*.qhp' -o -name '*.qhp.sha1' -o -name '*.a' -o -name '*_autogen*')
 [ -z "$leftovers" ] || fail "build leftovers in the package: $leftovers"
 
@@ -83,8 +86,8 @@ cmake --build "$work/example" -j"${JOBS:-2}" >"$work/example-build.log" \
     || { cat "$work/example-build.log"; fail "building the example"; }
 LD_LIBRARY_PATH=$root/$libdir QT_QPA_PLATFORM=offscreen "$work/example/shared-frames-producer" --help >/dev/null \
     || fail "shared-frames-producer --help"
-ldd "$work/example/shared-frames-producer" | grep -q "libIpmbQt.so.$soversion => $root/" \
-    || fail "the example does not load the package's library: $(ldd "$work/example/shared-frames-producer" | grep Ipmb)"
+loaded=$(LD_LIBRARY_PATH=$root/$libdir ldd "$work/example/shared-frames-producer")
+[[ $loaded == *"libIpmbQt.so.$soversion => $root/"* ]] || fail "the example does not load the package's library: $loaded"
 
 step "pkg-config: a one-file program"
 export PKG_CONFIG_PATH=$root/$libdir/pkgconfig
