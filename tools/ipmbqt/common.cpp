@@ -4,8 +4,13 @@
 #include <QtCore/qcoreapplication.h>
 #include <QtCore/qdeadlinetimer.h>
 #include <QtCore/qrandom.h>
+#include <QtCore/qsocketnotifier.h>
 
+#include <csignal>
 #include <cstdio>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace Qt::StringLiterals;
 
@@ -193,4 +198,42 @@ bool ControllerRoundTrip::run(int msecs)
     if (!back)
         m_errorString = u"the bus controller did not answer within %1 ms"_s.arg(msecs);
     return back;
+}
+
+// The handler only writes a byte to a socket pair; the notifier calls `end` in the event loop.
+static int signalPair[2] = {-1, -1};
+
+static void onSignal(int)
+{
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t n = ::write(signalPair[1], &byte, 1);
+}
+
+SignalsEnd::SignalsEnd(std::function<void()> end) : m_end(std::move(end))
+{
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, signalPair) != 0)
+        return;  // then the signals keep their default: the process ends
+    m_notifier = std::make_unique<QSocketNotifier>(signalPair[0], QSocketNotifier::Read);
+    QObject::connect(m_notifier.get(), &QSocketNotifier::activated, m_notifier.get(), [this] {
+        char drain[16];
+        while (::read(signalPair[0], drain, sizeof(drain)) > 0) { }
+        m_end();
+    });
+    struct sigaction action = {};
+    action.sa_handler = onSignal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+}
+
+SignalsEnd::~SignalsEnd()
+{
+    if (!m_notifier)
+        return;
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    m_notifier.reset();
+    ::close(signalPair[0]);
+    ::close(signalPair[1]);
+    signalPair[0] = signalPair[1] = -1;
 }

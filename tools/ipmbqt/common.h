@@ -8,8 +8,14 @@
 #include <QtCore/qeventloop.h>
 #include <QtCore/qtimer.h>
 
+#include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
+
+QT_BEGIN_NAMESPACE
+class QSocketNotifier;
+QT_END_NAMESPACE
 
 // Exit codes of every verb (doc/tools.md), in the style of standard Unix tools.
 enum ExitCode {
@@ -107,6 +113,19 @@ private:
     quint64 m_back = 0;
     EventWait *m_wait = nullptr;
     QMetaObject::Connection m_connection;
+};
+
+// While it lives, SIGINT and SIGTERM call `end` in the event loop instead of killing the process,
+// so that a verb that runs until interrupted leaves the bus cleanly. One at a time.
+class SignalsEnd
+{
+public:
+    explicit SignalsEnd(std::function<void()> end);
+    ~SignalsEnd();
+
+private:
+    std::unique_ptr<QSocketNotifier> m_notifier;
+    std::function<void()> m_end;
 };
 
 #endif // IPMBQT_TOOL_COMMON_H

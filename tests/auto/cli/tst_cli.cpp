@@ -39,6 +39,11 @@ private Q_SLOTS:
     void requestPrintsReply();
     void requestFailures_data();
     void requestFailures();
+    void monitorShowsTraffic();
+    void monitorJsonAndFilter();
+    void monitorIsInvisible();
+    void monitorOfNobodyFails();
+    void monitorEndsOnSigint();
 };
 
 // One run of the tool, to its end.
@@ -79,14 +84,25 @@ public:
                 && m_process.exitStatus() == QProcess::NormalExit;
         result.exitCode = m_process.exitCode();
         result.out = m_process.readAllStandardOutput();
-        result.err = m_process.readAllStandardError();
+        result.err = m_err + m_process.readAllStandardError();
         if (!result.err.isEmpty())
             qInfo("ipmbqt's stderr: %s", result.err.constData());
         return result;
     }
 
+    // Waits until its stderr has `text` (monitor says when it is watching).
+    bool waitForError(const QByteArray &text, int msecs = 20000)
+    {
+        return QTest::qWaitFor([&] {
+            m_err += m_process.readAllStandardError();
+            return m_err.contains(text) || m_process.state() == QProcess::NotRunning;
+        }, msecs) && m_err.contains(text);
+    }
+    qint64 pid() const { return m_process.processId(); }
+
 private:
     QProcess m_process;
+    QByteArray m_err;
 };
 
 static Result run(const QStringList &arguments, const QByteArray &input = {}, int msecs = 30000)
@@ -212,7 +228,7 @@ void tst_Cli::helpMatchesDoc()
         QCOMPARE(QString::fromUtf8(result.out), QString::fromUtf8(documented));
         verbs.insert(verb);
     }
-    for (const char *verb : {"VERB", "peers", "listen", "send", "request"})
+    for (const char *verb : {"VERB", "peers", "listen", "send", "request", "monitor", "bridge"})
         QVERIFY2(verbs.contains(verb), verb);
 }
 
@@ -599,6 +615,99 @@ void tst_Cli::requestFailures()
     QCOMPARE(result.exitCode, 1);
     QCOMPARE(result.out, QByteArray());
     QCOMPARE(result.err, error);
+}
+
+// ipmbqt monitor: a copy of each message, with its receiver; monitors are in nobody's way.
+void tst_Cli::monitorShowsTraffic()
+{
+    Bus bus;
+    Peer controller, receiver, sender;
+    QVERIFY(bus.join({{controller, "ctl"}, {receiver, "b"}, {sender, "a"}}));
+    Tool monitor;
+    monitor.start({u"monitor"_s, u"--bus"_s, bus.name, u"--count"_s, u"3"_s});
+    QVERIFY(monitor.waitForError("ipmbqt monitor: watching bus"));
+    sender.command("send unicast b 0 str hello");
+    sender.command("send unicast b 0 int 7");
+    sender.command("send unicast nobody 0 str lost");
+    const Result result = monitor.finish();
+    QVERIFY(result.finished);
+    QCOMPARE(result.exitCode, 0);
+    const QByteArrayList shown = lines(result.out);
+    QCOMPARE(shown.size(), 3);
+    const QByteArray from = QByteArray::number(sender.id()) + " [a] -> ";
+    QVERIFY2(shown.at(0).contains(from + QByteArray::number(receiver.id()) + " [b] unicast 'b' via "), shown.at(0));
+    QVERIFY2(shown.at(0).endsWith(": QString 18 B: hello"), shown.at(0));
+    QVERIFY2(shown.at(1).contains(from + QByteArray::number(receiver.id()) + " [b] unicast 'b' via ")
+                     && shown.at(1).endsWith(": int 8 B: 7"), shown.at(1));
+    QVERIFY2(shown.at(2).contains(from + "(nobody) unicast 'nobody' via controller: QString 16 B: lost"), shown.at(2));
+    // It received nothing itself: the helpers got what was sent to them, and only that.
+    QVERIFY(!receiver.waitFor("received").isEmpty());
+}
+
+void tst_Cli::monitorJsonAndFilter()
+{
+    Bus bus;
+    Peer controller, b, c, sender;
+    QVERIFY(bus.join({{controller, "ctl"}, {b, "b"}, {c, "c"}, {sender, "a"}}));
+    Tool monitor;
+    monitor.start({u"monitor"_s, u"--bus"_s, bus.name, u"--json"_s, u"--filter"_s, u"c"_s, u"--count"_s, u"1"_s});
+    QVERIFY(monitor.waitForError("watching bus"));
+    sender.command("send unicast b 0 str not-shown");
+    QVERIFY(!b.waitFor("received").isEmpty());
+    sender.command("send unicast c 0 smileys 3000");  // 6,000 bytes: the copy has the first 4 KiB
+    const Result result = monitor.finish();
+    QCOMPARE(result.exitCode, 0);
+    QCOMPARE(lines(result.out).size(), 1);
+    const QJsonObject json = QJsonDocument::fromJson(result.out).object();
+    QCOMPARE(json.value(u"sender"_s).toObject().value(u"label"_s).toArray(), QJsonArray{u"a"_s});
+    QCOMPARE(json.value(u"target"_s).toObject().value(u"id"_s).toInteger(), qint64(c.id()));
+    QCOMPARE(json.value(u"target"_s).toObject().value(u"label"_s).toArray(), QJsonArray{u"c"_s});
+    QCOMPARE(json.value(u"to"_s).toString(), u"c"_s);
+    QCOMPARE(json.value(u"kind"_s).toString(), u"unicast"_s);
+    QCOMPARE(json.value(u"type"_s).toString(), u"QString"_s);
+    QCOMPARE(json.value(u"size"_s).toInteger(), 1 + 7 + 6000);
+    QCOMPARE(json.value(u"deliveries"_s).toInteger(), 1);
+    QVERIFY(json.value(u"truncated"_s).toBool());
+    QCOMPARE(json.value(u"payload"_s).toString(), QString(2044, QChar(0x263A)) + QChar(0x2026));
+}
+
+// A monitor is no receiver and no peer: sending to its label reaches nobody, peers lists it not.
+void tst_Cli::monitorIsInvisible()
+{
+    Bus bus;
+    Peer controller;
+    QVERIFY(bus.join({{controller, "ctl"}}));
+    Tool monitor;
+    monitor.start({u"monitor"_s, u"--bus"_s, bus.name, u"--label"_s, u"spy"_s});
+    QVERIFY(monitor.waitForError("watching bus"));
+    const Result peers = run({u"peers"_s, u"--bus"_s, bus.name, u"--json"_s});
+    QCOMPARE(peers.exitCode, 0);
+    QCOMPARE(QJsonDocument::fromJson(peers.out).array().size(), 1);  // the helper only
+    const Result send = run({u"send"_s, u"--bus"_s, bus.name, u"--to"_s, u"spy"_s, u"--text"_s, u"psst"_s});
+    QCOMPARE(send.exitCode, 1);
+    QVERIFY2(send.err.contains("no endpoint matches 'spy'"), send.err);
+}
+
+void tst_Cli::monitorOfNobodyFails()
+{
+    const Result result = run({u"monitor"_s, u"--bus"_s, uniqueBusName()});
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY2(result.err.contains("Nobody is on the bus"), result.err);
+    QVERIFY(result.out.isEmpty());
+}
+
+void tst_Cli::monitorEndsOnSigint()
+{
+    Bus bus;
+    Peer controller;
+    QVERIFY(bus.join({{controller, "ctl"}}));
+    Tool monitor;
+    monitor.start({u"monitor"_s, u"--bus"_s, bus.name});
+    QVERIFY(monitor.waitForError("watching bus"));
+    ::kill(pid_t(monitor.pid()), SIGINT);
+    const Result result = monitor.finish(10000);
+    QVERIFY(result.finished);  // a normal exit, not death by the signal
+    QCOMPARE(result.exitCode, 0);
 }
 
 QTEST_MAIN(tst_Cli)
