@@ -13,14 +13,12 @@
 #include <QtCore/qfile.h>
 #include <QtCore/qprocess.h>
 #include <QtCore/qrandom.h>
-#include <QtCore/qsocketnotifier.h>
 #include <QtCore/qsysinfo.h>
 
 #include <deque>
 #include <memory>
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace Qt::StringLiterals;
@@ -36,15 +34,6 @@ constexpr qint64 PublishOverhead = 256 * IpmbLimits::KiB;
 // Imported messages the bus would not take yet (QueueFullError), kept in order until it does.
 constexpr qsizetype MaxWaitingMessages = 10000;
 constexpr qint64 MaxWaitingBytes = 64 * IpmbLimits::MiB;
-
-// SIGINT and SIGTERM end the event loop through a socket pair (the handler only writes a byte).
-int signalPipe[2] = {-1, -1};
-
-void onSignal(int)
-{
-    const char byte = 1;
-    [[maybe_unused]] const ssize_t n = ::write(signalPipe[1], &byte, 1);
-}
 
 // Warnings about dropped messages: a hostile publisher must not be able to flood stderr. At most
 // 20 lines every 10 s; the rest are counted and mentioned once the window is over.
@@ -198,20 +187,7 @@ int Bridge::run(const QCommandLineParser &parser)
         }
     });
     // SIGINT/SIGTERM: a clean end (leave the bus, disconnect from the broker, print the counts).
-    std::unique_ptr<QSocketNotifier> signalNotifier;
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, signalPipe) == 0) {
-        signalNotifier = std::make_unique<QSocketNotifier>(signalPipe[0], QSocketNotifier::Read);
-        QObject::connect(signalNotifier.get(), &QSocketNotifier::activated, this, [&] {
-            char drain[16];
-            while (::read(signalPipe[0], drain, sizeof(drain)) > 0) { }
-            running.finish(ExitOk);
-        });
-        struct sigaction action = {};
-        action.sa_handler = onSignal;
-        ::sigemptyset(&action.sa_mask);
-        ::sigaction(SIGINT, &action, nullptr);
-        ::sigaction(SIGTERM, &action, nullptr);
-    }
+    const SignalsEnd signalsEnd([&running] { running.finish(ExitOk); });
 
     printLine(u"bridge ready bus=%1 endpoint=%2 label=%3 mqtt=%4:%5 client-id=%6 export-topic=%7 import=%8 qos=%9"_s
                       .arg(m_endpoint.identifier())
