@@ -201,6 +201,56 @@ QString payloadText(const IpmbMessage &message)
     return otherText(payload, typeNameOf(message));
 }
 
+QString hexDump(QByteArrayView bytes, qsizetype maxBytes)
+{
+    const qsizetype shown = qMin(bytes.size(), maxBytes);
+    QString dump;
+    dump.reserve(shown / 16 * 80 + 80);
+    for (qsizetype line = 0; line < shown; line += 16) {
+        QString hex, ascii;
+        for (qsizetype i = line; i < line + 16; ++i) {
+            if (i < shown) {
+                const uchar byte = uchar(bytes.at(i));
+                hex += u"%1 "_s.arg(byte, 2, 16, QLatin1Char('0'));
+                ascii += byte >= 0x20 && byte < 0x7f ? QChar(QLatin1Char(char(byte))) : QChar(u'.');
+            } else {
+                hex += u"   "_s;
+            }
+            if (i - line == 7)
+                hex += u' ';
+        }
+        dump += u"%1  %2 %3\n"_s.arg(line, 8, 16, QLatin1Char('0')).arg(hex, ascii);
+    }
+    if (shown < bytes.size())
+        dump += u"... %1 more bytes\n"_s.arg(bytes.size() - shown);
+    return dump;
+}
+
+QString payloadPrettyText(const IpmbMessage &message)
+{
+    if (message.payloadStatus() != IpmbMessage::PayloadOk)
+        return unreadableText(message);
+    const QVariant payload = message.payload();
+    if (!payload.isValid())
+        return u"null"_s;
+    if (payload.typeId() == QMetaType::QString)
+        return payload.toString();
+    if (payload.typeId() == QMetaType::QByteArray) {
+        const QByteArray bytes = payload.toByteArray();
+        if (const std::optional<QString> text = utf8Text(bytes))
+            return *text;
+        return hexDump(bytes);
+    }
+    if (const std::optional<QJsonValue> json = jsonForm(payload)) {
+        if (json->isObject())
+            return QString::fromUtf8(QJsonDocument(json->toObject()).toJson(QJsonDocument::Indented));
+        if (json->isArray())
+            return QString::fromUtf8(QJsonDocument(json->toArray()).toJson(QJsonDocument::Indented));
+        return compactJson(*json);
+    }
+    return otherText(payload, typeNameOf(message));
+}
+
 static QString modeName(const IpmbMessage &message)
 {
     if (message.isRequest())

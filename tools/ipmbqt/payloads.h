@@ -25,6 +25,13 @@ std::optional<QVariant> payloadFromOptions(const QCommandLineParser &parser, con
 // "<unreadable TypeName: why>".
 QString payloadText(const IpmbMessage &message);
 
+// A received payload for reading in a pane, on as many lines as it takes (the inspector's detail
+// view): JSON-like values as indented JSON, a string as it is, bytes as their text if they are
+// UTF-8 text and as a hex dump if not, other types as payloadText() shows them.
+QString payloadPrettyText(const IpmbMessage &message);
+// Bytes as a hex dump: 16 a line, offset, hex and printable ASCII, at most `maxBytes` of them.
+QString hexDump(QByteArrayView bytes, qsizetype maxBytes = 4096);
+
 // A received message as one line for a human: time, sender, selector, payload type, payload.
 QString messageLine(const IpmbMessage &message, const QDateTime &received);
 // ... and as one JSON object (one line of NDJSON once compact).
