@@ -60,6 +60,7 @@ expected=(
     usr/include/IpmbQt/ipmbqt_export.h
     usr/include/IpmbQt/ipmbqtversion.h
     usr/bin/ipmbqt
+    usr/bin/ipmbqt-inspector
     "${docdir#/}/ipmbqt.qch"
     "${docdir#/}/ipmbqt/index.html"
     usr/share/doc/ipmbqt/README.md
