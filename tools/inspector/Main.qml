@@ -17,6 +17,11 @@ ApplicationWindow {
     // The message shown in the detail pane (MessageListModel.details()); kept when its row goes.
     property var selected: ({})
 
+    // A count with thousands separators (QML's %L1 turns large numbers into 1.2e+06).
+    function count(n: real): string {
+        return n.toLocaleString(Qt.locale(), 'f', 0)
+    }
+
     // For main.cpp's automation hooks, as a click on a row.
     function selectRow(row: int): var {
         table.currentIndex = row
@@ -89,11 +94,11 @@ ApplicationWindow {
                 const parts = [qsTr("Bus %1: %2").arg(root.inspector.bus).arg(root.inspector.stateText),
                                root.inspector.peers.count === 1 ? qsTr("1 peer")
                                                                 : qsTr("%1 peers").arg(root.inspector.peers.count),
-                               qsTr("%L1 messages seen").arg(root.inspector.copiesSeen),
-                               qsTr("%L1 copies dropped by the controller (this window fell behind)")
-                                   .arg(root.inspector.copiesDropped)]
+                               qsTr("%1 messages seen").arg(root.count(root.inspector.copiesSeen)),
+                               qsTr("%1 copies dropped by the controller (this window fell behind)")
+                                   .arg(root.count(root.inspector.copiesDropped))]
                 if (root.inspector.paused)
-                    parts.push(qsTr("paused: %L1 arrived since").arg(root.inspector.copiesWhilePaused))
+                    parts.push(qsTr("paused: %1 arrived since").arg(root.count(root.inspector.copiesWhilePaused)))
                 return parts.join("   ·   ")
             }
         }
@@ -179,7 +184,7 @@ ApplicationWindow {
                                     }
                                     Label {
                                         Layout.fillWidth: true
-                                        text: qsTr("id %1 · pid %2 · %L3 sent").arg(String(peer.endpointId)).arg(String(peer.pid)).arg(peer.sent)
+                                        text: qsTr("id %1 · pid %2 · %3 sent").arg(String(peer.endpointId)).arg(String(peer.pid)).arg(root.count(peer.sent))
                                         color: palette.placeholderText
                                         font.pointSize: root.font.pointSize * 0.9
                                         elide: Text.ElideRight
