@@ -52,6 +52,9 @@ Frame {
         currentIndex: -1
         boundsBehavior: Flickable.StopAtBounds
         highlightMoveDuration: 0
+        keyNavigationEnabled: true
+        // Up and down keys select too (rows that come in above only move the index: not shown anew).
+        onCurrentIndexChanged: if (activeFocus && currentIndex >= 0) frame.activated(currentIndex)
         ScrollBar.vertical: ScrollBar { }
 
         delegate: Rectangle {
@@ -121,6 +124,7 @@ Frame {
             MouseArea {
                 anchors.fill: parent
                 onClicked: {
+                    list.forceActiveFocus()
                     list.currentIndex = row.index
                     frame.activated(row.index)
                 }

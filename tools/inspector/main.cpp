@@ -148,10 +148,10 @@ private:
                           .arg(m_inspector->filterError().isEmpty() ? 0 : 1)
                           .arg(senders.join(u','))
                           .arg(m_inspector->ticks())
-                + u" receivers=%1 title=%2 peersrect=%3 tablerect=%4 chartrect=%5 detailrect=%6"_s
+                + u" receivers=%1 title=%2 peersrect=%3 tablerect=%4 chartrect=%5 detailrect=%6 errorrect=%7"_s
                           .arg(receivers.join(u','), QString(m_window->title()).replace(u' ', u'_'),
                                rectOf("peerList"), rectOf("messageTable"), rectOf("rateChart"),
-                               rectOf("detailPane"));
+                               rectOf("detailPane"), rectOf("filterError"));
     }
 
     BusInspector *m_inspector;

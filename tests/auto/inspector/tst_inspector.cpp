@@ -92,6 +92,19 @@ int differingPixels(const QImage &a, const QImage &b, const QRect &region)
     return count;
 }
 
+// Pixels of the filter's error text (dark red) in `region`.
+int errorPixels(const QImage &image, const QRect &region)
+{
+    int count = 0;
+    for (int y = region.top(); y <= region.bottom(); ++y) {
+        for (int x = region.left(); x <= region.right(); ++x) {
+            const QRgb pixel = image.pixel(x, y);
+            count += qRed(pixel) > 120 && qGreen(pixel) < 90 && qBlue(pixel) < 90;
+        }
+    }
+    return count;
+}
+
 // Three helpers with distinct labels (the first hosts the controller) and the inspector.
 struct Fixture
 {
@@ -288,13 +301,22 @@ void tst_Inspector::filterHidesRows()
     const QByteArray bad = f.inspector.state();
     QCOMPARE(field(bad, "filtererror"), "1");
     QCOMPARE(field(bad, "senders"), field(state, "senders"));
-    QVERIFY(f.inspector.grab(QStringLiteral(INSPECTOR_GRAB_DIR "/inspector-bad-filter.png")));
+    // ... in the window, in red next to the field.
+    const QString badGrab = QStringLiteral(INSPECTOR_GRAB_DIR "/inspector-bad-filter.png");
+    QVERIFY(f.inspector.grab(badGrab));
+    const QImage badImage(badGrab);
+    const QRect errorRect = rectField(bad, "errorrect", badImage);
+    QVERIFY2(errorRect.width() > 50, bad);
+    QVERIFY2(errorPixels(badImage, errorRect) > 30, QByteArray::number(errorPixels(badImage, errorRect)));
 
-    // No filter: everything again.
+    // No filter: everything again, and no error shown.
     QCOMPARE(f.inspector.run("filter", "filter"), "filter ok");
     state = f.inspector.state();
     QCOMPARE(field(state, "filtererror"), "0");
     QCOMPARE(listField(state, "senders"), Labels);
+    const QString clearedGrab = QStringLiteral(INSPECTOR_GRAB_DIR "/inspector-no-filter.png");
+    QVERIFY(f.inspector.grab(clearedGrab));
+    QCOMPARE(errorPixels(QImage(clearedGrab), errorRect), 0);
     QVERIFY(f.quit());
 }
 
