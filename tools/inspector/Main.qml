@@ -95,8 +95,10 @@ ApplicationWindow {
                                root.inspector.peers.count === 1 ? qsTr("1 peer")
                                                                 : qsTr("%1 peers").arg(root.inspector.peers.count),
                                qsTr("%1 messages seen").arg(root.count(root.inspector.copiesSeen)),
-                               qsTr("%1 copies dropped by the controller (this window fell behind)")
-                                   .arg(root.count(root.inspector.copiesDropped))]
+                               root.inspector.copiesDropped > 0
+                                   ? qsTr("%1 copies dropped by the controller: this window fell behind")
+                                         .arg(root.count(root.inspector.copiesDropped))
+                                   : qsTr("no copies dropped")]
                 if (root.inspector.paused)
                     parts.push(qsTr("paused: %1 arrived since").arg(root.count(root.inspector.copiesWhilePaused)))
                 return parts.join("   ·   ")

@@ -13,11 +13,12 @@ ColumnLayout {
 
     required property BusInspector inspector
     property var series: []
+    property bool counted: false   // a second has passed: the series say something
 
-    // A round top for the y axis: 1, 2 or 5 times a power of ten.
+    // A round top for the y axis: 1, 2 or 5 times a power of ten, at least 5 (whole messages).
     function niceCeiling(value: real): real {
-        if (value <= 1)
-            return 1
+        if (value <= 5)
+            return 5
         const power = Math.pow(10, Math.floor(Math.log(value) / Math.LN10))
         for (const step of [1, 2, 5, 10]) {
             if (value <= step * power)
@@ -39,6 +40,7 @@ ColumnLayout {
         target: chart.inspector
         function onChartChanged() {
             chart.series = chart.inspector.chartSeries()
+            chart.counted = true
             canvas.requestPaint()
         }
     }
@@ -116,7 +118,7 @@ ColumnLayout {
         Label {
             anchors.centerIn: parent
             visible: chart.series.length === 0
-            text: qsTr("No traffic in the last minute")
+            text: chart.counted ? qsTr("No traffic in the last minute") : qsTr("Counting…")
             color: palette.placeholderText
         }
     }

@@ -155,8 +155,20 @@ void BusInspector::received(const IpmbMessage &message)
         m_pending.pop_front();
 }
 
+void BusInspector::updatePeers()
+{
+    m_peers->update(m_endpoint->peers(), [this](quint32 id) {
+        PeerListModel::Traffic traffic;
+        const auto it = m_senders.constFind(id);
+        if (it != m_senders.cend())
+            traffic = {rateOf(*it), it->sent};
+        return traffic;
+    });
+}
+
 void BusInspector::flushRows()
 {
+    updatePeers();  // the counts sent, as the table grows (the peer list is live, also paused)
     if (!m_paused && !m_pending.empty()) {
         m_messages->append(std::move(m_pending));
         m_pending.clear();
@@ -193,13 +205,7 @@ void BusInspector::tick()
         else
             ++it;
     }
-    m_peers->update(m_endpoint->peers(), [this](quint32 id) {
-        PeerListModel::Traffic traffic;
-        const auto it = m_senders.constFind(id);
-        if (it != m_senders.cend())
-            traffic = {rateOf(*it), it->sent};
-        return traffic;
-    });
+    updatePeers();
     if (!m_paused) {
         ++m_chartRevision;
         Q_EMIT chartChanged();

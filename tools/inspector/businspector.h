@@ -19,7 +19,8 @@
 // The inspector's view of a bus, for Main.qml: a monitor endpoint (doc/protocol.md, "Monitors"),
 // the peers, the last copies of messages, and how many each sender sent in each of the last 60
 // seconds. Per copy it only counts and queues; the models and the chart are updated from timers
-// (rows ten times a second, rates and chart once a second), so a busy bus cannot flood the UI.
+// (rows and the peers' counts ten times a second, rates and the chart once a second), so a busy
+// bus cannot flood the UI.
 class BusInspector : public QObject
 {
     Q_OBJECT
@@ -101,6 +102,7 @@ private:
 
     void received(const IpmbMessage &message);
     void flushRows();
+    void updatePeers();
     void tick();
     quint32 sentIn(const Sender &sender, quint64 second) const;
     double rateOf(const Sender &sender) const;  // the mean of the last RateSeconds

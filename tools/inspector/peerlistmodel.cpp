@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "peerlistmodel.h"
 
+#include <QtCore/qhash.h>
+
 using namespace Qt::StringLiterals;
 
 PeerListModel::PeerListModel(QObject *parent) : QAbstractListModel(parent) { }
@@ -85,11 +87,13 @@ void PeerListModel::remove(quint32 endpointId)
 
 void PeerListModel::update(const QList<IpmbPeer> &peers, const std::function<Traffic(quint32)> &trafficOf)
 {
+    QHash<quint32, qsizetype> rows;
+    rows.reserve(m_peers.size());
+    for (qsizetype row = 0; row < m_peers.size(); ++row)
+        rows.insert(m_peers.at(row).endpointId(), row);
     for (const IpmbPeer &peer : peers) {
-        for (qsizetype row = 0; row < m_peers.size(); ++row) {
-            if (m_peers.at(row).endpointId() == peer.endpointId())
-                m_peers[row] = peer;
-        }
+        if (const auto it = rows.constFind(peer.endpointId()); it != rows.cend())
+            m_peers[*it] = peer;
     }
     for (qsizetype row = 0; row < m_peers.size(); ++row)
         m_traffic[row] = trafficOf(m_peers.at(row).endpointId());
