@@ -56,7 +56,12 @@ BusInspector::BusInspector(const Options &options, QObject *parent)
     connect(&m_secondTimer, &QTimer::timeout, this, &BusInspector::tick);
 }
 
-BusInspector::~BusInspector() = default;
+BusInspector::~BusInspector()
+{
+    // The endpoint goes first, and says nothing on its way to the members declared after it.
+    m_endpoint->disconnect(this);
+    m_endpoint.reset();
+}
 
 void BusInspector::start()
 {
