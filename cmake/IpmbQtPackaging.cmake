@@ -48,10 +48,13 @@ reference.")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # What building against it needs: the installed IpmbQtConfig.cmake finds Qt6 Core (and Gui, Qml,
-# Quick with the QML module), ipmbqt.pc requires Qt6Core; `import IpmbQt` depends on QtQuick.
+# Quick with the QML module), ipmbqt.pc requires Qt6Core; `import IpmbQt` depends on QtQuick;
+# ipmbqt-inspector runs on Qt Quick Controls and Layouts.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "qt6-base-dev (>= 6.4)")
 if(IPMBQT_BUILD_QML)
-    string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", qt6-declarative-dev (>= 6.4), qml6-module-qtquick")
+    string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", qt6-declarative-dev (>= 6.4), qml6-module-qtquick, "
+                  "qml6-module-qtquick-controls, qml6-module-qtquick-layouts, qml6-module-qtquick-templates, "
+                  "qml6-module-qtquick-window, qml6-module-qtqml-workerscript")
 endif()
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "qtcreator")
 
