@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 using IpmbPlatform::PollEntry;
 using IpmbProtocol::FrameType;
@@ -669,7 +670,10 @@ void IpmbInbox::setPayload(IpmbMessageData *data, Bytes &&encoded)
     }
     QString why;
     const std::optional<QByteArray> typeName = IpmbPayloadCodec::typeNameOf(encoded, &why);
-    data->encodedPayload = QByteArrayView(encoded).toByteArray();
+    if constexpr (std::is_same_v<std::decay_t<Bytes>, QByteArray>)
+        data->encodedPayload = std::move(encoded);  // copied out of a region already
+    else
+        data->encodedPayload = QByteArrayView(encoded).toByteArray();
     data->payloadTypeName = typeName.value_or(QByteArray());
     if (!typeName) {
         data->payloadStatus = IpmbMessage::PayloadMalformed;
