@@ -89,10 +89,7 @@ bool IpmbEndpointPrivate::routeMessage(const IpmbSelector &selector, std::vector
     return true;
 }
 
-// Writes an addressed `frame` (see appendMessage()) for each receiver: on its channel, or through
-// the controller (then asking for a channel to it, within the limits). Each copy of a region gets
-// its reference here, since no controller multiplies it. The channels' lock is held only to look
-// them up: a sender never waits for another thread's system call.
+// A monitor's report of a message written on a channel (doc/protocol.md, "Monitors").
 QByteArray IpmbEndpointPrivate::observedOnChannel(const QByteArray &frame, quint32 target)
 {
     const std::optional<IpmbProtocol::Header> header = IpmbProtocol::parseHeader(frame.constData(), nullptr);
@@ -117,6 +114,10 @@ void IpmbEndpointPrivate::reportToMonitors(QByteArray &observed)
     m_outbox.send(observed, {}, &ignored);
 }
 
+// Writes an addressed `frame` (see appendMessage()) for each receiver: on its channel, or through
+// the controller (then asking for a channel to it, within the limits). Each copy of a region gets
+// its reference here, since no controller multiplies it. The channels' lock is held only to look
+// them up: a sender never waits for another thread's system call.
 bool IpmbEndpointPrivate::sendRouted(const std::vector<quint32> &receivers, QByteArray &frame,
                                      const QList<IpmbNativeHandle> &handles, const QList<IpmbMemoryRegion> &regions,
                                      const IpmbProtocol::Call &call, IpmbErrorInfo *error)
