@@ -28,7 +28,7 @@ constexpr VerbEntry verbs[] = {
     {"send", runSend, "send one message (text, JSON or a file's bytes)"},
     {"request", runRequest, "send a request and print the reply"},
     {"monitor", runMonitor, "watch every message on a bus"},
-    {"bridge", runBridge, "connect a bus to another"},
+    {"bridge", runBridge, "connect a bus to an MQTT broker, and so to other machines"},
 };
 
 QString usageText()
