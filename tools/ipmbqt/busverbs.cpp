@@ -4,6 +4,8 @@
 #include "payloads.h"
 #include "verbs.h"
 
+#include "ipmbtoolsupport_p.h"
+
 #include <QtCore/qjsonarray.h>
 #include <QtCore/qjsondocument.h>
 
@@ -31,6 +33,8 @@ int runPeers(const QStringList &arguments)
     IpmbEndpoint endpoint;
     ControllerRoundTrip roundTrip(endpoint);
     endpoint.setWatchingPeers(true); // the Hello asks for the list
+    // A mistyped bus name is an error, not an empty bus that this command would start.
+    IpmbToolSupport::setJoinsExistingBusOnly(&endpoint, true);
     if (!joinBus(parser, verb, endpoint, {u"ipmbqt-peers"_s}, roundTrip.name()))
         return ExitFailure;
     // The list ends before anything the controller sends after it: once the round trip is back,

@@ -26,6 +26,7 @@ private Q_SLOTS:
     void helpMatchesDoc();
     void peersTable();
     void peersJson();
+    void peersOfNobodyFails();
     void listenPrintsWhatAHelperSends();
     void listenJsonLines();
     void listenTimesOut();
@@ -615,6 +616,14 @@ void tst_Cli::requestFailures()
     QCOMPARE(result.exitCode, 1);
     QCOMPARE(result.out, QByteArray());
     QCOMPARE(result.err, error);
+}
+
+void tst_Cli::peersOfNobodyFails()
+{
+    const Result result = run({u"peers"_s, u"--bus"_s, uniqueBusName()});
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY2(result.err.contains("Nobody is on the bus"), result.err);
+    QVERIFY(result.out.isEmpty());
 }
 
 // ipmbqt monitor: a copy of each message, with its receiver; monitors are in nobody's way.
