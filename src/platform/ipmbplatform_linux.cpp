@@ -731,12 +731,16 @@ bool poll(PollEntry *entries, int count, int timeoutMsecs)
         entries[i].readable = entries[i].writable = false;
         wanted += entries[i].wantRead || entries[i].wantWrite;
     }
-    if (wanted >= EpollSet::EnterAt || (set.active() && wanted >= EpollSet::LeaveBelow)) {
+    const bool many = wanted >= EpollSet::EnterAt || (set.active() && wanted >= EpollSet::LeaveBelow);
+    // A thread that only looks (timeout 0: the endpoint's thread reading while it is idle) gets no
+    // set of its own: one poll(2) costs what building the set would, and the set would hold a
+    // descriptor for as long as the thread lives.
+    if (many && (set.active() || timeoutMsecs != 0)) {
         bool ok = true;
         if (set.poll(entries, count, timeoutMsecs, &ok))
             return ok;
         set.reset(); // it could not serve this call: start again clean when it can
-    } else if (set.active()) {
+    } else if (set.active() && !many) {
         set.reset();
     }
     return pollFew(entries, count, timeoutMsecs);

@@ -237,10 +237,11 @@ void tst_Channels::capOf256Channels()
     const int before = fdcount(sender);
     const int expected = before + 256 + 1;
     int round = 0;
-    QVERIFY(QTest::qWaitFor([&] {
+    int last = before;
+    QVERIFY2(QTest::qWaitFor([&] {
         sender.command("send multicast scale 0 str mc:warm" + QByteArray::number(++round));
-        return !sender.waitFor("sent").isEmpty() && fdcount(sender) == expected;
-    }, 30000));
+        return !sender.waitFor("sent").isEmpty() && (last = fdcount(sender)) == expected;
+    }, 30000), qPrintable(QStringLiteral("%1 descriptors, expected %2 (%3 before)").arg(last).arg(expected).arg(before)));
     sender.command("send multicast scale 0 str mc:final");
     for (const auto &fleet : fleets)
         QCOMPARE(fleet->waitFor("complete tag=final", 30000), QByteArray("complete tag=final n=100"));
