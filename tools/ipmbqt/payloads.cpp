@@ -181,7 +181,9 @@ static QString unreadableText(const IpmbMessage &message)
     return u"<unreadable %1: %2>"_s.arg(typeNameOf(message), message.payloadErrorString());
 }
 
-QString payloadText(const IpmbMessage &message)
+// One rendering for both layouts: `pretty` keeps line breaks, indents JSON and dumps bytes that
+// are not text in hex; otherwise everything fits on one line.
+static QString renderedPayload(const IpmbMessage &message, bool pretty)
 {
     if (message.payloadStatus() != IpmbMessage::PayloadOk)
         return unreadableText(message);
@@ -189,16 +191,26 @@ QString payloadText(const IpmbMessage &message)
     if (!payload.isValid())
         return u"null"_s;
     if (payload.typeId() == QMetaType::QString)
-        return oneLine(payload.toString());
+        return pretty ? payload.toString() : oneLine(payload.toString());
     if (payload.typeId() == QMetaType::QByteArray) {
         const QByteArray bytes = payload.toByteArray();
         if (const std::optional<QString> text = utf8Text(bytes))
-            return oneLine(*text);
-        return u"base64:"_s + QString::fromLatin1(bytes.toBase64());
+            return pretty ? *text : oneLine(*text);
+        return pretty ? hexDump(bytes) : u"base64:"_s + QString::fromLatin1(bytes.toBase64());
     }
-    if (const std::optional<QJsonValue> json = jsonForm(payload))
+    if (const std::optional<QJsonValue> json = jsonForm(payload)) {
+        if (pretty && json->isObject())
+            return QString::fromUtf8(QJsonDocument(json->toObject()).toJson(QJsonDocument::Indented));
+        if (pretty && json->isArray())
+            return QString::fromUtf8(QJsonDocument(json->toArray()).toJson(QJsonDocument::Indented));
         return compactJson(*json);
+    }
     return otherText(payload, typeNameOf(message));
+}
+
+QString payloadText(const IpmbMessage &message)
+{
+    return renderedPayload(message, false);
 }
 
 QString hexDump(QByteArrayView bytes, qsizetype maxBytes)
@@ -228,27 +240,7 @@ QString hexDump(QByteArrayView bytes, qsizetype maxBytes)
 
 QString payloadPrettyText(const IpmbMessage &message)
 {
-    if (message.payloadStatus() != IpmbMessage::PayloadOk)
-        return unreadableText(message);
-    const QVariant payload = message.payload();
-    if (!payload.isValid())
-        return u"null"_s;
-    if (payload.typeId() == QMetaType::QString)
-        return payload.toString();
-    if (payload.typeId() == QMetaType::QByteArray) {
-        const QByteArray bytes = payload.toByteArray();
-        if (const std::optional<QString> text = utf8Text(bytes))
-            return *text;
-        return hexDump(bytes);
-    }
-    if (const std::optional<QJsonValue> json = jsonForm(payload)) {
-        if (json->isObject())
-            return QString::fromUtf8(QJsonDocument(json->toObject()).toJson(QJsonDocument::Indented));
-        if (json->isArray())
-            return QString::fromUtf8(QJsonDocument(json->toArray()).toJson(QJsonDocument::Indented));
-        return compactJson(*json);
-    }
-    return otherText(payload, typeNameOf(message));
+    return renderedPayload(message, true);
 }
 
 static QString modeName(const IpmbMessage &message)
